@@ -1,0 +1,56 @@
+"""Threadline's settings: environment variables, read once, passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a Threadline process.
+
+    `DATABASE_URL`, `OPENAI_API_KEY` and `OPENAI_BASE_URL` keep their customary
+    names; everything else is `THREADLINE_<NAME>`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "THREADLINE_DATABASE_URL")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "THREADLINE_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "THREADLINE_OPENAI_BASE_URL")
+    )
+    model: str = "gpt-4o-mini"
+    model_timeout_s: float = 60.0
+    model_max_retries: int = 2
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    https: bool = False
+    allowed_origins: list[str] = []
+
+    window_messages: int = Field(default=20, ge=2)
+    max_message_chars: int = Field(default=32_000, ge=1)
+    max_frame_bytes: int = Field(default=256_000, ge=1024)
+    anon_ttl_hours: float = 24.0
+    retention_days: float | None = None
+    checkpoints_keep: int = Field(default=1, ge=1)
+    durability: Literal["exit", "async", "sync"] = "exit"
+    offline_token_delay_ms: int = Field(default=0, ge=0)
+    rate_limits: Literal["on", "off"] = "on"
+    token_ttl_days: float = 30.0
+    db_pool_size: int = Field(default=10, ge=2)
+    shutdown_grace_s: float = 20.0
+
+    @property
+    def uses_openai(self) -> bool:
+        """The real model is used as soon as a key or an endpoint is configured."""
+        return self.openai_api_key is not None or self.openai_base_url is not None

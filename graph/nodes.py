@@ -1,0 +1,190 @@
+"""The supervisor graph's nodes: initialize, planning, execution, response.
+
+Each is an async function from state to a partial update; each reports its
+progress through LangGraph's custom stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from graph.context import TurnContext
+from graph.errors import ModelUnavailable
+from graph.offline import estimate_tokens
+from graph.prompts import MEMORIES_SECTION, SUMMARY_SECTION, SYSTEM_PROMPT
+from graph.state import Answer, ThreadState
+from graph.streaming import stream_until_cancelled
+from graph.window import rebuild_window, trim_window
+from memory.errors import InvalidInput
+from memory.journal import NewMessage
+
+log = logging.getLogger(__name__)
+Node = Callable[[ThreadState, Runtime[TurnContext]], Awaitable[dict[str, Any]]]
+ANSWER_NAMESPACE = uuid.UUID("5d8f7a8e-2f0c-4a53-9f4e-7f3b0e9f2c11")
+MAX_STEPS = 3
+
+
+def answer_id_for(query_id: str) -> str:
+    """The assistant message's id follows from the query's, so a rerun cannot double it."""
+    return str(uuid.uuid5(ANSWER_NAMESPACE, query_id))
+
+
+def reported(name: str) -> Callable[[Node], Node]:
+    """Emit `progress` started/finished (with ms) around a node."""
+
+    def wrap(node: Node) -> Node:
+        @functools.wraps(node)
+        async def run(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+            runtime.stream_writer({"type": "progress", "node": name, "status": "started"})
+            started = time.perf_counter()
+            update = await node(state, runtime)
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            runtime.stream_writer({"type": "progress", "node": name, "status": "finished", "ms": ms})
+            return update
+
+        return run
+
+    return wrap
+
+
+def check_query(content: Any, limit: int) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidInput("message is empty")
+    if len(content) > limit:
+        raise InvalidInput(f"message is longer than {limit} characters")
+    if "\x00" in content:
+        raise InvalidInput("message contains a NUL byte")
+    return content
+
+
+@reported("initialize")
+async def initialize(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Journal the user message, then make sure the window is the journal's tail."""
+    ctx, query, session_id = runtime.context, state["query"], state["session_id"]
+    content = check_query(query["content"], ctx.max_message_chars)
+    previous = await ctx.journal.last(session_id)
+    row, created = await ctx.journal.append(
+        session_id, NewMessage(id=query["id"], role="user", content=content)
+    )
+    runtime.stream_writer({"type": "ack", "id": row.id, "seq": row.seq})
+    if created and row.seq == 1:
+        await ctx.sessions.set_title_if_empty(session_id, content)
+    window, summary = state.get("messages", []), state.get("summary", "")
+    in_step = bool(window) and previous is not None and window[-1].id == previous.id
+    if created and (in_step or (not window and previous is None)):
+        window = [*window, HumanMessage(content=content, id=row.id)]
+    else:  # a crash left the checkpoint behind the journal, or this is a resend
+        window, summary = await rebuild_window(ctx, session_id, window, summary)
+    return {
+        "messages": window,
+        "summary": summary,
+        "started_at": time.time(),
+        "steps": 0,
+        "answer": None,
+        "loaded_memories": [],
+    }
+
+
+@reported("planning")
+async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Decide what the turn needs; for a logged-in user with memory on, load memories."""
+    ctx, user_id = runtime.context, state.get("user_id")
+    memories: list[dict[str, Any]] = []
+    if user_id and state.get("memory_enabled") and ctx.memory_loader is not None:
+        memories = await ctx.memory_loader(user_id, state["query"]["content"])
+        runtime.stream_writer(
+            {
+                "type": "memory_loaded",
+                "user_id": user_id,
+                "memory_count": len(memories),
+                "memories": memories,
+            }
+        )
+    return {"loaded_memories": memories, "plan": "answer", "steps": state.get("steps", 0) + 1}
+
+
+def build_prompt(state: ThreadState) -> list[BaseMessage]:
+    """System prompt, then the summary and memories, then the window."""
+    parts = [SYSTEM_PROMPT]
+    if state.get("loaded_memories"):
+        lines = "\n".join(
+            f"- [{m['kind']}] {m['content']} (from session {m.get('source_session_id')})"
+            for m in state["loaded_memories"]
+        )
+        parts.append(MEMORIES_SECTION.format(memories=lines))
+    if state.get("summary"):
+        parts.append(SUMMARY_SECTION.format(summary=state["summary"]))
+    window: list[AnyMessage] = state.get("messages", [])
+    return [SystemMessage("\n\n".join(parts)), *window]
+
+
+@reported("execution")
+async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Call the model and stream its tokens; a failure before any token fails the turn."""
+    ctx = runtime.context
+    text, tokens, error = "", 0, None
+    cancelled = False
+    try:
+        async for chunk in stream_until_cancelled(ctx.model.astream(build_prompt(state)), ctx.cancel):
+            piece = chunk.content if isinstance(chunk.content, str) else ""
+            if piece:
+                text += piece
+                runtime.stream_writer({"type": "token", "content": piece})
+            if chunk.usage_metadata:
+                tokens = chunk.usage_metadata.get("output_tokens", 0)
+        cancelled = ctx.cancel is not None and ctx.cancel.is_set()
+    except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
+        log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
+        if not text:
+            raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
+        error = f"the answer was cut off: {type(exc).__name__}"
+    answer: Answer = {
+        "content": text,
+        "token_count": tokens or estimate_tokens(text),
+        "tools_used": [],
+        "has_error": error is not None,
+        "error_message": error,
+        "cancelled": cancelled,
+    }
+    return {"answer": answer, "plan": "respond"}
+
+
+def after_execution(state: ThreadState) -> str:
+    """Hand back to planning for another step, within a bound, or respond."""
+    if state.get("plan") == "continue" and state.get("steps", 0) < MAX_STEPS:
+        return "planning"
+    return "response"
+
+
+@reported("response")
+async def response(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Journal the answer, then fold the window into the summary when over budget."""
+    ctx, query, answer = runtime.context, state["query"], state["answer"]
+    assert answer is not None
+    elapsed_ms = int((time.time() - state.get("started_at", time.time())) * 1000)
+    row, _ = await ctx.journal.append(
+        state["session_id"],
+        NewMessage(
+            id=answer_id_for(query["id"]),
+            role="assistant",
+            content=answer["content"],
+            tools_used=answer["tools_used"],
+            processing_time_ms=elapsed_ms,
+            token_count=answer["token_count"],
+            has_error=answer["has_error"],
+            error_message=answer["error_message"],
+            metadata={"reply_to": query["id"], "cancelled": answer["cancelled"]},
+        ),
+    )
+    runtime.stream_writer({"type": "message", "message": row.as_dict()})
+    window = [*state.get("messages", []), AIMessage(content=row.content, id=row.id)]
+    window, summary = await trim_window(ctx, window, state.get("summary", ""))
+    return {"messages": window, "summary": summary, "answer": None}

@@ -1,0 +1,54 @@
+"""The rolling summary of what fell out of the model's window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from graph.facts import find_facts
+from graph.offline import OfflineChatModel
+from graph.prompts import SUMMARIZE_PROMPT
+
+SUMMARY_MAX_CHARS = 4000
+Turn = tuple[str, str]  # (role, content)
+
+
+async def summarize(model: BaseChatModel, previous: str, turns: Sequence[Turn]) -> str:
+    """Fold `turns` into `previous`; deterministic for the offline model."""
+    if not turns:
+        return previous
+    if isinstance(model, OfflineChatModel):
+        return fold_facts(previous, turns)
+    transcript = "\n".join(f"{role}: {content}" for role, content in turns)
+    reply = await model.ainvoke(
+        [
+            SystemMessage(SUMMARIZE_PROMPT),
+            HumanMessage(f"Summary so far:\n{previous or '(none)'}\n\nNew messages:\n{transcript}"),
+        ]
+    )
+    return str(reply.content)[:SUMMARY_MAX_CHARS]
+
+
+def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
+    """Keep what the user said about themselves verbatim, and the topics in brief.
+
+    Fact lines survive the length cap before topic lines do, so a name told in
+    turn one is still known at turn one thousand.
+    """
+    facts = [line for line in previous.splitlines() if line.startswith("- user said: ")]
+    topics = [line for line in previous.splitlines() if line.startswith("- user asked: ")]
+    for role, content in turns:
+        if role != "user":
+            continue
+        stated = find_facts(content)
+        facts.extend(f"- user said: {fact.sentence}" for fact in stated)
+        if not stated:
+            topics.append("- user asked: " + " ".join(content.split())[:80])
+    facts = list(dict.fromkeys(facts))
+    while topics and len("\n".join(facts + topics)) > SUMMARY_MAX_CHARS:
+        topics.pop(0)
+    while len("\n".join(facts)) > SUMMARY_MAX_CHARS:
+        facts.pop(0)
+    return "\n".join(facts + topics)

@@ -1,0 +1,84 @@
+"""Run one turn of a thread: the graph on its own saver, events streamed out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from langchain_core.runnables import RunnableConfig
+
+from graph.builder import Graph
+from graph.context import TurnContext
+from graph.state import Query
+from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
+
+log = logging.getLogger(__name__)
+Durability = Literal["exit", "async", "sync"]
+
+
+@dataclass
+class Turn:
+    session_id: str
+    user_id: str | None
+    memory_enabled: bool
+    query: Query
+
+
+def thread_config(session_id: str, user_id: str | None) -> RunnableConfig:
+    """`thread_id` is the session id; `user_id` rides along into checkpoint metadata."""
+    return {
+        "configurable": {"thread_id": session_id, "user_id": user_id},
+        "metadata": {"user_id": user_id},
+    }
+
+
+async def drop_unreadable_checkpoint(pool: Pool, config: RunnableConfig) -> None:
+    """A checkpoint that cannot be read (the state schema changed between
+    releases) is only a cache of the journal: drop it, and initialize rebuilds."""
+    try:
+        await new_saver(pool).aget_tuple(config)
+    except psycopg.Error:
+        raise
+    except Exception:
+        thread_id = str(config["configurable"]["thread_id"])
+        log.warning("unreadable checkpoint dropped", extra={"session_id": thread_id}, exc_info=True)
+        await delete_thread(pool, thread_id)
+
+
+async def run_turn(
+    graph: Graph,
+    pool: Pool,
+    ctx: TurnContext,
+    turn: Turn,
+    *,
+    durability: Durability = "exit",
+    checkpoints_keep: int = 1,
+) -> AsyncIterator[dict[str, Any]]:
+    """Run `turn` and yield its events (ack, progress, memory_loaded, token, message).
+
+    When the iterator ends, the answer is journaled and the checkpoint durable.
+    """
+    config = thread_config(turn.session_id, turn.user_id)
+    await drop_unreadable_checkpoint(pool, config)
+    runnable = graph.copy(update={"checkpointer": new_saver(pool)})
+    inputs = {
+        "session_id": turn.session_id,
+        "user_id": turn.user_id,
+        "memory_enabled": turn.memory_enabled,
+        "query": turn.query,
+    }
+    async for event in runnable.astream(
+        inputs, config, context=ctx, stream_mode="custom", durability=durability
+    ):
+        yield event
+    await prune_thread(pool, turn.session_id, keep=checkpoints_keep)
+
+
+async def read_window(graph: Graph, pool: Pool, session_id: str) -> dict[str, Any]:
+    """The latest checkpointed state of a thread (what the model would see)."""
+    runnable = graph.copy(update={"checkpointer": new_saver(pool)})
+    snapshot = await runnable.aget_state(thread_config(session_id, None))
+    return dict(snapshot.values)

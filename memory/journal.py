@@ -1,0 +1,178 @@
+"""The message journal: every message of every session, once, in order.
+
+This is the one source of truth. The UI pages it; the graph's window is a cache
+of its tail.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from memory.db import Database
+from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
+from memory.models import ChatMessage, ChatSession
+
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+ROLES = ("user", "assistant", "tool")
+
+
+@dataclass
+class NewMessage:
+    """A message to journal; `id` is the caller's, so a retry is a no-op."""
+
+    id: str
+    role: str
+    content: str
+    tools_used: list[Any] = field(default_factory=list)
+    processing_time_ms: int | None = None
+    token_count: int | None = None
+    has_error: bool = False
+    error_message: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def check_text(text: str, *, what: str = "content") -> None:
+    """Refuse text PostgreSQL cannot store."""
+    if "\x00" in text:
+        raise InvalidInput(f"{what} contains a NUL byte")
+
+
+def check_message(message: NewMessage) -> None:
+    if not MESSAGE_ID.match(message.id):
+        raise InvalidInput("message id must be 1-128 letters, digits or ._:-")
+    if message.role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    check_text(message.content)
+    if message.error_message:
+        check_text(message.error_message, what="error_message")
+
+
+class Journal:
+    """Append and read a session's messages."""
+
+    def __init__(self, db: Database, *, anon_ttl: timedelta) -> None:
+        self.db = db
+        self.anon_ttl = anon_ttl
+
+    async def append(self, session_id: str, message: NewMessage) -> tuple[ChatMessage, bool]:
+        """Journal `message` once; returns the stored row and whether it is new.
+
+        The session row is locked by the UPDATE that hands out the next `seq`,
+        so concurrent writers get distinct, increasing numbers.
+        """
+        check_message(message)
+        for _ in range(3):
+            existing = await self.get(message.id)
+            if existing is not None:
+                if existing.session_id != session_id:
+                    raise MessageIdConflict("message id already used in another session")
+                return existing, False
+            try:
+                return await self._insert(session_id, message), True
+            except IntegrityError:
+                continue  # a concurrent writer stored the same id first: read it back
+        raise MessageIdConflict("message id could not be stored")
+
+    async def _insert(self, session_id: str, message: NewMessage) -> ChatMessage:
+        async with self.db.sessions.begin() as s:
+            seq = (
+                await s.execute(
+                    update(ChatSession)
+                    .where(ChatSession.id == session_id)
+                    .values(
+                        last_seq=ChatSession.last_seq + 1,
+                        message_count=ChatSession.message_count + 1,
+                        last_activity_at=func.now(),
+                        updated_at=func.now(),
+                        expires_at=case(
+                            (ChatSession.user_id.is_(None), func.now() + self.anon_ttl),
+                            else_=ChatSession.expires_at,
+                        ),
+                    )
+                    .returning(ChatSession.last_seq)
+                )
+            ).scalar_one_or_none()
+            if seq is None:
+                raise SessionNotFound("session not found")
+            row = ChatMessage(
+                id=message.id,
+                session_id=session_id,
+                seq=seq,
+                role=message.role,
+                content=message.content,
+                tools_used=message.tools_used,
+                processing_time_ms=message.processing_time_ms,
+                token_count=message.token_count,
+                has_error=message.has_error,
+                error_message=message.error_message,
+                metadata_=message.metadata,
+            )
+            s.add(row)
+            await s.flush()
+            await s.refresh(row)
+        return row
+
+    async def get(self, message_id: str) -> ChatMessage | None:
+        async with self.db.sessions() as s:
+            return await s.get(ChatMessage, message_id)
+
+    async def last(self, session_id: str) -> ChatMessage | None:
+        rows = await self.tail(session_id, 1)
+        return rows[0] if rows else None
+
+    async def tail(self, session_id: str, n: int, *, min_seq: int = 0) -> list[ChatMessage]:
+        """The last `n` messages (seq >= min_seq), oldest first."""
+        async with self.db.sessions() as s:
+            rows = await s.scalars(
+                select(ChatMessage)
+                .where(ChatMessage.session_id == session_id, ChatMessage.seq >= min_seq)
+                .order_by(ChatMessage.seq.desc())
+                .limit(n)
+            )
+            return list(reversed(rows.all()))
+
+    async def between(self, session_id: str, first_seq: int, last_seq: int) -> list[ChatMessage]:
+        """Messages with first_seq <= seq <= last_seq, oldest first."""
+        async with self.db.sessions() as s:
+            rows = await s.scalars(
+                select(ChatMessage)
+                .where(
+                    ChatMessage.session_id == session_id,
+                    ChatMessage.seq >= first_seq,
+                    ChatMessage.seq <= last_seq,
+                )
+                .order_by(ChatMessage.seq)
+            )
+            return list(rows.all())
+
+    async def page(
+        self,
+        session_id: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        limit: int = 50,
+    ) -> tuple[list[ChatMessage], bool]:
+        """A page of messages, ascending by seq, and whether more lie beyond it.
+
+        With `after_seq` the page starts right after it (replay); otherwise it is
+        the newest messages before `before_seq` (scrolling up).
+        """
+        query = select(ChatMessage).where(ChatMessage.session_id == session_id)
+        if before_seq is not None:
+            query = query.where(ChatMessage.seq < before_seq)
+        if after_seq is not None:
+            query = query.where(ChatMessage.seq > after_seq)
+        ascending = after_seq is not None
+        order = ChatMessage.seq.asc() if ascending else ChatMessage.seq.desc()
+        async with self.db.sessions() as s:
+            rows = list((await s.scalars(query.order_by(order).limit(limit + 1))).all())
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        return (rows if ascending else list(reversed(rows))), has_more

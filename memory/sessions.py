@@ -1,0 +1,206 @@
+"""Chat sessions (threads): who owns them, their titles, paging, deletion."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+
+from memory.checkpoints import delete_thread
+from memory.db import Database
+from memory.errors import InvalidInput, SessionNotFound
+from memory.journal import check_text
+from memory.models import ChatMessage, ChatSession
+
+TITLE_MAX = 200
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who asks: a logged-in user, or an anonymous owner known by a token hash."""
+
+    user_id: str | None = None
+    anon_token_hash: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user_id is None) == (self.anon_token_hash is None):
+            raise ValueError("an owner is either a user or an anonymous token, not both")
+
+    def owns(self, session: ChatSession) -> bool:
+        if self.user_id is not None:
+            return session.user_id == self.user_id
+        return session.user_id is None and session.anon_token_hash == self.anon_token_hash
+
+    def filter(self, query: Select[Any]) -> Select[Any]:
+        if self.user_id is not None:
+            return query.where(ChatSession.user_id == self.user_id)
+        return query.where(
+            ChatSession.user_id.is_(None), ChatSession.anon_token_hash == self.anon_token_hash
+        )
+
+
+def check_session_id(session_id: str) -> str:
+    """Session ids are UUIDs; anything else cannot exist."""
+    try:
+        return str(uuid.UUID(session_id))
+    except (ValueError, AttributeError, TypeError):
+        raise SessionNotFound("session not found") from None
+
+
+def clean_title(title: str | None) -> str | None:
+    if title is None:
+        return None
+    check_text(title, what="title")
+    title = " ".join(title.split())[:TITLE_MAX]
+    return title or None
+
+
+def _encode_cursor(session: ChatSession) -> str:
+    raw = json.dumps([session.last_activity_at.isoformat(), session.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, session_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(stamp), str(session_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("cursor is not valid") from exc
+
+
+class SessionStore:
+    """Create, find, list, change and delete sessions, each call one unit of work."""
+
+    def __init__(
+        self, db: Database, *, anon_ttl: timedelta, retention: timedelta | None = None
+    ) -> None:
+        self.db = db
+        self.anon_ttl = anon_ttl
+        self.retention = retention
+
+    async def create(
+        self, owner: Owner, *, title: str | None = None, memory: bool = True
+    ) -> ChatSession:
+        """A new, empty session; anonymous ones expire after the TTL of inactivity."""
+        ttl = self.anon_ttl if owner.user_id is None else self.retention
+        async with self.db.sessions.begin() as s:
+            session = ChatSession(
+                id=str(uuid.uuid4()),
+                user_id=owner.user_id,
+                anon_token_hash=owner.anon_token_hash,
+                title=clean_title(title),
+                memory_enabled=memory and owner.user_id is not None,
+                expires_at=(func.now() + ttl) if ttl is not None else None,
+            )
+            s.add(session)
+            await s.flush()
+            await s.refresh(session)
+        return session
+
+    async def get(self, session_id: str, owner: Owner | None = None) -> ChatSession:
+        """The session, if it exists and `owner` (when given) owns it; else SessionNotFound."""
+        session_id = check_session_id(session_id)
+        async with self.db.sessions() as s:
+            session = await s.get(ChatSession, session_id)
+        if session is None or (owner is not None and not owner.owns(session)):
+            raise SessionNotFound("session not found")
+        return session
+
+    async def list(
+        self,
+        owner: Owner,
+        *,
+        archived: bool | None = False,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[ChatSession], str | None]:
+        """The owner's sessions, newest activity first, and the cursor of the next page."""
+        query = owner.filter(select(ChatSession))
+        if archived is not None:
+            query = query.where(ChatSession.archived.is_(archived))
+        if q:
+            query = query.where(_matches(q))
+        if cursor:
+            stamp, last_id = _decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    ChatSession.last_activity_at < stamp,
+                    and_(ChatSession.last_activity_at == stamp, ChatSession.id < last_id),
+                )
+            )
+        query = query.order_by(ChatSession.last_activity_at.desc(), ChatSession.id.desc())
+        async with self.db.sessions() as s:
+            rows = list((await s.scalars(query.limit(limit + 1))).all())
+        next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    async def update(
+        self,
+        session_id: str,
+        owner: Owner | None,
+        *,
+        title: str | None = None,
+        archived: bool | None = None,
+    ) -> ChatSession:
+        """Rename or (un)archive."""
+        session = await self.get(session_id, owner)
+        values: dict[str, Any] = {"updated_at": func.now()}
+        if title is not None:
+            values["title"] = clean_title(title)
+        if archived is not None:
+            values["archived"] = archived
+        async with self.db.sessions.begin() as s:
+            await s.execute(update(ChatSession).where(ChatSession.id == session.id).values(values))
+        return await self.get(session.id, owner)
+
+    async def set_title_if_empty(self, session_id: str, title: str) -> None:
+        """Name a session after its first question when nobody named it."""
+        async with self.db.sessions.begin() as s:
+            await s.execute(
+                update(ChatSession)
+                .where(ChatSession.id == session_id, ChatSession.title.is_(None))
+                .values(title=clean_title(title[:80]))
+            )
+
+    async def delete(self, session_id: str, owner: Owner | None = None) -> None:
+        """Delete the session, its journal (cascade) and its checkpoints."""
+        session = await self.get(session_id, owner)
+        async with self.db.sessions.begin() as s:
+            await s.execute(delete(ChatSession).where(ChatSession.id == session.id))
+        await delete_thread(self.db.pool, session.id)
+
+    async def last_messages(self, session_ids: list[str]) -> dict[str, ChatMessage]:
+        """The last message of each session, for previews in lists."""
+        if not session_ids:
+            return {}
+        query = (
+            select(ChatMessage)
+            .distinct(ChatMessage.session_id)
+            .where(ChatMessage.session_id.in_(session_ids))
+            .order_by(ChatMessage.session_id, ChatMessage.seq.desc())
+        )
+        async with self.db.sessions() as s:
+            return {m.session_id: m for m in (await s.scalars(query)).all()}
+
+
+def _matches(q: str) -> Any:
+    """Title or any message matches `q`: full text in the `simple` configuration
+    (no stemming assumed), or a substring (trigram-indexed) for languages whose
+    words full text does not split, such as Korean particles or Japanese."""
+    check_text(q, what="q")
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    tsquery = func.plainto_tsquery("simple", q)
+    message_hit = exists().where(
+        ChatMessage.session_id == ChatSession.id,
+        or_(
+            func.to_tsvector("simple", ChatMessage.content).op("@@")(tsquery),
+            ChatMessage.content.ilike(pattern),
+        ),
+    )
+    return or_(ChatSession.title.ilike(pattern), message_hit)

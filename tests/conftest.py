@@ -1,0 +1,46 @@
+"""Shared fixtures: a real PostgreSQL database, migrated once, emptied per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import pytest
+
+from memory.db import Database, open_database
+from memory.journal import Journal
+from memory.schema import migrate_sync
+from memory.sessions import SessionStore
+from tests.support.database import postgres_server, throwaway_database, truncate_all
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server: str) -> Iterator[str]:
+    """One migrated database for the test session."""
+    with throwaway_database(pg_server) as url:
+        migrate_sync(url)
+        yield url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    truncate_all(database_url)
+    database = await open_database(database_url, pool_size=6)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def sessions(db: Database) -> SessionStore:
+    return SessionStore(db, anon_ttl=timedelta(hours=24))
+
+
+@pytest.fixture
+def journal(db: Database) -> Journal:
+    return Journal(db, anon_ttl=timedelta(hours=24))
