@@ -47,7 +47,9 @@ def reported(name: str) -> Callable[[Node], Node]:
             started = time.perf_counter()
             update = await node(state, runtime)
             ms = round((time.perf_counter() - started) * 1000, 1)
-            runtime.stream_writer({"type": "progress", "node": name, "status": "finished", "ms": ms})
+            runtime.stream_writer(
+                {"type": "progress", "node": name, "status": "finished", "ms": ms}
+            )
             return update
 
         return run
@@ -133,7 +135,9 @@ async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[s
     text, tokens, error = "", 0, None
     cancelled = False
     try:
-        async for chunk in stream_until_cancelled(ctx.model.astream(build_prompt(state)), ctx.cancel):
+        async for chunk in stream_until_cancelled(
+            ctx.model.astream(build_prompt(state)), ctx.cancel
+        ):
             piece = chunk.content if isinstance(chunk.content, str) else ""
             if piece:
                 text += piece

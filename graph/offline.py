@@ -26,7 +26,9 @@ def text_of(message: BaseMessage) -> str:
     content = message.content
     if isinstance(content, str):
         return content
-    return " ".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return " ".join(
+        part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+    )
 
 
 def offline_reply(messages: list[BaseMessage]) -> str:
@@ -110,5 +112,9 @@ class OfflineChatModel(BaseChatModel):
         if final:
             prompt = sum(estimate_tokens(text_of(m)) for m in messages)
             output = estimate_tokens(offline_reply(messages))
-            usage = {"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output}
+            usage = {
+                "input_tokens": prompt,
+                "output_tokens": output,
+                "total_tokens": prompt + output,
+            }
         return ChatGenerationChunk(message=AIMessageChunk(content=text, usage_metadata=usage))

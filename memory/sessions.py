@@ -22,26 +22,37 @@ TITLE_MAX = 200
 
 @dataclass(frozen=True)
 class Owner:
-    """Who asks: a logged-in user, or an anonymous owner known by a token hash."""
+    """Who asks: a logged-in user, an anonymous owner known by a token hash, or
+    both (a browser that chatted anonymously and then logged in)."""
 
     user_id: str | None = None
     anon_token_hash: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.user_id is None) == (self.anon_token_hash is None):
-            raise ValueError("an owner is either a user or an anonymous token, not both")
+        if self.user_id is None and self.anon_token_hash is None:
+            raise ValueError("an owner needs a user id or an anonymous token hash")
 
     def owns(self, session: ChatSession) -> bool:
-        if self.user_id is not None:
-            return session.user_id == self.user_id
-        return session.user_id is None and session.anon_token_hash == self.anon_token_hash
+        if self.user_id is not None and session.user_id == self.user_id:
+            return True
+        return (
+            self.anon_token_hash is not None
+            and session.user_id is None
+            and session.anon_token_hash == self.anon_token_hash
+        )
 
     def filter(self, query: Select[Any]) -> Select[Any]:
+        mine = []
         if self.user_id is not None:
-            return query.where(ChatSession.user_id == self.user_id)
-        return query.where(
-            ChatSession.user_id.is_(None), ChatSession.anon_token_hash == self.anon_token_hash
-        )
+            mine.append(ChatSession.user_id == self.user_id)
+        if self.anon_token_hash is not None:
+            mine.append(
+                and_(
+                    ChatSession.user_id.is_(None),
+                    ChatSession.anon_token_hash == self.anon_token_hash,
+                )
+            )
+        return query.where(or_(*mine))
 
 
 def check_session_id(session_id: str) -> str:
@@ -92,7 +103,7 @@ class SessionStore:
             session = ChatSession(
                 id=str(uuid.uuid4()),
                 user_id=owner.user_id,
-                anon_token_hash=owner.anon_token_hash,
+                anon_token_hash=None if owner.user_id else owner.anon_token_hash,
                 title=clean_title(title),
                 memory_enabled=memory and owner.user_id is not None,
                 expires_at=(func.now() + ttl) if ttl is not None else None,

@@ -88,7 +88,7 @@ async def test_ui_and_model_agree_after_dropping_every_object(
         journal, _ = await fresh.journal.page(session_id, limit=100)
         state = await read_window(fresh.graph, fresh_db.pool, session_id)
         window = [(m.id, m.content) for m in state["messages"]]
-        assert window == [(m.id, m.content) for m in journal[-len(window):]]
+        assert window == [(m.id, m.content) for m in journal[-len(window) :]]
         assert "Alan" in state["summary"]
         assert "Alan" in answer_of(await fresh.ask(session_id, "what is my name?"))
     finally:
@@ -139,7 +139,9 @@ async def test_checkpoints_are_pruned_to_the_latest(harness: Harness) -> None:
         await harness.ask(session_id, f"turn {i}")
     async with harness.db.pool.connection() as conn:
         row = await (
-            await conn.execute("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (session_id,))
+            await conn.execute(
+                "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (session_id,)
+            )
         ).fetchone()
     assert row is not None and row["n"] == 1
     assert "offline" in answer_of(await harness.ask(session_id, "still there?"))

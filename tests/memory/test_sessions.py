@@ -56,7 +56,9 @@ async def test_search_any_language(sessions: SessionStore, journal: Journal) -> 
     for lang, text in texts.items():
         session = await sessions.create(ANON)
         ids[lang] = session.id
-        await journal.append(session.id, NewMessage(id=str(uuid.uuid4()), role="user", content=text))
+        await journal.append(
+            session.id, NewMessage(id=str(uuid.uuid4()), role="user", content=text)
+        )
     for lang, query in {"ko": "서울", "ja": "東京", "de": "münchen"}.items():
         found, _ = await sessions.list(ANON, q=query)
         assert [s.id for s in found] == [ids[lang]], lang

@@ -38,8 +38,11 @@ def postgres_server(scratch: Path) -> Iterator[str]:
         return
     from memory.embedded import EmbeddedPostgres
 
-    with EmbeddedPostgres(scratch / "embedded-pg", database="postgres") as server:
-        yield server.url
+    server = EmbeddedPostgres(scratch / "embedded-pg", database="postgres")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager

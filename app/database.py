@@ -1,0 +1,47 @@
+"""Which PostgreSQL the process uses: DATABASE_URL, or the embedded one."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import psycopg
+
+from app.settings import Settings
+from memory.db import libpq_url, redact_url
+
+
+class DatabaseStartError(Exception):
+    """One line for the operator: what failed, on which URL (no password)."""
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """Yield the URL to use, starting (and finally stopping) the embedded server if needed."""
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        check_reachable(url)
+        yield url
+        return
+    # Imported here: a process given DATABASE_URL never touches the embedded wheel.
+    from memory.embedded import EmbeddedDatabaseError, EmbeddedPostgres
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        url = embedded.start()
+    except EmbeddedDatabaseError as exc:
+        raise DatabaseStartError(str(exc)) from exc
+    try:
+        yield url
+    finally:
+        embedded.stop()
+
+
+def check_reachable(url: str) -> None:
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseStartError(f"cannot reach the database at {redact_url(url)}: {reason}") from exc

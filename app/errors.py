@@ -1,0 +1,90 @@
+"""Domain errors to HTTP status codes and WebSocket error frames, in one place."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from graph.errors import ModelUnavailable
+from memory.errors import (
+    DatabaseUnavailable,
+    InvalidInput,
+    MessageIdConflict,
+    SessionNotFound,
+    ThreadlineError,
+)
+from memory.users import EmailTaken
+
+log = logging.getLogger(__name__)
+
+HTTP_STATUS: dict[type[ThreadlineError], int] = {
+    InvalidInput: 422,
+    SessionNotFound: 404,
+    MessageIdConflict: 409,
+    EmailTaken: 409,
+    ModelUnavailable: 503,
+    DatabaseUnavailable: 503,
+}
+
+
+def status_of(exc: ThreadlineError) -> int:
+    for kind, status in HTTP_STATUS.items():
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_frame(code: str, message: str) -> dict[str, str]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as JSON `{error: {code, message}}`, never HTML or a traceback."""
+
+    @app.exception_handler(ThreadlineError)
+    async def domain_error(request: Request, exc: ThreadlineError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=status_of(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}
+        return JSONResponse(
+            error_body(code.get(exc.status_code, "http_error"), str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return JSONResponse(error_body("invalid_input", problems[:1000]), status_code=422)
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
+        return JSONResponse(
+            error_body("database_unavailable", "the database is unavailable; retry shortly"),
+            status_code=503,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(error_body("internal", "internal error"), status_code=500)

@@ -1,0 +1,141 @@
+"""Live events of a thread for every socket watching it, in this process or another.
+
+Local sockets get events straight from memory; other processes get them through
+PostgreSQL NOTIFY on one channel. Payloads stay under NOTIFY's 8000-byte limit:
+a large `message` event travels as its id and listeners read the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from memory.db import libpq_url
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "threadline_events"
+MAX_PAYLOAD = 7000
+Event = dict[str, Any]
+MessageReader = Callable[[str], Awaitable[dict[str, Any] | None]]
+CancelHandler = Callable[[str], None]
+
+
+class EventBus:
+    def __init__(self, url: str) -> None:
+        self.url = libpq_url(url)
+        self.origin = uuid.uuid4().hex[:12]
+        self.subscribers: dict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
+        self.read_message: MessageReader | None = None
+        self.on_cancel: CancelHandler | None = None
+        self._send: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
+        self._send_lock = asyncio.Lock()
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    async def open(self) -> None:
+        self._listener = asyncio.create_task(self._listen_forever(), name="event-listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), timeout=10)
+
+    def subscribe(self, session_id: str) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.subscribers[session_id].add(queue)
+        return queue
+
+    def unsubscribe(self, session_id: str, queue: asyncio.Queue[Event]) -> None:
+        watchers = self.subscribers.get(session_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self.subscribers[session_id]
+
+    def deliver(self, session_id: str, event: Event) -> None:
+        for queue in self.subscribers.get(session_id, ()):
+            queue.put_nowait(event)
+
+    async def publish(self, session_id: str, event: Event) -> None:
+        """Deliver here, then tell the other processes."""
+        self.deliver(session_id, event)
+        await self._notify({"o": self.origin, "s": session_id, "e": event})
+
+    async def request_cancel(self, session_id: str) -> None:
+        """Ask whichever process runs this thread to stop generating."""
+        await self._notify({"o": self.origin, "s": session_id, "cancel": True})
+
+    async def _notify(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload, ensure_ascii=False, default=str)
+        if len(text.encode()) > MAX_PAYLOAD:
+            text = json.dumps(shrink(payload), ensure_ascii=False, default=str)
+        try:
+            async with self._send_lock:
+                if self._send is None or self._send.closed or self._send.broken:
+                    self._send = await psycopg.AsyncConnection.connect(
+                        self.url, autocommit=True, connect_timeout=5
+                    )
+                await self._send.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
+        except psycopg.Error:
+            # Local sockets already have the event; remote tabs catch up by `resume`.
+            log.warning("could not notify other processes", exc_info=True)
+
+    async def _listen_forever(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
+                    delay = 0.5
+                    async for note in conn.notifies():
+                        await self._received(note.payload)
+            except psycopg.Error:
+                log.warning("event listener lost its connection; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+    async def _received(self, text: str) -> None:
+        payload = json.loads(text)
+        if payload.get("o") == self.origin:
+            return
+        session_id = payload["s"]
+        if payload.get("cancel"):
+            if self.on_cancel is not None:
+                self.on_cancel(session_id)
+            return
+        if session_id not in self.subscribers:
+            return
+        event = payload["e"]
+        if "message_id" in event and self.read_message is not None:
+            message = await self.read_message(event.pop("message_id"))
+            if message is None:
+                return
+            event["message"] = message
+        self.deliver(session_id, event)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        if self._send is not None:
+            await self._send.close()
+
+
+def shrink(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload small enough for NOTIFY: big parts become ids to read back."""
+    event = dict(payload["e"])
+    if "message" in event:
+        event["message_id"] = event.pop("message")["id"]
+    if "memories" in event:
+        event["memories"] = []
+    return {**payload, "e": event}

@@ -1,0 +1,41 @@
+"""The FastAPI app: its lifespan owns the engine, the pool, the saver and the graph."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.errors import install_error_handlers
+from app.routes import health
+from app.services import open_services
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+
+
+def create_app(settings: Settings, database_url: str) -> FastAPI:
+    """An app on an already-migrated database at `database_url`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await open_services(settings, database_url)
+        app.state.services = services
+        log.info("threadline ready", extra={"model": services.model._llm_type})
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(title="Threadline", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    if FRONTEND_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
+    return app

@@ -1,0 +1,104 @@
+"""Accounts and their login tokens (stored hashed; the raw token never is)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from memory.checkpoints import delete_thread
+from memory.db import Database
+from memory.errors import ThreadlineError
+from memory.models import AuthToken, ChatSession, User
+
+
+class EmailTaken(ThreadlineError):
+    code = "email_taken"
+
+
+class UserStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, email: str, password_hash: str, display_name: str | None) -> User:
+        """A new account; emails are unique whatever their case."""
+        try:
+            async with self.db.sessions.begin() as s:
+                user = User(
+                    email=email.strip(), password_hash=password_hash, display_name=display_name
+                )
+                s.add(user)
+                await s.flush()
+                await s.refresh(user)
+                return user
+        except IntegrityError:
+            raise EmailTaken("an account with this email exists") from None
+
+    async def by_email(self, email: str) -> User | None:
+        async with self.db.sessions() as s:
+            return await s.scalar(
+                select(User).where(func.lower(User.email) == email.strip().lower())
+            )
+
+    async def get(self, user_id: str) -> User | None:
+        async with self.db.sessions() as s:
+            return await s.get(User, user_id)
+
+    async def list(self) -> list[User]:
+        async with self.db.sessions() as s:
+            return list((await s.scalars(select(User).order_by(User.created_at))).all())
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self.db.sessions.begin() as s:
+            await s.execute(
+                update(User).where(User.id == user_id).values(password_hash=password_hash)
+            )
+
+    async def add_token(self, token_hash: str, user_id: str, expires_at: datetime) -> None:
+        async with self.db.sessions.begin() as s:
+            s.add(AuthToken(token_hash=token_hash, user_id=user_id, expires_at=expires_at))
+
+    async def user_for_token(self, token_hash: str) -> User | None:
+        """The active user a live (unexpired, unrevoked) token belongs to."""
+        query = (
+            select(User)
+            .join(AuthToken, AuthToken.user_id == User.id)
+            .where(
+                AuthToken.token_hash == token_hash,
+                AuthToken.revoked_at.is_(None),
+                AuthToken.expires_at > func.now(),
+                User.is_active.is_(True),
+            )
+        )
+        async with self.db.sessions() as s:
+            return await s.scalar(query)
+
+    async def revoke_token(self, token_hash: str) -> None:
+        async with self.db.sessions.begin() as s:
+            await s.execute(
+                update(AuthToken)
+                .where(AuthToken.token_hash == token_hash)
+                .values(revoked_at=func.now())
+            )
+
+    async def revoke_all_tokens(self, user_id: str, *, except_hash: str | None = None) -> None:
+        query = update(AuthToken).where(
+            AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None)
+        )
+        if except_hash is not None:
+            query = query.where(AuthToken.token_hash != except_hash)
+        async with self.db.sessions.begin() as s:
+            await s.execute(query.values(revoked_at=func.now()))
+
+    async def delete(self, user_id: str) -> None:
+        """The account and everything of it: sessions, journal, checkpoints, memories."""
+        async with self.db.sessions.begin() as s:
+            session_ids = list(
+                (
+                    await s.scalars(select(ChatSession.id).where(ChatSession.user_id == user_id))
+                ).all()
+            )
+            await s.execute(delete(User).where(User.id == user_id))  # cascades to the rest
+        for session_id in session_ids:
+            await delete_thread(self.db.pool, session_id)

@@ -1,0 +1,85 @@
+"""A real `threadline serve` in a child process, on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """Start, stop, SIGKILL and restart a server; its log goes to `log_path`."""
+
+    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "THREADLINE_PORT": str(self.port),
+            "THREADLINE_RATE_LIMITS": "off",
+            **env,
+        }
+        for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            if key not in env:
+                self.env.pop(key, None)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown work at all, like a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait: the graceful path."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
