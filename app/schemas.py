@@ -1,0 +1,41 @@
+"""What the API sends: sessions, messages and users as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memory.models import ChatMessage, ChatSession, User
+
+
+def session_out(session: ChatSession, last_message: ChatMessage | None = None) -> dict[str, Any]:
+    """A session as every endpoint and the socket show it."""
+    return {
+        "id": session.id,
+        "title": session.title,
+        "created_at": session.created_at.isoformat(),
+        "updated_at": session.updated_at.isoformat(),
+        "last_activity_at": session.last_activity_at.isoformat(),
+        "expires_at": session.expires_at.isoformat() if session.expires_at else None,
+        "message_count": session.message_count,
+        "archived": session.archived,
+        "memory": session.memory_enabled,
+        "anonymous": session.user_id is None,
+        "last_message": (
+            {
+                "role": last_message.role,
+                "preview": last_message.content[:160],
+                "created_at": last_message.created_at.isoformat(),
+            }
+            if last_message is not None
+            else None
+        ),
+    }
+
+
+def user_out(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "created_at": user.created_at.isoformat(),
+    }
