@@ -76,7 +76,7 @@ async def initialize(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[
     row, created = await ctx.journal.append(
         session_id, NewMessage(id=query["id"], role="user", content=content)
     )
-    runtime.stream_writer({"type": "ack", "id": row.id, "seq": row.seq})
+    runtime.stream_writer({"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()})
     if created and row.seq == 1:
         await ctx.sessions.set_title_if_empty(session_id, content)
     window, summary = state.get("messages", []), state.get("summary", "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from memory.schema import migrate_sync
 from tests.support.database import throwaway_database
 from tests.support.server import ServerProcess
+from tests.support.ws import Sockets
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +38,10 @@ def fresh_server(
     proc = ServerProcess(server_database, tmp_path / "server.log", THREADLINE_OFFLINE_TOKEN_DELAY_MS="30")
     yield proc
     proc.kill()
+
+
+@pytest.fixture
+async def ws() -> AsyncIterator[Sockets]:
+    sockets = Sockets()
+    yield sockets
+    await sockets.close_all()
