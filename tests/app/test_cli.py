@@ -1,0 +1,57 @@
+"""The `threadline` command: clear start-up errors, and the terminal chat."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.support.server import ROOT, free_port
+
+
+def threadline(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_unreachable_database_is_one_clear_line_without_the_password() -> None:
+    url = f"postgresql://alice:s3cret-pw@127.0.0.1:{free_port()}/nowhere"
+    for command in ("migrate", "serve"):
+        result = threadline(command, DATABASE_URL=url)
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: cannot reach the database")
+        assert "s3cret-pw" not in result.stderr + result.stdout
+        assert "alice:***@127.0.0.1" in lines[0]
+
+
+def test_terminal_chat_resumes_a_thread_after_a_restart(server_database: str) -> None:
+    first = threadline("chat", stdin="my name is Zed Shaw\n/quit\n", DATABASE_URL=server_database)
+    assert first.returncode == 0, first.stderr
+    match = re.search(r"--session ([0-9a-f-]{36})", first.stdout)
+    assert match, first.stdout
+    assert "offline model" in first.stdout
+    again = threadline(
+        "chat", "--session", match.group(1), stdin="what is my name?\n", DATABASE_URL=server_database
+    )
+    assert again.returncode == 0, again.stderr
+    assert "user> my name is Zed Shaw" in again.stdout  # the history is shown on resume
+    assert "Your name is Zed Shaw" in again.stdout
+
+
+def test_chat_with_an_unknown_session_fails_cleanly(server_database: str) -> None:
+    result = threadline(
+        "chat", "--session", "00000000-0000-0000-0000-000000000000", DATABASE_URL=server_database
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
