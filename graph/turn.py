@@ -13,6 +13,9 @@ from langchain_core.runnables import RunnableConfig
 from graph.builder import Graph
 from graph.context import TurnContext
 from graph.state import Query
+from memory.errors import MessageIdConflict
+from memory.journal import NewMessage, check_message
+from graph.nodes import check_query
 from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,17 @@ async def drop_unreadable_checkpoint(pool: Pool, config: RunnableConfig) -> None
         await delete_thread(pool, thread_id)
 
 
+async def check_turn(ctx: TurnContext, turn: Turn) -> None:
+    """Refuse a bad turn before the checkpointer sees it: LangGraph saves a
+    checkpoint even for a run that fails, and a refused turn must write nothing."""
+    check_query(turn.query["content"], ctx.max_message_chars)
+    check_message(NewMessage(id=turn.query["id"], role="user", content=turn.query["content"]))
+    await ctx.sessions.get(turn.session_id)
+    asked = await ctx.journal.get(turn.query["id"])
+    if asked is not None and asked.session_id != turn.session_id:
+        raise MessageIdConflict("message id already used in another session")
+
+
 async def run_turn(
     graph: Graph,
     pool: Pool,
@@ -61,6 +75,7 @@ async def run_turn(
 
     When the iterator ends, the answer is journaled and the checkpoint durable.
     """
+    await check_turn(ctx, turn)
     config = thread_config(turn.session_id, turn.user_id)
     await drop_unreadable_checkpoint(pool, config)
     runnable = graph.copy(update={"checkpointer": new_saver(pool)})

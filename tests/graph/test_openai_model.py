@@ -80,7 +80,7 @@ def test_factory_with_a_url_is_chat_openai_with_its_limits(stub: OpenAIStub) -> 
 def test_factory_with_only_a_key_is_chat_openai() -> None:
     model = build_chat_model(api_key="sk-test", base_url=None, model="gpt-4o-mini")
     assert isinstance(model, ChatOpenAI)
-    assert model.openai_api_key is not None
+    assert isinstance(model.openai_api_key, SecretStr)
     assert model.openai_api_key.get_secret_value() == "sk-test"
 
 
@@ -102,8 +102,7 @@ async def test_tokens_stream_through_the_real_client(harness: Harness, stub: Ope
     stub.usage = (321, 4242)  # unlike any estimate, so the count must come from the stub
     stub.chunk_delay_s = 0.005
     stub.reply = lambda messages: (
-        f"I have {len(messages)} messages in view, and your latest says: "
-        f"{messages[-1]['content']}"
+        f"I have {len(messages)} messages in view, and your latest says: {messages[-1]['content']}"
     )
     harness.model = chat_model(stub.base_url)
     session_id = await harness.new_session()
@@ -136,7 +135,9 @@ async def test_tokens_stream_through_the_real_client(harness: Harness, stub: Ope
     assert len(stub.completions) == 2  # one call per turn: nothing was retried
 
 
-async def test_a_transient_500_is_retried_within_the_turn(harness: Harness, stub: OpenAIStub) -> None:
+async def test_a_transient_500_is_retried_within_the_turn(
+    harness: Harness, stub: OpenAIStub
+) -> None:
     stub.fail(500, times=1)
     harness.model = chat_model(stub.base_url, max_retries=1)
     session_id = await harness.new_session()

@@ -98,7 +98,9 @@ class OpenAIStub:
         return f"{self.url}/v1"
 
     # -- the script -------------------------------------------------------------
-    def fail(self, status: int = 429, *, times: int | None = None, retry_after_ms: int | None = 10) -> None:
+    def fail(
+        self, status: int = 429, *, times: int | None = None, retry_after_ms: int | None = 10
+    ) -> None:
         """Answer `status` to the next `times` requests (None: all until `recover()`).
 
         `retry_after_ms` is sent as `retry-after-ms` on 429s so clients retry fast.
@@ -145,9 +147,8 @@ class OpenAIStub:
             return "ok", None, None
 
     async def _wait_released(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self._release.is_set():
-            await asyncio.sleep(0.02)
+        # `recover()` runs on the test's thread, hence a threading.Event.
+        await asyncio.to_thread(self._release.wait, seconds)
 
     async def chat_completions(self, request: Request) -> Response:
         try:
@@ -218,7 +219,9 @@ class OpenAIStub:
             return f"data: {json.dumps(data)}\n\n"
 
         async def events() -> AsyncIterator[str]:
-            yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+            yield chunk(
+                [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+            )
             for piece in pieces:
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
