@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from datetime import timedelta
 
 from langchain_core.language_models import BaseChatModel
 
 from app.events import EventBus
 from app.locks import ThreadLocks
+from app.memory_saver import MemorySaver
 from app.runs import RunRegistry
 from app.settings import Settings
 from graph.builder import Graph, build_graph
@@ -16,6 +18,7 @@ from graph.context import TurnContext
 from graph.llm import build_chat_model
 from memory.db import Database, open_database
 from memory.journal import Journal
+from memory.memories import MemoryStore
 from memory.sessions import SessionStore
 from memory.users import UserStore
 
@@ -27,11 +30,16 @@ class Services:
     sessions: SessionStore
     journal: Journal
     users: UserStore
+    memories: MemoryStore
     model: BaseChatModel
     graph: Graph
     locks: ThreadLocks
     events: EventBus
     runs: RunRegistry
+    memory_saver: MemorySaver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.memory_saver = MemorySaver(self)
 
     def turn_context(self) -> TurnContext:
         return TurnContext(
@@ -40,10 +48,20 @@ class Services:
             model=self.model,
             window_messages=self.settings.window_messages,
             max_message_chars=self.settings.max_message_chars,
+            memory_loader=self.load_memories,
+        )
+
+    async def load_memories(self, user_id: str, query: str) -> list[dict[str, Any]]:
+        return await self.memories.load_relevant(
+            user_id,
+            query,
+            summaries=self.settings.memory_summaries,
+            budget_tokens=self.settings.memory_budget_tokens,
         )
 
     async def close(self) -> None:
         await self.runs.drain(self.settings.shutdown_grace_s)
+        await self.memory_saver.close()
         await self.events.close()
         await self.locks.close()
         await self.db.close()
@@ -76,6 +94,7 @@ async def open_services(settings: Settings, url: str) -> Services:
         sessions=sessions,
         journal=journal,
         users=UserStore(db),
+        memories=MemoryStore(db),
         model=chat_model(settings),
         graph=build_graph(),
         locks=locks,
@@ -83,4 +102,5 @@ async def open_services(settings: Settings, url: str) -> Services:
         runs=RunRegistry(),
     )
     services.runs.bind(services)
+    services.runs.after_turn.append(services.memory_saver.after_turn)
     return services

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     offline_token_delay_ms: int = Field(default=0, ge=0)
     rate_limits: Literal["on", "off"] = "on"
     token_ttl_days: float = 30.0
+    memory_summaries: int = Field(default=4, ge=0, le=20)
+    memory_budget_tokens: int = Field(default=1500, ge=100)
+    # Test hook: wait this long after `done` before saving memories, so a test
+    # can kill the server in between. 0 in production.
+    memory_save_delay_ms: int = Field(default=0, ge=0)
     db_pool_size: int = Field(default=10, ge=2)
     shutdown_grace_s: float = 20.0
 

@@ -16,3 +16,9 @@ SUMMARIZE_PROMPT = """Update the running summary of a conversation.
 Keep every fact the user stated about themselves (name, where they live, work,
 preferences, people and projects), decisions made and open questions. Be brief:
 at most 15 short lines. Reply with the new summary only."""
+
+EXTRACT_PROMPT = """From the user's messages below, extract what is worth remembering
+about the user for future conversations. preferences: 'key: value' pairs (for
+example 'language: Python'); entities: people, places or projects as
+'name: what is known'; facts: other stable facts about the user, as short
+sentences. Leave a list empty when there is nothing for it."""

@@ -70,6 +70,7 @@ class ChatSession(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    memory_saved_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     archived: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     memory_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     metadata_: Mapped[dict[str, Any]] = mapped_column(
@@ -79,6 +80,13 @@ class ChatSession(Base):
     __table_args__ = (
         Index("ix_chat_sessions_user_activity", "user_id", last_activity_at.desc()),
         Index("ix_chat_sessions_expires_at", "expires_at"),
+        Index(
+            "ix_chat_sessions_memory_pending",
+            "id",
+            postgresql_where=text(
+                "user_id IS NOT NULL AND memory_enabled AND memory_saved_seq < last_seq"
+            ),
+        ),
     )
 
 
@@ -136,6 +144,17 @@ class ChatMessage(Base):
 class Memory(Base):
     __tablename__ = "memories"
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "key": self.key,
+            "content": self.content,
+            "source_session_id": self.source_session_id,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
@@ -149,6 +168,13 @@ class Memory(Base):
 
     __table_args__ = (
         Index("ix_memories_user_kind_updated", "user_id", "kind", updated_at.desc()),
+        Index(
+            "ux_memories_summary_per_session",
+            "user_id",
+            "source_session_id",
+            unique=True,
+            postgresql_where=text("kind = 'summary'"),
+        ),
         Index(
             "ux_memories_user_kind_key",
             "user_id",

@@ -15,7 +15,7 @@ from memory.checkpoints import delete_thread
 from memory.db import Database
 from memory.errors import InvalidInput, SessionNotFound
 from memory.journal import check_text
-from memory.models import ChatMessage, ChatSession
+from memory.models import ChatMessage, ChatSession, Memory
 
 TITLE_MAX = 200
 
@@ -179,10 +179,22 @@ class SessionStore:
                 .values(title=clean_title(title[:80]))
             )
 
-    async def delete(self, session_id: str, owner: Owner | None = None) -> None:
-        """Delete the session, its journal (cascade) and its checkpoints."""
+    async def delete(
+        self, session_id: str, owner: Owner | None = None, *, forget: bool = False
+    ) -> None:
+        """Delete the session, its journal (cascade) and its checkpoints; with
+        `forget`, the memories learned from it too.
+
+        The row is locked first, so a memory save racing with this either
+        finishes before (and its memories are forgotten here) or sees no session.
+        """
         session = await self.get(session_id, owner)
         async with self.db.sessions.begin() as s:
+            await s.execute(
+                select(ChatSession.id).where(ChatSession.id == session.id).with_for_update()
+            )
+            if forget:
+                await s.execute(delete(Memory).where(Memory.source_session_id == session.id))
             await s.execute(delete(ChatSession).where(ChatSession.id == session.id))
         await delete_thread(self.db.pool, session.id)
 

@@ -1,0 +1,71 @@
+"""Saving memories after `done`: one save at a time per session, owed saves
+picked up at start, nothing lost to a crash (the marker lives in the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import TYPE_CHECKING
+
+from graph.remember import save_session_memories
+from graph.turn import Turn
+from memory.errors import SessionNotFound
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class MemorySaver:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        # A lock per session while anyone uses it; unused ones are collected.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._startup: asyncio.Task[None] | None = None
+
+    async def after_turn(self, turn: Turn) -> None:
+        if turn.user_id is None or not turn.memory_enabled:
+            return  # anonymous and memory-off sessions learn nothing long-term
+        delay = self.services.settings.memory_save_delay_ms
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        await self.save(turn.session_id)
+
+    async def save(self, session_id: str) -> bool:
+        """Save what `session_id` owes; False if nothing was due or it is gone."""
+        s = self.services
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        async with lock:
+            try:
+                return await save_session_memories(
+                    s.model, s.sessions, s.journal, s.memories, session_id
+                )
+            except SessionNotFound:
+                return False
+
+    def start_owed_saves(self) -> None:
+        """At start, finish the saves a previous process owed (it died after `done`)."""
+        self._startup = asyncio.create_task(self._save_owed(), name="owed-memory-saves")
+
+    async def _save_owed(self) -> None:
+        while pending := await self.services.memories.pending_sessions(limit=100):
+            saved = 0
+            for session_id, _ in pending:
+                try:
+                    saved += await self.save(session_id)
+                except Exception:
+                    log.exception("owed memory save failed", extra={"session_id": session_id})
+            if not saved:
+                return  # what is left cannot be saved now; the next turn retries
+            log.info("owed memory saves finished", extra={"count": saved})
+
+    async def close(self) -> None:
+        if self._startup is not None:
+            self._startup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._startup

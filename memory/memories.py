@@ -1,0 +1,278 @@
+"""Long-term memories of a logged-in user: conversation summaries, preferences,
+entities and facts, each recording the session it came from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, literal, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from memory.db import Database
+from memory.errors import InvalidInput, ThreadlineError
+from memory.journal import check_text
+from memory.models import ChatSession, Memory
+
+KINDS = ("summary", "preference", "entity", "fact")
+CONTENT_MAX = 4000
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class MemoryNotFound(ThreadlineError):
+    """No such memory, or not the caller's: both answer the same."""
+
+    code = "not_found"
+
+
+@dataclass(frozen=True)
+class MemoryDraft:
+    """A memory to save: `key` names a preference or entity (latest wins)."""
+
+    kind: str
+    key: str | None
+    content: str
+
+
+def check_draft(draft: MemoryDraft) -> MemoryDraft:
+    if draft.kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    content = draft.content.strip()
+    if not content or len(content) > CONTENT_MAX:
+        raise InvalidInput(f"content must be 1 to {CONTENT_MAX} characters")
+    check_text(content)
+    key = draft.key.strip()[:200] if draft.key and draft.key.strip() else None
+    if key is not None:
+        check_text(key, what="key")
+    return MemoryDraft(draft.kind, key, content)
+
+
+def search_terms(query: str) -> str | None:
+    """An OR tsquery of the query's meaningful words, or None.
+
+    Words are \\w+ runs, so nothing the user types can break the tsquery syntax.
+    Very short Latin words ("is", "my") match everything and are dropped;
+    two-letter words in other scripts (서울, 東京) are kept.
+    """
+    words = {
+        w.lower() for w in _WORD.findall(query) if len(w) >= 3 or (len(w) >= 2 and not w.isascii())
+    }
+    return " | ".join(sorted(words)) if words else None
+
+
+class MemoryStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def list(
+        self, user_id: str, *, kind: str | None = None, q: str | None = None, limit: int = 200
+    ) -> list[Memory]:
+        query = select(Memory).where(Memory.user_id == user_id)
+        if kind is not None:
+            if kind not in KINDS:
+                raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+            query = query.where(Memory.kind == kind)
+        if q:
+            check_text(q, what="q")
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(or_(Memory.content.ilike(pattern), Memory.key.ilike(pattern)))
+        async with self.db.sessions() as s:
+            rows = await s.scalars(query.order_by(Memory.updated_at.desc()).limit(limit))
+            return list(rows.all())
+
+    async def get(self, user_id: str, memory_id: str) -> Memory:
+        async with self.db.sessions() as s:
+            memory = await s.get(Memory, memory_id) if len(memory_id) <= 36 else None
+        if memory is None or memory.user_id != user_id:
+            raise MemoryNotFound("memory not found")
+        return memory
+
+    async def add(
+        self, user_id: str, draft: MemoryDraft, *, source_session_id: str | None = None
+    ) -> Memory:
+        """Save a memory; a keyed one replaces the user's earlier memory of that key."""
+        draft = check_draft(draft)
+        async with self.db.sessions.begin() as s:
+            memory_id = await s.scalar(_upsert(user_id, draft, source_session_id))
+        assert memory_id is not None
+        return await self.get(user_id, memory_id)
+
+    async def update(
+        self, user_id: str, memory_id: str, *, content: str | None, key: str | None
+    ) -> Memory:
+        current = await self.get(user_id, memory_id)
+        draft = check_draft(MemoryDraft(current.kind, key or current.key, content or current.content))
+        async with self.db.sessions.begin() as s:
+            await s.execute(
+                update(Memory)
+                .where(Memory.id == current.id)
+                .values(content=draft.content, key=draft.key, updated_at=func.now())
+            )
+        return await self.get(user_id, memory_id)
+
+    async def delete(self, user_id: str, memory_id: str) -> None:
+        memory = await self.get(user_id, memory_id)
+        async with self.db.sessions.begin() as s:
+            await s.execute(delete(Memory).where(Memory.id == memory.id))
+
+    async def load_relevant(
+        self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
+    ) -> list[dict[str, Any]]:
+        """What planning hands the model: recent conversation summaries, the
+        user's preferences, and the entities and facts most relevant to the
+        query (full-text rank, then trigram similarity, then recency), within a
+        token budget."""
+        async with self.db.sessions() as s:
+            picked: list[Memory] = []
+            for query_rows in (
+                _recent(user_id, ("fact",), 5),
+                _relevant(user_id, query),
+                _recent(user_id, ("preference",), 10),
+                _recent(user_id, ("summary",), summaries),
+                _recent(user_id, ("entity",), 5),
+            ):
+                picked.extend((await s.scalars(query_rows)).all())
+        return _within_budget(picked, budget_tokens)
+
+    async def save_from_session(
+        self,
+        session_id: str,
+        user_id: str,
+        drafts: list[MemoryDraft],
+        summary: str | None,
+        upto_seq: int,
+    ) -> bool:
+        """Write what a session taught us, once, and only if it is still this user's.
+
+        The session row is locked first: a concurrent delete (with forget) or
+        claim either finishes before us, and we see it and write nothing, or
+        waits for us and then removes what we wrote.
+        """
+        async with self.db.sessions.begin() as s:
+            row = (
+                await s.execute(
+                    select(ChatSession.user_id, ChatSession.memory_enabled, ChatSession.memory_saved_seq)
+                    .where(ChatSession.id == session_id)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if row is None or row.user_id != user_id or not row.memory_enabled:
+                return False
+            if row.memory_saved_seq >= upto_seq:
+                return False  # already saved: a rerun after a crash writes nothing twice
+            for draft in drafts:
+                await s.execute(_upsert(user_id, check_draft(draft), session_id))
+            if summary:
+                await s.execute(_upsert_summary(user_id, session_id, summary[:CONTENT_MAX]))
+            await s.execute(
+                update(ChatSession)
+                .where(ChatSession.id == session_id)
+                .values(memory_saved_seq=upto_seq)
+            )
+        return True
+
+    async def summary_of(self, user_id: str, session_id: str) -> str:
+        """The saved conversation summary of a session, or ""."""
+        async with self.db.sessions() as s:
+            content = await s.scalar(
+                select(Memory.content).where(
+                    Memory.user_id == user_id,
+                    Memory.kind == "summary",
+                    Memory.source_session_id == session_id,
+                )
+            )
+        return content or ""
+
+    async def pending_sessions(self, limit: int = 100) -> list[tuple[str, str]]:
+        """Sessions whose memory save is owed (e.g. the process died after `done`)."""
+        query = (
+            select(ChatSession.id, ChatSession.user_id)
+            .where(
+                ChatSession.user_id.is_not(None),
+                ChatSession.memory_enabled.is_(True),
+                ChatSession.memory_saved_seq < ChatSession.last_seq,
+            )
+            .limit(limit)
+        )
+        async with self.db.sessions() as s:
+            return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
+
+
+def _recent(user_id: str, kinds: tuple[str, ...], limit: int) -> Any:
+    return (
+        select(Memory)
+        .where(Memory.user_id == user_id, Memory.kind.in_(kinds))
+        .order_by(Memory.updated_at.desc())
+        .limit(limit)
+    )
+
+
+def _relevant(user_id: str, query: str, limit: int = 10) -> Any:
+    terms = search_terms(query)
+    document = func.to_tsvector("simple", func.coalesce(Memory.key, "") + " " + Memory.content)
+    tsquery = func.to_tsquery("simple", terms or "")
+    rank = func.ts_rank(document, tsquery) if terms else literal(0.0)
+    similarity = func.similarity(Memory.content, query)
+    matches = [Memory.content.op("%")(query)]
+    if terms:
+        matches.append(document.op("@@")(tsquery))
+    return (
+        select(Memory)
+        .where(Memory.user_id == user_id, Memory.kind.in_(("entity", "fact")), or_(*matches))
+        .order_by(rank.desc(), similarity.desc(), Memory.updated_at.desc())
+        .limit(limit)
+    )
+
+
+def _within_budget(memories: list[Memory], budget_tokens: int) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    chosen: list[dict[str, Any]] = []
+    used = 0
+    for memory in memories:
+        cost = len(memory.content) // 4 + 8
+        if memory.id in seen or used + cost > budget_tokens:
+            continue
+        seen.add(memory.id)
+        used += cost
+        chosen.append(memory.as_dict())
+    return chosen
+
+
+def _upsert(user_id: str, draft: MemoryDraft, source_session_id: str | None) -> Any:
+    values = {
+        "id": func.gen_random_uuid().cast(Memory.id.type),
+        "user_id": user_id,
+        "kind": draft.kind,
+        "key": draft.key,
+        "content": draft.content,
+        "source_session_id": source_session_id,
+    }
+    statement = insert(Memory).values(values)
+    if draft.key is not None:
+        statement = statement.on_conflict_do_update(
+            index_elements=["user_id", "kind", "key"],
+            index_where=text("key IS NOT NULL"),
+            set_={
+                "content": draft.content,
+                "source_session_id": source_session_id,
+                "updated_at": func.now(),
+            },
+        )
+    return statement.returning(Memory.id)
+
+
+def _upsert_summary(user_id: str, session_id: str, content: str) -> Any:
+    statement = insert(Memory).values(
+        id=func.gen_random_uuid().cast(Memory.id.type),
+        user_id=user_id,
+        kind="summary",
+        key=None,
+        content=content,
+        source_session_id=session_id,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["user_id", "source_session_id"],
+        index_where=text("kind = 'summary'"),
+        set_={"content": content, "updated_at": func.now()},
+    )

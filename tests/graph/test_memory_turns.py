@@ -1,0 +1,71 @@
+"""Long-term memory through the graph: loaded in planning, saved after the answer."""
+
+from __future__ import annotations
+
+import uuid
+
+from graph.remember import save_session_memories
+from graph.turn import Turn, run_turn
+from memory.memories import MemoryStore
+from memory.sessions import Owner
+from tests.graph.conftest import Harness, answer_of
+from tests.support.users import create_user
+
+
+async def ask_as(
+    harness: Harness,
+    store: MemoryStore,
+    session_id: str,
+    user_id: str,
+    text: str,
+    *,
+    memory: bool = True,
+) -> list[dict]:
+    ctx = harness.context(
+        memory_loader=lambda uid, query: store.load_relevant(uid, query),
+    )
+    turn = Turn(session_id, user_id, memory, {"id": str(uuid.uuid4()), "content": text})
+    events = [e async for e in run_turn(harness.graph, harness.db.pool, ctx, turn)]
+    await save_session_memories(harness.model, harness.sessions, harness.journal, store, session_id)
+    return events
+
+
+async def test_recall_across_threads(harness: Harness) -> None:
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "ada@example.com")
+    first = (await harness.sessions.create(Owner(user_id=user), title="Intro")).id
+    await ask_as(harness, store, first, user, "my name is Ada Lovelace and I live in Tromsø")
+    second = (await harness.sessions.create(Owner(user_id=user))).id
+    events = await ask_as(harness, store, second, user, "what is my name?")
+    assert "Your name is Ada Lovelace" in answer_of(events)
+    loaded = next(e for e in events if e["type"] == "memory_loaded")
+    assert loaded["user_id"] == user and loaded["memory_count"] == len(loaded["memories"])
+    name = next(
+        m for m in loaded["memories"] if "Ada Lovelace" in m["content"] and m["kind"] == "fact"
+    )
+    assert name["source_session_id"] == first
+    kinds = {e["type"] for e in events}
+    assert list(kinds & {"memory_loaded"}) and events.index(loaded) < next(
+        i for i, e in enumerate(events) if e["type"] == "token"
+    )
+    assert "You live in Tromsø" in answer_of(
+        await ask_as(harness, store, second, user, "where do I live?")
+    )
+    summaries = await store.list(user, kind="summary")
+    assert {m.source_session_id for m in summaries} == {first, second}
+
+
+async def test_memory_off_neither_reads_nor_writes(harness: Harness) -> None:
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "grace@example.com")
+    known = (await harness.sessions.create(Owner(user_id=user))).id
+    await ask_as(harness, store, known, user, "my name is Grace")
+    before = {m.id for m in await store.list(user)}
+    incognito = (await harness.sessions.create(Owner(user_id=user), memory=False)).id
+    events = await ask_as(
+        harness, store, incognito, user, "what is my name? I live in Lima", memory=False
+    )
+    assert not [e for e in events if e["type"] == "memory_loaded"]
+    assert "Grace" not in answer_of(events)
+    await ask_as(harness, store, incognito, user, "my name is Someone Else", memory=False)
+    assert {m.id for m in await store.list(user)} == before

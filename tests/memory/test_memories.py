@@ -1,0 +1,126 @@
+"""The memory store: upserts, isolation, relevance, and race-safe saves."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memory.db import Database
+from memory.journal import Journal, NewMessage
+from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
+from memory.sessions import Owner, SessionStore
+from tests.support.users import create_user
+
+
+@pytest.fixture
+def memories(db: Database) -> MemoryStore:
+    return MemoryStore(db)
+
+
+async def test_keyed_memories_latest_wins(db: Database, memories: MemoryStore) -> None:
+    user = await create_user(db, "a@example.com")
+    await memories.add(user, MemoryDraft("preference", "language", "language: Python"))
+    await memories.add(user, MemoryDraft("preference", "language", "language: Rust"))
+    await memories.add(user, MemoryDraft("fact", None, "has a cat"))
+    listed = await memories.list(user, kind="preference")
+    assert [m.content for m in listed] == ["language: Rust"]
+    assert [m.content for m in await memories.list(user, q="cat")] == ["has a cat"]
+
+
+async def test_another_users_memory_answers_like_a_missing_one(
+    db: Database, memories: MemoryStore
+) -> None:
+    alice, bob = await create_user(db, "alice@x.org"), await create_user(db, "bob@x.org")
+    secret = await memories.add(alice, MemoryDraft("fact", None, "alice's secret"))
+    for attempt in (
+        memories.get(bob, secret.id),
+        memories.update(bob, secret.id, content="pwned", key=None),
+        memories.delete(bob, secret.id),
+        memories.get(bob, str(uuid.uuid4())),
+    ):
+        with pytest.raises(MemoryNotFound):
+            await attempt
+    assert (await memories.get(alice, secret.id)).content == "alice's secret"
+    assert await memories.list(bob) == []
+
+
+async def test_relevant_memories_for_a_question(db: Database, memories: MemoryStore) -> None:
+    user = await create_user(db, "c@example.com")
+    for i in range(30):
+        await memories.add(
+            user, MemoryDraft("entity", f"project {i}", f"project {i}: a side project")
+        )
+    await memories.add(user, MemoryDraft("fact", "name", "User said: my name is Ada Lovelace"))
+    await memories.add(user, MemoryDraft("fact", "location", "User said: I live in Tromsø"))
+    await memories.add(user, MemoryDraft("entity", "서울", "서울에 있는 회사에서 일해요"))
+    for i in range(30):  # newer than the facts, so recency alone would not find them
+        await memories.add(user, MemoryDraft("entity", f"thing {i}", f"thing {i}: trivia"))
+    name = await memories.load_relevant(user, "what is my name?", budget_tokens=400)
+    assert "User said: my name is Ada Lovelace" in [m["content"] for m in name]
+    home = await memories.load_relevant(user, "where do I live?", budget_tokens=400)
+    assert "User said: I live in Tromsø" in [m["content"] for m in home]
+    korean = await memories.load_relevant(user, "서울 회사", budget_tokens=400)
+    assert "서울에 있는 회사에서 일해요" in [m["content"] for m in korean]
+    small = await memories.load_relevant(user, "anything", budget_tokens=100)
+    assert sum(len(m["content"]) // 4 + 8 for m in small) <= 100
+    assert len({m["id"] for m in name}) == len(name)
+
+
+async def test_save_is_idempotent_and_refuses_a_session_no_longer_theirs(
+    db: Database, memories: MemoryStore, sessions: SessionStore, journal: Journal
+) -> None:
+    user = await create_user(db, "d@example.com")
+    session = await sessions.create(Owner(user_id=user))
+    for i in range(2):
+        await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", f"m{i}"))
+    drafts = [MemoryDraft("fact", "name", "User said: my name is Ada")]
+    assert await memories.save_from_session(session.id, user, drafts, "summary one", upto_seq=2)
+    assert not await memories.save_from_session(session.id, user, drafts, "again", upto_seq=2)
+    assert [m.content for m in await memories.list(user, kind="summary")] == ["summary one"]
+    other = await create_user(db, "e@example.com")
+    await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "m3"))
+    assert not await memories.save_from_session(session.id, other, drafts, "x", upto_seq=3)
+    await sessions.delete(session.id, Owner(user_id=user), forget=True)
+    assert not await memories.save_from_session(session.id, user, drafts, "late", upto_seq=3)
+    assert await memories.list(user) == []
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["alice", "bob", "carol"]), st.sampled_from(["add", "edit", "delete"])
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+async def test_users_never_see_each_others_memories(db: Database, steps: list) -> None:
+    store = MemoryStore(db)
+    users = {
+        name: await create_user(db, f"{name}-{uuid.uuid4().hex[:8]}@x.org")
+        for name in ("alice", "bob", "carol")
+    }
+    owned: dict[str, set[str]] = {name: set() for name in users}
+    for name, action in steps:
+        user = users[name]
+        others = {m for other, ids in owned.items() if other != name for m in ids}
+        if action == "add":
+            memory = await store.add(user, MemoryDraft("fact", None, f"{name} fact {uuid.uuid4()}"))
+            owned[name].add(memory.id)
+        for foreign in others:
+            with pytest.raises(MemoryNotFound):
+                if action == "edit":
+                    await store.update(user, foreign, content="stolen", key=None)
+                elif action == "delete":
+                    await store.delete(user, foreign)
+                else:
+                    await store.get(user, foreign)
+        visible = {m.id for m in await store.list(user)}
+        loaded = {m["id"] for m in await store.load_relevant(user, "fact")}
+        assert visible == owned[name] and loaded <= owned[name]
