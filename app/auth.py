@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from pwdlib import PasswordHash
+from starlette.responses import Response
+
+from app.settings import Settings
 
 LOGIN_COOKIE = "threadline_token"
 ANON_COOKIE = "threadline_anon"
@@ -40,3 +44,22 @@ def new_token() -> str:
 def token_hash(token: str) -> str:
     # Tokens are high-entropy random strings, so a fast hash is enough here.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def set_private_cookie(
+    response: Response, name: str, value: str, max_age: timedelta, settings: Settings
+) -> None:
+    """An HttpOnly, SameSite=Lax cookie for the whole site; Secure when served over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(max_age.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.https,
+    )
+
+
+def clear_private_cookie(response: Response, name: str, settings: Settings) -> None:
+    response.delete_cookie(name, path="/", httponly=True, samesite="lax", secure=settings.https)

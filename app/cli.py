@@ -13,7 +13,9 @@ from app.logs import configure_logging
 from app.settings import Settings
 from memory.schema import migrate_sync
 
-cli = typer.Typer(help="Threadline: a chat agent server whose memory never breaks.", no_args_is_help=True)
+cli = typer.Typer(
+    help="Threadline: a chat agent server whose memory never breaks.", no_args_is_help=True
+)
 
 
 def fail(message: str) -> typer.Exit:

@@ -44,4 +44,6 @@ def check_reachable(url: str) -> None:
             pass
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatabaseStartError(f"cannot reach the database at {redact_url(url)}: {reason}") from exc
+        raise DatabaseStartError(
+            f"cannot reach the database at {redact_url(url)}: {reason}"
+        ) from exc

@@ -26,7 +26,9 @@ class Caller:
     def owner(self) -> Owner | None:
         if self.user is None and self.anon_token_hash is None:
             return None
-        return Owner(user_id=self.user.id if self.user else None, anon_token_hash=self.anon_token_hash)
+        return Owner(
+            user_id=self.user.id if self.user else None, anon_token_hash=self.anon_token_hash
+        )
 
 
 def get_services(conn: HTTPConnection) -> Services:
@@ -56,7 +58,9 @@ async def resolve_caller(conn: HTTPConnection, services: Services) -> Caller:
     return caller
 
 
-async def get_caller(request: Request, services: Annotated[Services, Depends(get_services)]) -> Caller:
+async def get_caller(
+    request: Request, services: Annotated[Services, Depends(get_services)]
+) -> Caller:
     return await resolve_caller(request, services)
 
 

@@ -7,12 +7,13 @@ import logging
 import psycopg
 import psycopg_pool
 import sqlalchemy.exc
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.locks import SessionBusy
+from app.ratelimit import RateLimited
 from graph.errors import ModelUnavailable
 from memory.errors import (
     DatabaseUnavailable,
@@ -21,15 +22,21 @@ from memory.errors import (
     SessionNotFound,
     ThreadlineError,
 )
-from memory.users import EmailTaken
+from memory.memories import MemoryNotFound
+from memory.users import EmailTaken, InvalidCredentials, WrongPassword
 
 log = logging.getLogger(__name__)
 
 HTTP_STATUS: dict[type[ThreadlineError], int] = {
     InvalidInput: 422,
     SessionNotFound: 404,
+    MemoryNotFound: 404,
     MessageIdConflict: 409,
     EmailTaken: 409,
+    SessionBusy: 409,
+    InvalidCredentials: 401,
+    WrongPassword: 403,
+    RateLimited: 429,
     ModelUnavailable: 503,
     DatabaseUnavailable: 503,
 }
@@ -59,7 +66,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}
+        code = {
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "rate_limited",
+        }
         return JSONResponse(
             error_body(code.get(exc.status_code, "http_error"), str(exc.detail)),
             status_code=exc.status_code,

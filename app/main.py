@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
-from app.routes import health, ws
+from app.ratelimit import RateLimits
+from app.routes import auth, health, memories, sessions, ws
 from app.services import open_services
 from app.settings import Settings
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await open_services(settings, database_url)
         app.state.services = services
+        services.memory_saver.start_owed_saves()
         log.info("threadline ready", extra={"model": services.model._llm_type})
         try:
             yield
@@ -34,8 +36,12 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
 
     app = FastAPI(title="Threadline", version="1", lifespan=lifespan)
     app.state.settings = settings
+    app.state.rate_limits = RateLimits.from_settings(settings)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(sessions.router)
+    app.include_router(memories.router)
     app.include_router(ws.router)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")

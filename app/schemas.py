@@ -1,10 +1,28 @@
-"""What the API sends: sessions, messages and users as JSON."""
+"""What the API sends (sessions, messages and users as JSON) and the base of what it takes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from memory.models import ChatMessage, ChatSession, User
+
+
+def refuse_nul(text: str) -> str:
+    """PostgreSQL cannot store a NUL byte, so such text is refused up front (422)."""
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL byte")
+    return text
+
+
+PlainText = Annotated[str, AfterValidator(refuse_nul)]
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: unknown fields and loosely typed values are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def session_out(session: ChatSession, last_message: ChatMessage | None = None) -> dict[str, Any]:

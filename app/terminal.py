@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 
@@ -27,7 +28,7 @@ async def chat_loop(settings: Settings, url: str, session_id: str | None) -> Non
             typer.echo(f"{message.role}> {message.content}")
         while True:
             try:
-                text = input("you> ")
+                text = await asyncio.to_thread(input, "you> ")
             except (EOFError, KeyboardInterrupt):
                 typer.echo("")
                 return

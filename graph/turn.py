@@ -12,11 +12,11 @@ from langchain_core.runnables import RunnableConfig
 
 from graph.builder import Graph
 from graph.context import TurnContext
+from graph.nodes import check_query
 from graph.state import Query
+from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
 from memory.errors import MessageIdConflict
 from memory.journal import NewMessage, check_message
-from graph.nodes import check_query
-from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
 
 log = logging.getLogger(__name__)
 Durability = Literal["exit", "async", "sync"]

@@ -102,7 +102,9 @@ class MemoryStore:
         self, user_id: str, memory_id: str, *, content: str | None, key: str | None
     ) -> Memory:
         current = await self.get(user_id, memory_id)
-        draft = check_draft(MemoryDraft(current.kind, key or current.key, content or current.content))
+        draft = check_draft(
+            MemoryDraft(current.kind, key or current.key, content or current.content)
+        )
         async with self.db.sessions.begin() as s:
             await s.execute(
                 update(Memory)
@@ -152,7 +154,11 @@ class MemoryStore:
         async with self.db.sessions.begin() as s:
             row = (
                 await s.execute(
-                    select(ChatSession.user_id, ChatSession.memory_enabled, ChatSession.memory_saved_seq)
+                    select(
+                        ChatSession.user_id,
+                        ChatSession.memory_enabled,
+                        ChatSession.memory_saved_seq,
+                    )
                     .where(ChatSession.id == session_id)
                     .with_for_update()
                 )

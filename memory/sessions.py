@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
@@ -79,8 +79,8 @@ def _encode_cursor(session: ChatSession) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         stamp, session_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(stamp), str(session_id)
-    except (ValueError, TypeError) as exc:
+        return datetime.fromisoformat(stamp), str(uuid.UUID(session_id))
+    except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidInput("cursor is not valid") from exc
 
 
@@ -120,6 +120,8 @@ class SessionStore:
             session = await s.get(ChatSession, session_id)
         if session is None or (owner is not None and not owner.owns(session)):
             raise SessionNotFound("session not found")
+        if session.expires_at is not None and session.expires_at <= datetime.now(UTC):
+            raise SessionNotFound("session not found")  # expired: cleanup removes it soon
         return session
 
     async def list(

@@ -17,6 +17,18 @@ class EmailTaken(ThreadlineError):
     code = "email_taken"
 
 
+class InvalidCredentials(ThreadlineError):
+    """Login refused: unknown email and wrong password answer the same."""
+
+    code = "invalid_credentials"
+
+
+class WrongPassword(ThreadlineError):
+    """A logged-in user's re-entered password (to change it, or delete the account) is wrong."""
+
+    code = "wrong_password"
+
+
 class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from app import metrics
 from app.deps import get_services, resolve_caller
 from app.errors import error_frame
+from app.ratelimit import client_ip, rate_limits_of
 from app.schemas import session_out
 from app.services import Services
 from graph.nodes import check_query
@@ -144,7 +145,9 @@ async def read_frames(
         if text is None:
             outbox.put_nowait(error_frame("invalid_frame", "send JSON text frames"))
         elif len(text.encode()) > limit:
-            outbox.put_nowait(error_frame("frame_too_large", f"frames are limited to {limit} bytes"))
+            outbox.put_nowait(
+                error_frame("frame_too_large", f"frames are limited to {limit} bytes")
+            )
         elif not await handle_frame(socket, services, session, outbox, text):
             return
 
@@ -182,8 +185,11 @@ async def submit_query(
 ) -> bool:
     try:
         check_query(frame.content, services.settings.max_message_chars)
+        await rate_limits_of(socket).turn(client_ip(socket), anonymous=session.user_id is None)
         current = await services.sessions.get(session.id)  # it may be gone by now
-        for reply in await services.runs.submit(current, {"id": frame.id, "content": frame.content}):
+        for reply in await services.runs.submit(
+            current, {"id": frame.id, "content": frame.content}
+        ):
             outbox.put_nowait(reply)
     except SessionNotFound:
         outbox.put_nowait(error_frame("not_found", "session not found"))
@@ -198,7 +204,13 @@ async def submit_query(
 async def replay(
     services: Services, session_id: str, after_seq: int, outbox: asyncio.Queue[dict[str, Any]]
 ) -> None:
-    """Every journaled message after `after_seq`, then a `resumed` marker."""
+    """Every journaled message after `after_seq`, then a `resumed` marker.
+
+    Whether a run is active is read before the journal: a run that ends in
+    between has its answer in the pages read; one still running delivers it
+    live to this (already subscribed) socket.
+    """
+    active = session_id in services.runs.active
     last_seq = after_seq
     while True:
         page, more = await services.journal.page(session_id, after_seq=last_seq, limit=200)
@@ -213,7 +225,7 @@ async def replay(
             "type": "resumed",
             "after_seq": after_seq,
             "last_seq": last_seq,
-            "active_run": session_id in services.runs.active,
+            "active_run": active,
         }
     )
 

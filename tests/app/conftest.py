@@ -22,7 +22,9 @@ def server_database(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    server_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """One shared server; tests make their own users and sessions, so none sees another's."""
     proc = ServerProcess(server_database, tmp_path_factory.mktemp("server") / "server.log")
     proc.start()
@@ -31,11 +33,11 @@ def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture
-def fresh_server(
-    server_database: str, tmp_path: Path
-) -> Iterator[ServerProcess]:
+def fresh_server(server_database: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of the test's own, for tests that kill or restart it."""
-    proc = ServerProcess(server_database, tmp_path / "server.log", THREADLINE_OFFLINE_TOKEN_DELAY_MS="30")
+    proc = ServerProcess(
+        server_database, tmp_path / "server.log", THREADLINE_OFFLINE_TOKEN_DELAY_MS="30"
+    )
     yield proc
     proc.kill()
 

@@ -42,7 +42,11 @@ def test_terminal_chat_resumes_a_thread_after_a_restart(server_database: str) ->
     assert match, first.stdout
     assert "offline model" in first.stdout
     again = threadline(
-        "chat", "--session", match.group(1), stdin="what is my name?\n", DATABASE_URL=server_database
+        "chat",
+        "--session",
+        match.group(1),
+        stdin="what is my name?\n",
+        DATABASE_URL=server_database,
     )
     assert again.returncode == 0, again.stderr
     assert "user> my name is Zed Shaw" in again.stdout  # the history is shown on resume

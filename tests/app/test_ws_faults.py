@@ -57,7 +57,9 @@ async def test_sigkill_mid_answer_loses_nothing(
     assert [m["id"] for m in snapshot["messages"]] == [r.id for r in rows]
     await sock.ask("tell me something long", cut_off)  # the client resends what had no answer
     frames = await sock.until("done")
-    assert any(f["type"] == "message" and f["message"]["id"] == answer_id_for(cut_off) for f in frames)
+    assert any(
+        f["type"] == "message" and f["message"]["id"] == answer_id_for(cut_off) for f in frames
+    )
     await sock.ask("what is my name?")
     answer = next(f for f in await sock.until("done") if f["type"] == "message")
     assert "Ada" in answer["message"]["content"]
@@ -69,9 +71,13 @@ async def test_sigkill_mid_answer_loses_nothing(
 
 
 @pytest.fixture
-def two_servers(server_database: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+def two_servers(
+    server_database: str, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     servers = tuple(
-        ServerProcess(server_database, tmp_path / f"server{i}.log", THREADLINE_OFFLINE_TOKEN_DELAY_MS="20")
+        ServerProcess(
+            server_database, tmp_path / f"server{i}.log", THREADLINE_OFFLINE_TOKEN_DELAY_MS="20"
+        )
         for i in range(2)
     )
     for server in servers:

@@ -50,7 +50,7 @@ def throwaway_database(server_url: str, prefix: str = "tl_test") -> Iterator[str
     """A fresh UTF-8 database, dropped afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:

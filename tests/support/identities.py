@@ -24,7 +24,9 @@ async def user_session(database_url: str) -> tuple[str, dict[str, str]]:
     db = await open_database(database_url, pool_size=2)
     try:
         users = UserStore(db)
-        user = await users.create(f"{uuid.uuid4().hex[:12]}@example.com", hash_password("x" * 12), None)
+        user = await users.create(
+            f"{uuid.uuid4().hex[:12]}@example.com", hash_password("x" * 12), None
+        )
         await users.add_token(token_hash(token), user.id, datetime.now(UTC) + timedelta(days=1))
     finally:
         await db.close()

@@ -1,0 +1,137 @@
+"""Accounts: register, log in and out, me, change password, delete the account."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import StringConstraints
+
+from app.auth import (
+    LOGIN_COOKIE,
+    clear_private_cookie,
+    hash_password,
+    new_token,
+    set_private_cookie,
+    token_hash,
+    verify_or_waste,
+)
+from app.deps import CallerDep, ServicesDep, UserDep
+from app.ratelimit import RateLimits, RateLimitsDep, client_ip
+from app.schemas import PlainText, RequestBody, user_out
+from memory.models import User
+from memory.users import InvalidCredentials, WrongPassword
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+Email = Annotated[PlainText, StringConstraints(strip_whitespace=True, max_length=320)]
+NewPassword = Annotated[PlainText, StringConstraints(min_length=8, max_length=1024)]
+Password = Annotated[PlainText, StringConstraints(max_length=1024)]
+DisplayName = Annotated[PlainText, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class Registration(RequestBody):
+    email: Annotated[Email, StringConstraints(pattern=EMAIL_SHAPE)]
+    password: NewPassword
+    display_name: DisplayName | None = None
+
+
+class Credentials(RequestBody):
+    email: Email
+    password: Password
+
+
+class PasswordChange(RequestBody):
+    current_password: Password
+    new_password: NewPassword
+
+
+class PasswordConfirmation(RequestBody):
+    password: Password
+
+
+async def confirm_password(limits: RateLimits, request: Request, user: User, password: str) -> None:
+    """A logged-in user re-enters their password; counted like a login attempt."""
+    await limits.password_attempt(client_ip(request), user.email)
+    if not await asyncio.to_thread(verify_or_waste, password, user.password_hash):
+        raise WrongPassword("the password is wrong")
+
+
+@router.post("/register", status_code=201)
+async def register(
+    body: Registration, request: Request, services: ServicesDep, limits: RateLimitsDep
+) -> dict[str, Any]:
+    """A new account (201); an email already taken in any letter case answers 409."""
+    await limits.registration(client_ip(request))
+    password_hash = await asyncio.to_thread(hash_password, body.password)
+    user = await services.users.create(body.email, password_hash, body.display_name or None)
+    return user_out(user)
+
+
+@router.post("/login")
+async def login(
+    body: Credentials,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limits: RateLimitsDep,
+) -> dict[str, Any]:
+    """`{user, token}` and the login cookie; any failure answers the same 401."""
+    await limits.password_attempt(client_ip(request), body.email)
+    user = await services.users.by_email(body.email)
+    known_hash = user.password_hash if user is not None else None
+    password_ok = await asyncio.to_thread(verify_or_waste, body.password, known_hash)
+    if user is None or not password_ok or not user.is_active:
+        raise InvalidCredentials("email or password is wrong")
+    token = new_token()
+    ttl = timedelta(days=services.settings.token_ttl_days)
+    await services.users.add_token(token_hash(token), user.id, datetime.now(UTC) + ttl)
+    set_private_cookie(response, LOGIN_COOKIE, token, ttl, services.settings)
+    return {"user": user_out(user), "token": token}
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(caller: CallerDep, response: Response, services: ServicesDep) -> None:
+    """Revoke the token in use (if any) and clear the cookie; always 204."""
+    if caller.login_token_hash is not None:
+        await services.users.revoke_token(caller.login_token_hash)
+    clear_private_cookie(response, LOGIN_COOKIE, services.settings)
+
+
+@router.get("/me")
+async def me(user: UserDep) -> dict[str, Any]:
+    return user_out(user)
+
+
+@router.post("/password", status_code=204, response_class=Response)
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    user: UserDep,
+    caller: CallerDep,
+    services: ServicesDep,
+    limits: RateLimitsDep,
+) -> None:
+    """Set a new password; every other login token of the user is revoked."""
+    await confirm_password(limits, request, user, body.current_password)
+    new_hash = await asyncio.to_thread(hash_password, body.new_password)
+    await services.users.set_password_hash(user.id, new_hash)
+    await services.users.revoke_all_tokens(user.id, except_hash=caller.login_token_hash)
+
+
+@router.delete("/me", status_code=204, response_class=Response)
+async def delete_account(
+    body: PasswordConfirmation,
+    request: Request,
+    response: Response,
+    user: UserDep,
+    services: ServicesDep,
+    limits: RateLimitsDep,
+) -> None:
+    """Delete the account and everything of it; the body must carry the password."""
+    await confirm_password(limits, request, user, body.password)
+    await services.users.delete(user.id)
+    clear_private_cookie(response, LOGIN_COOKIE, services.settings)

@@ -1,0 +1,151 @@
+"""Sessions (threads): create, list and search, get, rename or archive, delete, page messages.
+
+A session that is not the caller's answers exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import StringConstraints
+
+from app.auth import ANON_COOKIE, new_token, set_private_cookie, token_hash
+from app.deps import CallerDep, OwnerDep, ServicesDep, bearer_token
+from app.ratelimit import RateLimitsDep, client_ip
+from app.schemas import PlainText, RequestBody, session_out
+from app.services import Services
+from memory.sessions import TITLE_MAX, Owner
+
+SEQ_MAX = 2**62  # well inside BIGINT, so no number in a query string overflows the database
+Title = Annotated[PlainText, StringConstraints(max_length=TITLE_MAX)]
+
+
+def anon_ttl(services: Services) -> timedelta:
+    return timedelta(hours=services.settings.anon_ttl_hours)
+
+
+def slide_anon_cookie(request: Request, response: Response, services: ServicesDep) -> None:
+    """Anonymous sessions expire after a day idle; the owner's cookie slides along
+    with every sessions call, so it never lapses before the sessions it opens."""
+    token = request.cookies.get(ANON_COOKIE)
+    if token:
+        set_private_cookie(response, ANON_COOKIE, token, anon_ttl(services), services.settings)
+
+
+router = APIRouter(
+    prefix="/api/sessions", tags=["sessions"], dependencies=[Depends(slide_anon_cookie)]
+)
+
+
+class NewSession(RequestBody):
+    title: Title | None = None
+    memory: bool = True
+
+
+class SessionChange(RequestBody):
+    title: Title | None = None
+    archived: bool | None = None
+
+
+@router.post("", status_code=201)
+async def create_session(
+    request: Request,
+    response: Response,
+    caller: CallerDep,
+    services: ServicesDep,
+    limits: RateLimitsDep,
+    body: NewSession | None = None,
+) -> dict[str, Any]:
+    """A new session; without a login, owned by the caller's anonymous token,
+    made here (and returned as `anon_token` and a cookie) when they have none."""
+    body = body or NewSession()
+    if caller.user is None and bearer_token(request) is not None:
+        raise HTTPException(401, "the login token is invalid or expired; log in again")
+    anon_token = None
+    owner = caller.owner
+    if caller.user is None:
+        await limits.anonymous_session(client_ip(request))
+    if owner is None:
+        anon_token = new_token()
+        owner = Owner(anon_token_hash=token_hash(anon_token))
+    session = await services.sessions.create(owner, title=body.title, memory=body.memory)
+    created = session_out(session)
+    if anon_token is not None:
+        created["anon_token"] = anon_token
+        set_private_cookie(response, ANON_COOKIE, anon_token, anon_ttl(services), services.settings)
+    return created
+
+
+@router.get("")
+async def list_sessions(
+    owner: OwnerDep,
+    services: ServicesDep,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    archived: Literal["false", "true", "all"] = "false",
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> dict[str, Any]:
+    """The caller's sessions, newest activity first; `next_cursor` fetches the next page."""
+    sessions, next_cursor = await services.sessions.list(
+        owner,
+        archived=None if archived == "all" else archived == "true",
+        q=(q or "").strip() or None,
+        limit=limit,
+        cursor=cursor or None,
+    )
+    last = await services.sessions.last_messages([s.id for s in sessions])
+    return {
+        "sessions": [session_out(s, last.get(s.id)) for s in sessions],
+        "next_cursor": next_cursor,
+    }
+
+
+@router.get("/{session_id}")
+async def get_session(session_id: str, owner: OwnerDep, services: ServicesDep) -> dict[str, Any]:
+    session = await services.sessions.get(session_id, owner)
+    last = await services.sessions.last_messages([session.id])
+    return session_out(session, last.get(session.id))
+
+
+@router.patch("/{session_id}")
+async def change_session(
+    session_id: str, body: SessionChange, owner: OwnerDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Rename (an empty title clears it) or (un)archive."""
+    session = await services.sessions.update(
+        session_id, owner, title=body.title, archived=body.archived
+    )
+    last = await services.sessions.last_messages([session.id])
+    return session_out(session, last.get(session.id))
+
+
+@router.delete("/{session_id}", status_code=204, response_class=Response)
+async def delete_session(
+    session_id: str, owner: OwnerDep, services: ServicesDep, forget: bool = False
+) -> None:
+    """Delete the session, its journal and its checkpoints (with `forget=true`, the
+    memories learned from it too); 409 `busy` while a turn runs in it."""
+    # Ownership first: a stranger must learn nothing, not even that the thread is busy.
+    session = await services.sessions.get(session_id, owner)
+    async with services.locks.hold(session.id):
+        await services.sessions.delete(session.id, owner, forget=forget)
+
+
+@router.get("/{session_id}/messages")
+async def list_messages(
+    session_id: str,
+    owner: OwnerDep,
+    services: ServicesDep,
+    before_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX)] = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """A page of messages ascending by `seq`: the newest before `before_seq`, or the
+    first after `after_seq`; `has_more` says whether more lie beyond the page."""
+    session = await services.sessions.get(session_id, owner)
+    messages, has_more = await services.journal.page(
+        session.id, before_seq=before_seq, after_seq=after_seq, limit=limit
+    )
+    return {"messages": [m.as_dict() for m in messages], "has_more": has_more}
