@@ -25,6 +25,7 @@ class MemorySaver:
         # A lock per session while anyone uses it; unused ones are collected.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._startup: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[bool]] = set()
 
     async def after_turn(self, turn: Turn) -> None:
         if turn.user_id is None or not turn.memory_enabled:
@@ -48,6 +49,17 @@ class MemorySaver:
             except SessionNotFound:
                 return False
 
+    def save_soon(self, session_id: str) -> None:
+        """Save in the background (after a claim); a failure is retried next turn."""
+        task = asyncio.create_task(self.save(session_id), name=f"memory-save-{session_id}")
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[bool]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background memory save failed", exc_info=task.exception())
+
     def start_owed_saves(self) -> None:
         """At start, finish the saves a previous process owed (it died after `done`)."""
         self._startup = asyncio.create_task(self._save_owed(), name="owed-memory-saves")
@@ -65,6 +77,8 @@ class MemorySaver:
             log.info("owed memory saves finished", extra={"count": saved})
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         if self._startup is not None:
             self._startup.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -172,6 +172,31 @@ class SessionStore:
             await s.execute(update(ChatSession).where(ChatSession.id == session.id).values(values))
         return await self.get(session.id, owner)
 
+    async def claim(self, session_id: str, anon_token_hash: str, user_id: str) -> ChatSession:
+        """An anonymous owner's session becomes the user's: no expiry (unless a
+        retention is set), memory on, and everything it said owed to memory."""
+        async with self.db.sessions.begin() as s:
+            claimed = await s.execute(
+                update(ChatSession)
+                .where(
+                    ChatSession.id == session_id,
+                    ChatSession.user_id.is_(None),
+                    ChatSession.anon_token_hash == anon_token_hash,
+                )
+                .values(
+                    user_id=user_id,
+                    anon_token_hash=None,
+                    memory_enabled=True,
+                    memory_saved_seq=0,
+                    expires_at=(func.now() + self.retention) if self.retention else None,
+                    updated_at=func.now(),
+                )
+                .returning(ChatSession.id)
+            )
+            if claimed.scalar_one_or_none() is None:
+                raise SessionNotFound("session not found")
+        return await self.get(session_id, Owner(user_id=user_id))
+
     async def set_title_if_empty(self, session_id: str, title: str) -> None:
         """Name a session after its first question when nobody named it."""
         async with self.db.sessions.begin() as s:

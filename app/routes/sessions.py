@@ -16,6 +16,7 @@ from app.deps import CallerDep, OwnerDep, ServicesDep, bearer_token
 from app.ratelimit import RateLimitsDep, client_ip
 from app.schemas import PlainText, RequestBody, session_out
 from app.services import Services
+from memory.errors import SessionNotFound
 from memory.sessions import TITLE_MAX, Owner
 
 SEQ_MAX = 2**62  # well inside BIGINT, so no number in a query string overflows the database
@@ -149,3 +150,22 @@ async def list_messages(
         session.id, before_seq=before_seq, after_seq=after_seq, limit=limit
     )
     return {"messages": [m.as_dict() for m in messages], "has_more": has_more}
+
+
+@router.post("/{session_id}/claim")
+async def claim_session(
+    session_id: str, caller: CallerDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Move the caller's anonymous session into their account, so a visitor who
+    registers or logs in keeps the thread they were in. From then on it has
+    memory on, and what it said is saved as memories (in the background)."""
+    if caller.user is None:
+        raise HTTPException(401, "log in first")
+    if caller.anon_token_hash is None:
+        raise SessionNotFound("session not found")
+    session = await services.sessions.get(session_id, Owner(anon_token_hash=caller.anon_token_hash))
+    async with services.locks.hold(session.id):
+        claimed = await services.sessions.claim(session.id, caller.anon_token_hash, caller.user.id)
+    services.memory_saver.save_soon(claimed.id)
+    last = await services.sessions.last_messages([claimed.id])
+    return session_out(claimed, last.get(claimed.id))

@@ -184,3 +184,34 @@ async def test_save_after_done_survives_sigkill(
         assert len(memories(slow_save, me, kind="summary")) == 1
     finally:
         slow_save.stop()
+
+
+async def test_claim_keeps_the_thread_and_seeds_memory(server: ServerProcess, ws: Sockets) -> None:
+    visitor = httpx.post(f"{server.url}/api/sessions", json={}, timeout=10).json()
+    anon = {"X-Anon-Token": visitor["anon_token"]}
+    await say(ws, server, visitor["id"], anon, "my name is Claire Voyant")
+    me = register(server)
+    stranger = register(server)
+    url = f"{server.url}/api/sessions/{visitor['id']}/claim"
+    assert httpx.post(url, headers=anon, timeout=10).status_code == 401  # log in first
+    assert httpx.post(url, headers=stranger, timeout=10).status_code == 404  # not their thread
+    other_anon = {"X-Anon-Token": "someone-else", **me}
+    assert httpx.post(url, headers=other_anon, timeout=10).status_code == 404
+    claimed = httpx.post(url, headers={**anon, **me}, timeout=10)
+    assert claimed.status_code == 200, claimed.text
+    assert (claimed.json()["anonymous"], claimed.json()["memory"]) == (False, True)
+    assert claimed.json()["expires_at"] is None
+    listed = httpx.get(f"{server.url}/api/sessions", headers=me, timeout=10).json()["sessions"]
+    assert [s["id"] for s in listed] == [visitor["id"]]
+    assert (
+        httpx.get(
+            f"{server.url}/api/sessions/{visitor['id']}", headers=anon, timeout=10
+        ).status_code
+        == 404
+    )
+    seeded = wait_for_memories(server, me, kind="fact")
+    assert [(m["content"], m["source_session_id"]) for m in seeded] == [
+        ("User said: my name is Claire Voyant", visitor["id"])
+    ]
+    fresh = new_session(server, me)
+    assert "Claire Voyant" in answer(await say(ws, server, fresh["id"], me, "what is my name?"))
