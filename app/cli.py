@@ -34,10 +34,10 @@ def serve(
     settings = Settings()
     configure_logging()
     try:
-        with database_url(settings) as url:
-            migrate_sync(url)
+        with database_url(settings) as db:
+            migrate_sync(db.url)
             uvicorn.run(
-                create_app(settings, url),
+                create_app(settings, db.url, on_shutdown=db.stop),
                 host=host or settings.host,
                 port=port or settings.port,
                 log_config=None,
@@ -53,8 +53,8 @@ def migrate() -> None:
     """Bring the database schema up to date."""
     settings = Settings()
     try:
-        with database_url(settings) as url:
-            migrate_sync(url)
+        with database_url(settings) as db:
+            migrate_sync(db.url)
     except DatabaseStartError as exc:
         raise fail(str(exc)) from None
     typer.echo("database is up to date")
@@ -69,9 +69,9 @@ def chat(
 
     settings = Settings()
     try:
-        with database_url(settings) as url:
-            migrate_sync(url)
-            asyncio.run(chat_loop(settings, url, session))
+        with database_url(settings) as db:
+            migrate_sync(db.url)
+            asyncio.run(chat_loop(settings, db.url, session))
     except DatabaseStartError as exc:
         raise fail(str(exc)) from None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import psycopg
 
@@ -15,13 +16,21 @@ class DatabaseStartError(Exception):
     """One line for the operator: what failed, on which URL (no password)."""
 
 
+@dataclass
+class DatabaseChoice:
+    """The URL to use, and how to stop the embedded server when we started one."""
+
+    url: str
+    stop: Callable[[], None] = lambda: None
+
+
 @contextlib.contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
-    """Yield the URL to use, starting (and finally stopping) the embedded server if needed."""
+def database_url(settings: Settings) -> Iterator[DatabaseChoice]:
+    """The database to use, starting (and finally stopping) the embedded server if needed."""
     if settings.database_url is not None:
         url = settings.database_url.get_secret_value()
         check_reachable(url)
-        yield url
+        yield DatabaseChoice(url)
         return
     # Imported here: a process given DATABASE_URL never touches the embedded wheel.
     from memory.embedded import EmbeddedDatabaseError, EmbeddedPostgres
@@ -33,7 +42,7 @@ def database_url(settings: Settings) -> Iterator[str]:
     except EmbeddedDatabaseError as exc:
         raise DatabaseStartError(str(exc)) from exc
     try:
-        yield url
+        yield DatabaseChoice(url, embedded.stop)
     finally:
         embedded.stop()
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,8 +21,14 @@ log = logging.getLogger(__name__)
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 
 
-def create_app(settings: Settings, database_url: str) -> FastAPI:
-    """An app on an already-migrated database at `database_url`."""
+def create_app(
+    settings: Settings, database_url: str, *, on_shutdown: Callable[[], None] | None = None
+) -> FastAPI:
+    """An app on an already-migrated database at `database_url`.
+
+    `on_shutdown` runs last (the embedded database's stop): uvicorn re-raises
+    SIGTERM once its shutdown is done, so code after `uvicorn.run` never runs.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,6 +40,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             yield
         finally:
             await services.close()
+            if on_shutdown is not None:
+                await asyncio.to_thread(on_shutdown)
 
     app = FastAPI(title="Threadline", version="1", lifespan=lifespan)
     app.state.settings = settings

@@ -59,3 +59,26 @@ def test_chat_with_an_unknown_session_fails_cleanly(server_database: str) -> Non
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_no_configuration_uses_the_embedded_database(tmp_path) -> None:
+    """What `make run` does on a fresh machine: no DATABASE_URL, no API key."""
+    import httpx
+
+    from tests.support.server import ServerProcess
+
+    env = {"THREADLINE_DATA_DIR": str(tmp_path / "data")}
+    server = ServerProcess("", tmp_path / "serve.log", **env)
+    server.env.pop("DATABASE_URL")
+    server.start(timeout=90)
+    try:
+        health = httpx.get(f"{server.url}/api/health", timeout=10).json()
+        assert (health["database"], health["model"]) == ("up", "offline")
+        second = threadline("serve", "--port", str(free_port()), **env)
+        assert second.returncode == 1
+        assert "another threadline process" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert httpx.get(f"{server.url}/api/health", timeout=10).status_code == 200
+    finally:
+        server.stop()
+    assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()  # stopped cleanly
