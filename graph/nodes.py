@@ -72,7 +72,6 @@ async def initialize(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[
     """Journal the user message, then make sure the window is the journal's tail."""
     ctx, query, session_id = runtime.context, state["query"], state["session_id"]
     content = check_query(query["content"], ctx.max_message_chars)
-    previous = await ctx.journal.last(session_id)
     row, created = await ctx.journal.append(
         session_id, NewMessage(id=query["id"], role="user", content=content)
     )
@@ -80,13 +79,14 @@ async def initialize(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[
     if created and row.seq == 1:
         await ctx.sessions.set_title_if_empty(session_id, content)
     window, summary = state.get("messages", []), state.get("summary", "")
-    in_step = bool(window) and previous is not None and window[-1].id == previous.id
-    if created and (in_step or (not window and previous is None)):
-        window = [*window, HumanMessage(content=content, id=row.id)]
+    # The window follows the journal when this message comes right after its last one.
+    if created and row.seq == state.get("last_seq", 0) + 1 and bool(window) == (row.seq > 1):
+        window, last_seq = [*window, HumanMessage(content=content, id=row.id)], row.seq
     else:  # a crash left the checkpoint behind the journal, or this is a resend
-        window, summary = await rebuild_window(ctx, session_id, window, summary)
+        window, summary, last_seq = await rebuild_window(ctx, session_id, window, summary)
     return {
         "messages": window,
+        "last_seq": last_seq,
         "summary": summary,
         "started_at": time.time(),
         "steps": 0,
@@ -191,4 +191,4 @@ async def response(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
     runtime.stream_writer({"type": "message", "message": row.as_dict()})
     window = [*state.get("messages", []), AIMessage(content=row.content, id=row.id)]
     window, summary = await trim_window(ctx, window, state.get("summary", ""))
-    return {"messages": window, "summary": summary, "answer": None}
+    return {"messages": window, "last_seq": row.seq, "summary": summary, "answer": None}

@@ -32,6 +32,7 @@ class ThreadState(TypedDict, total=False):
     """
 
     messages: list[AnyMessage]
+    last_seq: int  # the journal seq of the window's last message
     summary: str
     session_id: str
     user_id: str | None

@@ -15,7 +15,6 @@ from graph.context import TurnContext
 from graph.nodes import check_query
 from graph.state import Query
 from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
-from memory.errors import MessageIdConflict
 from memory.journal import NewMessage, check_message
 
 log = logging.getLogger(__name__)
@@ -56,10 +55,7 @@ async def check_turn(ctx: TurnContext, turn: Turn) -> None:
     checkpoint even for a run that fails, and a refused turn must write nothing."""
     check_query(turn.query["content"], ctx.max_message_chars)
     check_message(NewMessage(id=turn.query["id"], role="user", content=turn.query["content"]))
-    await ctx.sessions.get(turn.session_id)
-    asked = await ctx.journal.get(turn.query["id"])
-    if asked is not None and asked.session_id != turn.session_id:
-        raise MessageIdConflict("message id already used in another session")
+    await ctx.journal.check_append(turn.session_id, turn.query["id"])
 
 
 async def run_turn(

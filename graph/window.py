@@ -25,8 +25,9 @@ def role_of(message: AnyMessage) -> str:
 
 async def rebuild_window(
     ctx: TurnContext, session_id: str, old_window: list[AnyMessage], summary: str
-) -> tuple[list[AnyMessage], str]:
-    """The journal's tail as the window, and the summary caught up to its start.
+) -> tuple[list[AnyMessage], str, int]:
+    """The journal's tail as the window, the summary caught up to its start, and
+    the seq of its last message.
 
     The old summary covers everything before the old window's first message;
     whatever lies between that and the new window's start is folded in.
@@ -41,7 +42,7 @@ async def rebuild_window(
     if tail and tail[0].seq > start:
         gap = await ctx.journal.between(session_id, start, tail[0].seq - 1)
         summary = await summarize(ctx.model, summary, [(m.role, m.content) for m in gap])
-    return [to_window_message(m) for m in tail], summary
+    return [to_window_message(m) for m in tail], summary, tail[-1].seq if tail else 0
 
 
 async def trim_window(

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert
 
 from memory.db import Database
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
@@ -53,6 +53,10 @@ def check_message(message: NewMessage) -> None:
         check_text(message.error_message, what="error_message")
 
 
+class _AlreadyJournaled(Exception):
+    """The id is stored already: roll back, then read it."""
+
+
 class Journal:
     """Append and read a session's messages."""
 
@@ -63,60 +67,75 @@ class Journal:
     async def append(self, session_id: str, message: NewMessage) -> tuple[ChatMessage, bool]:
         """Journal `message` once; returns the stored row and whether it is new.
 
-        The session row is locked by the UPDATE that hands out the next `seq`,
-        so concurrent writers get distinct, increasing numbers.
+        One transaction: the UPDATE that hands out the next `seq` locks the
+        session row, so concurrent writers get distinct, increasing numbers;
+        an id already stored rolls the transaction back (the seq is not used).
         """
         check_message(message)
-        for _ in range(3):
-            existing = await self.get(message.id)
-            if existing is not None:
-                if existing.session_id != session_id:
-                    raise MessageIdConflict("message id already used in another session")
-                return existing, False
-            try:
-                return await self._insert(session_id, message), True
-            except IntegrityError:
-                continue  # a concurrent writer stored the same id first: read it back
-        raise MessageIdConflict("message id could not be stored")
+        try:
+            return await self._insert(session_id, message), True
+        except _AlreadyJournaled:
+            pass
+        existing = await self.get(message.id)
+        if existing is None or existing.session_id != session_id:
+            raise MessageIdConflict("message id already used in another session")
+        return existing, False
 
     async def _insert(self, session_id: str, message: NewMessage) -> ChatMessage:
         async with self.db.sessions.begin() as s:
-            seq = (
-                await s.execute(
-                    update(ChatSession)
-                    .where(ChatSession.id == session_id)
-                    .values(
-                        last_seq=ChatSession.last_seq + 1,
-                        message_count=ChatSession.message_count + 1,
-                        last_activity_at=func.now(),
-                        updated_at=func.now(),
-                        expires_at=case(
-                            (ChatSession.user_id.is_(None), func.now() + self.anon_ttl),
-                            else_=ChatSession.expires_at,
-                        ),
-                    )
-                    .returning(ChatSession.last_seq)
+            seq = await s.scalar(
+                update(ChatSession)
+                .where(ChatSession.id == session_id)
+                .values(
+                    last_seq=ChatSession.last_seq + 1,
+                    message_count=ChatSession.message_count + 1,
+                    last_activity_at=func.now(),
+                    updated_at=func.now(),
+                    expires_at=case(
+                        (ChatSession.user_id.is_(None), func.now() + self.anon_ttl),
+                        else_=ChatSession.expires_at,
+                    ),
                 )
-            ).scalar_one_or_none()
+                .returning(ChatSession.last_seq)
+            )
             if seq is None:
                 raise SessionNotFound("session not found")
-            row = ChatMessage(
-                id=message.id,
-                session_id=session_id,
-                seq=seq,
-                role=message.role,
-                content=message.content,
-                tools_used=message.tools_used,
-                processing_time_ms=message.processing_time_ms,
-                token_count=message.token_count,
-                has_error=message.has_error,
-                error_message=message.error_message,
-                metadata_=message.metadata,
+            row = await s.scalar(
+                insert(ChatMessage)
+                .values(
+                    id=message.id,
+                    session_id=session_id,
+                    seq=seq,
+                    role=message.role,
+                    content=message.content,
+                    tools_used=message.tools_used,
+                    processing_time_ms=message.processing_time_ms,
+                    token_count=message.token_count,
+                    has_error=message.has_error,
+                    error_message=message.error_message,
+                    metadata=message.metadata,
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(ChatMessage)
             )
-            s.add(row)
-            await s.flush()
-            await s.refresh(row)
+            if row is None:
+                raise _AlreadyJournaled
         return row
+
+    async def check_append(self, session_id: str, message_id: str) -> None:
+        """Raise what `append` would for a missing session or a foreign id, in one query."""
+        query = (
+            select(ChatSession.id, ChatMessage.session_id)
+            .select_from(ChatSession)
+            .outerjoin(ChatMessage, ChatMessage.id == message_id)
+            .where(ChatSession.id == session_id)
+        )
+        async with self.db.sessions() as s:
+            row = (await s.execute(query)).one_or_none()
+        if row is None:
+            raise SessionNotFound("session not found")
+        if row[1] is not None and row[1] != session_id:
+            raise MessageIdConflict("message id already used in another session")
 
     async def get(self, message_id: str) -> ChatMessage | None:
         async with self.db.sessions() as s:
