@@ -15,12 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from app import metrics
 from app.errors import error_frame
 from app.locks import SessionBusy
 from graph.nodes import answer_id_for
 from graph.state import Query
-from graph.turn import Turn, run_turn
+from graph.turn import Turn, prune_after_turn, run_turn
 from memory.errors import InvalidInput, MessageIdConflict, ThreadlineError
 from memory.models import ChatSession
 
@@ -114,7 +116,6 @@ class RunRegistry:
                 ctx,
                 turn,
                 durability=services.settings.durability,
-                checkpoints_keep=services.settings.checkpoints_keep,
             ):
                 await services.events.publish(session_id, {**event, "run_id": run.run_id})
             ok = True
@@ -139,7 +140,13 @@ class RunRegistry:
         await self.services.events.publish(session_id, frame)
 
     async def _after(self, turn: Turn) -> None:
-        """Work after the answer (memory saving), outside the thread's lock."""
+        """Work after the answer (pruning, memory saving), outside the thread's lock."""
+        keep = self.services.settings.checkpoints_keep
+        try:
+            await prune_after_turn(self.services.db.pool, turn.session_id, keep=keep)
+        except psycopg.Error:
+            # A concurrent turn's checkpoint raced the prune; the next prune catches up.
+            log.warning("checkpoint pruning skipped", extra={"session_id": turn.session_id})
         for hook in self.after_turn:
             try:
                 await hook(turn)

@@ -10,7 +10,7 @@ import typer
 
 from app.services import Services, open_services
 from app.settings import Settings
-from graph.turn import Turn, run_turn
+from graph.turn import Turn, prune_after_turn, run_turn
 from memory.errors import ThreadlineError
 from memory.sessions import Owner
 
@@ -59,10 +59,11 @@ async def answer(services: Services, session_id: str, text: str) -> None:
             services.turn_context(),
             turn,
             durability=services.settings.durability,
-            checkpoints_keep=services.settings.checkpoints_keep,
         ):
             if event["type"] == "token":
                 typer.echo(event["content"], nl=False)
         typer.echo("")
+        keep = services.settings.checkpoints_keep
+        await prune_after_turn(services.db.pool, session_id, keep=keep)
     except ThreadlineError as exc:
         typer.secho(f"\n[{exc.code}] {exc}", fg=typer.colors.RED)

@@ -15,6 +15,7 @@ from graph.context import TurnContext
 from graph.nodes import check_query
 from graph.state import Query
 from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
+from memory.errors import ThreadlineError
 from memory.journal import NewMessage, check_message
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,6 @@ def thread_config(session_id: str, user_id: str | None) -> RunnableConfig:
     }
 
 
-async def drop_unreadable_checkpoint(pool: Pool, config: RunnableConfig) -> None:
-    """A checkpoint that cannot be read (the state schema changed between
-    releases) is only a cache of the journal: drop it, and initialize rebuilds."""
-    try:
-        await new_saver(pool).aget_tuple(config)
-    except psycopg.Error:
-        raise
-    except Exception:
-        thread_id = str(config["configurable"]["thread_id"])
-        log.warning("unreadable checkpoint dropped", extra={"session_id": thread_id}, exc_info=True)
-        await delete_thread(pool, thread_id)
-
-
 async def check_turn(ctx: TurnContext, turn: Turn) -> None:
     """Refuse a bad turn before the checkpointer sees it: LangGraph saves a
     checkpoint even for a run that fails, and a refused turn must write nothing."""
@@ -65,15 +53,14 @@ async def run_turn(
     turn: Turn,
     *,
     durability: Durability = "exit",
-    checkpoints_keep: int = 1,
 ) -> AsyncIterator[dict[str, Any]]:
     """Run `turn` and yield its events (ack, progress, memory_loaded, token, message).
 
     When the iterator ends, the answer is journaled and the checkpoint durable.
+    Pruning old checkpoints is left to `prune_after_turn`, after `done`.
     """
     await check_turn(ctx, turn)
     config = thread_config(turn.session_id, turn.user_id)
-    await drop_unreadable_checkpoint(pool, config)
     runnable = graph.copy(update={"checkpointer": new_saver(pool)})
     inputs = {
         "session_id": turn.session_id,
@@ -81,11 +68,30 @@ async def run_turn(
         "memory_enabled": turn.memory_enabled,
         "query": turn.query,
     }
-    async for event in runnable.astream(
-        inputs, config, context=ctx, stream_mode="custom", durability=durability
-    ):
-        yield event
-    await prune_thread(pool, turn.session_id, keep=checkpoints_keep)
+    for attempt in (1, 2):
+        started = False
+        try:
+            async for event in runnable.astream(
+                inputs, config, context=ctx, stream_mode="custom", durability=durability
+            ):
+                started = True
+                yield event
+            return
+        except (ThreadlineError, psycopg.Error):
+            raise
+        except Exception:
+            # Failing before the first node ran means the checkpoint could not be
+            # read (a state schema changed between releases). It is only a cache
+            # of the journal: drop it, and initialize rebuilds the window.
+            if started or attempt == 2:
+                raise
+            log.warning("unreadable checkpoint dropped", extra={"session_id": turn.session_id})
+            await delete_thread(pool, turn.session_id)
+
+
+async def prune_after_turn(pool: Pool, session_id: str, *, keep: int = 1) -> None:
+    """Keep a thread's newest `keep` checkpoints: after-answer work, outside the lock."""
+    await prune_thread(pool, session_id, keep=keep)
 
 
 async def read_window(graph: Graph, pool: Pool, session_id: str) -> dict[str, Any]:

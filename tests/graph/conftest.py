@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from graph.builder import Graph, build_graph
 from graph.context import TurnContext
 from graph.offline import OfflineChatModel
-from graph.turn import Turn, run_turn
+from graph.turn import Turn, prune_after_turn, run_turn
 from memory.db import Database
 from memory.journal import Journal
 from memory.sessions import Owner, SessionStore
@@ -50,7 +50,7 @@ class Harness:
             memory_enabled=False,
             query={"id": query_id or str(uuid.uuid4()), "content": content},
         )
-        return [
+        events = [
             event
             async for event in run_turn(
                 self.graph,
@@ -60,6 +60,8 @@ class Harness:
                 durability=self.durability,  # type: ignore[arg-type]
             )
         ]
+        await prune_after_turn(self.db.pool, session_id)  # as the server does after `done`
+        return events
 
 
 def answer_of(events: list[dict[str, Any]]) -> str:
