@@ -9,10 +9,12 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from app.auth import ANON_COOKIE, new_token, set_private_cookie, token_hash
 from app.deps import CallerDep, OwnerDep, ServicesDep, bearer_token
+from app.export import all_messages, export_json, export_markdown
 from app.ratelimit import RateLimitsDep, client_ip
 from app.schemas import PlainText, RequestBody, session_out
 from app.services import Services
@@ -169,3 +171,21 @@ async def claim_session(
     services.memory_saver.save_soon(claimed.id)
     last = await services.sessions.last_messages([claimed.id])
     return session_out(claimed, last.get(claimed.id))
+
+
+@router.get("/{session_id}/export")
+async def export_session(
+    session_id: str,
+    owner: OwnerDep,
+    services: ServicesDep,
+    format: Literal["json", "md"] = "json",
+) -> Response:
+    """The whole session as versioned JSON or as Markdown, as a download."""
+    session = await services.sessions.get(session_id, owner)
+    messages = await all_messages(services.journal, session.id)
+    name = f"threadline-{session.id[:8]}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "md":
+        body = export_markdown(session, messages)
+        return Response(body, media_type="text/markdown; charset=utf-8", headers=headers)
+    return JSONResponse(export_json(session, messages), headers=headers)

@@ -355,3 +355,30 @@ async def test_rate_limits_off_limits_nothing() -> None:
         await check_turn_allowed(limits, "10.3.0.1", anonymous=True)
         await limits.anonymous_session("10.3.0.1")
         await limits.password_attempt("10.3.0.1", "someone@example.com")
+
+
+async def test_export_json_and_markdown(server, server_database) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.identities import anonymous_session
+
+    session_id, headers = await anonymous_session(server_database)
+    journal_db = await open_database(server_database, pool_size=2)
+    try:
+        journal = Journal(journal_db, anon_ttl=timedelta(hours=1))
+        await journal.append(session_id, NewMessage(str(uuid.uuid4()), "user", "Wie spät ist es?"))
+        await journal.append(session_id, NewMessage(str(uuid.uuid4()), "assistant", "**Zeit**"))
+    finally:
+        await journal_db.close()
+    url = f"{server.url}/api/sessions/{session_id}/export"
+    exported = httpx.get(url, headers=headers, timeout=10)
+    assert exported.status_code == 200
+    assert "attachment" in exported.headers["content-disposition"]
+    body = exported.json()
+    assert (body["format"], body["version"]) == ("threadline.session", 1)
+    assert [m["content"] for m in body["messages"]] == ["Wie spät ist es?", "**Zeit**"]
+    assert [m["seq"] for m in body["messages"]] == [1, 2]
+    markdown = httpx.get(url, params={"format": "md"}, headers=headers, timeout=10)
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert "### You" in markdown.text and "Wie spät ist es?" in markdown.text
+    stranger = httpx.get(url, headers={"X-Anon-Token": "nobody"}, timeout=10)
+    assert stranger.status_code == 404
+    assert httpx.get(url, params={"format": "pdf"}, headers=headers, timeout=10).status_code == 422
