@@ -168,6 +168,16 @@ def after_execution(state: ThreadState) -> str:
     return "response"
 
 
+def memory_reference(memory: dict[str, Any]) -> dict[str, Any]:
+    """What the answer keeps of a memory it used: enough to show and link it."""
+    return {
+        "id": memory["id"],
+        "kind": memory["kind"],
+        "content": str(memory["content"])[:200],
+        "source_session_id": memory.get("source_session_id"),
+    }
+
+
 @reported("response")
 async def response(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Journal the answer, then fold the window into the summary when over budget."""
@@ -185,7 +195,11 @@ async def response(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
             token_count=answer["token_count"],
             has_error=answer["has_error"],
             error_message=answer["error_message"],
-            metadata={"reply_to": query["id"], "cancelled": answer["cancelled"]},
+            metadata={
+                "reply_to": query["id"],
+                "cancelled": answer["cancelled"],
+                "memories": [memory_reference(m) for m in state.get("loaded_memories", [])],
+            },
         ),
     )
     runtime.stream_writer({"type": "message", "message": row.as_dict()})

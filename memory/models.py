@@ -138,6 +138,8 @@ class ChatMessage(Base):
             "has_error": self.has_error,
             "error_message": self.error_message,
             "cancelled": bool(self.metadata_.get("cancelled", False)),
+            "reply_to": self.metadata_.get("reply_to"),
+            "memories_used": self.metadata_.get("memories", []),
         }
 
 
