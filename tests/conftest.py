@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from memory.journal import Journal
 from memory.schema import migrate_sync
 from memory.sessions import SessionStore
 from tests.support.database import postgres_server, throwaway_database, truncate_all
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +46,35 @@ def sessions(db: Database) -> SessionStore:
 @pytest.fixture
 def journal(db: Database) -> Journal:
     return Journal(db, anon_ttl=timedelta(hours=24))
+
+
+# Servers: a real `threadline serve` in a child process (tests/support/server.py).
+
+
+@pytest.fixture(scope="session")
+def server_database(pg_server: str) -> Iterator[str]:
+    """The server's own database: unit tests truncate theirs, so never share it."""
+    with throwaway_database(pg_server, prefix="tl_server") as url:
+        migrate_sync(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(
+    server_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One shared server; tests make their own users and sessions, so none sees another's."""
+    proc = ServerProcess(server_database, tmp_path_factory.mktemp("server") / "server.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_server(server_database: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own, for tests that kill or restart it."""
+    proc = ServerProcess(
+        server_database, tmp_path / "server.log", THREADLINE_OFFLINE_TOKEN_DELAY_MS="30"
+    )
+    yield proc
+    proc.kill()

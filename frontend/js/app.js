@@ -24,7 +24,10 @@ const sidebar = new Sidebar({
   search: $("#thread-search"),
   archived: $("#show-archived"),
   deleteDialog: $("#delete-dialog"),
-  onOpen: (id) => (location.hash = `#/s/${id}`),
+  onOpen: (id) => {
+    closeSidebarOnPhone();
+    location.hash = `#/s/${id}`;
+  },
   onDeleted: (id) => id === state.session?.id && startNewChat(),
   onError: (text) => chat.showAlert(text),
 });

@@ -232,7 +232,7 @@ function memoryChip(memories) {
     if (memory.source_session_id) {
       const link = document.createElement("a");
       link.href = `#/s/${memory.source_session_id}`;
-      link.textContent = "(from this conversation)";
+      link.textContent = "(where I learned it)";
       item.append(link);
     }
     list.append(item);

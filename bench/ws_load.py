@@ -1,0 +1,402 @@
+"""Turns per second through one real server under N concurrent WebSocket
+clients, next to the database's own rate of single-row committed INSERTs.
+
+    .venv/bin/python -m bench.ws_load [--clients 10,50,100] [--turns 20] [--write]
+
+One run: a throwaway database, migrated; the floor (N psycopg connections
+doing N x M one-row autocommit INSERTs between them) measured first, while
+nothing else uses the database; then ONE `threadline serve` process (offline
+model, no token delay, rate limits off, a pool of 40) and, per N, N anonymous
+sessions, each driven by its own WebSocket client through M sequential turns.
+A turn is timed from sending `query` to its `ack` (the user message is
+durable) and to `done` (answer journaled, checkpoint durable, thread free).
+Afterwards the server's log is scanned for warnings, errors and tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.common import machine, percentile, scratch_database, write_section
+from memory.db import libpq_url
+from tests.support.identities import anonymous_session
+from tests.support.server import ServerProcess
+
+SERVER_ENV = {
+    "THREADLINE_RATE_LIMITS": "off",
+    "THREADLINE_OFFLINE_TOKEN_DELAY_MS": "0",
+    "THREADLINE_DB_POOL_SIZE": "40",
+}
+TURN_TIMEOUT_S = 60.0
+CONNECTION_HEADROOM = 5  # connections left free on PostgreSQL for anything else
+FLOOR_TABLE = "CREATE TABLE ws_load_floor (id bigserial PRIMARY KEY, client int, note text)"
+FLOOR_INSERT = "INSERT INTO ws_load_floor (client, note) VALUES (%s, %s)"
+WARMUP_TURNS = 3
+
+
+@dataclass
+class TurnResult:
+    """One turn as a client saw it: times in ms, or why it did not finish."""
+
+    ack_ms: float | None = None
+    done_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class LoadResult:
+    """All turns of one client count, with the wall time they took."""
+
+    clients: int
+    wall_s: float
+    turns: list[TurnResult]
+    frames: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def completed(self) -> list[TurnResult]:
+        return [t for t in self.turns if t.done_ms is not None]
+
+    @property
+    def turns_per_s(self) -> float:
+        return len(self.completed) / self.wall_s
+
+    def failures(self) -> Counter[str]:
+        return Counter(t.error for t in self.turns if t.error is not None)
+
+
+@dataclass
+class FloorResult:
+    """The committed single-row INSERT rate from `connections` connections."""
+
+    connections: int
+    wall_s: float
+    latencies_ms: list[float]
+
+    @property
+    def inserts_per_s(self) -> float:
+        return len(self.latencies_ms) / self.wall_s
+
+
+# --- the floor: raw committed writes ---------------------------------------------
+
+
+def free_connections(url: str) -> int:
+    """How many more connections PostgreSQL accepts now, keeping some headroom."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        limit = conn.execute("SHOW max_connections").fetchone()
+        used = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        ).fetchone()
+    assert limit is not None and used is not None
+    return int(limit[0]) - int(used[0]) - CONNECTION_HEADROOM
+
+
+async def insert_share(conn: psycopg.AsyncConnection[Any], client: int, count: int) -> list[float]:
+    """One connection's share of the floor: `count` INSERTs, each its own commit."""
+    latencies = []
+    for i in range(count):
+        started = time.perf_counter()
+        await conn.execute(FLOOR_INSERT, (client, f"client {client} row {i}"))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+async def measure_floor(url: str, connections: int, total: int) -> FloorResult:
+    """`total` one-row autocommit INSERTs spread over `connections` concurrent
+    connections, all opened before the clock starts."""
+    conns = [
+        await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True)
+        for _ in range(connections)
+    ]
+    shares = [
+        total // connections + (1 if i < total % connections else 0) for i in range(connections)
+    ]
+    try:
+        started = time.perf_counter()
+        per_conn = await asyncio.gather(
+            *(
+                insert_share(conn, i, n)
+                for i, (conn, n) in enumerate(zip(conns, shares, strict=True))
+            )
+        )
+        wall = time.perf_counter() - started
+    finally:
+        for conn in conns:
+            await conn.close()
+    return FloorResult(connections, wall, [ms for share in per_conn for ms in share])
+
+
+def prepare_floor(url: str) -> None:
+    """The scratch table the floor writes into."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(FLOOR_TABLE)
+
+
+# --- the load: WebSocket clients against one server -------------------------------
+
+
+async def open_client(
+    server: ServerProcess, session_id: str, headers: dict[str, str]
+) -> ClientConnection:
+    """A socket on the session, past its opening `session` frame."""
+    conn = await connect(f"{server.ws_url}/ws/sessions/{session_id}", additional_headers=headers)
+    first = json.loads(await asyncio.wait_for(conn.recv(), TURN_TIMEOUT_S))
+    if first.get("type") != "session":
+        raise RuntimeError(f"expected a session frame, got {first}")
+    return conn
+
+
+async def one_turn(conn: ClientConnection, content: str, frames: Counter[str]) -> TurnResult:
+    """Send a query and read frames until its `done` (or an `error`)."""
+    query_id = str(uuid.uuid4())
+    result = TurnResult()
+    started = time.perf_counter()
+    await conn.send(json.dumps({"type": "query", "id": query_id, "content": content}))
+    try:
+        async with asyncio.timeout(TURN_TIMEOUT_S):
+            while True:
+                frame = json.loads(await conn.recv())
+                elapsed = (time.perf_counter() - started) * 1000
+                frames[frame["type"]] += 1
+                if frame["type"] == "ack" and frame.get("id") == query_id:
+                    result.ack_ms = elapsed
+                elif frame["type"] == "done":
+                    result.done_ms = elapsed
+                    return result
+                elif frame["type"] == "error":
+                    result.error = str(frame.get("code"))
+                    return result
+    except TimeoutError:
+        result.error = "timeout"
+        return result
+
+
+async def run_client(
+    conn: ClientConnection, client: int, turns: int, go: asyncio.Event, frames: Counter[str]
+) -> list[TurnResult]:
+    """One client's turns, one after another, starting when `go` is set.
+
+    A timed-out turn ends the client: its socket's state is unknown after it."""
+    await go.wait()
+    results = []
+    for turn in range(turns):
+        content = f"client {client}, turn {turn}: how does a journal keep message {turn} durable?"
+        result = await one_turn(conn, content, frames)
+        results.append(result)
+        if result.error == "timeout":
+            break
+    return results
+
+
+async def make_sessions(url: str, count: int) -> list[tuple[str, dict[str, str]]]:
+    """`count` anonymous sessions written straight into the database, ten at a time."""
+    limit = asyncio.Semaphore(10)
+
+    async def one() -> tuple[str, dict[str, str]]:
+        async with limit:
+            return await anonymous_session(url)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def measure_load(url: str, server: ServerProcess, clients: int, turns: int) -> LoadResult:
+    """N clients on N fresh sessions, M turns each; the clock runs from the
+    moment every socket is open until the last turn ends."""
+    sessions = await make_sessions(url, clients)
+    conns = await asyncio.gather(*(open_client(server, sid, hdrs) for sid, hdrs in sessions))
+    go, frames = asyncio.Event(), Counter[str]()
+    tasks = [
+        asyncio.create_task(run_client(conn, i, turns, go, frames)) for i, conn in enumerate(conns)
+    ]
+    try:
+        started = time.perf_counter()
+        go.set()
+        per_client = await asyncio.gather(*tasks)
+        wall = time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
+    return LoadResult(clients, wall, [t for ts in per_client for t in ts], frames)
+
+
+async def warm_up(url: str, server: ServerProcess) -> None:
+    """A few turns first, so the first measured clients do not pay for cold starts."""
+    ((session_id, headers),) = await make_sessions(url, 1)
+    conn = await open_client(server, session_id, headers)
+    try:
+        for turn in range(WARMUP_TURNS):
+            result = await one_turn(conn, f"warm-up turn {turn}", Counter())
+            if result.done_ms is None:
+                raise RuntimeError(f"warm-up turn failed: {result.error}")
+    finally:
+        await conn.close()
+
+
+# --- the server's log ---------------------------------------------------------------
+
+
+def log_problems(log_path: Path) -> list[str]:
+    """Warnings, errors, tracebacks and unparseable lines of the server's log,
+    grouped as `count x level logger: message`."""
+    seen: Counter[str] = Counter()
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            if line.strip():
+                seen[f"raw: {line.strip()[:200]}"] += 1
+            continue
+        level = str(entry.get("level", ""))
+        if level in ("warning", "error", "critical") or "exc" in entry:
+            seen[f"{level} {entry.get('logger')}: {entry.get('msg')}"] += 1
+    return [f"{count} x {what}" for what, count in seen.most_common()]
+
+
+# --- the report ---------------------------------------------------------------------
+
+
+def ms(values: list[float], q: float) -> str:
+    return f"{percentile(values, q):.1f}" if values else "-"
+
+
+def table(loads: list[LoadResult], floors: list[FloorResult]) -> str:
+    """The Markdown table: one row per client count."""
+    rows = [
+        "| clients | turns done / asked | wall s | turns/s | query→ack p50 / p99 ms "
+        "| query→done p50 / p99 ms | failed turns | INSERT conns | INSERTs/s "
+        "| INSERT p50 / p99 ms | turns/s ÷ INSERTs/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for load, floor in zip(loads, floors, strict=True):
+        inserts = floor.latencies_ms
+        acks = [t.ack_ms for t in load.completed if t.ack_ms is not None]
+        dones = [t.done_ms for t in load.completed if t.done_ms is not None]
+        failed = ", ".join(f"{n} {code}" for code, n in load.failures().items()) or "0"
+        rows.append(
+            f"| {load.clients} | {len(load.completed)} / {len(load.turns)} | {load.wall_s:.1f} "
+            f"| {load.turns_per_s:.1f} | {ms(acks, 50)} / {ms(acks, 99)} "
+            f"| {ms(dones, 50)} / {ms(dones, 99)} | {failed} | {floor.connections} "
+            f"| {floor.inserts_per_s:.0f} | {ms(inserts, 50)} / {ms(inserts, 99)} "
+            f"| {load.turns_per_s / floor.inserts_per_s:.3f} |"
+        )
+    return "\n".join(rows)
+
+
+def frames_line(loads: list[LoadResult]) -> str:
+    """Frames a client received per completed turn, by type, over the whole run."""
+    total: Counter[str] = Counter()
+    for load in loads:
+        total.update(load.frames)
+    turns = sum(len(load.completed) for load in loads) or 1
+    parts = ", ".join(f"{kind} {n / turns:.1f}" for kind, n in total.most_common())
+    return f"Frames received per completed turn: {parts}."
+
+
+def report(
+    command: str,
+    where: str,
+    loads: list[LoadResult],
+    floors: list[FloorResult],
+    problems: list[str],
+) -> str:
+    """The ws_load section of docs/benchmarks.md."""
+    log_text = (
+        "Server log: no warnings, errors or tracebacks."
+        if not problems
+        else "Server log (warnings, errors, tracebacks):\n\n"
+        + "\n".join(f"- {p}" for p in problems[:15])
+    )
+    return f"""## ws_load
+
+`{command}` on {where}.
+
+One `threadline serve` process (offline model, `THREADLINE_OFFLINE_TOKEN_DELAY_MS=0`,
+`THREADLINE_RATE_LIMITS=off`, `THREADLINE_DB_POOL_SIZE=40`); per row, N anonymous
+sessions and N WebSocket clients, each running its turns one after another on
+its own session. turns/s is completed turns over wall time; latencies are
+from sending `query` to its `ack` and to `done`. The floor, measured in the
+same run before the server starts, is the same number of one-row autocommit
+INSERTs into a scratch table from N concurrent psycopg connections (fewer if
+PostgreSQL's `max_connections` leaves less room: see the INSERT conns column).
+The clients run in the benchmark's own process on the same machine as the
+server and PostgreSQL.
+
+{table(loads, floors)}
+
+{frames_line(loads)}
+
+{log_text}
+"""
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+async def measure(
+    url: str, log_path: Path, clients: list[int], turns: int
+) -> tuple[list[LoadResult], list[FloorResult]]:
+    """The floor for every N first, then the load for every N through one server."""
+    prepare_floor(url)
+    floors = []
+    for n in clients:
+        connections = max(1, min(n, free_connections(url)))
+        floors.append(await measure_floor(url, connections, n * turns))
+        print(
+            f"floor N={n}: {floors[-1].inserts_per_s:.0f} INSERTs/s on {connections} connections",
+            flush=True,
+        )
+    server = ServerProcess(url, log_path, **SERVER_ENV)
+    server.start()
+    loads = []
+    try:
+        await warm_up(url, server)
+        for n in clients:
+            loads.append(await measure_load(url, server, n, turns))
+            print(
+                f"load N={n}: {loads[-1].turns_per_s:.1f} turns/s in {loads[-1].wall_s:.1f} s",
+                flush=True,
+            )
+    finally:
+        code = server.stop()
+        print(f"server stopped with exit code {code}", flush=True)
+    return loads, floors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", default="10,50,100", help="comma-separated client counts")
+    parser.add_argument("--turns", type=int, default=20, help="turns per client")
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+    clients = [int(n) for n in args.clients.split(",")]
+    command = f".venv/bin/python -m bench.ws_load --clients {args.clients} --turns {args.turns}"
+    log_path = Path(tempfile.mkdtemp(prefix="ws_load_")) / "server.log"
+    started = time.perf_counter()
+    with scratch_database() as url:
+        where = machine(url)
+        loads, floors = asyncio.run(measure(url, log_path, clients, args.turns))
+    problems = log_problems(log_path)
+    body = report(command, where, loads, floors, problems)
+    print()
+    print(body)
+    print(f"server log: {log_path}")
+    print(f"total run time: {time.perf_counter() - started:.0f} s")
+    if args.write:
+        write_section("ws_load", body)
+
+
+if __name__ == "__main__":
+    main()
