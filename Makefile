@@ -15,6 +15,8 @@ run: $(STAMP)
 	$(VENV)/bin/threadline serve
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 bench: $(STAMP)

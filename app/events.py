@@ -26,7 +26,7 @@ CHANNEL = "threadline_events"
 MAX_PAYLOAD = 7000
 Event = dict[str, Any]
 MessageReader = Callable[[str], Awaitable[dict[str, Any] | None]]
-CancelHandler = Callable[[str], None]
+CancelHandler = Callable[[str], object]
 
 
 class EventBus:

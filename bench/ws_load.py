@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -319,7 +320,8 @@ def report(
     )
     return f"""## ws_load
 
-`{command}` on {where}.
+`{command}` on {where}; 1-minute load average {load_average:.2f} when it started
+(other work on the machine competes with the server, the clients and PostgreSQL).
 
 One `threadline serve` process (offline model, `THREADLINE_OFFLINE_TOKEN_DELAY_MS=0`,
 `THREADLINE_RATE_LIMITS=off`, `THREADLINE_DB_POOL_SIZE=40`); per row, N anonymous
@@ -384,12 +386,12 @@ def main() -> None:
     clients = [int(n) for n in args.clients.split(",")]
     command = f".venv/bin/python -m bench.ws_load --clients {args.clients} --turns {args.turns}"
     log_path = Path(tempfile.mkdtemp(prefix="ws_load_")) / "server.log"
-    started = time.perf_counter()
+    started, load_average = time.perf_counter(), os.getloadavg()[0]
     with scratch_database() as url:
         where = machine(url)
         loads, floors = asyncio.run(measure(url, log_path, clients, args.turns))
     problems = log_problems(log_path)
-    body = report(command, where, loads, floors, problems)
+    body = report(command, where, loads, floors, problems, load_average)
     print()
     print(body)
     print(f"server log: {log_path}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -17,10 +17,15 @@ Graph = CompiledStateGraph[ThreadState, TurnContext, Any, Any]
 def build_graph() -> Graph:
     """Compile the graph without a checkpointer; each run brings its own saver."""
     builder = StateGraph(ThreadState, context_schema=TurnContext)
-    builder.add_node("initialize", initialize)
-    builder.add_node("planning", planning)
-    builder.add_node("execution", execution)
-    builder.add_node("response", response)
+    # Nodes take (state, runtime) positionally, which LangGraph supports but
+    # its overloads (keyword-only `runtime`) do not spell out.
+    for name, node in (
+        ("initialize", initialize),
+        ("planning", planning),
+        ("execution", execution),
+        ("response", response),
+    ):
+        builder.add_node(name, cast(Any, node))
     builder.add_edge(START, "initialize")
     builder.add_edge("initialize", "planning")
     builder.add_edge("planning", "execution")

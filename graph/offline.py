@@ -14,6 +14,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from graph.facts import ANSWERS, asked_about, find_facts, latest_facts
@@ -76,8 +77,7 @@ class OfflineChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         reply = offline_reply(messages)
-        usage = self._chunk(reply, messages, final=True).message.usage_metadata
-        message = AIMessage(content=reply, usage_metadata=usage)
+        message = AIMessage(content=reply, usage_metadata=usage_of(messages))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
@@ -108,13 +108,12 @@ class OfflineChatModel(BaseChatModel):
             yield chunk
 
     def _chunk(self, text: str, messages: list[BaseMessage], *, final: bool) -> ChatGenerationChunk:
-        usage = None
-        if final:
-            prompt = sum(estimate_tokens(text_of(m)) for m in messages)
-            output = estimate_tokens(offline_reply(messages))
-            usage = {
-                "input_tokens": prompt,
-                "output_tokens": output,
-                "total_tokens": prompt + output,
-            }
+        usage = usage_of(messages) if final else None
         return ChatGenerationChunk(message=AIMessageChunk(content=text, usage_metadata=usage))
+
+
+def usage_of(messages: list[BaseMessage]) -> UsageMetadata:
+    """Estimated token counts, reported with the last chunk as real models do."""
+    prompt = sum(estimate_tokens(text_of(m)) for m in messages)
+    output = estimate_tokens(offline_reply(messages))
+    return UsageMetadata(input_tokens=prompt, output_tokens=output, total_tokens=prompt + output)

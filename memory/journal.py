@@ -100,7 +100,7 @@ class Journal:
             )
             if seq is None:
                 raise SessionNotFound("session not found")
-            row = await s.scalar(
+            row: ChatMessage | None = await s.scalar(
                 insert(ChatMessage)
                 .values(
                     id=message.id,

@@ -3,6 +3,7 @@ entities and facts, each recording the session it came from."""
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,7 @@ class MemoryStore:
 
     async def load_relevant(
         self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """What planning hands the model: recent conversation summaries, the
         user's preferences, and the entities and facts most relevant to the
         query (full-text rank, then trigram similarity, then recency), within a
@@ -141,7 +142,7 @@ class MemoryStore:
         self,
         session_id: str,
         user_id: str,
-        drafts: list[MemoryDraft],
+        drafts: builtins.list[MemoryDraft],
         summary: str | None,
         upto_seq: int,
     ) -> bool:
@@ -190,7 +191,7 @@ class MemoryStore:
             )
         return content or ""
 
-    async def pending_sessions(self, limit: int = 100) -> list[tuple[str, str]]:
+    async def pending_sessions(self, limit: int = 100) -> builtins.list[tuple[str, str]]:
         """Sessions whose memory save is owed (e.g. the process died after `done`)."""
         query = (
             select(ChatSession.id, ChatSession.user_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import uuid
 from dataclasses import dataclass
@@ -225,7 +226,7 @@ class SessionStore:
             await s.execute(delete(ChatSession).where(ChatSession.id == session.id))
         await delete_thread(self.db.pool, session.id)
 
-    async def last_messages(self, session_ids: list[str]) -> dict[str, ChatMessage]:
+    async def last_messages(self, session_ids: builtins.list[str]) -> dict[str, ChatMessage]:
         """The last message of each session, for previews in lists."""
         if not session_ids:
             return {}
