@@ -114,15 +114,21 @@ class SessionStore:
             await s.refresh(session)
         return session
 
-    async def get(self, session_id: str, owner: Owner | None = None) -> ChatSession:
-        """The session, if it exists and `owner` (when given) owns it; else SessionNotFound."""
+    async def get(
+        self, session_id: str, owner: Owner | None = None, *, include_expired: bool = False
+    ) -> ChatSession:
+        """The session, if it exists and `owner` (when given) owns it; else SessionNotFound.
+
+        An expired session (cleanup removes it soon) is not found, unless asked for.
+        """
         session_id = check_session_id(session_id)
         async with self.db.sessions() as s:
             session = await s.get(ChatSession, session_id)
         if session is None or (owner is not None and not owner.owns(session)):
             raise SessionNotFound("session not found")
-        if session.expires_at is not None and session.expires_at <= datetime.now(UTC):
-            raise SessionNotFound("session not found")  # expired: cleanup removes it soon
+        expired = session.expires_at is not None and session.expires_at <= datetime.now(UTC)
+        if expired and not include_expired:
+            raise SessionNotFound("session not found")
         return session
 
     async def list(
@@ -216,7 +222,7 @@ class SessionStore:
         The row is locked first, so a memory save racing with this either
         finishes before (and its memories are forgotten here) or sees no session.
         """
-        session = await self.get(session_id, owner)
+        session = await self.get(session_id, owner, include_expired=owner is None)
         async with self.db.sessions.begin() as s:
             await s.execute(
                 select(ChatSession.id).where(ChatSession.id == session.id).with_for_update()

@@ -1,0 +1,313 @@
+"""Importing conversations: Threadline's own export and ChatGPT's
+`conversations.json`, streamed (bounded memory), written in one transaction,
+and idempotent: message ids are keys, so importing a file twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+import ijson
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memory.db import Database
+from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
+from memory.journal import MESSAGE_ID, ROLES, check_text
+from memory.models import ChatMessage, ChatSession
+from memory.sessions import Owner, clean_title
+
+IMPORT_NAMESPACE = uuid.UUID("0b7c3a55-6d0e-4d8a-a0f5-3f1f3e0e8b21")
+BATCH = 500
+
+
+class UnreadableImport(InvalidInput):
+    """The file is not something we can import; the message says what is wrong."""
+
+    code = "invalid_import"
+
+
+@dataclass
+class ImportedMessage:
+    id: str
+    role: str
+    content: str
+    created_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImportedSession:
+    id: str
+    title: str | None
+    created_at: datetime | None
+    messages: list[ImportedMessage]
+
+
+@dataclass
+class ImportReport:
+    sessions_created: int = 0
+    sessions_extended: int = 0
+    messages_added: int = 0
+    messages_skipped: int = 0
+    session_ids: list[str] = field(default_factory=list)
+
+
+def _stamp(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        if isinstance(value, int | float) or hasattr(value, "as_integer_ratio"):
+            return datetime.fromtimestamp(float(value), UTC)
+        return datetime.fromisoformat(str(value))
+    except (ValueError, OverflowError, OSError) as exc:
+        raise UnreadableImport(f"not a timestamp: {str(value)[:40]!r}") from exc
+
+
+def _session_id(raw: Any) -> str:
+    try:
+        return str(uuid.UUID(str(raw)))
+    except ValueError:
+        return str(uuid.uuid5(IMPORT_NAMESPACE, str(raw)))
+
+
+def _message(raw: Any, where: str) -> ImportedMessage:
+    if not isinstance(raw, dict):
+        raise UnreadableImport(f"{where}: a message must be an object")
+    message_id, role, content = raw.get("id"), raw.get("role"), raw.get("content")
+    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+        raise UnreadableImport(f"{where}: missing or malformed message id")
+    if role not in ROLES:
+        raise UnreadableImport(f"{where}: role must be one of {', '.join(ROLES)}")
+    if not isinstance(content, str):
+        raise UnreadableImport(f"{where}: content must be text")
+    check_text(content)
+    keep = {k: raw[k] for k in ("tools_used", "processing_time_ms", "token_count") if k in raw}
+    keep["has_error"] = bool(raw.get("has_error", False))
+    keep["error_message"] = raw.get("error_message")
+    return ImportedMessage(message_id, role, content, _stamp(raw.get("created_at")), keep)
+
+
+def threadline_session(document: Any) -> ImportedSession:
+    """A Threadline export (`format: threadline.session`, version 1)."""
+    if not isinstance(document, dict) or document.get("format") != "threadline.session":
+        raise UnreadableImport("not a Threadline export: `format` must be 'threadline.session'")
+    if document.get("version") != 1:
+        raise UnreadableImport(f"unsupported export version {document.get('version')!r}")
+    session, messages = document.get("session"), document.get("messages")
+    if not isinstance(session, dict) or not isinstance(messages, list):
+        raise UnreadableImport("a Threadline export needs a `session` object and a `messages` list")
+    return ImportedSession(
+        id=_session_id(session.get("id")),
+        title=session.get("title") if isinstance(session.get("title"), str) else None,
+        created_at=_stamp(session.get("created_at")),
+        messages=[_message(m, f"message {i}") for i, m in enumerate(messages)],
+    )
+
+
+def chatgpt_session(conversation: Any, index: int) -> ImportedSession:
+    """One conversation of ChatGPT's export: the path from its current node back
+    to the root of `mapping`, in order, keeping user and assistant text."""
+    where = f"conversation {index}"
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("mapping"), dict):
+        raise UnreadableImport(f"{where}: expected an object with a `mapping`")
+    mapping: dict[str, Any] = conversation["mapping"]
+    node_id = conversation.get("current_node")
+    path: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
+        seen.add(node_id)
+        node = mapping[node_id]
+        if not isinstance(node, dict):
+            raise UnreadableImport(f"{where}: node {node_id!r} is not an object")
+        path.append(node)
+        node_id = node.get("parent")
+    messages = [m for m in (_chatgpt_message(n, where) for n in reversed(path)) if m]
+    return ImportedSession(
+        id=_session_id(conversation.get("id") or conversation.get("conversation_id") or index),
+        title=conversation.get("title") if isinstance(conversation.get("title"), str) else None,
+        created_at=_stamp(conversation.get("create_time")),
+        messages=messages,
+    )
+
+
+def _chatgpt_message(node: dict[str, Any], where: str) -> ImportedMessage | None:
+    message = node.get("message")
+    if not isinstance(message, dict):
+        return None
+    role = (message.get("author") or {}).get("role")
+    parts = (message.get("content") or {}).get("parts") or []
+    text = "\n".join(p for p in parts if isinstance(p, str)).strip()
+    if role not in ("user", "assistant") or not text:
+        return None  # system prompts, tool calls and images are not conversation text
+    check_text(text)
+    message_id = str(message.get("id") or node.get("id"))
+    if not MESSAGE_ID.match(message_id):
+        raise UnreadableImport(f"{where}: malformed message id {message_id[:40]!r}")
+    return ImportedMessage(message_id, role, text, _stamp(message.get("create_time")))
+
+
+def read_sessions(stream: IO[bytes]) -> Iterator[ImportedSession]:
+    """Sessions from a file, whichever format, read incrementally.
+
+    A ChatGPT export is a JSON array of conversations: read one at a time. A
+    Threadline export is one object: read as a whole (one session's size).
+    """
+    try:
+        head = stream.read(1)
+        while head in (b" ", b"\n", b"\r", b"\t", b"\xef", b"\xbb", b"\xbf"):
+            head = stream.read(1)
+        if head == b"[":
+            yield from _chatgpt_stream(stream)
+        elif head == b"{":
+            document = next(ijson.items(_prepend(head, stream), "", use_float=True))
+            yield threadline_session(document)
+        else:
+            raise UnreadableImport(
+                "not JSON: expected a Threadline export object or a ChatGPT array"
+            )
+    except ijson.JSONError as exc:
+        raise UnreadableImport(f"not valid JSON: {exc}") from exc
+
+
+def _chatgpt_stream(stream: IO[bytes]) -> Iterator[ImportedSession]:
+    conversations = ijson.items(_prepend(b"[", stream), "item", use_float=True)
+    for index, conversation in enumerate(conversations):
+        yield chatgpt_session(conversation, index)
+
+
+class _prepend:
+    """A file whose first bytes were already read."""
+
+    def __init__(self, first: bytes, rest: IO[bytes]) -> None:
+        self.first, self.rest = first, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""  # ijson probes with read(0) to learn bytes from str
+        if self.first:
+            data, self.first = self.first, b""
+            return data + (self.rest.read(size - len(data)) if size > len(data) else b"")
+        return self.rest.read(size)
+
+
+async def import_sessions(
+    db: Database,
+    owner: Owner,
+    sessions: Iterable[ImportedSession],
+    *,
+    anon_ttl: timedelta | None = None,
+) -> ImportReport:
+    """Write every session in one transaction: all of it, or (on any error) nothing.
+
+    Rows go in with Core statements, so memory stays bounded however large the
+    file: nothing accumulates in the ORM's identity map.
+    """
+    report = ImportReport()
+    expires = anon_ttl if owner.user_id is None else None
+    async with db.sessions.begin() as s:
+        for session in sessions:
+            await _import_one(s, owner, session, report, expires)
+    return report
+
+
+async def _import_one(
+    s: AsyncSession,
+    owner: Owner,
+    imported: ImportedSession,
+    report: ImportReport,
+    expires: timedelta | None,
+) -> None:
+    row = (
+        await s.execute(
+            select(ChatSession.user_id, ChatSession.anon_token_hash, ChatSession.last_seq)
+            .where(ChatSession.id == imported.id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        await s.execute(
+            insert(ChatSession).values(
+                id=imported.id,
+                user_id=owner.user_id,
+                anon_token_hash=None if owner.user_id else owner.anon_token_hash,
+                title=clean_title(imported.title),
+                memory_enabled=owner.user_id is not None,
+                created_at=imported.created_at or func.now(),
+                expires_at=(func.now() + expires) if expires else None,
+            )
+        )
+        last_seq = 0
+        report.sessions_created += 1
+    elif not _owned(owner, row.user_id, row.anon_token_hash):
+        raise SessionNotFound(f"session {imported.id} belongs to someone else")
+    else:
+        last_seq = row.last_seq
+        report.sessions_extended += 1
+    report.session_ids.append(imported.id)
+    for start in range(0, len(imported.messages), BATCH):
+        batch = imported.messages[start : start + BATCH]
+        last_seq = await _add_messages(s, imported.id, last_seq, batch, report)
+
+
+def _owned(owner: Owner, user_id: str | None, anon_token_hash: str | None) -> bool:
+    if owner.user_id is not None:
+        return user_id == owner.user_id
+    return user_id is None and anon_token_hash == owner.anon_token_hash
+
+
+async def _add_messages(
+    s: AsyncSession,
+    session_id: str,
+    last_seq: int,
+    batch: list[ImportedMessage],
+    report: ImportReport,
+) -> int:
+    """Add the batch's new messages after `last_seq`; returns the new last seq."""
+    ids = [m.id for m in batch]
+    found = await s.execute(
+        select(ChatMessage.id, ChatMessage.session_id).where(ChatMessage.id.in_(ids))
+    )
+    existing: dict[str, str] = {row[0]: row[1] for row in found.all()}
+    if any(owner_id != session_id for owner_id in existing.values()):
+        raise MessageIdConflict("a message id of this file is used in another session")
+    new = list({m.id: m for m in batch if m.id not in existing}.values())
+    report.messages_skipped += len(batch) - len(new)
+    if not new:
+        return last_seq
+    rows = [_row(session_id, last_seq + i + 1, m) for i, m in enumerate(new)]
+    await s.execute(insert(ChatMessage), rows)
+    last_seq += len(new)
+    await s.execute(
+        update(ChatSession)
+        .where(ChatSession.id == session_id)
+        .values(
+            last_seq=last_seq,
+            message_count=ChatSession.message_count + len(new),
+            updated_at=func.now(),
+        )
+    )
+    report.messages_added += len(new)
+    return last_seq
+
+
+def _row(session_id: str, seq: int, message: ImportedMessage) -> dict[str, Any]:
+    extra = message.extra
+    return {
+        "id": message.id,
+        "session_id": session_id,
+        "seq": seq,
+        "role": message.role,
+        "content": message.content,
+        "created_at": message.created_at or datetime.now(UTC),
+        "tools_used": extra.get("tools_used") or [],
+        "processing_time_ms": extra.get("processing_time_ms"),
+        "token_count": extra.get("token_count"),
+        "has_error": bool(extra.get("has_error", False)),
+        "error_message": extra.get("error_message"),
+        "metadata_": {"imported": True},
+    }

@@ -1,0 +1,149 @@
+"""Keeping sessions tidy for months: merging two threads, and removing expired
+ones (journal, checkpoints, and optionally the memories learned from them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from memory.checkpoints import delete_thread
+from memory.db import Database
+from memory.errors import InvalidInput
+from memory.models import ChatMessage, ChatSession, Memory
+from memory.sessions import Owner, SessionStore
+
+# Renumbering by time: negative seqs first, so the unique (session_id, seq)
+# index never sees two rows with one number mid-update.
+_RENUMBER = text(
+    """
+    WITH ordered AS (
+        SELECT id, row_number() OVER (ORDER BY created_at, -seq, id) AS n
+          FROM chat_messages WHERE session_id = :target)
+    UPDATE chat_messages m SET seq = ordered.n FROM ordered WHERE m.id = ordered.id
+    """
+)
+
+
+async def merge_sessions(
+    store: SessionStore, target_id: str, other_id: str, owner: Owner | None
+) -> ChatSession:
+    """Move every message of `other` into `target`, ordered by time, and remove `other`.
+
+    The target's checkpoints are dropped: its window is rebuilt from the merged
+    journal on the next turn. Memories learned from `other` now point at the
+    target; its conversation summary is dropped and the target's is redone.
+    """
+    target = await store.get(target_id, owner)
+    other = await store.get(other_id, owner)
+    if target.id == other.id:
+        raise InvalidInput("cannot merge a session with itself")
+    if target.user_id != other.user_id or target.anon_token_hash != other.anon_token_hash:
+        raise InvalidInput("only sessions of the same owner can be merged")
+    async with store.db.sessions.begin() as s:
+        locked = await s.execute(
+            select(ChatSession.id, ChatSession.last_seq)
+            .where(ChatSession.id.in_(sorted([target.id, other.id])))
+            .order_by(ChatSession.id)
+            .with_for_update()
+        )
+        offset = {row.id: row.last_seq for row in locked.all()}[target.id]
+        await s.execute(
+            update(ChatMessage)
+            .where(ChatMessage.session_id == target.id)
+            .values(seq=-ChatMessage.seq)
+        )
+        await s.execute(
+            update(ChatMessage)
+            .where(ChatMessage.session_id == other.id)
+            .values(session_id=target.id, seq=-(ChatMessage.seq + offset))
+        )
+        await s.execute(_RENUMBER, {"target": target.id})
+        await _move_memories(s, target.id, other.id)
+        await s.execute(delete(ChatSession).where(ChatSession.id == other.id))
+        await s.execute(_merged_counts(target.id, other))
+    await delete_thread(store.db.pool, other.id)
+    await delete_thread(store.db.pool, target.id)
+    return await store.get(target.id, owner)
+
+
+async def _move_memories(s: AsyncSession, target_id: str, other_id: str) -> None:
+    await s.execute(
+        delete(Memory).where(Memory.source_session_id == other_id, Memory.kind == "summary")
+    )
+    await s.execute(
+        update(Memory)
+        .where(Memory.source_session_id == other_id)
+        .values(source_session_id=target_id)
+    )
+
+
+def _merged_counts(target_id: str, other: ChatSession) -> Any:
+    count = select(func.count()).where(ChatMessage.session_id == target_id).scalar_subquery()
+    return (
+        update(ChatSession)
+        .where(ChatSession.id == target_id)
+        .values(
+            last_seq=count,
+            message_count=count,
+            memory_saved_seq=0,  # the merged thread's summary is owed again
+            last_activity_at=func.greatest(ChatSession.last_activity_at, other.last_activity_at),
+            updated_at=func.now(),
+            title=func.coalesce(ChatSession.title, other.title),
+        )
+    )
+
+
+@dataclass
+class Expired:
+    id: str
+    anonymous: bool
+    last_activity_at: str
+
+
+def expired_filter(retention: timedelta | None) -> Any:
+    """Anonymous sessions past their expiry; others idle longer than the retention."""
+    anonymous = and_(ChatSession.expires_at.is_not(None), ChatSession.expires_at <= func.now())
+    if retention is None:
+        return anonymous
+    idle = and_(
+        ChatSession.user_id.is_not(None),
+        ChatSession.last_activity_at < func.now() - retention,
+    )
+    return or_(anonymous, idle)
+
+
+async def find_expired(
+    db: Database, retention: timedelta | None, limit: int = 1000
+) -> list[Expired]:
+    query = (
+        select(ChatSession.id, ChatSession.user_id, ChatSession.last_activity_at)
+        .where(expired_filter(retention))
+        .order_by(ChatSession.last_activity_at)
+        .limit(limit)
+    )
+    async with db.sessions() as s:
+        rows = (await s.execute(query)).all()
+    return [Expired(r.id, r.user_id is None, r.last_activity_at.isoformat()) for r in rows]
+
+
+async def cleanup_expired(
+    store: SessionStore,
+    *,
+    retention: timedelta | None,
+    forget_memories: bool,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Delete expired sessions with their journal and checkpoints; returns how many."""
+    removed = 0
+    while expired := await find_expired(store.db, retention, limit=200):
+        for session in expired:
+            await store.delete(session.id, None, forget=forget_memories)
+            removed += 1
+            if progress is not None:
+                progress(1)
+    return removed

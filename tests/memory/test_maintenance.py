@@ -1,0 +1,185 @@
+"""Import (Threadline and ChatGPT files), merge, and cleanup of expired sessions."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from graph.builder import build_graph
+from graph.turn import read_window
+from memory.db import Database
+from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
+from memory.imports import UnreadableImport, import_sessions, read_sessions
+from memory.journal import Journal, NewMessage
+from memory.maintenance import cleanup_expired, find_expired, merge_sessions
+from memory.memories import MemoryDraft, MemoryStore
+from memory.sessions import Owner, SessionStore
+from tests.support.users import create_user
+
+CHATGPT = Path(__file__).parent.parent / "data" / "chatgpt_conversations.json"
+
+
+def export_document(session_id: str, messages: list[tuple[str, str]]) -> bytes:
+    return json.dumps(
+        {
+            "format": "threadline.session",
+            "version": 1,
+            "session": {
+                "id": session_id,
+                "title": "Exported",
+                "created_at": "2026-01-02T03:04:05+00:00",
+            },
+            "messages": [
+                {
+                    "id": f"{session_id[:8]}-{i}",
+                    "role": role,
+                    "content": text,
+                    "seq": i + 1,
+                    "created_at": f"2026-01-02T03:0{i}:00+00:00",
+                }
+                for i, (role, text) in enumerate(messages)
+            ],
+        }
+    ).encode()
+
+
+async def test_chatgpt_import_follows_the_current_branch_and_is_idempotent(
+    db: Database, sessions: SessionStore, journal: Journal
+) -> None:
+    owner = Owner(user_id=await create_user(db, "jisoo@example.com"))
+    with CHATGPT.open("rb") as f:
+        report = await import_sessions(db, owner, read_sessions(f))
+    assert (report.sessions_created, report.messages_added) == (2, 3)
+    seoul = report.session_ids[0]
+    page, _ = await journal.page(seoul)
+    assert [m.content for m in page] == [
+        "서울에서 3일 동안 뭘 하면 좋을까요?",
+        "Day 1: Gyeongbokgung. Day 2: Bukchon. Day 3: Namsan.",
+        "Danke! And my name is Jisoo.",
+    ]
+    assert (await sessions.get(seoul, owner)).title == "Trip to Seoul"
+    with CHATGPT.open("rb") as f:
+        again = await import_sessions(db, owner, read_sessions(f))
+    assert (again.sessions_created, again.messages_added, again.messages_skipped) == (0, 0, 3)
+    assert (await sessions.get(seoul)).message_count == 3
+
+
+async def test_threadline_export_round_trip_and_the_model_sees_it(
+    db: Database, sessions: SessionStore, journal: Journal
+) -> None:
+    from graph.offline import OfflineChatModel
+    from tests.graph.conftest import Harness, answer_of
+
+    owner = Owner(anon_token_hash="i" * 64)
+    session_id = str(uuid.uuid4())
+    document = export_document(
+        session_id, [("user", "my name is Imogen"), ("assistant", "Hi Imogen")]
+    )
+    await import_sessions(db, owner, read_sessions(io.BytesIO(document)))
+    harness = Harness(db, sessions, journal, build_graph(), OfflineChatModel())
+    assert "Imogen" in answer_of(await harness.ask(session_id, "what is my name?"))
+    state = await read_window(harness.graph, db.pool, session_id)
+    assert [m.content for m in state["messages"]][:2] == ["my name is Imogen", "Hi Imogen"]
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"not json at all", "not JSON"),
+        (
+            b'{"format": "threadline.session", "version": 1, "session": {}, "messages": [',
+            "not valid JSON",
+        ),
+        (b'{"format": "something else"}', "not a Threadline export"),
+        (b'{"format": "threadline.session", "version": 7}', "unsupported export version"),
+        (
+            b'{"format": "threadline.session", "version": 1, "session": {"id": "x"}, "messages": [{"id": "a b"}]}',
+            "malformed message id",
+        ),
+        (b'[{"mapping": 5}]', "expected an object with a `mapping`"),
+        (b"", "not JSON"),
+    ],
+)
+async def test_unreadable_files_write_nothing(
+    db: Database, sessions: SessionStore, content: bytes, problem: str
+) -> None:
+    owner = Owner(anon_token_hash="j" * 64)
+    good = export_document(str(uuid.uuid4()), [("user", "first")])
+    with pytest.raises(UnreadableImport, match=problem):
+        # The good session comes first: the bad file must roll it back too.
+        await import_sessions(
+            db, owner, [*read_sessions(io.BytesIO(good)), *read_sessions(io.BytesIO(content))]
+        )
+    assert (await sessions.list(owner))[0] == []
+
+
+async def test_import_refuses_ids_of_another_owner_and_writes_nothing(
+    db: Database, sessions: SessionStore
+) -> None:
+    session_id = str(uuid.uuid4())
+    mine, theirs = Owner(anon_token_hash="k" * 64), Owner(anon_token_hash="l" * 64)
+    await import_sessions(
+        db, mine, read_sessions(io.BytesIO(export_document(session_id, [("user", "x")])))
+    )
+    with pytest.raises(SessionNotFound):
+        await import_sessions(
+            db, theirs, read_sessions(io.BytesIO(export_document(session_id, [("user", "y")])))
+        )
+    other_session = export_document(str(uuid.uuid4()), [("user", "x")]).replace(
+        b'"id": "', b'"id": "', 1
+    )
+    clash = json.loads(other_session)
+    clash["messages"][0]["id"] = f"{session_id[:8]}-0"
+    with pytest.raises(MessageIdConflict):
+        await import_sessions(db, theirs, read_sessions(io.BytesIO(json.dumps(clash).encode())))
+    assert (await sessions.list(theirs))[0] == []
+
+
+async def test_merge_orders_by_time_and_removes_the_other(
+    db: Database, sessions: SessionStore, journal: Journal
+) -> None:
+    user = await create_user(db, "merge@example.com")
+    owner = Owner(user_id=user)
+    first, second = await sessions.create(owner, title="first"), await sessions.create(owner)
+    for session, text in [(first, "a1"), (second, "b1"), (first, "a2"), (second, "b2")]:
+        await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", text))
+    memories = MemoryStore(db)
+    fact = await memories.add(
+        user, MemoryDraft("fact", "name", "name: B"), source_session_id=second.id
+    )
+    merged = await merge_sessions(sessions, first.id, second.id, owner)
+    page, _ = await journal.page(first.id)
+    assert [m.content for m in page] == ["a1", "b1", "a2", "b2"]
+    assert [m.seq for m in page] == [1, 2, 3, 4]
+    assert (merged.message_count, merged.last_seq, merged.title) == (4, 4, "first")
+    with pytest.raises(SessionNotFound):
+        await sessions.get(second.id)
+    assert (await memories.get(user, fact.id)).source_session_id == first.id
+    with pytest.raises(InvalidInput):
+        await merge_sessions(sessions, first.id, first.id, owner)
+    stranger = await sessions.create(Owner(anon_token_hash="m" * 64))
+    with pytest.raises(SessionNotFound):
+        await merge_sessions(sessions, first.id, stranger.id, owner)
+
+
+async def test_cleanup_removes_expired_sessions_only(db: Database, journal: Journal) -> None:
+    quick = SessionStore(db, anon_ttl=timedelta(seconds=-1))  # born expired
+    lasting = SessionStore(db, anon_ttl=timedelta(hours=24))
+    gone = await quick.create(Owner(anon_token_hash="n" * 64))
+    kept = await lasting.create(Owner(anon_token_hash="n" * 64))
+    user_session = await lasting.create(Owner(user_id=await create_user(db, "keep@example.com")))
+    await journal.append(kept.id, NewMessage(str(uuid.uuid4()), "user", "still here"))
+    assert [e.id for e in await find_expired(db, retention=None)] == [gone.id]
+    assert await cleanup_expired(lasting, retention=None, forget_memories=True) == 1
+    assert await find_expired(db, retention=None) == []
+    assert (await lasting.get(kept.id)).message_count == 1
+    assert (
+        await cleanup_expired(lasting, retention=timedelta(seconds=-1), forget_memories=True) == 1
+    )
+    with pytest.raises(SessionNotFound):
+        await lasting.get(user_session.id)
