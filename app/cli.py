@@ -77,4 +77,8 @@ def chat(
 
 
 def main() -> None:
+    from app.operations import sessions_cli, users_cli
+
+    cli.add_typer(sessions_cli, name="sessions")
+    cli.add_typer(users_cli, name="users")
     cli()

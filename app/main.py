@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.cleanup import start_cleanup, stop_cleanup
 from app.errors import install_error_handlers
 from app.ratelimit import RateLimits
 from app.routes import auth, health, memories, sessions, ws
@@ -35,10 +36,12 @@ def create_app(
         services = await open_services(settings, database_url)
         app.state.services = services
         services.memory_saver.start_owed_saves()
+        cleanup = start_cleanup(services)
         log.info("threadline ready", extra={"model": services.model._llm_type})
         try:
             yield
         finally:
+            await stop_cleanup(cleanup)
             await services.close()
             if on_shutdown is not None:
                 await asyncio.to_thread(on_shutdown)

@@ -39,9 +39,12 @@ class Settings(BaseSettings):
 
     window_messages: int = Field(default=20, ge=2)
     max_message_chars: int = Field(default=32_000, ge=1)
+    max_import_bytes: int = Field(default=64 * 2**20, ge=1024)
     max_frame_bytes: int = Field(default=256_000, ge=1024)
     anon_ttl_hours: float = 24.0
     retention_days: float | None = None
+    cleanup_interval_s: float = Field(default=600, ge=0)  # 0 turns periodic cleanup off
+    cleanup_forgets_memories: bool = False
     checkpoints_keep: int = Field(default=1, ge=1)
     durability: Literal["exit", "async", "sync"] = "exit"
     offline_token_delay_ms: int = Field(default=0, ge=0)

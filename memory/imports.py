@@ -48,6 +48,11 @@ class ImportedSession:
     messages: list[ImportedMessage]
 
 
+def import_scope(owner: Owner) -> str:
+    """The scope in which an owner's imported ChatGPT ids are derived."""
+    return f"user:{owner.user_id}" if owner.user_id else f"anon:{owner.anon_token_hash}"
+
+
 @dataclass
 class ImportReport:
     sessions_created: int = 0
@@ -109,9 +114,14 @@ def threadline_session(document: Any) -> ImportedSession:
     )
 
 
-def chatgpt_session(conversation: Any, index: int) -> ImportedSession:
+def chatgpt_session(conversation: Any, index: int, scope: str) -> ImportedSession:
     """One conversation of ChatGPT's export: the path from its current node back
-    to the root of `mapping`, in order, keeping user and assistant text."""
+    to the root of `mapping`, in order, keeping user and assistant text.
+
+    Its ids are derived from ChatGPT's within `scope` (the importing owner):
+    importing twice adds nothing, and two people importing the same export
+    never collide.
+    """
     where = f"conversation {index}"
     if not isinstance(conversation, dict) or not isinstance(conversation.get("mapping"), dict):
         raise UnreadableImport(f"{where}: expected an object with a `mapping`")
@@ -126,16 +136,17 @@ def chatgpt_session(conversation: Any, index: int) -> ImportedSession:
             raise UnreadableImport(f"{where}: node {node_id!r} is not an object")
         path.append(node)
         node_id = node.get("parent")
-    messages = [m for m in (_chatgpt_message(n, where) for n in reversed(path)) if m]
+    messages = [m for m in (_chatgpt_message(n, where, scope) for n in reversed(path)) if m]
+    raw_id = conversation.get("id") or conversation.get("conversation_id") or index
     return ImportedSession(
-        id=_session_id(conversation.get("id") or conversation.get("conversation_id") or index),
+        id=str(uuid.uuid5(IMPORT_NAMESPACE, f"{scope}:{raw_id}")),
         title=conversation.get("title") if isinstance(conversation.get("title"), str) else None,
         created_at=_stamp(conversation.get("create_time")),
         messages=messages,
     )
 
 
-def _chatgpt_message(node: dict[str, Any], where: str) -> ImportedMessage | None:
+def _chatgpt_message(node: dict[str, Any], where: str, scope: str) -> ImportedMessage | None:
     message = node.get("message")
     if not isinstance(message, dict):
         return None
@@ -145,13 +156,14 @@ def _chatgpt_message(node: dict[str, Any], where: str) -> ImportedMessage | None
     if role not in ("user", "assistant") or not text:
         return None  # system prompts, tool calls and images are not conversation text
     check_text(text)
-    message_id = str(message.get("id") or node.get("id"))
-    if not MESSAGE_ID.match(message_id):
-        raise UnreadableImport(f"{where}: malformed message id {message_id[:40]!r}")
+    raw_id = message.get("id") or node.get("id")
+    if not isinstance(raw_id, str) or not raw_id:
+        raise UnreadableImport(f"{where}: a message has no id")
+    message_id = str(uuid.uuid5(IMPORT_NAMESPACE, f"{scope}:{raw_id}"))
     return ImportedMessage(message_id, role, text, _stamp(message.get("create_time")))
 
 
-def read_sessions(stream: IO[bytes]) -> Iterator[ImportedSession]:
+def read_sessions(stream: IO[bytes], scope: str = "") -> Iterator[ImportedSession]:
     """Sessions from a file, whichever format, read incrementally.
 
     A ChatGPT export is a JSON array of conversations: read one at a time. A
@@ -162,7 +174,7 @@ def read_sessions(stream: IO[bytes]) -> Iterator[ImportedSession]:
         while head in (b" ", b"\n", b"\r", b"\t", b"\xef", b"\xbb", b"\xbf"):
             head = stream.read(1)
         if head == b"[":
-            yield from _chatgpt_stream(stream)
+            yield from _chatgpt_stream(stream, scope)
         elif head == b"{":
             document = next(ijson.items(_prepend(head, stream), "", use_float=True))
             yield threadline_session(document)
@@ -174,10 +186,10 @@ def read_sessions(stream: IO[bytes]) -> Iterator[ImportedSession]:
         raise UnreadableImport(f"not valid JSON: {exc}") from exc
 
 
-def _chatgpt_stream(stream: IO[bytes]) -> Iterator[ImportedSession]:
+def _chatgpt_stream(stream: IO[bytes], scope: str) -> Iterator[ImportedSession]:
     conversations = ijson.items(_prepend(b"[", stream), "item", use_float=True)
     for index, conversation in enumerate(conversations):
-        yield chatgpt_session(conversation, index)
+        yield chatgpt_session(conversation, index, scope)
 
 
 class _prepend:

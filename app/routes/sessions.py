@@ -5,6 +5,7 @@ A session that is not the caller's answers exactly like one that does not exist.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,9 @@ from app.export import all_messages, export_json, export_markdown
 from app.ratelimit import RateLimitsDep, client_ip
 from app.schemas import PlainText, RequestBody, session_out
 from app.services import Services
-from memory.errors import SessionNotFound
+from memory.errors import InvalidInput, SessionNotFound
+from memory.imports import import_scope, import_sessions, read_sessions
+from memory.maintenance import merge_sessions
 from memory.sessions import TITLE_MAX, Owner
 
 SEQ_MAX = 2**62  # well inside BIGINT, so no number in a query string overflows the database
@@ -189,3 +192,50 @@ async def export_session(
         body = export_markdown(session, messages)
         return Response(body, media_type="text/markdown; charset=utf-8", headers=headers)
     return JSONResponse(export_json(session, messages), headers=headers)
+
+
+class MergeRequest(RequestBody):
+    other_id: PlainText
+
+
+@router.post("/{session_id}/merge")
+async def merge_into(
+    session_id: str, body: MergeRequest, owner: OwnerDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Merge `other_id` into this session (messages ordered by time); the other is removed."""
+    target = await services.sessions.get(session_id, owner)
+    other = await services.sessions.get(body.other_id, owner)
+    if target.id == other.id:
+        raise InvalidInput("cannot merge a session with itself")
+    first, second = sorted([target.id, other.id])  # one lock order: no deadlock between merges
+    async with services.locks.hold(first), services.locks.hold(second):
+        merged = await merge_sessions(services.sessions, target.id, other.id, owner)
+    last = await services.sessions.last_messages([merged.id])
+    return session_out(merged, last.get(merged.id))
+
+
+@router.post("/import", status_code=201)
+async def import_file(request: Request, owner: OwnerDep, services: ServicesDep) -> dict[str, Any]:
+    """Import a Threadline export or a ChatGPT `conversations.json` sent as the body:
+    all of it or nothing; importing the same file twice adds nothing."""
+    limit = services.settings.max_import_bytes
+    with tempfile.SpooledTemporaryFile(max_size=8 * 2**20) as spool:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise InvalidInput(f"the file is larger than {limit} bytes")
+            spool.write(chunk)
+        spool.seek(0)
+        report = await import_sessions(
+            services.db,
+            owner,
+            read_sessions(spool, import_scope(owner)),
+            anon_ttl=services.sessions.anon_ttl,
+        )
+    return {
+        "sessions": report.session_ids,
+        "sessions_created": report.sessions_created,
+        "messages_added": report.messages_added,
+        "messages_skipped": report.messages_skipped,
+    }

@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
-from tests.support.server import ROOT, free_port
-
-
-def threadline(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env=environment,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support.cli import threadline
+from tests.support.server import free_port
 
 
 def test_unreachable_database_is_one_clear_line_without_the_password() -> None:

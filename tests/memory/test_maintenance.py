@@ -98,7 +98,8 @@ async def test_threadline_export_round_trip_and_the_model_sees_it(
         (b'{"format": "something else"}', "not a Threadline export"),
         (b'{"format": "threadline.session", "version": 7}', "unsupported export version"),
         (
-            b'{"format": "threadline.session", "version": 1, "session": {"id": "x"}, "messages": [{"id": "a b"}]}',
+            b'{"format": "threadline.session", "version": 1, "session": {"id": "x"},'
+            b' "messages": [{"id": "a b"}]}',
             "malformed message id",
         ),
         (b'[{"mapping": 5}]', "expected an object with a `mapping`"),
