@@ -76,6 +76,22 @@ def chat(
         raise fail(str(exc)) from None
 
 
+@cli.command()
+def mcp(
+    user: Annotated[str | None, typer.Option(help="Serve this user's sessions (email)")] = None,
+) -> None:
+    """An MCP server over stdio with the session tools, scoped to one user."""
+    from app.mcp_server import serve_stdio
+
+    settings = Settings()
+    try:
+        with database_url(settings) as db:
+            migrate_sync(db.url)
+            serve_stdio(settings, db.url, user)
+    except DatabaseStartError as exc:
+        raise fail(str(exc)) from None
+
+
 def main() -> None:
     from app.operations import sessions_cli, users_cli
 

@@ -118,14 +118,17 @@ def expired_filter(retention: timedelta | None) -> Any:
 
 
 async def find_expired(
-    db: Database, retention: timedelta | None, limit: int = 1000
+    db: Database, retention: timedelta | None, limit: int = 1000, owner: Owner | None = None
 ) -> list[Expired]:
+    """Expired sessions, oldest activity first; only `owner`'s when given."""
     query = (
         select(ChatSession.id, ChatSession.user_id, ChatSession.last_activity_at)
         .where(expired_filter(retention))
         .order_by(ChatSession.last_activity_at)
         .limit(limit)
     )
+    if owner is not None:
+        query = owner.filter(query)
     async with db.sessions() as s:
         rows = (await s.execute(query)).all()
     return [Expired(r.id, r.user_id is None, r.last_activity_at.isoformat()) for r in rows]
@@ -137,10 +140,11 @@ async def cleanup_expired(
     retention: timedelta | None,
     forget_memories: bool,
     progress: Callable[[int], None] | None = None,
+    owner: Owner | None = None,
 ) -> int:
     """Delete expired sessions with their journal and checkpoints; returns how many."""
     removed = 0
-    while expired := await find_expired(store.db, retention, limit=200):
+    while expired := await find_expired(store.db, retention, limit=200, owner=owner):
         for session in expired:
             await store.delete(session.id, None, forget=forget_memories)
             removed += 1

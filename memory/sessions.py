@@ -8,7 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
 
@@ -19,6 +19,7 @@ from memory.journal import check_text
 from memory.models import ChatMessage, ChatSession, Memory
 
 TITLE_MAX = 200
+SelectT = TypeVar("SelectT", bound=Select[Unpack[tuple[Any, ...]]])
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class Owner:
             and session.anon_token_hash == self.anon_token_hash
         )
 
-    def filter(self, query: Select[Any]) -> Select[Any]:
+    def filter(self, query: SelectT) -> SelectT:
+        """Narrow a query of sessions to this owner's."""
         mine = []
         if self.user_id is not None:
             mine.append(ChatSession.user_id == self.user_id)
@@ -141,7 +143,9 @@ class SessionStore:
         cursor: str | None = None,
     ) -> tuple[list[ChatSession], str | None]:
         """The owner's sessions, newest activity first, and the cursor of the next page."""
-        query = owner.filter(select(ChatSession))
+        query = owner.filter(select(ChatSession)).where(
+            or_(ChatSession.expires_at.is_(None), ChatSession.expires_at > func.now())
+        )
         if archived is not None:
             query = query.where(ChatSession.archived.is_(archived))
         if q:
