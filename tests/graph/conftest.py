@@ -27,6 +27,7 @@ class Harness:
     model: BaseChatModel
     window_messages: int = 20
     durability: str = "exit"
+    checkpoints_keep: int = 1
 
     def context(self, **overrides: Any) -> TurnContext:
         values: dict[str, Any] = {
@@ -60,7 +61,8 @@ class Harness:
                 durability=self.durability,  # type: ignore[arg-type]
             )
         ]
-        await prune_after_turn(self.db.pool, session_id)  # as the server does after `done`
+        # As the server does after `done`:
+        await prune_after_turn(self.db.pool, session_id, keep=self.checkpoints_keep)
         return events
 
 

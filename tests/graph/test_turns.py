@@ -145,3 +145,28 @@ async def test_checkpoints_are_pruned_to_the_latest(harness: Harness) -> None:
         ).fetchone()
     assert row is not None and row["n"] == 1
     assert "offline" in answer_of(await harness.ask(session_id, "still there?"))
+
+
+async def test_a_growing_thread_keeps_only_its_last_k_checkpoints(harness: Harness) -> None:
+    harness.durability = "sync"  # a checkpoint per step: the most rows pruning must bound
+    harness.window_messages = 4
+    harness.checkpoints_keep = 3
+    session_id = await harness.new_session()
+    counts = []
+    for i in range(12):
+        await harness.ask(session_id, f"turn {i}")
+        async with harness.db.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = %(t)s) AS c,"
+                    " (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %(t)s) AS b,"
+                    " (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s) AS w",
+                    {"t": session_id},
+                )
+            ).fetchone()
+        assert row is not None
+        counts.append((row["c"], row["b"], row["w"]))
+    assert {c for c, _, _ in counts[2:]} == {3}
+    assert max(b for _, b, _ in counts) == max(b for _, b, _ in counts[:4])  # blobs stay bounded
+    assert max(w for _, _, w in counts) == max(w for _, _, w in counts[:4])
+    assert "offline" in answer_of(await harness.ask(session_id, "still answering?"))
