@@ -310,6 +310,7 @@ def report(
     loads: list[LoadResult],
     floors: list[FloorResult],
     problems: list[str],
+    load_average: float,
 ) -> str:
     """The ws_load section of docs/benchmarks.md."""
     log_text = (
