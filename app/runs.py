@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import psycopg_pool
+import sqlalchemy.exc
 
 from app import metrics
 from app.errors import error_frame
@@ -30,6 +32,13 @@ if TYPE_CHECKING:
     from app.services import Services
 
 log = logging.getLogger(__name__)
+# What a lost database connection raises, through psycopg, its pool or SQLAlchemy.
+DATABASE_DOWN = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
 AfterTurn = Callable[[Turn], Awaitable[None]]
 
 
@@ -122,6 +131,15 @@ class RunRegistry:
         except ThreadlineError as exc:
             metrics.TURN_ERRORS.labels(exc.code).inc()
             await self._fail(session_id, run, exc.code, str(exc))
+        except DATABASE_DOWN:
+            metrics.TURN_ERRORS.labels("database_unavailable").inc()
+            log.warning("turn failed: database unavailable", extra={"session_id": session_id})
+            await self._fail(
+                session_id,
+                run,
+                "database_unavailable",
+                "the database is unavailable; resend to retry",
+            )
         except Exception:
             metrics.TURN_ERRORS.labels("internal").inc()
             log.exception("turn failed", extra={"session_id": session_id, "run_id": run.run_id})

@@ -33,6 +33,9 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+CONNECT_TIMEOUT_S = 5
+
+
 @dataclass
 class Database:
     """The process's connections to PostgreSQL.
@@ -53,15 +56,28 @@ class Database:
 async def open_database(url: str, *, pool_size: int = 10) -> Database:
     """Open the engine and the pool on `url`; half the connections each."""
     half = max(2, pool_size // 2)
+    # Short timeouts: while the database is away, a request or a turn should
+    # fail fast with "database unavailable", not hang for the default 30 s.
     engine = create_async_engine(
-        sqlalchemy_url(url), pool_size=half, max_overflow=half, pool_pre_ping=True
+        sqlalchemy_url(url),
+        pool_size=half,
+        max_overflow=half,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT_S,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
     )
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
         libpq_url(url),
         min_size=1,
         max_size=half,
         open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+        },
+        timeout=CONNECT_TIMEOUT_S,
         check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=False)
