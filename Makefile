@@ -26,7 +26,7 @@ reliability: $(STAMP)
 	THREADLINE_SCHEMATHESIS_EXAMPLES=15 $(PY) -m pytest tests/reliability -s -p no:randomly
 
 bench: $(STAMP)
-	$(PY) -m bench.turn_cost
+	$(PY) -m bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
