@@ -22,8 +22,8 @@ test: $(STAMP)
 # The reliability suite at its full counts (make test runs it with small ones).
 reliability: $(STAMP)
 	THREADLINE_CRASHES=100 THREADLINE_CLIENTS=50 THREADLINE_PROCESSES=3 \
-	THREADLINE_RESTART_CLIENTS=20 THREADLINE_FUZZ_FRAMES=10000 \
-	THREADLINE_SCHEMATHESIS_EXAMPLES=15 $(PY) -m pytest tests/reliability -s -p no:randomly
+	THREADLINE_RESTART_CLIENTS=20 THREADLINE_FUZZ_FRAMES=12000 \
+	THREADLINE_SCHEMATHESIS_EXAMPLES=25 $(PY) -m pytest tests/reliability -s -p no:randomly
 
 bench: $(STAMP)
 	$(PY) -m bench
