@@ -60,7 +60,7 @@ def test_serve_with_no_configuration_uses_the_embedded_database(tmp_path) -> Non
         assert (health["database"], health["model"]) == ("up", "offline")
         second = threadline("serve", "--port", str(free_port()), **env)
         assert second.returncode == 1
-        assert "another threadline process" in second.stderr
+        assert "in use by another Threadline process" in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1
         assert httpx.get(f"{server.url}/api/health", timeout=10).status_code == 200
     finally:

@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL: real processes, real data directories."""
+"""The embedded PostgreSQL: real processes, real data directories, no mocks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -14,102 +15,153 @@ import psycopg
 import pytest
 
 from memory.embedded import DataDirectoryInUse, EmbeddedPostgres
-from memory.schema import migrate_sync
 from tests.support.server import ROOT
 
-START_IN_CHILD = """
+# A child that owns the data directory until it is killed.
+START_AND_WAIT = """
 import sys, time
 from pathlib import Path
 from memory.embedded import EmbeddedPostgres
-server = EmbeddedPostgres(Path(sys.argv[1]))
-print(server.start(), flush=True)
+print(EmbeddedPostgres(Path(sys.argv[1])).start(), flush=True)
 time.sleep(600)
+"""
+
+# A second owner: prints what start() raised, or the URL if it wrongly succeeded.
+START_SECOND = """
+import sys
+from pathlib import Path
+from memory.embedded import EmbeddedPostgres
+try:
+    EmbeddedPostgres(Path(sys.argv[1])).start()
+except Exception as exc:
+    print(type(exc).__name__, exc)
+    sys.exit(3)
+print("started")
 """
 
 
 def postmasters(pgdata: Path) -> list[psutil.Process]:
+    """Live postgres processes whose command line names this pgdata (zombies have none)."""
     found = []
     for proc in psutil.process_iter(["name", "cmdline"]):
-        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
+        if proc.info["name"] == "postgres" and str(pgdata) in (proc.info["cmdline"] or []):
             found.append(proc)
     return found
 
 
+def assert_no_postmaster(pgdata: Path) -> None:
+    # pg_ctl -w returns once the pid file is gone; the process exits a moment later.
+    deadline = time.monotonic() + 10
+    while postmasters(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert postmasters(pgdata) == []
+
+
+def run_child(script: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, str(data_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # A missing nested directory: start() creates it with its parents.
+    path = tmp_path_factory.mktemp("embedded") / "nested" / "data"
+    yield path
+    for proc in postmasters(path / "pgdata"):  # only if a test failed half-way
+        proc.kill()
 
 
-def test_start_migrate_search_and_stop(data_dir: Path) -> None:
-    server = EmbeddedPostgres(data_dir)
-    url = server.start()
-    try:
-        assert "host=" in url and "5432" not in url  # a unix socket, not a TCP port
-        migrate_sync(url)
+def test_start_serves_postgres_18_on_a_socket_and_stop_ends_it(data_dir: Path) -> None:
+    with EmbeddedPostgres(data_dir) as server:
+        url = server.url
+        assert url is not None
+        assert url == f"postgresql://postgres@/threadline?host={server.pgdata}"
         with psycopg.connect(url) as conn:
-            assert conn.execute("SHOW server_version").fetchone()[0].startswith("18")
-            assert conn.execute("SHOW server_encoding").fetchone()[0] == "UTF8"
-            conn.execute("CREATE TABLE notes (body text)")
-            conn.execute("INSERT INTO notes VALUES ('서울에 살아요'), ('東京で働いています')")
-            hits = conn.execute("SELECT body FROM notes WHERE body ILIKE '%서울%'").fetchall()
-            assert hits == [("서울에 살아요",)]
-            conn.commit()
-    finally:
-        server.stop()
-    assert postmasters(server.pgdata) == []
-    again = EmbeddedPostgres(data_dir)  # the data stays for the next run
+            (version,) = conn.execute("SHOW server_version").fetchall()[0]
+            assert str(version).startswith("18")
+            assert conn.execute("SHOW server_encoding").fetchone() == ("UTF8",)
+            assert conn.execute("SHOW listen_addresses").fetchone() == ("",)  # no TCP
+            assert conn.execute(
+                "SELECT datlocprovider, datlocale FROM pg_database WHERE datname = 'threadline'"
+            ).fetchone() == ("b", "C.UTF-8")
+        assert (data_dir / "threadline.lock").read_text().strip() == str(os.getpid())
+        assert len(postmasters(server.pgdata)) == 1
+    assert_no_postmaster(server.pgdata)
+    server.stop()  # idempotent
+
+
+def test_a_restart_reuses_the_data(data_dir: Path) -> None:
+    first = EmbeddedPostgres(data_dir)
+    with psycopg.connect(first.start()) as conn:
+        conn.execute("CREATE TABLE notes (body text)")
+        conn.execute("INSERT INTO notes VALUES ('서울에 살아요')")
+        conn.commit()
+    first.stop()
+    version_file = data_dir / "pgdata" / "PG_VERSION"
+    initdb_time = version_file.stat().st_mtime_ns
+    second = EmbeddedPostgres(data_dir)
     try:
-        with psycopg.connect(again.start()) as conn:
-            assert conn.execute("SELECT count(*) FROM notes").fetchone() == (2,)
+        with psycopg.connect(second.start()) as conn:
+            assert conn.execute("SELECT body FROM notes").fetchall() == [("서울에 살아요",)]
     finally:
-        again.stop()
+        second.stop()
+    assert version_file.stat().st_mtime_ns == initdb_time  # no second initdb
+    assert_no_postmaster(second.pgdata)
 
 
-def start_child(data_dir: Path) -> subprocess.Popen[str]:
-    child = subprocess.Popen(
-        [sys.executable, "-c", START_IN_CHILD, str(data_dir)],
+def test_a_second_process_on_the_same_directory_is_refused(data_dir: Path) -> None:
+    with EmbeddedPostgres(data_dir) as server:
+        child = run_child(START_SECOND, data_dir)
+        assert child.returncode == 3, child.stdout + child.stderr
+        assert child.stdout.startswith(DataDirectoryInUse.__name__)
+        assert str(data_dir) in child.stdout
+        assert f"pid {os.getpid()}" in child.stdout
+        assert "\n" not in child.stdout.strip()  # one line for the operator
+        # In this process too: a second handle is refused; the first keeps serving.
+        with pytest.raises(DataDirectoryInUse, match=f"pid {os.getpid()}"):
+            EmbeddedPostgres(data_dir).start()
+        assert server.url is not None
+        with psycopg.connect(server.url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_recovers_after_its_owner_is_killed(data_dir: Path) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", START_AND_WAIT, str(data_dir)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert child.stdout is not None
-    ready = child.stdout.readline()
-    child.stdout.close()  # it prints nothing more
-    assert ready.startswith("postgresql://")
-    return child
-
-
-def test_a_second_process_on_the_same_directory_is_refused(data_dir: Path) -> None:
-    child = start_child(data_dir)
     try:
-        with pytest.raises(DataDirectoryInUse, match=f"pid {child.pid}"):
-            EmbeddedPostgres(data_dir).start()
+        assert owner.stdout is not None
+        url = owner.stdout.readline().strip()
+        assert url.startswith("postgresql://"), url
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE survivors (n int)")
+            conn.execute("INSERT INTO survivors VALUES (1)")
     finally:
-        child.terminate()
-        child.wait(10)
-        EmbeddedPostgres(data_dir).__enter__().stop()  # leave nothing running
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        if owner.stdout is not None:
+            owner.stdout.close()
+    pgdata = data_dir / "pgdata"
+    (orphan,) = postmasters(pgdata)  # the postmaster outlives its killed owner
+    assert str(owner.pid) in (pgdata / ".handle_pids.json").read_text()  # stale bookkeeping
 
-
-def test_recovers_after_its_owner_is_killed(data_dir: Path) -> None:
-    child = start_child(data_dir)
-    with psycopg.connect(f"{_url(data_dir)}", autocommit=True) as conn:
-        conn.execute("CREATE TABLE survivors (n int)")
-        conn.execute("INSERT INTO survivors VALUES (1)")
-    child.send_signal(signal.SIGKILL)
-    child.wait(10)
-    assert postmasters(data_dir / "pgdata"), "the postmaster outlives its killed owner"
     server = EmbeddedPostgres(data_dir)
     try:
         with psycopg.connect(server.start()) as conn:
             assert conn.execute("SELECT n FROM survivors").fetchall() == [(1,)]
+        # Restarted, not adopted (see start()); a stopped orphan may linger as a zombie.
+        assert orphan.pid not in {proc.pid for proc in postmasters(pgdata)}
     finally:
         server.stop()
-    deadline = time.monotonic() + 10
-    while postmasters(data_dir / "pgdata") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert postmasters(data_dir / "pgdata") == []
-
-
-def _url(data_dir: Path) -> str:
-    return f"postgresql://postgres@/threadline?host={data_dir / 'pgdata'}"
+    assert_no_postmaster(pgdata)
+    assert not (pgdata / ".handle_pids.json").exists()
