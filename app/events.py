@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "threadline_events"
 MAX_PAYLOAD = 7000
+TOKEN_BATCH_S = 0.05
 Event = dict[str, Any]
 MessageReader = Callable[[str], Awaitable[dict[str, Any] | None]]
 CancelHandler = Callable[[str], object]
@@ -40,6 +41,9 @@ class EventBus:
         self._send_lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._tokens: dict[str, list[Event]] = defaultdict(list)
+        self._flushers: dict[str, asyncio.Task[None]] = {}
+        self._order = asyncio.Lock()
 
     async def open(self) -> None:
         self._listener = asyncio.create_task(self._listen_forever(), name="event-listener")
@@ -63,9 +67,39 @@ class EventBus:
             queue.put_nowait(event)
 
     async def publish(self, session_id: str, event: Event) -> None:
-        """Deliver here, then tell the other processes."""
+        """Deliver here, then tell the other processes.
+
+        Tokens travel to other processes in batches (one NOTIFY per
+        TOKEN_BATCH_S instead of one per token); any other event first flushes
+        the batch, so every process sees the events in the same order.
+        """
         self.deliver(session_id, event)
-        await self._notify({"o": self.origin, "s": session_id, "e": event})
+        if event.get("type") == "token":
+            self._tokens[session_id].append(event)
+            if session_id not in self._flushers:
+                self._flushers[session_id] = asyncio.create_task(self._flush_later(session_id))
+            return
+        async with self._order:
+            await self._flush(session_id)
+            await self._notify({"o": self.origin, "s": session_id, "e": event})
+
+    async def _flush_later(self, session_id: str) -> None:
+        await asyncio.sleep(TOKEN_BATCH_S)
+        async with self._order:
+            await self._flush(session_id)
+
+    async def _flush(self, session_id: str) -> None:
+        """Send the session's pending tokens (caller holds `_order`)."""
+        flusher = self._flushers.pop(session_id, None)
+        if flusher is not None and flusher is not asyncio.current_task():
+            flusher.cancel()
+        batch = self._tokens.pop(session_id, [])
+        while batch:
+            chunk, size = [], 0
+            while batch and size < MAX_PAYLOAD // 2:
+                size += len(json.dumps(batch[0], ensure_ascii=False))
+                chunk.append(batch.pop(0))
+            await self._notify({"o": self.origin, "s": session_id, "batch": chunk})
 
     async def request_cancel(self, session_id: str) -> None:
         """Ask whichever process runs this thread to stop generating."""
@@ -114,6 +148,10 @@ class EventBus:
             return
         if session_id not in self.subscribers:
             return
+        for token in payload.get("batch", []):
+            self.deliver(session_id, token)
+        if "e" not in payload:
+            return
         event = payload["e"]
         if "message_id" in event and self.read_message is not None:
             message = await self.read_message(event.pop("message_id"))
@@ -123,6 +161,8 @@ class EventBus:
         self.deliver(session_id, event)
 
     async def close(self) -> None:
+        for flusher in list(self._flushers.values()):
+            flusher.cancel()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,6 +173,8 @@ class EventBus:
 
 def shrink(payload: dict[str, Any]) -> dict[str, Any]:
     """A payload small enough for NOTIFY: big parts become ids to read back."""
+    if "e" not in payload:
+        return payload  # token batches are cut to size where they are made
     event = dict(payload["e"])
     if "message" in event:
         event["message_id"] = event.pop("message")["id"]

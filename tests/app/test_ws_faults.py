@@ -105,6 +105,10 @@ async def test_two_processes_never_interleave_one_thread(
         results.append((frames_a, frames_b))
         busy = [f for f in frames_a + frames_b if f["type"] == "error" and f["code"] == "busy"]
         assert len(busy) == 1, "exactly one of two simultaneous queries runs"
+        # Both tabs stream the same tokens, whichever process runs the turn.
+        streamed_a = "".join(f["content"] for f in frames_a if f["type"] == "token")
+        streamed_b = "".join(f["content"] for f in frames_b if f["type"] == "token")
+        assert streamed_a and streamed_a == streamed_b
         # The run of one process reaches the other process's socket through NOTIFY.
         assert [f["type"] for f in frames_a if f["type"] in ("message", "done")] == [
             "message",
