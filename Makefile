@@ -23,7 +23,7 @@ test: $(STAMP)
 reliability: $(STAMP)
 	THREADLINE_CRASHES=100 THREADLINE_CLIENTS=50 THREADLINE_PROCESSES=3 \
 	THREADLINE_RESTART_CLIENTS=20 THREADLINE_FUZZ_FRAMES=12000 \
-	THREADLINE_SCHEMATHESIS_EXAMPLES=25 $(PY) -m pytest tests/reliability -s -p no:randomly
+	THREADLINE_SCHEMATHESIS_EXAMPLES=40 $(PY) -m pytest tests/reliability -s -p no:randomly
 
 bench: $(STAMP)
 	$(PY) -m bench
