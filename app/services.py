@@ -49,6 +49,7 @@ class Services:
             window_messages=self.settings.window_messages,
             max_message_chars=self.settings.max_message_chars,
             memory_loader=self.load_memories,
+            memories=self.memories,
         )
 
     async def load_memories(self, user_id: str, query: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 
 from memory.journal import Journal
+from memory.memories import MemoryStore
 from memory.sessions import SessionStore
 
 
@@ -26,4 +27,5 @@ class TurnContext:
     window_messages: int = 20
     max_message_chars: int = 32_000
     memory_loader: MemoryLoader | None = None
+    memories: MemoryStore | None = None  # for the agent's memory tools
     cancel: asyncio.Event | None = None

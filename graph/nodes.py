@@ -11,9 +11,20 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 
 from graph.context import TurnContext
@@ -22,6 +33,7 @@ from graph.offline import estimate_tokens
 from graph.prompts import MEMORIES_SECTION, SUMMARY_SECTION, SYSTEM_PROMPT
 from graph.state import Answer, ThreadState
 from graph.streaming import stream_until_cancelled
+from graph.tools import MAX_TOOL_ROUNDS, offered_tools, run_tool
 from graph.window import rebuild_window, trim_window
 from memory.errors import InvalidInput
 from memory.journal import NewMessage
@@ -128,35 +140,80 @@ def build_prompt(state: ThreadState) -> list[BaseMessage]:
     return [SystemMessage("\n\n".join(parts)), *window]
 
 
+@dataclass
+class Reply:
+    """One model call's output: streamed text, output tokens, tool calls."""
+
+    text: str = ""
+    tokens: int = 0
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+async def stream_reply(
+    model: Runnable[Any, Any], messages: list[BaseMessage], ctx: TurnContext, write: Any
+) -> Reply:
+    """Stream one model call, forwarding its text as `token` events."""
+    reply, gathered = Reply(), None
+    async for chunk in stream_until_cancelled(model.astream(messages), ctx.cancel):
+        piece = chunk.content if isinstance(chunk.content, str) else ""
+        if piece:
+            reply.text += piece
+            write({"type": "token", "content": piece})
+        if chunk.usage_metadata:
+            reply.tokens += chunk.usage_metadata.get("output_tokens", 0)
+        gathered = chunk if gathered is None else gathered + chunk
+    if gathered is not None:
+        reply.calls = list(getattr(gathered, "tool_calls", []) or [])
+    return reply
+
+
+async def use_tools(
+    tools: list[BaseTool], calls: list[ToolCall], messages: list[BaseMessage], write: Any
+) -> list[dict[str, Any]]:
+    """Run the calls, add their results to the turn's messages, say what was used."""
+    used = []
+    for call in calls:
+        write({"type": "tool", "name": call["name"], "status": "started"})
+        result, ok = await run_tool(tools, dict(call))
+        write({"type": "tool", "name": call["name"], "status": "finished", "ok": ok})
+        used.append({"name": call["name"], "args": call["args"], "ok": ok})
+        messages.append(ToolMessage(result, tool_call_id=call["id"] or call["name"]))
+    return used
+
+
 @reported("execution")
 async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Call the model and stream its tokens; a failure before any token fails the turn."""
-    ctx = runtime.context
-    text, tokens, error = "", 0, None
-    cancelled = False
-    try:
-        async for chunk in stream_until_cancelled(
-            ctx.model.astream(build_prompt(state)), ctx.cancel
-        ):
-            piece = chunk.content if isinstance(chunk.content, str) else ""
-            if piece:
-                text += piece
-                runtime.stream_writer({"type": "token", "content": piece})
-            if chunk.usage_metadata:
-                tokens = chunk.usage_metadata.get("output_tokens", 0)
-        cancelled = ctx.cancel is not None and ctx.cancel.is_set()
-    except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
-        log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
-        if not text:
-            raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
-        error = f"the answer was cut off: {type(exc).__name__}"
+    """Call the model and stream its tokens, running its tool calls in a bounded
+    loop; a model failure before any token fails the turn."""
+    ctx, write = runtime.context, runtime.stream_writer
+    tools = offered_tools(
+        ctx, state.get("user_id"), bool(state.get("memory_enabled")), state["session_id"]
+    )
+    messages = build_prompt(state)  # tool calls and results live only in this turn
+    text, tokens, used, error = "", 0, [], None
+    for round_ in range(MAX_TOOL_ROUNDS + 1):
+        model = ctx.model.bind_tools(tools) if tools and round_ < MAX_TOOL_ROUNDS else ctx.model
+        try:
+            reply = await stream_reply(model, messages, ctx, write)
+        except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
+            log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
+            if not text:
+                raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
+            error = f"the answer was cut off: {type(exc).__name__}"
+            break
+        text, tokens = text + reply.text, tokens + reply.tokens
+        last_round = round_ == MAX_TOOL_ROUNDS  # asked without tools: calls are ignored
+        if not reply.calls or last_round or (ctx.cancel is not None and ctx.cancel.is_set()):
+            break
+        messages.append(AIMessage(content=reply.text, tool_calls=reply.calls))
+        used += await use_tools(tools, reply.calls, messages, write)
     answer: Answer = {
         "content": text,
         "token_count": tokens or estimate_tokens(text),
-        "tools_used": [],
+        "tools_used": used,
         "has_error": error is not None,
         "error_message": error,
-        "cancelled": cancelled,
+        "cancelled": ctx.cancel is not None and ctx.cancel.is_set(),
     }
     return {"answer": answer, "plan": "respond"}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from memory.db import Database
@@ -41,6 +41,12 @@ def check_text(text: str, *, what: str = "content") -> None:
     """Refuse text PostgreSQL cannot store."""
     if "\x00" in text:
         raise InvalidInput(f"{what} contains a NUL byte")
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` for ILIKE, with the pattern characters in `text` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def check_message(message: NewMessage) -> None:
@@ -136,6 +142,31 @@ class Journal:
             raise SessionNotFound("session not found")
         if row[1] is not None and row[1] != session_id:
             raise MessageIdConflict("message id already used in another session")
+
+    async def search_user_messages(
+        self, user_id: str, query: str, *, limit: int = 5
+    ) -> list[dict[str, Any]]:
+        """A user's messages across their sessions matching `query`: full text in
+        the `simple` configuration, or a substring (for CJK), newest first."""
+        check_text(query, what="query")
+        pattern = like_pattern(query)
+        tsquery = func.plainto_tsquery("simple", query)
+        found = (
+            select(ChatMessage, ChatSession.title)
+            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+            .where(
+                ChatSession.user_id == user_id,
+                or_(
+                    func.to_tsvector("simple", ChatMessage.content).op("@@")(tsquery),
+                    ChatMessage.content.ilike(pattern),
+                ),
+            )
+            .order_by(ChatMessage.created_at.desc())
+            .limit(limit)
+        )
+        async with self.db.sessions() as s:
+            rows = (await s.execute(found)).all()
+        return [{**m.as_dict(), "title": title} for m, title in rows]
 
     async def get(self, message_id: str) -> ChatMessage | None:
         async with self.db.sessions() as s:

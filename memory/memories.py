@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from memory.db import Database
 from memory.errors import InvalidInput, ThreadlineError
-from memory.journal import check_text
+from memory.journal import check_text, like_pattern
 from memory.models import ChatSession, Memory
 
 KINDS = ("summary", "preference", "entity", "fact")
@@ -76,7 +76,7 @@ class MemoryStore:
             query = query.where(Memory.kind == kind)
         if q:
             check_text(q, what="q")
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = like_pattern(q)
             query = query.where(or_(Memory.content.ilike(pattern), Memory.key.ilike(pattern)))
         async with self.db.sessions() as s:
             rows = await s.scalars(query.order_by(Memory.updated_at.desc()).limit(limit))

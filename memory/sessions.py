@@ -15,7 +15,7 @@ from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
 from memory.checkpoints import delete_thread
 from memory.db import Database
 from memory.errors import InvalidInput, SessionNotFound
-from memory.journal import check_text
+from memory.journal import check_text, like_pattern
 from memory.models import ChatMessage, ChatSession, Memory
 
 TITLE_MAX = 200
@@ -255,7 +255,7 @@ def _matches(q: str) -> Any:
     (no stemming assumed), or a substring (trigram-indexed) for languages whose
     words full text does not split, such as Korean particles or Japanese."""
     check_text(q, what="q")
-    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = like_pattern(q)
     tsquery = func.plainto_tsquery("simple", q)
     message_hit = exists().where(
         ChatMessage.session_id == ChatSession.id,

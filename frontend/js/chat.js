@@ -82,6 +82,10 @@ export class ChatView {
     this.steps.textContent = `Loaded ${frame.memory_count} ${frame.memory_count === 1 ? "memory" : "memories"}…`;
   }
 
+  on_tool(frame) {
+    if (frame.status === "started") this.steps.textContent = `Using ${frame.name.replaceAll("_", " ")}…`;
+  }
+
   on_token(frame) {
     if (!this.streaming || this.streaming.runId !== frame.run_id) this.streaming = { runId: frame.run_id, text: "" };
     this.streaming.text += frame.content;

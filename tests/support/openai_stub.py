@@ -32,7 +32,17 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 Messages = list[dict[str, Any]]
-Reply = Callable[[Messages], str]
+
+
+@dataclass
+class StubToolCall:
+    """A tool call the stub answers with instead of text (as `tool_calls`)."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+Reply = Callable[[Messages], "str | list[StubToolCall]"]
 
 _PIECE = re.compile(r"\S+\s*|\s+")
 
@@ -42,6 +52,17 @@ def echo_reply(messages: Messages) -> str:
     users = [m for m in messages if m.get("role") == "user"]
     last = users[-1].get("content", "") if users else ""
     return f"stub says: {last}"
+
+
+def tool_calls_json(calls: list[StubToolCall]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"call_{i}_{call.name}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+        }
+        for i, call in enumerate(calls)
+    ]
 
 
 def split_pieces(text: str) -> list[str]:
@@ -174,7 +195,9 @@ class OpenAIStub:
             await self._wait_released(hang_s)
             return JSONResponse({"error": {"message": "stub hung"}}, status_code=503)
 
-        text = self.reply(list(body.get("messages", [])))
+        answer = self.reply(list(body.get("messages", [])))
+        calls = answer if isinstance(answer, list) else []
+        text = answer if isinstance(answer, str) else ""
         pieces = split_pieces(text)
         prompt_tokens, completion_tokens = self.usage or (
             sum(len(str(m.get("content", ""))) // 4 for m in body.get("messages", [])),
@@ -198,8 +221,12 @@ class OpenAIStub:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
+                            "message": {
+                                "role": "assistant",
+                                "content": text or None,
+                                **({"tool_calls": tool_calls_json(calls)} if calls else {}),
+                            },
+                            "finish_reason": "tool_calls" if calls else "stop",
                         }
                     ],
                     "usage": usage,
@@ -226,7 +253,11 @@ class OpenAIStub:
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
                 yield chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-            yield chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+            for i, call in enumerate(tool_calls_json(calls)):
+                delta = {"tool_calls": [{"index": i, **call}]}
+                yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
+            finish = "tool_calls" if calls else "stop"
+            yield chunk([{"index": 0, "delta": {}, "finish_reason": finish}])
             if include_usage:
                 yield chunk([], usage=usage)
             yield "data: [DONE]\n\n"
