@@ -59,7 +59,8 @@ async def extract_drafts(model: BaseChatModel, turns: Sequence[Turn]) -> list[Me
         return []
     if isinstance(model, OfflineChatModel):
         return [draft_from_fact(fact) for text in said for fact in find_facts(text)]
-    extractor = model.with_structured_output(Extracted)
+    # Function calling: the most widely supported way across OpenAI-compatible servers.
+    extractor = model.with_structured_output(Extracted, method="function_calling")
     found = await extractor.ainvoke(
         [SystemMessage(EXTRACT_PROMPT), HumanMessage("\n".join(f"- {t}" for t in said))]
     )

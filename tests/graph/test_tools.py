@@ -134,3 +134,35 @@ async def test_the_tool_loop_is_bounded(harness: Harness, stub: OpenAIStub) -> N
     message = answer(await turn(harness, stub, session.id, user))
     assert len(message["tools_used"]) == 3  # three rounds of tools, then an answer without them
     assert [("tools" in r.body) for r in stub.completions] == [True, True, True, False]
+
+
+async def test_memories_are_extracted_with_structured_output(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    from graph.remember import save_session_memories
+
+    def reply(messages: Messages) -> str | list[StubToolCall]:
+        system = str(messages[0].get("content", "")) if messages else ""
+        if "extract what is worth remembering" in system:
+            found = {
+                "preferences": ["language: Rust"],
+                "entities": ["Oslo: where the user lives"],
+                "facts": ["Has a cat"],
+            }
+            return [StubToolCall("Extracted", found)]
+        return "the user talked about Rust and Oslo"
+
+    stub.reply = reply
+    user = await create_user(harness.db, "structured@example.com")
+    session = await harness.sessions.create(Owner(user_id=user), title="About me")
+    said = NewMessage(str(uuid.uuid4()), "user", "I code in Rust, live in Oslo")
+    await harness.journal.append(session.id, said)
+    model = build_chat_model(api_key=None, base_url=stub.base_url, model="stub", max_retries=0)
+    store = MemoryStore(harness.db)
+    assert await save_session_memories(model, harness.sessions, harness.journal, store, session.id)
+    saved = {(m.kind, m.key, m.content) for m in await store.list(user)}
+    assert ("preference", "language", "language: Rust") in saved
+    assert ("entity", "oslo", "Oslo: where the user lives") in saved
+    assert ("fact", None, "Has a cat") in saved
+    assert any(kind == "summary" and "Rust" in content for kind, _, content in saved)
+    assert stub.completions[0].body["tools"][0]["function"]["name"] == "Extracted"
