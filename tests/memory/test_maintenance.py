@@ -184,3 +184,51 @@ async def test_cleanup_removes_expired_sessions_only(db: Database, journal: Jour
     )
     with pytest.raises(SessionNotFound):
         await lasting.get(user_session.id)
+
+
+async def test_a_large_chatgpt_export_is_streamed_in_bounded_memory(
+    db: Database, sessions: SessionStore, tmp_path: Path
+) -> None:
+    """~22 MB of conversations: Python never holds the file, only one conversation."""
+    import tracemalloc
+
+    path = tmp_path / "conversations.json"
+    body = "word " * 1100  # ~5.5 KB a message
+    with path.open("w") as f:
+        f.write("[")
+        for c in range(800):
+            mapping = {"root": {"id": "root", "message": None, "parent": None}}
+            parent = "root"
+            for m in range(5):
+                node = f"n{m}"
+                role = "user" if m % 2 == 0 else "assistant"
+                mapping[node] = {
+                    "id": node,
+                    "parent": parent,
+                    "message": {
+                        "id": f"c{c}-m{m}",
+                        "author": {"role": role},
+                        "content": {"parts": [f"{c}/{m} {body}"]},
+                    },
+                }
+                parent = node
+            conversation = {
+                "id": f"conv-{c}",
+                "title": f"c{c}",
+                "current_node": parent,
+                "mapping": mapping,
+            }
+            f.write(("," if c else "") + json.dumps(conversation))
+        f.write("]")
+    size = path.stat().st_size
+    assert size > 20 * 2**20
+    owner = Owner(anon_token_hash="big" + "0" * 61)
+    tracemalloc.start()
+    try:
+        with path.open("rb") as f:
+            report = await import_sessions(db, owner, read_sessions(f))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (report.sessions_created, report.messages_added) == (800, 4000)
+    assert peak < size / 4, f"peak {peak / 2**20:.1f} MB for a {size / 2**20:.1f} MB file"
