@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from memory.db import Database, open_database
 from memory.journal import Journal
@@ -14,6 +15,7 @@ from memory.schema import migrate_sync
 from memory.sessions import SessionStore
 from tests.support.database import postgres_server, throwaway_database, truncate_all
 from tests.support.server import ServerProcess
+from tests.support.tcp_proxy import TcpProxy
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -83,3 +85,13 @@ def fresh_server(server_database: str, tmp_path: Path) -> Iterator[ServerProcess
     )
     yield proc
     proc.kill()
+
+
+@pytest.fixture
+def proxy(server_database: str) -> Iterator[TcpProxy]:
+    """A TCP proxy in front of the server database that a test can cut."""
+    url = make_url(server_database)
+    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    tcp.start()
+    yield tcp
+    tcp.stop()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy.engine import make_url
 
 from graph.nodes import answer_id_for
@@ -15,15 +13,6 @@ from tests.support.identities import anonymous_session
 from tests.support.server import ServerProcess
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.ws import Sockets
-
-
-@pytest.fixture
-def proxy(server_database: str) -> Iterator[TcpProxy]:
-    url = make_url(server_database)
-    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    tcp.start()
-    yield tcp
-    tcp.stop()
 
 
 def wait_for_status(url: str, status: int, timeout: float = 30) -> float:

@@ -9,11 +9,9 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy.engine import make_url
 
 from tests.reliability.conftest import REPORTS
@@ -23,15 +21,6 @@ from tests.support.tcp_proxy import TcpProxy
 from tests.support.ws import Socket
 
 CLIENTS = int(os.environ.get("THREADLINE_RESTART_CLIENTS", "6"))
-
-
-@pytest.fixture
-def proxy(server_database: str) -> Iterator[TcpProxy]:
-    url = make_url(server_database)
-    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    tcp.start()
-    yield tcp
-    tcp.stop()
 
 
 def health(server: ServerProcess) -> int:
