@@ -16,12 +16,11 @@ from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
+    AIMessageChunk,
     AnyMessage,
     BaseMessage,
     HumanMessage,
     SystemMessage,
-    ToolCall,
-    ToolMessage,
 )
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -33,7 +32,7 @@ from graph.offline import estimate_tokens
 from graph.prompts import MEMORIES_SECTION, SUMMARY_SECTION, SYSTEM_PROMPT
 from graph.state import Answer, ThreadState
 from graph.streaming import stream_until_cancelled
-from graph.tools import MAX_TOOL_ROUNDS, offered_tools, run_tool
+from graph.tools import MAX_TOOL_ROUNDS, TOOLS_PROMPT, offered_tools, use_tools
 from graph.window import rebuild_window, trim_window
 from memory.errors import InvalidInput
 from memory.journal import NewMessage
@@ -125,95 +124,113 @@ async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
     return {"loaded_memories": memories, "plan": "answer", "steps": state.get("steps", 0) + 1}
 
 
-def build_prompt(state: ThreadState) -> list[BaseMessage]:
-    """System prompt, then the summary and memories, then the window."""
+def build_prompt(state: ThreadState, tools: list[BaseTool] | None = None) -> list[BaseMessage]:
+    """System prompt, then the summary and memories, then the window. With tools
+    offered, the prompt says what they are for and shows each memory's id (which
+    `forget` needs)."""
     parts = [SYSTEM_PROMPT]
     if state.get("loaded_memories"):
         lines = "\n".join(
-            f"- [{m['kind']}] {m['content']} (from session {m.get('source_session_id')})"
+            f"- [{m['kind']}] {m['content']} (from session {m.get('source_session_id')}"
+            + (f"; id {m.get('id')})" if tools else ")")
             for m in state["loaded_memories"]
         )
         parts.append(MEMORIES_SECTION.format(memories=lines))
     if state.get("summary"):
         parts.append(SUMMARY_SECTION.format(summary=state["summary"]))
+    if tools:
+        parts.append(TOOLS_PROMPT)
     window: list[AnyMessage] = state.get("messages", [])
     return [SystemMessage("\n\n".join(parts)), *window]
 
 
 @dataclass
-class Reply:
-    """One model call's output: streamed text, output tokens, tool calls."""
+class Draft:
+    """The answer as it grows over a turn's model calls."""
 
     text: str = ""
     tokens: int = 0
-    calls: list[ToolCall] = field(default_factory=list)
+    used: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def cancelled(ctx: TurnContext) -> bool:
+    return ctx.cancel is not None and ctx.cancel.is_set()
 
 
 async def stream_reply(
-    model: Runnable[Any, Any], messages: list[BaseMessage], ctx: TurnContext, write: Any
-) -> Reply:
-    """Stream one model call, forwarding its text as `token` events."""
-    reply, gathered = Reply(), None
+    model: Runnable[Any, Any],
+    messages: list[BaseMessage],
+    ctx: TurnContext,
+    write: Any,
+    draft: Draft,
+) -> AIMessageChunk | None:
+    """Stream one model call into `draft` (text as it comes, so a failure keeps
+    it), forwarding text as `token` events; return the whole reply."""
+    gathered: AIMessageChunk | None = None
+    lead = "\n\n" if draft.text and not draft.text[-1].isspace() else ""  # after a tool round
     async for chunk in stream_until_cancelled(model.astream(messages), ctx.cancel):
         piece = chunk.content if isinstance(chunk.content, str) else ""
         if piece:
-            reply.text += piece
+            piece, lead = lead + piece, ""
+            draft.text += piece
             write({"type": "token", "content": piece})
         if chunk.usage_metadata:
-            reply.tokens += chunk.usage_metadata.get("output_tokens", 0)
+            draft.tokens += chunk.usage_metadata.get("output_tokens", 0)
         gathered = chunk if gathered is None else gathered + chunk
-    if gathered is not None:
-        reply.calls = list(getattr(gathered, "tool_calls", []) or [])
-    return reply
+    return gathered
 
 
-async def use_tools(
-    tools: list[BaseTool], calls: list[ToolCall], messages: list[BaseMessage], write: Any
-) -> list[dict[str, Any]]:
-    """Run the calls, add their results to the turn's messages, say what was used."""
-    used = []
-    for call in calls:
-        write({"type": "tool", "name": call["name"], "status": "started"})
-        result, ok = await run_tool(tools, dict(call))
-        write({"type": "tool", "name": call["name"], "status": "finished", "ok": ok})
-        used.append({"name": call["name"], "args": call["args"], "ok": ok})
-        messages.append(ToolMessage(result, tool_call_id=call["id"] or call["name"]))
-    return used
+async def ask_model(
+    ctx: TurnContext, tools: list[BaseTool], messages: list[BaseMessage], write: Any, draft: Draft
+) -> AIMessageChunk | None:
+    """One model call, offering `tools`. A failure before any answer text fails
+    the turn (ModelUnavailable); after some, it ends the answer with an error."""
+    model = ctx.model.bind_tools(tools) if tools else ctx.model
+    try:
+        return await stream_reply(model, messages, ctx, write, draft)
+    except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
+        log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
+        if not draft.text:
+            raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
+        draft.error = f"the answer was cut off: {type(exc).__name__}"
+        return None
+
+
+async def answer_with_tools(
+    ctx: TurnContext, tools: list[BaseTool], messages: list[BaseMessage], write: Any
+) -> Draft:
+    """Ask the model; while it calls tools, run them and ask again. After
+    MAX_TOOL_ROUNDS rounds of calls it is asked once more without tools, so it
+    must answer. `messages` is this turn's own list, never the window."""
+    draft = Draft()
+    for round_ in range(MAX_TOOL_ROUNDS + 1):
+        offer = tools if round_ < MAX_TOOL_ROUNDS else []
+        reply = await ask_model(ctx, offer, messages, write, draft)
+        if reply is None or not offer or cancelled(ctx):
+            break
+        if not reply.tool_calls and not reply.invalid_tool_calls:
+            break
+        draft.used += await use_tools(tools, reply, messages, write)
+    return draft
 
 
 @reported("execution")
 async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Call the model and stream its tokens, running its tool calls in a bounded
-    loop; a model failure before any token fails the turn."""
-    ctx, write = runtime.context, runtime.stream_writer
+    loop; a model failure before any answer text fails the turn."""
+    ctx = runtime.context
     tools = offered_tools(
         ctx, state.get("user_id"), bool(state.get("memory_enabled")), state["session_id"]
     )
-    messages = build_prompt(state)  # tool calls and results live only in this turn
-    text, tokens, used, error = "", 0, [], None
-    for round_ in range(MAX_TOOL_ROUNDS + 1):
-        model = ctx.model.bind_tools(tools) if tools and round_ < MAX_TOOL_ROUNDS else ctx.model
-        try:
-            reply = await stream_reply(model, messages, ctx, write)
-        except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
-            log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
-            if not text:
-                raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
-            error = f"the answer was cut off: {type(exc).__name__}"
-            break
-        text, tokens = text + reply.text, tokens + reply.tokens
-        last_round = round_ == MAX_TOOL_ROUNDS  # asked without tools: calls are ignored
-        if not reply.calls or last_round or (ctx.cancel is not None and ctx.cancel.is_set()):
-            break
-        messages.append(AIMessage(content=reply.text, tool_calls=reply.calls))
-        used += await use_tools(tools, reply.calls, messages, write)
+    draft = await answer_with_tools(ctx, tools, build_prompt(state, tools), runtime.stream_writer)
     answer: Answer = {
-        "content": text,
-        "token_count": tokens or estimate_tokens(text),
-        "tools_used": used,
-        "has_error": error is not None,
-        "error_message": error,
-        "cancelled": ctx.cancel is not None and ctx.cancel.is_set(),
+        "content": draft.text,
+        "token_count": draft.tokens or estimate_tokens(draft.text),
+        "tools_used": draft.used,
+        "has_error": draft.error is not None,
+        "error_message": draft.error,
+        "cancelled": cancelled(ctx),
     }
     return {"answer": answer, "plan": "respond"}
 

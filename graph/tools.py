@@ -1,77 +1,224 @@
 """The agent's tools on the `ChatOpenAI` path: search the user's past
-conversations, remember something, forget a memory. Built per turn and bound
-to that turn's user and session; the model never names whose data it touches."""
+conversations, remember something, forget a memory.
+
+Built per turn as closures over that turn's user and session: no tool takes a
+user id, so the model can never name whose data it touches. A tool that
+refuses (a wrong memory id, bad arguments) answers the model with an error
+text and is recorded with `ok: False`; it never fails the turn.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
 
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field, ValidationError
 
 from graph.context import TurnContext
 from graph.offline import OfflineChatModel
 from memory.errors import InvalidInput
-from memory.memories import MemoryDraft, MemoryNotFound
+from memory.journal import Journal
+from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
 
-MAX_TOOL_ROUNDS = 3
+log = logging.getLogger(__name__)
+MAX_TOOL_ROUNDS = 3  # rounds of tool calls a turn; then the model answers without tools
+MAX_CALLS_PER_ROUND = 5
+SEARCH_HITS = 5
+Write = Callable[[Any], None]
+
+TOOLS_PROMPT = """You have tools for the user's long-term memory:
+- search_past_conversations: look through the user's earlier conversations.
+- remember: save something lasting about the user (when they ask you to, or
+  state a stable fact, preference, person, place or project).
+- forget: delete a memory by its id (the ids are listed with the memories).
+Tell the user briefly what you saved or forgot."""
+
+
+class ToolRefused(Exception):
+    """A tool's refusal, told to the model as the call's result."""
+
+
+class SearchArgs(BaseModel):
+    query: str = Field(description="Words to look for, as the user would have written them.")
+
+
+class RememberArgs(BaseModel):
+    content: str = Field(description="What to remember, as one short sentence.")
+    kind: Literal["fact", "preference", "entity"] = Field(
+        "fact", description="fact, preference, or entity (a person, place or project)."
+    )
+    key: str | None = Field(
+        None,
+        description="For a preference or entity, its name: a later memory with "
+        "the same key replaces this one.",
+    )
+
+
+class ForgetArgs(BaseModel):
+    memory_id: str = Field(description="The id of the memory to delete.")
+
+
+def can_use_tools(model: BaseChatModel) -> bool:
+    """A model that can be given tools: not the offline one, nor one without `bind_tools`."""
+    if isinstance(model, OfflineChatModel):
+        return False
+    return type(model).bind_tools is not BaseChatModel.bind_tools
 
 
 def offered_tools(
     ctx: TurnContext, user_id: str | None, memory_on: bool, session_id: str
 ) -> list[BaseTool]:
-    """Tools for a logged-in user with memory on, with a real model; none otherwise."""
-    if isinstance(ctx.model, OfflineChatModel) or not user_id or not memory_on:
+    """The tools for this turn: all three for a logged-in user with memory on and a
+    model that can call tools; none otherwise (anonymous, memory off, offline)."""
+    if not user_id or not memory_on or ctx.memories is None or not can_use_tools(ctx.model):
         return []
-    if ctx.memories is None:
-        return []
-    memories = ctx.memories
-
-    async def search_past_conversations(query: str) -> str:
-        """Search the user's earlier conversations (all their sessions) for `query`."""
-        hits = await ctx.journal.search_user_messages(user_id, query, limit=5)
-        if not hits:
-            return "Nothing found in past conversations."
-        return "\n".join(
-            f"- [{h['created_at'][:10]}, session {h['session_id']} “{h['title'] or ''}”] "
-            f"{h['role']}: {h['content'][:300]}"
-            for h in hits
-        )
-
-    async def remember(content: str, kind: str = "fact", key: str | None = None) -> str:
-        """Save a lasting memory about the user (kind: fact, preference or entity)."""
-        if kind not in ("fact", "preference", "entity"):
-            return "kind must be fact, preference or entity"
-        try:
-            saved = await memories.add(
-                user_id, MemoryDraft(kind, key, content), source_session_id=session_id
-            )
-        except InvalidInput as exc:
-            return f"not saved: {exc}"
-        return f"Saved memory {saved.id}."
-
-    async def forget(memory_id: str) -> str:
-        """Delete one of the user's memories by its id."""
-        try:
-            await memories.delete(user_id, memory_id)
-        except MemoryNotFound:
-            return "No such memory."
-        return "Forgotten."
-
     return [
-        StructuredTool.from_function(coroutine=fn, name=fn.__name__, description=fn.__doc__)
-        for fn in (search_past_conversations, remember, forget)
+        search_tool(ctx.journal, user_id, session_id),
+        remember_tool(ctx.memories, user_id, session_id),
+        forget_tool(ctx.memories, user_id),
     ]
 
 
+def snippet(content: str, query: str, width: int = 240) -> str:
+    """About `width` characters of `content` around the first query word found in it."""
+    lowered = content.lower()
+    found = [i for word in query.lower().split() if (i := lowered.find(word)) >= 0]
+    start = max(0, min(found, default=0) - width // 3)
+    piece = " ".join(content[start : start + width].split())
+    return ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
+
+
+def search_tool(journal: Journal, user_id: str, session_id: str) -> BaseTool:
+    """search_past_conversations, over this user's other sessions with memory on."""
+
+    async def search_past_conversations(query: str) -> str:
+        query = " ".join(query.split())[:200]
+        if not query:
+            raise ToolRefused("The query is empty.")
+        hits = await journal.search_user_messages(
+            user_id, query, exclude_session_id=session_id, limit=SEARCH_HITS
+        )
+        if not hits:
+            return "Nothing found in past conversations."
+        return "\n".join(
+            f"- {h['created_at'][:10]}, session {h['session_id']} “{h['title'] or 'untitled'}”, "
+            f"{h['role']}: {snippet(h['content'], query)}"
+            for h in hits
+        )
+
+    return StructuredTool(
+        name="search_past_conversations",
+        description="Search the user's earlier conversations (other sessions) for text; "
+        "returns up to 5 snippets with their session, title and date.",
+        args_schema=SearchArgs,
+        coroutine=search_past_conversations,
+    )
+
+
+def remember_tool(memories: MemoryStore, user_id: str, session_id: str) -> BaseTool:
+    """remember, saving to this user's memories with this session as the source."""
+
+    async def remember(content: str, kind: str = "fact", key: str | None = None) -> str:
+        try:
+            draft = MemoryDraft(kind, key, content)
+            saved = await memories.add(user_id, draft, source_session_id=session_id)
+        except InvalidInput as exc:
+            raise ToolRefused(f"Not saved: {exc}.") from exc
+        return f"Saved memory {saved.id} ({saved.kind}{f', key {saved.key}' if saved.key else ''})."
+
+    return StructuredTool(
+        name="remember",
+        description="Save a lasting memory about the user for future conversations.",
+        args_schema=RememberArgs,
+        coroutine=remember,
+    )
+
+
+def forget_tool(memories: MemoryStore, user_id: str) -> BaseTool:
+    """forget, deleting one of this user's memories (another user's is 'no such memory')."""
+
+    async def forget(memory_id: str) -> str:
+        try:
+            await memories.delete(user_id, memory_id.strip())
+        except MemoryNotFound as exc:
+            raise ToolRefused("No such memory.") from exc
+        return f"Forgot memory {memory_id.strip()}."
+
+    return StructuredTool(
+        name="forget",
+        description="Delete one of the user's memories by its id.",
+        args_schema=ForgetArgs,
+        coroutine=forget,
+    )
+
+
 async def run_tool(tools: list[BaseTool], call: dict[str, Any]) -> tuple[str, bool]:
-    """Run one tool call; a failure becomes a message for the model, not a crash."""
-    tool = next((t for t in tools if t.name == call["name"]), None)
+    """Run one tool call: its result and whether it succeeded. A refusal, bad
+    arguments or a failure becomes a message for the model, not a crash."""
+    tool = next((t for t in tools if t.name == call.get("name")), None)
     if tool is None:
-        return f"Unknown tool {call['name']}.", False
+        return f"Unknown tool {call.get('name')!r}.", False
     try:
-        result = await tool.ainvoke(call.get("args", {}))
-    except (InvalidInput, ValueError, TypeError) as exc:
-        return f"The tool failed: {exc}", False
-    text = str(result)
-    ok = not text.startswith(("No such", "not saved", "kind must", "Unknown tool"))
-    return text, ok
+        return str(await tool.ainvoke(call.get("args") or {})), True
+    except ToolRefused as exc:
+        return str(exc), False
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return f"Invalid arguments: {problems}.", False
+    except Exception as exc:  # a tool's failure is the model's to explain, not the turn's
+        log.warning("tool %s failed", tool.name, exc_info=True)
+        return f"The tool failed ({type(exc).__name__}).", False
+
+
+def recorded_args(args: Any) -> dict[str, Any]:
+    """A call's arguments as `tools_used` keeps them: short, and without the NUL
+    character JSONB refuses."""
+    if not isinstance(args, dict):
+        return {}
+    return {
+        str(k)[:64].replace("\x00", ""): v
+        if v is None or isinstance(v, bool | int | float)
+        else str(v)[:500].replace("\x00", "")
+        for k, v in args.items()
+    }
+
+
+async def outcome(tools: list[BaseTool], call: dict[str, Any], n: int) -> tuple[str, bool]:
+    """What the `n`th call of a round yields, refusing malformed and excess calls."""
+    if n >= MAX_CALLS_PER_ROUND:
+        return f"Not run: at most {MAX_CALLS_PER_ROUND} tool calls at a time.", False
+    if call.get("type") == "invalid_tool_call":
+        return "Not run: the arguments were not valid JSON.", False
+    return await run_tool(tools, call)
+
+
+def with_ids(reply: AIMessage) -> AIMessage:
+    """The reply as the turn's history keeps it, every call with an id to answer."""
+    valid = [{**c, "id": c.get("id") or f"call_{n}"} for n, c in enumerate(reply.tool_calls)]
+    invalid = [
+        {**c, "id": c.get("id") or f"bad_call_{n}"} for n, c in enumerate(reply.invalid_tool_calls)
+    ]
+    return AIMessage(content=reply.content, tool_calls=valid, invalid_tool_calls=invalid)
+
+
+async def use_tools(
+    tools: list[BaseTool], reply: AIMessage, messages: list[BaseMessage], write: Write
+) -> list[dict[str, Any]]:
+    """Run the reply's tool calls, add the reply and the results to the turn's
+    messages, report each as a `tool` event; return what `tools_used` records."""
+    reply = with_ids(reply)
+    messages.append(reply)
+    used = []
+    calls = [*map(dict, reply.tool_calls), *map(dict, reply.invalid_tool_calls)]
+    for n, call in enumerate(calls):
+        name = str(call.get("name") or "unknown")
+        write({"type": "tool", "name": name, "status": "started"})
+        result, ok = await outcome(tools, call, n)
+        write({"type": "tool", "name": name, "status": "finished", "ok": ok})
+        used.append({"name": name, "args": recorded_args(call.get("args")), "ok": ok})
+        messages.append(ToolMessage(result, tool_call_id=call["id"]))
+    return used

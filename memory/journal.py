@@ -144,24 +144,32 @@ class Journal:
             raise MessageIdConflict("message id already used in another session")
 
     async def search_user_messages(
-        self, user_id: str, query: str, *, limit: int = 5
+        self,
+        user_id: str,
+        query: str,
+        *,
+        exclude_session_id: str | None = None,
+        limit: int = 5,
     ) -> list[dict[str, Any]]:
-        """A user's messages across their sessions matching `query`: full text in
-        the `simple` configuration, or a substring (for CJK), newest first."""
+        """A user's messages matching `query` across their sessions with memory on
+        (a memory-off session is a temporary chat: nothing later reads it).
+
+        Full text in the language-agnostic `simple` configuration, or a substring
+        (CJK has no spaces to split words at); best rank first, then newest.
+        """
         check_text(query, what="query")
-        pattern = like_pattern(query)
         tsquery = func.plainto_tsquery("simple", query)
+        document = func.to_tsvector("simple", ChatMessage.content)
         found = (
             select(ChatMessage, ChatSession.title)
             .join(ChatSession, ChatSession.id == ChatMessage.session_id)
             .where(
                 ChatSession.user_id == user_id,
-                or_(
-                    func.to_tsvector("simple", ChatMessage.content).op("@@")(tsquery),
-                    ChatMessage.content.ilike(pattern),
-                ),
+                ChatSession.memory_enabled.is_(True),
+                ChatSession.id != (exclude_session_id or ""),
+                or_(document.op("@@")(tsquery), ChatMessage.content.ilike(like_pattern(query))),
             )
-            .order_by(ChatMessage.created_at.desc())
+            .order_by(func.ts_rank(document, tsquery).desc(), ChatMessage.created_at.desc())
             .limit(limit)
         )
         async with self.db.sessions() as s:

@@ -1,4 +1,5 @@
-"""The agent's memory tools on the ChatOpenAI path, against the local stub."""
+"""The agent's memory tools on the ChatOpenAI path: the real client, through the
+real graph, against the local stub scripting tool calls as the OpenAI API streams them."""
 
 from __future__ import annotations
 
@@ -7,28 +8,43 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage
 
+from graph.errors import ModelUnavailable
 from graph.llm import build_chat_model
-from graph.turn import Turn, run_turn
+from graph.offline import OfflineChatModel
+from graph.tools import MAX_CALLS_PER_ROUND, MAX_TOOL_ROUNDS, offered_tools
+from graph.turn import Turn, read_window, run_turn
 from memory.journal import NewMessage
-from memory.memories import MemoryDraft, MemoryStore
+from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
 from memory.sessions import Owner
 from tests.graph.conftest import Harness
-from tests.support.openai_stub import Messages, OpenAIStub, StubToolCall, openai_stub
+from tests.support.openai_stub import (
+    Messages,
+    OpenAIStub,
+    StubAnswer,
+    StubToolCall,
+    openai_stub,
+)
 from tests.support.users import create_user
+
+Round = list[StubToolCall] | StubAnswer
 
 
 class Script:
-    """Answer with the queued tool calls first, then with text."""
+    """Answer with the queued rounds of tool calls first, then with text that
+    quotes the tool results the model was given."""
 
-    def __init__(self, *rounds: list[StubToolCall]) -> None:
+    def __init__(self, *rounds: Round, final: str = "done; tools said: ") -> None:
         self.rounds = list(rounds)
+        self.final = final
 
-    def __call__(self, messages: Messages) -> str | list[StubToolCall]:
+    def __call__(self, messages: Messages) -> str | Round:
         if self.rounds:
             return self.rounds.pop(0)
         results = [m.get("content", "") for m in messages if m.get("role") == "tool"]
-        return f"done; tools said: {' | '.join(results)}"
+        return self.final + " | ".join(results)
 
 
 @pytest.fixture
@@ -38,11 +54,19 @@ def stub() -> Iterator[OpenAIStub]:
 
 
 async def turn(
-    harness: Harness, stub: OpenAIStub, session_id: str, user_id: str | None, *, memory: bool = True
+    harness: Harness,
+    stub: OpenAIStub,
+    session_id: str,
+    user_id: str | None,
+    *,
+    memory: bool = True,
+    content: str = "please use your tools",
 ) -> list[dict[str, Any]]:
+    """One turn with ChatOpenAI on the stub and the real memory store."""
     model = build_chat_model(api_key=None, base_url=stub.base_url, model="stub", max_retries=0)
-    ctx = harness.context(model=model, memories=MemoryStore(harness.db))
-    query = {"id": str(uuid.uuid4()), "content": "please use your tools"}
+    store = MemoryStore(harness.db)
+    ctx = harness.context(model=model, memories=store, memory_loader=store.load_relevant)
+    query = {"id": str(uuid.uuid4()), "content": content}
     return [
         e
         async for e in run_turn(
@@ -55,60 +79,125 @@ def answer(events: list[dict[str, Any]]) -> dict[str, Any]:
     return next(e["message"] for e in events if e["type"] == "message")
 
 
+def tool_events(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["name"], e["status"]) for e in events if e["type"] == "tool"]
+
+
+def tool_results(request_messages: Messages) -> list[str]:
+    return [str(m["content"]) for m in request_messages if m.get("role") == "tool"]
+
+
+async def user_session(harness: Harness, email: str, **options: Any) -> tuple[str, str]:
+    user = await create_user(harness.db, email)
+    return user, (await harness.sessions.create(Owner(user_id=user), **options)).id
+
+
+# -- the three tools -----------------------------------------------------------
+
+
 async def test_remember_saves_a_memory_with_its_source(harness: Harness, stub: OpenAIStub) -> None:
-    user = await create_user(harness.db, "tools@example.com")
-    session = await harness.sessions.create(Owner(user_id=user))
-    stub.reply = Script(
-        [StubToolCall("remember", {"content": "prefers tea", "kind": "preference", "key": "drink"})]
-    )
-    events = await turn(harness, stub, session.id, user)
+    user, session = await user_session(harness, "tools@example.com")
+    args = {"content": "prefers tea", "kind": "preference", "key": "drink"}
+    stub.reply = Script([StubToolCall("remember", args)])
+    events = await turn(harness, stub, session, user)
     message = answer(events)
-    assert message["tools_used"] == [
-        {
-            "name": "remember",
-            "args": {"content": "prefers tea", "kind": "preference", "key": "drink"},
-            "ok": True,
-        }
-    ]
+    assert message["tools_used"] == [{"name": "remember", "args": args, "ok": True}]
     assert "Saved memory" in message["content"]
-    assert [e["name"] for e in events if e["type"] == "tool"] == ["remember", "remember"]
+    assert tool_events(events) == [("remember", "started"), ("remember", "finished")]
+    assert "".join(e["content"] for e in events if e["type"] == "token") == message["content"]
     saved = await MemoryStore(harness.db).list(user, kind="preference")
-    assert [(m.content, m.source_session_id) for m in saved] == [("prefers tea", session.id)]
+    assert [(m.content, m.source_session_id) for m in saved] == [("prefers tea", session)]
+    page, _ = await harness.journal.page(session)
+    assert page[-1].role == "assistant" and page[-1].tools_used == message["tools_used"]
     assert "tools" in stub.completions[0].body  # offered to a logged-in user with memory on
+    assert "tools" in stub.completions[1].body  # and again after a round of calls
 
 
 async def test_search_finds_only_the_users_own_past_conversations(
     harness: Harness, stub: OpenAIStub
 ) -> None:
-    me, other = (
-        await create_user(harness.db, "me@example.com"),
-        await create_user(harness.db, "other@example.com"),
-    )
-    mine = await harness.sessions.create(Owner(user_id=me), title="Seoul trip")
-    theirs = await harness.sessions.create(Owner(user_id=other))
-    await harness.journal.append(mine.id, NewMessage(str(uuid.uuid4()), "user", "서울 맛집 목록"))
-    await harness.journal.append(
-        theirs.id, NewMessage(str(uuid.uuid4()), "user", "서울 secret plans")
-    )
-    current = await harness.sessions.create(Owner(user_id=me))
+    me, mine = await user_session(harness, "me@example.com", title="Seoul trip")
+    other, theirs = await user_session(harness, "other@example.com")
+    incognito = (await harness.sessions.create(Owner(user_id=me), memory=False)).id
+    for session, text in [
+        (mine, "서울 맛집 목록"),
+        (theirs, "서울 secret plans"),
+        (incognito, "서울 incognito notes"),
+    ]:
+        await harness.journal.append(session, NewMessage(str(uuid.uuid4()), "user", text))
+    current = (await harness.sessions.create(Owner(user_id=me))).id
     stub.reply = Script([StubToolCall("search_past_conversations", {"query": "서울"})])
-    content = answer(await turn(harness, stub, current.id, me))["content"]
-    assert "서울 맛집 목록" in content and mine.id in content
-    assert "secret" not in content
+    content = answer(await turn(harness, stub, current, me, content="서울 뭐라고 했지?"))["content"]
+    assert "서울 맛집 목록" in content and mine in content and "Seoul trip" in content
+    assert "secret" not in content  # another user's
+    assert "incognito" not in content  # a memory-off session is a temporary chat
+    assert "뭐라고" not in content  # this session is not a past conversation
 
 
-async def test_forget_cannot_touch_another_users_memory(harness: Harness, stub: OpenAIStub) -> None:
-    me, other = (
-        await create_user(harness.db, "f1@example.com"),
-        await create_user(harness.db, "f2@example.com"),
-    )
+async def test_search_matches_words_across_a_message(harness: Harness, stub: OpenAIStub) -> None:
+    me, mine = await user_session(harness, "words@example.com")
+    said = "We picked PostgreSQL for the ledger, mostly for its JSONB support."
+    await harness.journal.append(mine, NewMessage(str(uuid.uuid4()), "user", said))
+    current = (await harness.sessions.create(Owner(user_id=me))).id
+    stub.reply = Script([StubToolCall("search_past_conversations", {"query": "ledger postgresql"})])
+    message = answer(await turn(harness, stub, current, me))
+    assert "picked PostgreSQL for the ledger" in message["content"]
+    assert message["tools_used"][0]["ok"] is True
+
+
+async def test_forget_deletes_a_memory_whose_id_the_prompt_shows(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    me, session = await user_session(harness, "forget@example.com")
+    store = MemoryStore(harness.db)
+    mine = await store.add(me, MemoryDraft("fact", None, "Owns a sailboat called Ada"))
+    stub.reply = Script([StubToolCall("forget", {"memory_id": mine.id})])
+    message = answer(await turn(harness, stub, session, me, content="forget the sailboat"))
+    assert mine.id in str(stub.completions[0].messages[0]["content"])  # the system prompt
+    assert message["tools_used"] == [{"name": "forget", "args": {"memory_id": mine.id}, "ok": True}]
+    with pytest.raises(MemoryNotFound):
+        await store.get(me, mine.id)
+
+
+@pytest.mark.parametrize("wrong", ["theirs", "not-a-memory-id", "x" * 300, ""])
+async def test_forget_with_a_wrong_id_fails_softly_and_deletes_nothing(
+    harness: Harness, stub: OpenAIStub, wrong: str
+) -> None:
+    me, session = await user_session(harness, f"f1-{uuid.uuid4().hex[:6]}@example.com")
+    other = await create_user(harness.db, f"f2-{uuid.uuid4().hex[:6]}@example.com")
     store = MemoryStore(harness.db)
     theirs = await store.add(other, MemoryDraft("fact", None, "their fact"))
-    session = await harness.sessions.create(Owner(user_id=me))
-    stub.reply = Script([StubToolCall("forget", {"memory_id": theirs.id})])
-    message = answer(await turn(harness, stub, session.id, me))
+    memory_id = theirs.id if wrong == "theirs" else wrong
+    stub.reply = Script([StubToolCall("forget", {"memory_id": memory_id})])
+    message = answer(await turn(harness, stub, session, me))
     assert message["tools_used"][0]["ok"] is False and "No such memory" in message["content"]
+    assert message["has_error"] is False  # the turn itself went fine
     assert (await store.get(other, theirs.id)).content == "their fact"
+
+
+async def test_bad_calls_are_answered_with_errors_not_crashes(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    me, session = await user_session(harness, "bad-calls@example.com")
+    stub.reply = Script(
+        [
+            StubToolCall("remember", '{"content": tea}'),
+            StubToolCall("launch_rockets", {}),
+            StubToolCall("remember", {"content": "x", "kind": "gossip"}),
+            StubToolCall("remember", {"content": "   "}),
+        ]
+    )
+    message = answer(await turn(harness, stub, session, me))
+    used = sorted((u["name"], u["ok"]) for u in message["tools_used"])
+    assert used == [("launch_rockets", False)] + [("remember", False)] * 3
+    results = " | ".join(tool_results(stub.completions[1].messages))
+    assert results.count(" | ") == 3  # every call gets its answer, as the API requires
+    for expected in ("not valid JSON", "Unknown tool", "Invalid arguments", "Not saved"):
+        assert expected in results
+    assert await MemoryStore(harness.db).list(me) == []
+
+
+# -- who gets tools ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("who", ["anonymous", "memory off"])
@@ -116,24 +205,122 @@ async def test_no_tools_for_anonymous_or_memory_off(
     harness: Harness, stub: OpenAIStub, who: str
 ) -> None:
     if who == "anonymous":
-        session_id, user_id, memory = await harness.new_session(), None, False
+        session_id, user_id = await harness.new_session(), None
     else:
-        user_id = await create_user(harness.db, f"{uuid.uuid4().hex[:6]}@example.com")
-        session_id = (await harness.sessions.create(Owner(user_id=user_id), memory=False)).id
-        memory = False
+        user_id, session_id = await user_session(harness, "off@example.com", memory=False)
     stub.reply = Script()
-    await turn(harness, stub, session_id, user_id, memory=memory)
-    assert all("tools" not in request.body for request in stub.completions)
+    message = answer(await turn(harness, stub, session_id, user_id, memory=False))
+    assert message["tools_used"] == [] and len(stub.completions) == 1
+    assert "tools" not in stub.completions[0].body
+    assert "search_past_conversations" not in str(stub.completions[0].messages)
+
+
+def test_models_that_cannot_call_tools_get_none(harness: Harness) -> None:
+    store = MemoryStore(harness.db)
+    for model in (OfflineChatModel(), GenericFakeChatModel(messages=iter(["hi"]))):
+        ctx = harness.context(model=model, memories=store)
+        assert offered_tools(ctx, "some-user", True, "some-session") == []
+
+
+# -- the loop ------------------------------------------------------------------
 
 
 async def test_the_tool_loop_is_bounded(harness: Harness, stub: OpenAIStub) -> None:
-    user = await create_user(harness.db, "loop@example.com")
-    session = await harness.sessions.create(Owner(user_id=user))
+    user, session = await user_session(harness, "loop@example.com")
     forever = StubToolCall("search_past_conversations", {"query": "again"})
     stub.reply = Script(*[[forever]] * 10)
-    message = answer(await turn(harness, stub, session.id, user))
-    assert len(message["tools_used"]) == 3  # three rounds of tools, then an answer without them
+    events = await turn(harness, stub, session, user)
+    message = answer(events)
+    assert len(message["tools_used"]) == MAX_TOOL_ROUNDS == 3
+    # three rounds with tools, then one request without them, which must answer
     assert [("tools" in r.body) for r in stub.completions] == [True, True, True, False]
+    assert len(tool_events(events)) == 2 * MAX_TOOL_ROUNDS
+
+
+async def test_at_most_five_calls_run_in_a_round(harness: Harness, stub: OpenAIStub) -> None:
+    user, session = await user_session(harness, "many@example.com")
+    calls = [StubToolCall("remember", {"content": f"fact number {i}"}) for i in range(7)]
+    stub.reply = Script(calls)
+    message = answer(await turn(harness, stub, session, user))
+    assert [u["ok"] for u in message["tools_used"]] == [True] * 5 + [False] * 2
+    assert len(await MemoryStore(harness.db).list(user)) == MAX_CALLS_PER_ROUND == 5
+    assert "Not run" in tool_results(stub.completions[1].messages)[-1]
+
+
+async def test_text_before_a_tool_call_streams_and_joins_the_answer(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    user, session = await user_session(harness, "talky@example.com")
+    search = StubToolCall("search_past_conversations", {"query": "nothing like it"})
+    stub.reply = Script(StubAnswer("Let me look.", [search]), final="Found nothing.")
+    events = await turn(harness, stub, session, user)
+    content = answer(events)["content"]
+    assert content.startswith("Let me look.\n\nFound nothing.")
+    assert "".join(e["content"] for e in events if e["type"] == "token") == content
+    kinds = [e["type"] for e in events if e["type"] in ("token", "tool")]
+    assert kinds.index("tool") > kinds.index("token")  # the preamble streamed before the call
+    said = stub.completions[1].messages[-2]  # the assistant's turn-local call, then the result
+    assert said["role"] == "assistant" and said["tool_calls"][0]["id"]
+
+
+async def test_the_window_stays_a_suffix_of_the_journal(harness: Harness, stub: OpenAIStub) -> None:
+    user, session = await user_session(harness, "window@example.com")
+    stub.reply = Script([StubToolCall("remember", {"content": "likes maps"})])
+    await turn(harness, stub, session, user)
+    stub.reply = Script([StubToolCall("search_past_conversations", {"query": "maps"})])
+    await turn(harness, stub, session, user, content="second question")
+    window = (await read_window(harness.graph, harness.db.pool, session))["messages"]
+    page, _ = await harness.journal.page(session)
+    assert [type(m) for m in window] == [HumanMessage, AIMessage] * 2
+    assert not any(getattr(m, "tool_calls", None) for m in window)
+    assert [m.id for m in window] == [row.id for row in page]
+    # the second turn's request carried the first turn's answer, not its tool calls
+    assert [m["role"] for m in stub.completions[-2].messages] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+    ]
+
+
+# -- failures ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_tools", [True, False])
+async def test_a_cut_off_answer_keeps_its_text_and_its_tools(
+    harness: Harness, stub: OpenAIStub, with_tools: bool
+) -> None:
+    user, session = await user_session(harness, f"cut-{with_tools}@example.com", memory=with_tools)
+    rounds = [[StubToolCall("remember", {"content": "likes kites"})]] if with_tools else []
+    stub.reply = Script(*rounds, final="one two three four five")
+    stub.cut_after = 2
+    events = await turn(harness, stub, session, user, memory=with_tools)
+    message = answer(events)
+    assert message["content"] == "one two " and message["has_error"] is True
+    assert "cut off" in message["error_message"]
+    assert len(message["tools_used"]) == (1 if with_tools else 0)
+
+
+async def test_a_failure_after_tools_but_before_any_text_fails_the_turn(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    user, session = await user_session(harness, "down@example.com")
+    script = Script([StubToolCall("remember", {"content": "likes rain"})])
+
+    def reply_then_fail(messages: Messages) -> str | Round:
+        stub.fail(500)  # every request after this one
+        return script(messages)
+
+    stub.reply = reply_then_fail
+    with pytest.raises(ModelUnavailable):
+        await turn(harness, stub, session, user)
+    page, _ = await harness.journal.page(session)
+    assert [row.role for row in page] == ["user"]  # resending the query retries the turn
+    # what a tool did stays done: here, the memory is saved
+    assert [m.content for m in await MemoryStore(harness.db).list(user)] == ["likes rain"]
+
+
+# -- memory extraction (graph/remember.py) uses function calling too ----------
 
 
 async def test_memories_are_extracted_with_structured_output(

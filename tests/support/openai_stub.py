@@ -8,7 +8,11 @@ and failures on demand (429s, 500s, hangs).
 
 It serves `POST /v1/chat/completions`, both plain and streaming (SSE chunks
 carrying `choices[0].delta.content`, then a usage chunk when
-`stream_options.include_usage` is asked for, then `data: [DONE]`). The server
+`stream_options.include_usage` is asked for, then `data: [DONE]`). The script
+may answer with tool calls instead of (or after) text: a list of
+`StubToolCall`, or a `StubAnswer`; they stream as the OpenAI API streams them,
+`delta.tool_calls` with the id and name first, then the arguments in fragments.
+`cut_after` drops the connection in the middle of a streamed answer. The server
 is uvicorn in a background thread, on 127.0.0.1 and a free port.
 """
 
@@ -36,13 +40,29 @@ Messages = list[dict[str, Any]]
 
 @dataclass
 class StubToolCall:
-    """A tool call the stub answers with instead of text (as `tool_calls`)."""
+    """A tool call the stub answers with instead of text (as `tool_calls`).
+
+    `arguments` is sent as JSON; a string is sent as it is (say, broken JSON).
+    """
 
     name: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any] | str
 
 
-Reply = Callable[[Messages], "str | list[StubToolCall]"]
+@dataclass
+class StubAnswer:
+    """Text and tool calls in one answer (a model that talks, then calls)."""
+
+    text: str
+    calls: list[StubToolCall] = field(default_factory=list)
+
+
+Reply = Callable[[Messages], "str | list[StubToolCall] | StubAnswer"]
+
+
+class StubCutOff(Exception):
+    """Raised inside a streamed answer: the server drops the connection."""
+
 
 _PIECE = re.compile(r"\S+\s*|\s+")
 
@@ -54,15 +74,41 @@ def echo_reply(messages: Messages) -> str:
     return f"stub says: {last}"
 
 
+def arguments_text(call: StubToolCall) -> str:
+    return call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+
+
 def tool_calls_json(calls: list[StubToolCall]) -> list[dict[str, Any]]:
     return [
         {
             "id": f"call_{i}_{call.name}",
             "type": "function",
-            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            "function": {"name": call.name, "arguments": arguments_text(call)},
         }
         for i, call in enumerate(calls)
     ]
+
+
+def tool_call_deltas(calls: list[StubToolCall]) -> list[dict[str, Any]]:
+    """`delta.tool_calls` entries as OpenAI streams them: per call, its id, type
+    and name with empty arguments, then the arguments in fragments."""
+    deltas = []
+    for i, call in enumerate(tool_calls_json(calls)):
+        name, arguments = call["function"]["name"], call["function"]["arguments"]
+        head = {**call, "function": {"name": name, "arguments": ""}}
+        deltas.append({"index": i, **head})
+        step = max(1, len(arguments) // 3)
+        for at in range(0, len(arguments), step):
+            deltas.append({"index": i, "function": {"arguments": arguments[at : at + step]}})
+    return deltas
+
+
+def split_answer(answer: str | list[StubToolCall] | StubAnswer) -> tuple[str, list[StubToolCall]]:
+    if isinstance(answer, StubAnswer):
+        return answer.text, list(answer.calls)
+    if isinstance(answer, str):
+        return answer, []
+    return "", list(answer)
 
 
 def split_pieces(text: str) -> list[str]:
@@ -100,6 +146,7 @@ class OpenAIStub:
     chunk_delay_s: float = 0.0
     model_name: str = "stub-model"
     keep_alive: bool = False  # False: `Connection: close`, so no client socket outlives a test
+    cut_after: int | None = None  # drop streamed answers after this many text pieces
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[StubRequest] = field(default_factory=list)
@@ -195,9 +242,7 @@ class OpenAIStub:
             await self._wait_released(hang_s)
             return JSONResponse({"error": {"message": "stub hung"}}, status_code=503)
 
-        answer = self.reply(list(body.get("messages", [])))
-        calls = answer if isinstance(answer, list) else []
-        text = answer if isinstance(answer, str) else ""
+        text, calls = split_answer(self.reply(list(body.get("messages", []))))
         pieces = split_pieces(text)
         prompt_tokens, completion_tokens = self.usage or (
             sum(len(str(m.get("content", ""))) // 4 for m in body.get("messages", [])),
@@ -249,13 +294,14 @@ class OpenAIStub:
             yield chunk(
                 [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
             )
-            for piece in pieces:
+            for n, piece in enumerate(pieces):
+                if self.cut_after is not None and n >= self.cut_after:
+                    raise StubCutOff("the stub drops the connection mid-answer")
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
                 yield chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
-            for i, call in enumerate(tool_calls_json(calls)):
-                delta = {"tool_calls": [{"index": i, **call}]}
-                yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
+            for delta in tool_call_deltas(calls):
+                yield chunk([{"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}])
             finish = "tool_calls" if calls else "stop"
             yield chunk([{"index": 0, "delta": {}, "finish_reason": finish}])
             if include_usage:
