@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from memory import recall
 from memory.db import Database
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
@@ -47,19 +48,6 @@ def check_draft(draft: MemoryDraft) -> MemoryDraft:
     if key is not None:
         check_text(key, what="key")
     return MemoryDraft(draft.kind, key, content)
-
-
-def search_terms(query: str) -> str | None:
-    """An OR tsquery of the query's meaningful words, or None.
-
-    Words are \\w+ runs, so nothing the user types can break the tsquery syntax.
-    Very short Latin words ("is", "my") match everything and are dropped;
-    two-letter words in other scripts (서울, 東京) are kept.
-    """
-    words = {
-        w.lower() for w in _WORD.findall(query) if len(w) >= 3 or (len(w) >= 2 and not w.isascii())
-    }
-    return " | ".join(sorted(words)) if words else None
 
 
 class MemoryStore:
@@ -122,21 +110,10 @@ class MemoryStore:
     async def load_relevant(
         self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
     ) -> builtins.list[dict[str, Any]]:
-        """What planning hands the model: recent conversation summaries, the
-        user's preferences, and the entities and facts most relevant to the
-        query (full-text rank, then trigram similarity, then recency), within a
-        token budget."""
-        async with self.db.sessions() as s:
-            picked: list[Memory] = []
-            for query_rows in (
-                _recent(user_id, ("fact",), 5),
-                _relevant(user_id, query),
-                _recent(user_id, ("preference",), 10),
-                _recent(user_id, ("summary",), summaries),
-                _recent(user_id, ("entity",), 5),
-            ):
-                picked.extend((await s.scalars(query_rows)).all())
-        return _within_budget(picked, budget_tokens)
+        """What planning hands the model (see memory/recall.py)."""
+        return await recall.load_relevant(
+            self.db, user_id, query, summaries=summaries, budget_tokens=budget_tokens
+        )
 
     async def save_from_session(
         self,
@@ -204,46 +181,6 @@ class MemoryStore:
         )
         async with self.db.sessions() as s:
             return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
-
-
-def _recent(user_id: str, kinds: tuple[str, ...], limit: int) -> Any:
-    return (
-        select(Memory)
-        .where(Memory.user_id == user_id, Memory.kind.in_(kinds))
-        .order_by(Memory.updated_at.desc())
-        .limit(limit)
-    )
-
-
-def _relevant(user_id: str, query: str, limit: int = 10) -> Any:
-    terms = search_terms(query)
-    document = func.to_tsvector("simple", func.coalesce(Memory.key, "") + " " + Memory.content)
-    tsquery = func.to_tsquery("simple", terms or "")
-    rank = func.ts_rank(document, tsquery) if terms else literal(0.0)
-    similarity = func.similarity(Memory.content, query)
-    matches = [Memory.content.op("%")(query)]
-    if terms:
-        matches.append(document.op("@@")(tsquery))
-    return (
-        select(Memory)
-        .where(Memory.user_id == user_id, Memory.kind.in_(("entity", "fact")), or_(*matches))
-        .order_by(rank.desc(), similarity.desc(), Memory.updated_at.desc())
-        .limit(limit)
-    )
-
-
-def _within_budget(memories: list[Memory], budget_tokens: int) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    chosen: list[dict[str, Any]] = []
-    used = 0
-    for memory in memories:
-        cost = len(memory.content) // 4 + 8
-        if memory.id in seen or used + cost > budget_tokens:
-            continue
-        seen.add(memory.id)
-        used += cost
-        chosen.append(memory.as_dict())
-    return chosen
 
 
 def _upsert(user_id: str, draft: MemoryDraft, source_session_id: str | None) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -167,6 +168,12 @@ class Memory(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Stored by PostgreSQL (migration 0003); loaded only when asked for.
+    search: Mapped[Any] = mapped_column(
+        TSVECTOR,
+        Computed("to_tsvector('simple'::regconfig, coalesce(key, '') || ' ' || content)"),
+        deferred=True,
+    )
 
     __table_args__ = (
         Index("ix_memories_user_kind_updated", "user_id", "kind", updated_at.desc()),
@@ -186,14 +193,18 @@ class Memory(Base):
             postgresql_where=text("key IS NOT NULL"),
         ),
         Index(
-            "ix_memories_content_fts",
-            text("to_tsvector('simple', coalesce(key, '') || ' ' || content)"),
+            "ix_memories_user_search",
+            "user_id",
+            "search",
             postgresql_using="gin",
+            postgresql_where=text("kind IN ('entity', 'fact')"),
         ),
         Index(
-            "ix_memories_content_trgm",
+            "ix_memories_user_content_trgm",
+            "user_id",
             "content",
             postgresql_using="gin",
             postgresql_ops={"content": "gin_trgm_ops"},
+            postgresql_where=text("kind IN ('entity', 'fact')"),
         ),
     )

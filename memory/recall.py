@@ -1,0 +1,180 @@
+"""What planning hands the model about a user: the recency lists (facts,
+preferences, conversation summaries, entities) and the entities and facts most
+relevant to the question, within a token budget.
+
+Built for one user among millions of memories (bench/memory_load): the recency
+lists and the full-text matches come in one statement, ranked on the stored
+`search` vector through per-user GIN indexes (migration 0003); trigram
+similarity orders ties and is the fallback for what full text does not split
+(CJK); rows stay plain rows, not ORM entities.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import REAL, bindparam, cast, func, literal, literal_column, select, union_all
+from sqlalchemy.dialects.postgresql import TSVECTOR
+
+from memory.db import Database
+from memory.models import Memory
+
+RELEVANT_KINDS = ("entity", "fact")
+MATCHES = 10
+SEARCH = literal_column("memories.search", TSVECTOR)
+_WORD = re.compile(r"\w+", re.UNICODE)
+FIELDS = (
+    Memory.id,
+    Memory.kind,
+    Memory.key,
+    Memory.content,
+    Memory.source_session_id,
+    Memory.created_at,
+    Memory.updated_at,
+)
+# Where each list goes in the answer; part 1 is the relevant matches.
+RECENT_PARTS = {0: "fact", 2: "preference", 3: "summary", 4: "entity"}
+
+
+def search_terms(query: str) -> str | None:
+    """An OR tsquery of the query's meaningful words, or None.
+
+    Words are \\w+ runs, so nothing the user types can break the tsquery syntax.
+    Very short Latin words ("is", "my") match everything and are dropped;
+    two-letter words in other scripts (서울, 東京) are kept.
+    """
+    words = {
+        w.lower() for w in _WORD.findall(query) if len(w) >= 3 or (len(w) >= 2 and not w.isascii())
+    }
+    return " | ".join(sorted(words)) if words else None
+
+
+def _matching(user_id: Any, terms: Any, query: Any) -> Any:
+    """Full-text matches by rank, then similarity, then recency. Similarity is
+    computed only for matches that tie with the tenth-best rank or beat it: the
+    only ones it can reorder."""
+    tsquery = func.to_tsquery("simple", terms)
+    ranked = (
+        select(*FIELDS, func.ts_rank(SEARCH, tsquery).label("rank"))
+        .where(
+            Memory.user_id == user_id,
+            Memory.kind.in_(RELEVANT_KINDS),
+            SEARCH.op("@@")(tsquery),
+        )
+        .cte("ranked")
+    )
+    best = select(ranked.c.rank).order_by(ranked.c.rank.desc()).limit(MATCHES).subquery()
+    cut = select(func.min(best.c.rank)).scalar_subquery()
+    similarity = func.similarity(ranked.c.content, query)
+    return (
+        select(
+            *[ranked.c[column.key] for column in FIELDS],
+            literal(1).label("part"),
+            ranked.c.rank,
+            similarity.label("similarity"),
+        )
+        .where(ranked.c.rank >= cut)
+        .order_by(ranked.c.rank.desc(), similarity.desc(), ranked.c.updated_at.desc())
+        .limit(MATCHES)
+    )
+
+
+def _similar(user_id: Any, query: Any, exclude: Any, limit: Any) -> Any:
+    """The trigram fallback: what full text did not find, by similarity, then recency."""
+    return (
+        select(*FIELDS)
+        .where(
+            Memory.user_id == user_id,
+            Memory.kind.in_(RELEVANT_KINDS),
+            Memory.content.op("%")(query),
+            Memory.id.not_in(exclude),
+        )
+        .order_by(func.similarity(Memory.content, query).desc(), Memory.updated_at.desc())
+        .limit(limit)
+    )
+
+
+def _recent_parts(user_id: Any, summaries: Any) -> list[Any]:
+    limits = {"fact": 5, "preference": 10, "summary": summaries, "entity": 5}
+    return [
+        select(
+            *FIELDS,
+            literal(n).label("part"),
+            cast(literal(0), REAL).label("rank"),
+            cast(literal(0), REAL).label("similarity"),
+        )
+        .where(Memory.user_id == user_id, Memory.kind == kind)
+        .order_by(Memory.updated_at.desc())
+        .limit(limits[kind])
+        for n, kind in RECENT_PARTS.items()
+    ]
+
+
+def _one_statement(parts: list[Any]) -> Any:
+    every = union_all(*parts).subquery()
+    return select(every).order_by(
+        every.c.part, every.c.rank.desc(), every.c.similarity.desc(), every.c.updated_at.desc()
+    )
+
+
+# Built once, with bind parameters: building them per load costs as much as running them.
+_USER: Any = bindparam("user_id")
+_QUERY: Any = bindparam("query")
+_SUMMARIES: Any = bindparam("summaries")
+RECENT = _one_statement(_recent_parts(_USER, _SUMMARIES))
+RECENT_AND_MATCHING = _one_statement(
+    [*_recent_parts(_USER, _SUMMARIES), _matching(_USER, bindparam("terms"), _QUERY)]
+)
+SIMILAR = _similar(_USER, _QUERY, bindparam("exclude", expanding=True), bindparam("limit"))
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "key": row.key,
+        "content": row.content,
+        "source_session_id": row.source_session_id,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+def _within_budget(rows: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    chosen: list[dict[str, Any]] = []
+    used = 0
+    for row in rows:
+        cost = len(row.content) // 4 + 8
+        if row.id in seen or used + cost > budget_tokens:
+            continue
+        seen.add(row.id)
+        used += cost
+        chosen.append(_as_dict(row))
+    return chosen
+
+
+async def load_relevant(
+    db: Database, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
+) -> list[dict[str, Any]]:
+    """Recent facts, the relevant matches, preferences, summaries, entities, deduplicated.
+
+    Runs in a transaction on purpose: psycopg forgets prepared statements at its
+    ROLLBACK, so every load is planned for its own user (a generic plan reused
+    across users plans for an average user and is several times slower for a
+    large one).
+    """
+    terms = search_terms(query)
+    params: dict[str, Any] = {"user_id": user_id, "summaries": summaries, "query": query}
+    async with db.engine.connect() as conn:
+        statement = RECENT_AND_MATCHING if terms else RECENT
+        rows = (await conn.execute(statement, {**params, "terms": terms})).all()
+        matched = [row for row in rows if row.part == 1]
+        if len(matched) < MATCHES:
+            exclude = [row.id for row in matched]
+            fallback = {**params, "exclude": exclude, "limit": MATCHES - len(matched)}
+            matched.extend((await conn.execute(SIMILAR, fallback)).all())
+    picked = [row for row in rows if row.part == 0] + matched
+    picked += [row for row in rows if row.part > 1]
+    return _within_budget(picked, budget_tokens)
