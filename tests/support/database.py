@@ -1,4 +1,5 @@
-"""Where tests get PostgreSQL: TEST_DATABASE_URL, else 127.0.0.1:5432, else embedded."""
+"""Where tests get PostgreSQL: TEST_DATABASE_URL, else 127.0.0.1:5432, else
+embedded (TEST_DATABASE_URL=embedded forces the embedded server)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,10 @@ def _reachable(url: str) -> bool:
 def postgres_server(scratch: Path) -> Iterator[str]:
     """A maintenance URL of a server tests may create databases on."""
     explicit = os.environ.get("TEST_DATABASE_URL")
-    if explicit:
+    if explicit and explicit != "embedded":
         yield libpq_url(explicit)
         return
-    if _reachable(LOCAL_SERVER):
+    if explicit != "embedded" and _reachable(LOCAL_SERVER):
         yield LOCAL_SERVER
         return
     from memory.embedded import EmbeddedPostgres
