@@ -24,6 +24,12 @@ RELEVANT_KINDS = ("entity", "fact")
 MATCHES = 10
 SEARCH = literal_column("memories.search", TSVECTOR)
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Words that match most memories and rank none: searching for them costs time
+# (ranking thousands of matches) and finds nothing a question is about.
+_FUNCTION_WORDS = """about all and any are can could did does for from had has have her his how
+its just know me not now of our out she tell that the their them then there these they
+this told was were what when where which who why will with would you your"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
 FIELDS = (
     Memory.id,
     Memory.kind,
@@ -41,11 +47,14 @@ def search_terms(query: str) -> str | None:
     """An OR tsquery of the query's meaningful words, or None.
 
     Words are \\w+ runs, so nothing the user types can break the tsquery syntax.
-    Very short Latin words ("is", "my") match everything and are dropped;
-    two-letter words in other scripts (서울, 東京) are kept.
+    Very short Latin words ("is", "my") and English function words match
+    everything and are dropped; two-letter words in other scripts (서울, 東京)
+    are kept.
     """
     words = {
-        w.lower() for w in _WORD.findall(query) if len(w) >= 3 or (len(w) >= 2 and not w.isascii())
+        w.lower()
+        for w in _WORD.findall(query)
+        if (len(w) >= 3 or (len(w) >= 2 and not w.isascii())) and w.lower() not in FUNCTION_WORDS
     }
     return " | ".join(sorted(words)) if words else None
 
