@@ -16,6 +16,7 @@ RUNS = [
     ["bench.ws_load"],
     ["bench.memory_load"],
     ["bench.resume"],
+    ["bench.delta_reference", "--turns", "10,100,1000"],
 ]
 
 
