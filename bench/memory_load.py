@@ -3,7 +3,7 @@ memories among 1,000,000 memories of other users, and what it adds to the time
 from `query` to the first token.
 
     .venv/bin/python -m bench.memory_load [--sizes 100,1000,10000] [--others 1000000]
-        [--calls 200] [--turns 50] [--explain] [--try-fix] [--write]
+        [--calls 200] [--turns 50] [--explain] [--write]
 
 One run: a throwaway database, migrated; 10,000 other users with 100 memories
 each, written server-side (`INSERT ... SELECT generate_series`) from a small
@@ -22,12 +22,9 @@ session with memory on (the loader in TurnContext) and one with memory off,
 and times from starting the turn to its first `token` event.
 
 `--explain` prints EXPLAIN (ANALYZE, BUFFERS) of each query a load issues for
-the largest user. `--try-fix` copies the loaded database, applies the proposed
-fix to the copy only (FIX_MIGRATION: a stored tsvector column, per-user GIN
-indexes instead of the table-wide ones; then VACUUM ANALYZE) and measures, call
-by call interleaved with `load_relevant` on the untouched database, the query
-rewrite (`fixed_loader`) and `load_relevant` itself on the migrated copy; the
-first-token runs then interleave both loaders as well.
+the largest user. The queries are memory/recall.py's (per-user GIN indexes on a
+stored search vector, migration 0003); before them, the same run measured
+165 ms p50 at 10,000 memories.
 """
 
 from __future__ import annotations
@@ -38,28 +35,14 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import (
-    REAL,
-    bindparam,
-    cast,
-    func,
-    literal,
-    literal_column,
-    select,
-    union_all,
-)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.engine import make_url
 
 from bench.common import (
-    LOCAL_SERVER,
     machine,
     median,
     percentile,
@@ -74,8 +57,7 @@ from graph.turn import Turn, run_turn
 from memory.db import Database, libpq_url, open_database
 from memory.journal import Journal
 from memory.memories import MemoryStore
-from memory.models import Memory
-from memory.recall import search_terms
+from memory.recall import matching, one_statement, recent_parts, search_terms, similar
 from memory.sessions import Owner, SessionStore
 
 QUESTIONS = (
@@ -379,176 +361,12 @@ async def first_token(
 # Verified here on the throwaway database only; as a migration it is
 # migrations/versions/0003 in the report, plus the query rewrite below.
 
-FIX_MIGRATION = """
-CREATE EXTENSION IF NOT EXISTS btree_gin;
-ALTER TABLE memories ADD COLUMN search tsvector
-  GENERATED ALWAYS AS (to_tsvector('simple', coalesce(key, '') || ' ' || content)) STORED;
-CREATE INDEX ix_memories_user_search ON memories USING gin (user_id, search)
-  WHERE kind IN ('entity', 'fact');
-CREATE INDEX ix_memories_user_content_trgm ON memories USING gin (user_id, content gin_trgm_ops)
-  WHERE kind IN ('entity', 'fact');
-DROP INDEX ix_memories_content_fts;
-DROP INDEX ix_memories_content_trgm;
-"""
-SEARCH = literal_column("memories.search", TSVECTOR)  # the stored vector, not in the model
-RELEVANT_KINDS = ("entity", "fact")
-# Plain columns, not ORM entities: the load hands dicts to planning anyway, and
-# building 30 entities per load costs more than the queries do.
-FIELDS = (
-    Memory.id,
-    Memory.kind,
-    Memory.key,
-    Memory.content,
-    Memory.source_session_id,
-    Memory.created_at,
-    Memory.updated_at,
-)
-
-
-def matching(user_id: Any, terms: Any, query: Any, limit: int = 10) -> Any:
-    """Full-text matches in `load_relevant`'s order: rank, trigram similarity,
-    recency. The rank comes from the stored vector, and similarity is computed
-    only for the matches that tie with the tenth-best rank or beat it: the
-    only ones it can reorder."""
-    tsquery = func.to_tsquery("simple", terms)
-    ranked = (
-        select(*FIELDS, func.ts_rank(SEARCH, tsquery).label("rank"))
-        .where(
-            Memory.user_id == user_id,
-            Memory.kind.in_(RELEVANT_KINDS),
-            SEARCH.op("@@")(tsquery),
-        )
-        .cte("ranked")
-    )
-    best = select(ranked.c.rank).order_by(ranked.c.rank.desc()).limit(limit).subquery()
-    cut = select(func.min(best.c.rank)).scalar_subquery()
-    similarity = func.similarity(ranked.c.content, query)
-    return (
-        select(
-            *[ranked.c[column.key] for column in FIELDS],
-            literal(1).label("part"),
-            ranked.c.rank,
-            similarity.label("similarity"),
-        )
-        .where(ranked.c.rank >= cut)
-        .order_by(ranked.c.rank.desc(), similarity.desc(), ranked.c.updated_at.desc())
-        .limit(limit)
-    )
-
-
-def similar(user_id: Any, query: Any, exclude: Any, limit: Any) -> Any:
-    """The trigram fallback: what full text did not find, by similarity, then recency."""
-    return (
-        select(*FIELDS)
-        .where(
-            Memory.user_id == user_id,
-            Memory.kind.in_(RELEVANT_KINDS),
-            Memory.content.op("%")(query),
-            Memory.id.not_in(exclude),
-        )
-        .order_by(func.similarity(Memory.content, query).desc(), Memory.updated_at.desc())
-        .limit(limit)
-    )
-
-
-RECENT_PARTS = {0: "fact", 2: "preference", 3: "summary", 4: "entity"}  # 1: the matches
-
-
-def recent_parts(user_id: Any, summaries: Any) -> list[Any]:
-    """The four recency lists of `load_relevant`, numbered by their place in it."""
-    limits = {"fact": 5, "preference": 10, "summary": summaries, "entity": 5}
-    return [
-        select(
-            *FIELDS,
-            literal(n).label("part"),
-            cast(literal(0), REAL).label("rank"),
-            cast(literal(0), REAL).label("similarity"),
-        )
-        .where(Memory.user_id == user_id, Memory.kind == kind)
-        .order_by(Memory.updated_at.desc())
-        .limit(limits[kind])
-        for n, kind in RECENT_PARTS.items()
-    ]
-
-
-def one_load(parts: list[Any]) -> Any:
-    """The parts in one statement, each part in its own order."""
-    every = union_all(*parts).subquery()
-    return select(every).order_by(
-        every.c.part, every.c.rank.desc(), every.c.similarity.desc(), every.c.updated_at.desc()
-    )
-
-
-# Built once: building these per load costs as much as running them.
-USER: Any = bindparam("user_id")
-QUERY: Any = bindparam("query")
-SUMMARIES: Any = bindparam("summaries")
-RECENT = one_load(recent_parts(USER, SUMMARIES))
-RECENT_AND_MATCHING = one_load(
-    recent_parts(USER, SUMMARIES) + [matching(USER, bindparam("terms"), QUERY)]
-)
-SIMILAR = similar(USER, QUERY, bindparam("exclude", expanding=True), bindparam("limit"))
-
-
-def as_dict(row: Any) -> dict[str, Any]:
-    """What `Memory.as_dict` gives, from a row."""
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "key": row.key,
-        "content": row.content,
-        "source_session_id": row.source_session_id,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-    }
-
-
-def within_budget(rows: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
-    """`_within_budget` over rows."""
-    seen: set[str] = set()
-    chosen: list[dict[str, Any]] = []
-    used = 0
-    for row in rows:
-        cost = len(row.content) // 4 + 8
-        if row.id in seen or used + cost > budget_tokens:
-            continue
-        seen.add(row.id)
-        used += cost
-        chosen.append(as_dict(row))
-    return chosen
-
-
-def fixed_loader(store: MemoryStore, summaries: int = 4, budget_tokens: int = 1500) -> Loader:
-    """`load_relevant` rewritten, same memories in the same order: the recency
-    lists and the full-text matches in one statement, the trigram fallback only
-    when full text finds fewer than ten; plain rows, not ORM entities. It keeps
-    the transaction: psycopg forgets prepared statements at its ROLLBACK, so every
-    load is planned for its own user (a generic plan, reused across users, plans
-    for a user of average size and is several times slower for a large one)."""
-
-    async def load(user_id: str, query: str) -> list[dict[str, Any]]:
-        terms = search_terms(query)
-        params: dict[str, Any] = {"user_id": user_id, "summaries": summaries, "query": query}
-        async with store.db.engine.connect() as conn:
-            statement = RECENT_AND_MATCHING if terms else RECENT
-            rows = (await conn.execute(statement, {**params, "terms": terms})).all()
-            matched = [row for row in rows if row.part == 1]
-            if len(matched) < 10:
-                exclude = [row.id for row in matched]
-                fallback = {**params, "exclude": exclude, "limit": 10 - len(matched)}
-                matched.extend((await conn.execute(SIMILAR, fallback)).all())
-        picked = [row for row in rows if row.part == 0] + matched
-        picked += [row for row in rows if row.part > 1]
-        return within_budget(picked, budget_tokens)
-
-    return load
-
 
 def statements(user_id: str, question: str, fixed: bool) -> list[tuple[str, Any]]:
     """What one load issues. Since the fix landed (memory/recall.py, migration
     0003) there is only the fixed shape; `fixed` is kept for the callers."""
     terms = search_terms(question) or ""
-    both = one_load(recent_parts(user_id, 4) + [matching(user_id, terms, question)])
+    both = one_statement(recent_parts(user_id, 4) + [matching(user_id, terms, question)])
     return [
         ("recency lists and full text", both),
         ("trigram fallback", similar(user_id, question, [], 10)),
@@ -605,30 +423,6 @@ def question_table(rows: dict[str, dict[int, Result]], n: int) -> str:
     return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def clone(url: str) -> Iterator[str]:
-    """A copy of the database at `url` (nothing may be connected to it), dropped afterwards."""
-    source = make_url(url).database
-    name = f"{source}_fix"
-    with psycopg.connect(LOCAL_SERVER, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(LOCAL_SERVER, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def apply_fix(url: str) -> float:
-    """FIX_MIGRATION on the copy, then VACUUM ANALYZE as after the load; seconds taken."""
-    started = time.perf_counter()
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        conn.execute(FIX_MIGRATION)
-        seconds = time.perf_counter() - started
-        conn.execute("VACUUM (ANALYZE) memories")
-    return seconds
-
-
 async def run(args: argparse.Namespace) -> str:
     sizes: list[int] = args.sizes
     largest = max(sizes)
@@ -641,29 +435,12 @@ async def run(args: argparse.Namespace) -> str:
         load_seconds = time.perf_counter() - started
         fix_seconds = 0.0
         urls = {"as is": url}
-        if args.try_fix:
-            raise SystemExit(
-                "--try-fix: the fix has landed (memory/recall.py, migration 0003); "
-                "check out the commit before it to compare"
-            )
-        if args.try_fix:
-            # The fix goes into a copy, so that the current code on the current
-            # schema and the fix run side by side, interleaved call by call.
-            urls["fixed"] = stack.enter_context(clone(url))
-            fix_seconds = apply_fix(urls["fixed"])
-            print(f"  copy made and fix applied to it ({fix_seconds:.0f} s)", flush=True)
         dbs = {name: await open_database(u, pool_size=4) for name, u in urls.items()}
         try:
             stores = {name: MemoryStore(db) for name, db in dbs.items()}
             variants: dict[str, tuple[Database, Loader]] = {
                 "load_relevant": (dbs["as is"], stores["as is"].load_relevant)
             }
-            if args.try_fix:
-                variants["rewrite + migration"] = (dbs["fixed"], fixed_loader(stores["fixed"]))
-                variants["load_relevant after the migration alone"] = (
-                    dbs["fixed"],
-                    stores["fixed"].load_relevant,
-                )
             rows: dict[str, dict[int, Result]] = {name: {} for name in variants}
             for n in sizes:
                 loaders = {name: loader for name, (_, loader) in variants.items()}
@@ -671,9 +448,7 @@ async def run(args: argparse.Namespace) -> str:
                     rows[name][n] = result
                     print(f"  {n:,}: {name} {result.cell()}", flush=True)
             if args.explain:
-                print(explain(urls["as is"], targets[largest], fixed=False), flush=True)
-                if args.try_fix:
-                    print(explain(urls["fixed"], targets[largest], fixed=True), flush=True)
+                print(explain(urls["as is"], targets[largest], fixed=True), flush=True)
             compared = {k: v for k, v in variants.items() if "alone" not in k}
             tokens = await first_token(compared, targets[largest], args.turns)
         finally:
@@ -710,7 +485,6 @@ def report(
             f"{same_lists(before, after)} questions; the migration took {fix_seconds:.0f} s "
             f"on this table (ADD COLUMN ... STORED rewrites it)"
         )
-    flags = " --try-fix" if args.try_fix else ""
     tokens_table = "\n".join(
         f"| {name} | {m['memory off']:.1f} ms | {m['memory on']:.1f} ms | "
         f"{m['memory on'] - m['memory off']:+.1f} ms |"
@@ -718,7 +492,7 @@ def report(
     )
     return (
         "## memory_load\n\n"
-        f"`.venv/bin/python -m bench.memory_load{flags}` on {facts}; load average "
+        f"`.venv/bin/python -m bench.memory_load` on {facts}; load average "
         f"{load_average:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other "
         f"sessions' tests and benchmarks shared the machine). Filling the "
         f"database took {load_seconds:.0f} s, the whole run "
@@ -742,31 +516,8 @@ def report(
         + (" and the loaders" if len(tokens) > 1 else "")
         + " interleaved turn by turn:\n\n"
         "| loader | memory off | memory on | added by memory loading |\n|---|---|---|---|\n"
-        f"{tokens_table}\n\n"
-        f"{READING if args.try_fix else ''}"
+        f"{tokens_table}\n"
     ).strip()
-
-
-READING = """Reading it: `load_relevant`'s relevance query ORs a trigram match
-(`content % question`) with the full-text match, and only the table-wide GIN
-indexes can serve either. For a user with many memories the planner
-intersects the user's rows with a BitmapOr over both, so a load reads the
-postings of every user's memories that share a trigram or a word with the
-question (over a hundred thousand at a million memories): a cost that grows
-with the whole table, not with the user. For a small user it filters the
-user's rows instead. Either way it ranks every candidate by re-running
-`to_tsvector` and `similarity` on it. The proposed migration (0003) stores the
-tsvector, puts `user_id` into both GIN indexes (`btree_gin`, partial on
-entities and facts) and drops the table-wide ones. The rewrite ranks full-text
-matches on the stored vector, computes trigram similarity only for matches
-that tie with the tenth-best rank (the only ones it can reorder), runs the
-trigram match only as the fallback when full text finds fewer than ten, reads
-the four recency lists in the same statement, and builds dicts from rows
-instead of ORM entities. Neither half helps alone: the current query on the
-migrated schema has no index for its OR at all. What remains is per-match
-ranking: a question whose words occur in most memories ("the", "and", "what")
-ranks thousands of rows. `EXPLAIN (ANALYZE, BUFFERS)` of every query: add
-`--explain`."""
 
 
 def main() -> None:
@@ -778,9 +529,6 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="loads per size")
     parser.add_argument("--turns", type=int, default=50, help="turns per first-token median")
     parser.add_argument("--explain", action="store_true", help="print the query plans")
-    parser.add_argument(
-        "--try-fix", action="store_true", help="apply and measure the proposed fix too"
-    )
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     args.sizes = sorted(int(n) for n in args.sizes.split(","))

@@ -59,7 +59,7 @@ def search_terms(query: str) -> str | None:
     return " | ".join(sorted(words)) if words else None
 
 
-def _matching(user_id: Any, terms: Any, query: Any) -> Any:
+def matching(user_id: Any, terms: Any, query: Any) -> Any:
     """Full-text matches by rank, then similarity, then recency. Similarity is
     computed only for matches that tie with the tenth-best rank or beat it: the
     only ones it can reorder."""
@@ -89,7 +89,7 @@ def _matching(user_id: Any, terms: Any, query: Any) -> Any:
     )
 
 
-def _similar(user_id: Any, query: Any, exclude: Any, limit: Any) -> Any:
+def similar(user_id: Any, query: Any, exclude: Any, limit: Any) -> Any:
     """The trigram fallback: what full text did not find, by similarity, then recency."""
     return (
         select(*FIELDS)
@@ -104,7 +104,7 @@ def _similar(user_id: Any, query: Any, exclude: Any, limit: Any) -> Any:
     )
 
 
-def _recent_parts(user_id: Any, summaries: Any) -> list[Any]:
+def recent_parts(user_id: Any, summaries: Any) -> list[Any]:
     limits = {"fact": 5, "preference": 10, "summary": summaries, "entity": 5}
     return [
         select(
@@ -120,7 +120,7 @@ def _recent_parts(user_id: Any, summaries: Any) -> list[Any]:
     ]
 
 
-def _one_statement(parts: list[Any]) -> Any:
+def one_statement(parts: list[Any]) -> Any:
     every = union_all(*parts).subquery()
     return select(every).order_by(
         every.c.part, every.c.rank.desc(), every.c.similarity.desc(), every.c.updated_at.desc()
@@ -131,11 +131,11 @@ def _one_statement(parts: list[Any]) -> Any:
 _USER: Any = bindparam("user_id")
 _QUERY: Any = bindparam("query")
 _SUMMARIES: Any = bindparam("summaries")
-RECENT = _one_statement(_recent_parts(_USER, _SUMMARIES))
-RECENT_AND_MATCHING = _one_statement(
-    [*_recent_parts(_USER, _SUMMARIES), _matching(_USER, bindparam("terms"), _QUERY)]
+RECENT = one_statement(recent_parts(_USER, _SUMMARIES))
+RECENT_AND_MATCHING = one_statement(
+    [*recent_parts(_USER, _SUMMARIES), matching(_USER, bindparam("terms"), _QUERY)]
 )
-SIMILAR = _similar(_USER, _QUERY, bindparam("exclude", expanding=True), bindparam("limit"))
+SIMILAR = similar(_USER, _QUERY, bindparam("exclude", expanding=True), bindparam("limit"))
 
 
 def _as_dict(row: Any) -> dict[str, Any]:
