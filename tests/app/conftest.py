@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
+import httpx
 import pytest
 
+from tests.support.server import ServerProcess
 from tests.support.ws import Sockets
 
 
@@ -14,3 +17,12 @@ async def ws() -> AsyncIterator[Sockets]:
     sockets = Sockets()
     yield sockets
     await sockets.close_all()
+
+
+@pytest.fixture
+async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that keeps no cookies: every call says who it is in its headers (a
+    browser-like client is made where a test needs one)."""
+    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    async with httpx.AsyncClient(base_url=server.url, timeout=15, cookies=jar) as client:
+        yield client

@@ -4,8 +4,7 @@ and login throttling, against a real uvicorn on real PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from collections.abc import Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from memory.db import libpq_url, open_database
-from memory.journal import Journal, NewMessage
+from memory.db import libpq_url
+from tests.support.identities import seed_messages
 from tests.support.server import ServerProcess
 
 PASSWORD = "correct horse battery"
@@ -36,13 +35,6 @@ def set_cookies(reply: httpx.Response) -> dict[str, str]:
 def cookieless() -> CookieJar:
     """A jar that keeps nothing, so a client proves who it is by headers alone."""
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    """A client without cookies (a browser-like client is made where a test needs one)."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=15, cookies=cookieless()) as client:
-        yield client
 
 
 async def register(api: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict:
@@ -190,17 +182,6 @@ async def test_password_change_needs_a_login(api: httpx.AsyncClient) -> None:
         "/api/auth/password", json={"current_password": PASSWORD, "new_password": "long enough"}
     )
     assert reply.status_code == 401
-
-
-async def seed_messages(database_url: str, session_id: str, contents: list[str]) -> None:
-    db = await open_database(database_url, pool_size=2)
-    try:
-        journal = Journal(db, anon_ttl=timedelta(hours=24))
-        for i, content in enumerate(contents):
-            role = "user" if i % 2 == 0 else "assistant"
-            await journal.append(session_id, NewMessage(str(uuid.uuid4()), role, content))
-    finally:
-        await db.close()
 
 
 async def count_rows(database_url: str, user_id: str, session_ids: list[str]) -> dict[str, int]:

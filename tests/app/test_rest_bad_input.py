@@ -6,23 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess
-
 PASSWORD = "correct horse battery"
 NUL = "a\x00b"
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    async with httpx.AsyncClient(base_url=server.url, timeout=15, cookies=jar) as client:
-        yield client
 
 
 @pytest.fixture

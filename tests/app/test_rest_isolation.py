@@ -4,17 +4,11 @@ anyone else, answers exactly like a session that does not exist."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 import pytest
 
-from memory.db import open_database
-from memory.journal import Journal, NewMessage
-from tests.support.identities import anonymous_session, user_session
-from tests.support.server import ServerProcess
+from tests.support.identities import anonymous_session, seed_messages, user_session
 
 # Every session endpoint, as (method, path under /api/sessions/{id}, JSON body).
 ENDPOINTS = [
@@ -27,23 +21,6 @@ ENDPOINTS = [
     ("GET", "/messages?after_seq=0&limit=5", None),
     ("GET", "/messages?before_seq=2", None),
 ]
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    async with httpx.AsyncClient(base_url=server.url, timeout=15, cookies=jar) as client:
-        yield client
-
-
-async def seed(database_url: str, session_id: str, contents: list[str]) -> None:
-    db = await open_database(database_url, pool_size=2)
-    try:
-        journal = Journal(db, anon_ttl=timedelta(hours=24))
-        for content in contents:
-            await journal.append(session_id, NewMessage(str(uuid.uuid4()), "user", content))
-    finally:
-        await db.close()
 
 
 async def stranger(kind: str, database_url: str) -> dict[str, str]:
@@ -60,7 +37,7 @@ async def victim(kind: str, database_url: str) -> tuple[str, dict[str, str], str
     make = user_session if kind == "user" else anonymous_session
     session_id, headers = await make(database_url)
     secret = f"secret{uuid.uuid4().hex[:8]}"
-    await seed(database_url, session_id, [f"the password is {secret}", "noted"])
+    await seed_messages(database_url, session_id, [f"the password is {secret}", "noted"])
     return session_id, headers, secret
 
 

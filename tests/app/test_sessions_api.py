@@ -4,8 +4,7 @@ archive, delete, messages; and anonymous rate limits."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from collections.abc import Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
@@ -14,19 +13,11 @@ import psycopg
 import pytest
 
 from app.ratelimit import ANONYMOUS_TURNS_PER_ADDRESS, RateLimited, RateLimits, check_turn_allowed
-from memory.db import libpq_url, open_database
-from memory.journal import Journal, NewMessage
+from memory.db import libpq_url
+from tests.support.identities import anonymous_session, seed_messages
 from tests.support.server import ServerProcess
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that keeps no cookies: every call says who it is in its headers."""
-    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    async with httpx.AsyncClient(base_url=server.url, timeout=15, cookies=jar) as client:
-        yield client
 
 
 async def user_headers(api: httpx.AsyncClient) -> dict[str, str]:
@@ -42,18 +33,6 @@ async def create(api: httpx.AsyncClient, headers: dict[str, str], **body: object
     reply = await api.post("/api/sessions", json=body, headers=headers)
     assert reply.status_code == 201, reply.text
     return reply.json()
-
-
-async def seed(database_url: str, session_id: str, contents: list[str]) -> None:
-    """Journal messages straight into the server's database, alternating user/assistant."""
-    db = await open_database(database_url, pool_size=2)
-    try:
-        journal = Journal(db, anon_ttl=timedelta(hours=24))
-        for i, content in enumerate(contents):
-            role = "user" if i % 2 == 0 else "assistant"
-            await journal.append(session_id, NewMessage(str(uuid.uuid4()), role, content))
-    finally:
-        await db.close()
 
 
 def set_cookies(reply: httpx.Response) -> dict[str, str]:
@@ -162,7 +141,7 @@ async def test_delete_removes_the_session_and_its_messages(
 ) -> None:
     me = await user_headers(api)
     session = await create(api, me)
-    await seed(server_database, session["id"], ["one", "two"])
+    await seed_messages(server_database, session["id"], ["one", "two"])
     reply = await api.delete(f"/api/sessions/{session['id']}", headers=me)
     assert reply.status_code == 204 and reply.content == b""
     assert (await api.get(f"/api/sessions/{session['id']}", headers=me)).status_code == 404
@@ -201,7 +180,7 @@ async def test_list_pages_newest_activity_first(
 ) -> None:
     me = await user_headers(api)
     made = [(await create(api, me, title=f"s{i}"))["id"] for i in range(5)]
-    await seed(server_database, made[1], ["bump"])  # the most recent activity now
+    await seed_messages(server_database, made[1], ["bump"])  # the most recent activity now
     expected = [made[1], made[4], made[3], made[2], made[0]]
     seen, cursor = [], None
     while True:
@@ -220,7 +199,9 @@ async def test_list_carries_a_preview_of_the_last_message(
 ) -> None:
     me = await user_headers(api)
     session = await create(api, me)
-    await seed(server_database, session["id"], ["What is the capital of France?", "P" * 500])
+    await seed_messages(
+        server_database, session["id"], ["What is the capital of France?", "P" * 500]
+    )
     listed = (await api.get("/api/sessions", headers=me)).json()["sessions"][0]
     assert listed["message_count"] == 2
     assert listed["last_message"]["role"] == "assistant"
@@ -244,8 +225,8 @@ async def test_search_finds_words_in_any_language(
 ) -> None:
     me = await user_headers(api)
     hit, miss = await create(api, me), await create(api, me, title="unrelated")
-    await seed(server_database, hit["id"], [content])
-    await seed(server_database, miss["id"], ["nothing to see here"])
+    await seed_messages(server_database, hit["id"], [content])
+    await seed_messages(server_database, miss["id"], ["nothing to see here"])
     found = (await api.get("/api/sessions", params={"q": query}, headers=me)).json()
     assert [s["id"] for s in found["sessions"]] == [hit["id"]]
 
@@ -269,7 +250,7 @@ async def test_search_matches_titles_and_only_the_callers_sessions(
 async def test_messages_page_by_seq(api: httpx.AsyncClient, server_database: str) -> None:
     me = await user_headers(api)
     session = await create(api, me)
-    await seed(server_database, session["id"], [f"message {i}" for i in range(1, 8)])
+    await seed_messages(server_database, session["id"], [f"message {i}" for i in range(1, 8)])
     url = f"/api/sessions/{session['id']}/messages"
 
     async def seqs(**params: int) -> tuple[list[int], bool]:
@@ -358,16 +339,8 @@ async def test_rate_limits_off_limits_nothing() -> None:
 
 
 async def test_export_json_and_markdown(server, server_database) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.identities import anonymous_session
-
     session_id, headers = await anonymous_session(server_database)
-    journal_db = await open_database(server_database, pool_size=2)
-    try:
-        journal = Journal(journal_db, anon_ttl=timedelta(hours=1))
-        await journal.append(session_id, NewMessage(str(uuid.uuid4()), "user", "Wie spät ist es?"))
-        await journal.append(session_id, NewMessage(str(uuid.uuid4()), "assistant", "**Zeit**"))
-    finally:
-        await journal_db.close()
+    await seed_messages(server_database, session_id, ["Wie spät ist es?", "**Zeit**"])
     url = f"{server.url}/api/sessions/{session_id}/export"
     exported = httpx.get(url, headers=headers, timeout=10)
     assert exported.status_code == 200

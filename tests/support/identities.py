@@ -1,4 +1,4 @@
-"""Owners for server tests, written straight into the server's database."""
+"""Owners and messages for server tests, written straight into the server's database."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.auth import hash_password, new_token, token_hash
 from memory.db import open_database
+from memory.journal import Journal, NewMessage
 from memory.sessions import Owner, SessionStore
 from memory.users import UserStore
 
@@ -39,5 +40,17 @@ async def _create_session(database_url: str, owner: Owner) -> str:
     try:
         store = SessionStore(db, anon_ttl=timedelta(hours=24))
         return (await store.create(owner)).id
+    finally:
+        await db.close()
+
+
+async def seed_messages(database_url: str, session_id: str, contents: list[str]) -> None:
+    """Journal messages into a session, alternating user and assistant."""
+    db = await open_database(database_url, pool_size=2)
+    try:
+        journal = Journal(db, anon_ttl=timedelta(hours=24))
+        for i, content in enumerate(contents):
+            role = "user" if i % 2 == 0 else "assistant"
+            await journal.append(session_id, NewMessage(str(uuid.uuid4()), role, content))
     finally:
         await db.close()
