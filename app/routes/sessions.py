@@ -22,6 +22,7 @@ from app.services import Services
 from memory.errors import InvalidInput, SessionNotFound
 from memory.imports import import_scope, import_sessions, read_sessions
 from memory.maintenance import merge_sessions
+from memory.models import ChatSession
 from memory.sessions import TITLE_MAX, Owner
 
 SEQ_MAX = 2**62  # well inside BIGINT, so no number in a query string overflows the database
@@ -53,6 +54,12 @@ class NewSession(RequestBody):
 class SessionChange(RequestBody):
     title: Title | None = None
     archived: bool | None = None
+
+
+async def with_preview(services: Services, session: ChatSession) -> dict[str, Any]:
+    """One session as the API shows it, with its last message's preview."""
+    last = await services.sessions.last_messages([session.id])
+    return session_out(session, last.get(session.id))
 
 
 @router.post("", status_code=201)
@@ -111,8 +118,7 @@ async def list_sessions(
 @router.get("/{session_id}")
 async def get_session(session_id: str, owner: OwnerDep, services: ServicesDep) -> dict[str, Any]:
     session = await services.sessions.get(session_id, owner)
-    last = await services.sessions.last_messages([session.id])
-    return session_out(session, last.get(session.id))
+    return await with_preview(services, session)
 
 
 @router.patch("/{session_id}")
@@ -123,8 +129,7 @@ async def change_session(
     session = await services.sessions.update(
         session_id, owner, title=body.title, archived=body.archived
     )
-    last = await services.sessions.last_messages([session.id])
-    return session_out(session, last.get(session.id))
+    return await with_preview(services, session)
 
 
 @router.delete("/{session_id}", status_code=204, response_class=Response)
@@ -172,8 +177,7 @@ async def claim_session(
     async with services.locks.hold(session.id):
         claimed = await services.sessions.claim(session.id, caller.anon_token_hash, caller.user.id)
     services.memory_saver.save_soon(claimed.id)
-    last = await services.sessions.last_messages([claimed.id])
-    return session_out(claimed, last.get(claimed.id))
+    return await with_preview(services, claimed)
 
 
 @router.get("/{session_id}/export")
@@ -210,8 +214,7 @@ async def merge_into(
     first, second = sorted([target.id, other.id])  # one lock order: no deadlock between merges
     async with services.locks.hold(first), services.locks.hold(second):
         merged = await merge_sessions(services.sessions, target.id, other.id, owner)
-    last = await services.sessions.last_messages([merged.id])
-    return session_out(merged, last.get(merged.id))
+    return await with_preview(services, merged)
 
 
 @router.post("/import", status_code=201)
