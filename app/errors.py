@@ -26,6 +26,13 @@ from memory.memories import MemoryNotFound
 from memory.users import EmailTaken, InvalidCredentials, WrongPassword
 
 log = logging.getLogger(__name__)
+# What a lost database connection raises, through psycopg, its pool or SQLAlchemy.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
 
 HTTP_STATUS: dict[type[ThreadlineError], int] = {
     InvalidInput: 422,
@@ -85,16 +92,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse(error_body("invalid_input", problems[:1000]), status_code=422)
 
-    @app.exception_handler(sqlalchemy.exc.OperationalError)
-    @app.exception_handler(sqlalchemy.exc.InterfaceError)
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(psycopg_pool.PoolTimeout)
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
         return JSONResponse(
             error_body("database_unavailable", "the database is unavailable; retry shortly"),
             status_code=503,
         )
+
+    for kind in DATABASE_DOWN:
+        app.add_exception_handler(kind, database_down)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

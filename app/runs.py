@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-import psycopg_pool
-import sqlalchemy.exc
 
 from app import metrics
-from app.errors import error_frame
+from app.errors import DATABASE_DOWN, error_frame
 from app.locks import SessionBusy
 from graph.nodes import answer_id_for
 from graph.state import Query
@@ -32,13 +30,6 @@ if TYPE_CHECKING:
     from app.services import Services
 
 log = logging.getLogger(__name__)
-# What a lost database connection raises, through psycopg, its pool or SQLAlchemy.
-DATABASE_DOWN = (
-    psycopg.OperationalError,
-    psycopg_pool.PoolTimeout,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-)
 AfterTurn = Callable[[Turn], Awaitable[None]]
 
 
