@@ -2,38 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 
 from app.auth import ANON_COOKIE, LOGIN_COOKIE, token_hash
-from app.services import Services
+from app.settings import Settings
+from memory.memories import MemoryStore
 from memory.models import User
 from memory.sessions import Owner
+from threads.access import Caller, Credentials
+from threads.accounts import Accounts
+from threads.operations import Threads
+from threads.runtime import Runtime
 
 
-@dataclass
-class Caller:
-    """Who is asking: a logged-in user, an anonymous owner, both, or nobody."""
-
-    user: User | None = None
-    login_token_hash: str | None = None
-    anon_token_hash: str | None = None
-
-    @property
-    def owner(self) -> Owner | None:
-        if self.user is None and self.anon_token_hash is None:
-            return None
-        return Owner(
-            user_id=self.user.id if self.user else None, anon_token_hash=self.anon_token_hash
-        )
+def get_runtime(conn: HTTPConnection) -> Runtime:
+    runtime: Runtime = conn.app.state.runtime
+    return runtime
 
 
-def get_services(conn: HTTPConnection) -> Services:
-    services: Services = conn.app.state.services
-    return services
+def get_threads(conn: HTTPConnection) -> Threads:
+    return get_runtime(conn).threads
+
+
+def get_accounts(conn: HTTPConnection) -> Accounts:
+    return get_runtime(conn).accounts
+
+
+def get_memories(conn: HTTPConnection) -> MemoryStore:
+    return get_runtime(conn).memories
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    settings: Settings = conn.app.state.settings
+    return settings
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -44,24 +48,23 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return conn.cookies.get(LOGIN_COOKIE)
 
 
-async def resolve_caller(conn: HTTPConnection, services: Services) -> Caller:
-    """Identify the caller from the bearer header or cookies (HTTP and WebSocket alike)."""
-    caller = Caller()
-    token = bearer_token(conn)
-    if token:
-        hashed = token_hash(token)
-        caller.user = await services.users.user_for_token(hashed)
-        caller.login_token_hash = hashed if caller.user else None
+def credentials_of(conn: HTTPConnection) -> Credentials:
+    """The token hashes a request or socket shows (bearer header or cookies)."""
+    login = bearer_token(conn)
     anon = conn.headers.get("x-anon-token") or conn.cookies.get(ANON_COOKIE)
-    if anon:
-        caller.anon_token_hash = token_hash(anon)
-    return caller
+    return Credentials(
+        login_token_hash=token_hash(login) if login else None,
+        anon_token_hash=token_hash(anon) if anon else None,
+    )
 
 
-async def get_caller(
-    request: Request, services: Annotated[Services, Depends(get_services)]
-) -> Caller:
-    return await resolve_caller(request, services)
+async def resolve_caller(conn: HTTPConnection, threads: Threads) -> Caller:
+    """Identify the caller (HTTP and WebSocket alike)."""
+    return await threads.identify(credentials_of(conn))
+
+
+async def get_caller(request: Request, threads: Annotated[Threads, Depends(get_threads)]) -> Caller:
+    return await resolve_caller(request, threads)
 
 
 async def get_owner(caller: Annotated[Caller, Depends(get_caller)]) -> Owner:
@@ -77,7 +80,11 @@ async def get_user(caller: Annotated[Caller, Depends(get_caller)]) -> User:
     return caller.user
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ThreadsDep = Annotated[Threads, Depends(get_threads)]
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+MemoriesDep = Annotated[MemoryStore, Depends(get_memories)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 OwnerDep = Annotated[Owner, Depends(get_owner)]
 UserDep = Annotated[User, Depends(get_user)]

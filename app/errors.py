@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import logging
 
-import psycopg
-import psycopg_pool
-import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.locks import SessionBusy
 from app.ratelimit import RateLimited
 from graph.errors import ModelUnavailable
 from memory.errors import (
+    DATABASE_DOWN,
     DatabaseUnavailable,
     InvalidInput,
     MessageIdConflict,
@@ -24,15 +21,11 @@ from memory.errors import (
 )
 from memory.memories import MemoryNotFound
 from memory.users import EmailTaken, InvalidCredentials, WrongPassword
+from threads.access import NotSignedIn
+from threads.locks import SessionBusy
+from threads.runs import ShuttingDown
 
 log = logging.getLogger(__name__)
-# What a lost database connection raises, through psycopg, its pool or SQLAlchemy.
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,
-    psycopg_pool.PoolTimeout,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-)
 
 HTTP_STATUS: dict[type[ThreadlineError], int] = {
     InvalidInput: 422,
@@ -41,7 +34,9 @@ HTTP_STATUS: dict[type[ThreadlineError], int] = {
     MessageIdConflict: 409,
     EmailTaken: 409,
     SessionBusy: 409,
+    ShuttingDown: 503,
     InvalidCredentials: 401,
+    NotSignedIn: 401,
     WrongPassword: 403,
     RateLimited: 429,
     ModelUnavailable: 503,
@@ -58,10 +53,6 @@ def status_of(exc: ThreadlineError) -> int:
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
-
-
-def error_frame(code: str, message: str) -> dict[str, str]:
-    return {"type": "error", "code": code, "message": message}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""The FastAPI app: its lifespan owns the engine, the pool, the saver and the graph."""
+"""The FastAPI app: its lifespan opens the thread layer (threads/runtime.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.cleanup import start_cleanup, stop_cleanup
 from app.errors import install_error_handlers
 from app.ratelimit import RateLimits
 from app.routes import auth, health, memories, sessions, ws
-from app.services import open_services
 from app.settings import Settings
+from threads.runtime import open_runtime
 
 log = logging.getLogger(__name__)
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
@@ -33,16 +32,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await open_services(settings, database_url)
-        app.state.services = services
-        services.memory_saver.start_owed_saves()
-        cleanup = start_cleanup(services)
-        log.info("threadline ready", extra={"model": services.model._llm_type})
         try:
-            yield
+            model = settings.chat_model()
+            async with open_runtime(
+                database_url, settings.thread_options(), model, background=True
+            ) as runtime:
+                app.state.runtime = runtime
+                log.info("threadline ready", extra={"model": model._llm_type})
+                yield
         finally:
-            await stop_cleanup(cleanup)
-            await services.close()
             if on_shutdown is not None:
                 await asyncio.to_thread(on_shutdown)
 

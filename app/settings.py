@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from langchain_core.language_models import BaseChatModel
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from graph.llm import build_chat_model
+from threads.options import ThreadOptions
 
 
 class Settings(BaseSettings):
@@ -62,3 +67,32 @@ class Settings(BaseSettings):
     def uses_openai(self) -> bool:
         """The real model is used as soon as a key or an endpoint is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    def thread_options(self, *, db_pool_size: int | None = None) -> ThreadOptions:
+        """What the thread layer needs of these settings."""
+        return ThreadOptions(
+            window_messages=self.window_messages,
+            max_message_chars=self.max_message_chars,
+            durability=self.durability,
+            checkpoints_keep=self.checkpoints_keep,
+            anon_ttl=timedelta(hours=self.anon_ttl_hours),
+            retention=timedelta(days=self.retention_days) if self.retention_days else None,
+            memory_summaries=self.memory_summaries,
+            memory_budget_tokens=self.memory_budget_tokens,
+            memory_save_delay_ms=self.memory_save_delay_ms,
+            cleanup_interval_s=self.cleanup_interval_s,
+            cleanup_forgets_memories=self.cleanup_forgets_memories,
+            shutdown_grace_s=self.shutdown_grace_s,
+            db_pool_size=db_pool_size or self.db_pool_size,
+        )
+
+    def chat_model(self) -> BaseChatModel:
+        """ChatOpenAI when a key or an endpoint is set, else the offline model."""
+        return build_chat_model(
+            api_key=self.openai_api_key.get_secret_value() if self.openai_api_key else None,
+            base_url=self.openai_base_url,
+            model=self.model,
+            timeout_s=self.model_timeout_s,
+            max_retries=self.model_max_retries,
+            offline_token_delay_ms=self.offline_token_delay_ms,
+        )

@@ -12,10 +12,9 @@ from langchain_core.runnables import RunnableConfig
 
 from graph.builder import Graph
 from graph.context import TurnContext
-from graph.nodes import check_query
 from graph.state import Query
 from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
-from memory.errors import ThreadlineError
+from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import NewMessage, check_message
 
 log = logging.getLogger(__name__)
@@ -38,11 +37,20 @@ def thread_config(session_id: str, user_id: str | None) -> RunnableConfig:
     }
 
 
+def validate_query(query: Query, max_chars: int) -> None:
+    """Refuse a query that could never be journaled: empty, too long, NUL, bad id."""
+    content = query.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidInput("message is empty")
+    if len(content) > max_chars:
+        raise InvalidInput(f"message is longer than {max_chars} characters")
+    check_message(NewMessage(id=str(query.get("id")), role="user", content=content))
+
+
 async def check_turn(ctx: TurnContext, turn: Turn) -> None:
     """Refuse a bad turn before the checkpointer sees it: LangGraph saves a
     checkpoint even for a run that fails, and a refused turn must write nothing."""
-    check_query(turn.query["content"], ctx.max_message_chars)
-    check_message(NewMessage(id=turn.query["id"], role="user", content=turn.query["content"]))
+    validate_query(turn.query, ctx.max_message_chars)
     await ctx.journal.check_append(turn.session_id, turn.query["id"])
 
 

@@ -1,5 +1,9 @@
 """Domain errors of the storage layer; `app/` maps them to HTTP and WebSocket errors."""
 
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
+
 
 class ThreadlineError(Exception):
     """Base of every domain error; `code` is what clients see."""
@@ -29,3 +33,12 @@ class DatabaseUnavailable(ThreadlineError):
     """The database cannot be reached."""
 
     code = "database_unavailable"
+
+
+# What a lost database connection raises, through psycopg, its pool or SQLAlchemy.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)

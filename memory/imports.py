@@ -6,46 +6,30 @@ and idempotent: message ids are keys, so importing a file twice adds nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 import ijson
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.db import Database
-from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
-from memory.journal import MESSAGE_ID, ROLES, check_text
+from memory.errors import MessageIdConflict, SessionNotFound
+from memory.journal import check_text, grow_session
 from memory.models import ChatMessage, ChatSession
+from memory.session_format import (
+    IMPORT_NAMESPACE,
+    ImportedMessage,
+    ImportedSession,
+    UnreadableImport,
+    read_timestamp,
+    threadline_session,
+)
 from memory.sessions import Owner, clean_title
 
-IMPORT_NAMESPACE = uuid.UUID("0b7c3a55-6d0e-4d8a-a0f5-3f1f3e0e8b21")
 BATCH = 500
-
-
-class UnreadableImport(InvalidInput):
-    """The file is not something we can import; the message says what is wrong."""
-
-    code = "invalid_import"
-
-
-@dataclass
-class ImportedMessage:
-    id: str
-    role: str
-    content: str
-    created_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ImportedSession:
-    id: str
-    title: str | None
-    created_at: datetime | None
-    messages: list[ImportedMessage]
 
 
 def import_scope(owner: Owner) -> str:
@@ -60,58 +44,6 @@ class ImportReport:
     messages_added: int = 0
     messages_skipped: int = 0
     session_ids: list[str] = field(default_factory=list)
-
-
-def _stamp(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        if isinstance(value, int | float) or hasattr(value, "as_integer_ratio"):
-            return datetime.fromtimestamp(float(value), UTC)
-        return datetime.fromisoformat(str(value))
-    except (ValueError, OverflowError, OSError) as exc:
-        raise UnreadableImport(f"not a timestamp: {str(value)[:40]!r}") from exc
-
-
-def _session_id(raw: Any) -> str:
-    try:
-        return str(uuid.UUID(str(raw)))
-    except ValueError:
-        return str(uuid.uuid5(IMPORT_NAMESPACE, str(raw)))
-
-
-def _message(raw: Any, where: str) -> ImportedMessage:
-    if not isinstance(raw, dict):
-        raise UnreadableImport(f"{where}: a message must be an object")
-    message_id, role, content = raw.get("id"), raw.get("role"), raw.get("content")
-    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
-        raise UnreadableImport(f"{where}: missing or malformed message id")
-    if role not in ROLES:
-        raise UnreadableImport(f"{where}: role must be one of {', '.join(ROLES)}")
-    if not isinstance(content, str):
-        raise UnreadableImport(f"{where}: content must be text")
-    check_text(content)
-    keep = {k: raw[k] for k in ("tools_used", "processing_time_ms", "token_count") if k in raw}
-    keep["has_error"] = bool(raw.get("has_error", False))
-    keep["error_message"] = raw.get("error_message")
-    return ImportedMessage(message_id, role, content, _stamp(raw.get("created_at")), keep)
-
-
-def threadline_session(document: Any) -> ImportedSession:
-    """A Threadline export (`format: threadline.session`, version 1)."""
-    if not isinstance(document, dict) or document.get("format") != "threadline.session":
-        raise UnreadableImport("not a Threadline export: `format` must be 'threadline.session'")
-    if document.get("version") != 1:
-        raise UnreadableImport(f"unsupported export version {document.get('version')!r}")
-    session, messages = document.get("session"), document.get("messages")
-    if not isinstance(session, dict) or not isinstance(messages, list):
-        raise UnreadableImport("a Threadline export needs a `session` object and a `messages` list")
-    return ImportedSession(
-        id=_session_id(session.get("id")),
-        title=session.get("title") if isinstance(session.get("title"), str) else None,
-        created_at=_stamp(session.get("created_at")),
-        messages=[_message(m, f"message {i}") for i, m in enumerate(messages)],
-    )
 
 
 def chatgpt_session(conversation: Any, index: int, scope: str) -> ImportedSession:
@@ -141,7 +73,7 @@ def chatgpt_session(conversation: Any, index: int, scope: str) -> ImportedSessio
     return ImportedSession(
         id=str(uuid.uuid5(IMPORT_NAMESPACE, f"{scope}:{raw_id}")),
         title=conversation.get("title") if isinstance(conversation.get("title"), str) else None,
-        created_at=_stamp(conversation.get("create_time")),
+        created_at=read_timestamp(conversation.get("create_time")),
         messages=messages,
     )
 
@@ -160,7 +92,7 @@ def _chatgpt_message(node: dict[str, Any], where: str, scope: str) -> ImportedMe
     if not isinstance(raw_id, str) or not raw_id:
         raise UnreadableImport(f"{where}: a message has no id")
     message_id = str(uuid.uuid5(IMPORT_NAMESPACE, f"{scope}:{raw_id}"))
-    return ImportedMessage(message_id, role, text, _stamp(message.get("create_time")))
+    return ImportedMessage(message_id, role, text, read_timestamp(message.get("create_time")))
 
 
 def read_sessions(stream: IO[bytes], scope: str = "") -> Iterator[ImportedSession]:
@@ -212,31 +144,40 @@ async def import_sessions(
     owner: Owner,
     sessions: Iterable[ImportedSession],
     *,
-    anon_ttl: timedelta | None = None,
+    anon_ttl: timedelta,
+    extending: Callable[[str], Awaitable[None]] | None = None,
 ) -> ImportReport:
     """Write every session in one transaction: all of it, or (on any error) nothing.
 
     Rows go in with Core statements, so memory stays bounded however large the
-    file: nothing accumulates in the ORM's identity map.
+    file: nothing accumulates in the ORM's identity map. Messages are booked on
+    their session as the journal books appended ones (`grow_session`).
+    `extending(id)` runs before an existing session of the owner's is extended
+    (the thread layer takes the thread's lock there; raising rolls the whole
+    import back). New sessions need no lock: nobody else knows them yet.
     """
     report = ImportReport()
-    expires = anon_ttl if owner.user_id is None else None
     async with db.sessions.begin() as s:
         for session in sessions:
-            await _import_one(s, owner, session, report, expires)
+            await _open_session(s, owner, session, report, anon_ttl, extending)
+            for start in range(0, len(session.messages), BATCH):
+                batch = session.messages[start : start + BATCH]
+                await _add_messages(s, session.id, batch, report, anon_ttl)
     return report
 
 
-async def _import_one(
+async def _open_session(
     s: AsyncSession,
     owner: Owner,
     imported: ImportedSession,
     report: ImportReport,
-    expires: timedelta | None,
+    anon_ttl: timedelta,
+    extending: Callable[[str], Awaitable[None]] | None,
 ) -> None:
+    """Create the session, or lock it for extending when it is the owner's."""
     row = (
         await s.execute(
-            select(ChatSession.user_id, ChatSession.anon_token_hash, ChatSession.last_seq)
+            select(ChatSession.user_id, ChatSession.anon_token_hash)
             .where(ChatSession.id == imported.id)
             .with_for_update()
         )
@@ -250,36 +191,27 @@ async def _import_one(
                 title=clean_title(imported.title),
                 memory_enabled=owner.user_id is not None,
                 created_at=imported.created_at or func.now(),
-                expires_at=(func.now() + expires) if expires else None,
+                expires_at=(func.now() + anon_ttl) if owner.user_id is None else None,
             )
         )
-        last_seq = 0
         report.sessions_created += 1
-    elif not _owned(owner, row.user_id, row.anon_token_hash):
-        raise SessionNotFound(f"session {imported.id} belongs to someone else")
-    else:
-        last_seq = row.last_seq
+    elif owner.owns_row(row.user_id, row.anon_token_hash):
+        if extending is not None:
+            await extending(imported.id)
         report.sessions_extended += 1
+    else:
+        raise SessionNotFound(f"session {imported.id} belongs to someone else")
     report.session_ids.append(imported.id)
-    for start in range(0, len(imported.messages), BATCH):
-        batch = imported.messages[start : start + BATCH]
-        last_seq = await _add_messages(s, imported.id, last_seq, batch, report)
-
-
-def _owned(owner: Owner, user_id: str | None, anon_token_hash: str | None) -> bool:
-    if owner.user_id is not None:
-        return user_id == owner.user_id
-    return user_id is None and anon_token_hash == owner.anon_token_hash
 
 
 async def _add_messages(
     s: AsyncSession,
     session_id: str,
-    last_seq: int,
     batch: list[ImportedMessage],
     report: ImportReport,
-) -> int:
-    """Add the batch's new messages after `last_seq`; returns the new last seq."""
+    anon_ttl: timedelta,
+) -> None:
+    """Add the batch's messages that are not stored yet, after the session's last."""
     ids = [m.id for m in batch]
     found = await s.execute(
         select(ChatMessage.id, ChatMessage.session_id).where(ChatMessage.id.in_(ids))
@@ -290,21 +222,11 @@ async def _add_messages(
     new = list({m.id: m for m in batch if m.id not in existing}.values())
     report.messages_skipped += len(batch) - len(new)
     if not new:
-        return last_seq
-    rows = [_row(session_id, last_seq + i + 1, m) for i, m in enumerate(new)]
+        return  # nothing was said: the session's activity and expiry stay as they were
+    seqs = await grow_session(s, session_id, len(new), anon_ttl=anon_ttl)
+    rows = [_row(session_id, seq, m) for seq, m in zip(seqs, new, strict=True)]
     await s.execute(insert(ChatMessage), rows)
-    last_seq += len(new)
-    await s.execute(
-        update(ChatSession)
-        .where(ChatSession.id == session_id)
-        .values(
-            last_seq=last_seq,
-            message_count=ChatSession.message_count + len(new),
-            updated_at=func.now(),
-        )
-    )
     report.messages_added += len(new)
-    return last_seq
 
 
 def _row(session_id: str, seq: int, message: ImportedMessage) -> dict[str, Any]:

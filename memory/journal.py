@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.db import Database
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
@@ -59,6 +60,37 @@ def check_message(message: NewMessage) -> None:
         check_text(message.error_message, what="error_message")
 
 
+async def grow_session(
+    s: AsyncSession, session_id: str, count: int, *, anon_ttl: timedelta
+) -> range:
+    """Book `count` new messages on a session in the caller's transaction; returns
+    the seqs they take (SessionNotFound when there is no such session).
+
+    The one rule every writer follows (append, import, merge), so the counters,
+    the activity time and the expiry never disagree between them: an anonymous
+    session slides to now + `anon_ttl`; the others keep their expiry. The UPDATE
+    locks the row until the caller commits, so concurrent writers get distinct seqs.
+    """
+    last_seq = await s.scalar(
+        update(ChatSession)
+        .where(ChatSession.id == session_id)
+        .values(
+            last_seq=ChatSession.last_seq + count,
+            message_count=ChatSession.message_count + count,
+            last_activity_at=func.now(),
+            updated_at=func.now(),
+            expires_at=case(
+                (ChatSession.user_id.is_(None), func.now() + anon_ttl),
+                else_=ChatSession.expires_at,
+            ),
+        )
+        .returning(ChatSession.last_seq)
+    )
+    if last_seq is None:
+        raise SessionNotFound("session not found")
+    return range(last_seq - count + 1, last_seq + 1)
+
+
 class _AlreadyJournaled(Exception):
     """The id is stored already: roll back, then read it."""
 
@@ -73,7 +105,7 @@ class Journal:
     async def append(self, session_id: str, message: NewMessage) -> tuple[ChatMessage, bool]:
         """Journal `message` once; returns the stored row and whether it is new.
 
-        One transaction: the UPDATE that hands out the next `seq` locks the
+        One transaction: `grow_session` hands out the next `seq` and locks the
         session row, so concurrent writers get distinct, increasing numbers;
         an id already stored rolls the transaction back (the seq is not used).
         """
@@ -89,23 +121,7 @@ class Journal:
 
     async def _insert(self, session_id: str, message: NewMessage) -> ChatMessage:
         async with self.db.sessions.begin() as s:
-            seq = await s.scalar(
-                update(ChatSession)
-                .where(ChatSession.id == session_id)
-                .values(
-                    last_seq=ChatSession.last_seq + 1,
-                    message_count=ChatSession.message_count + 1,
-                    last_activity_at=func.now(),
-                    updated_at=func.now(),
-                    expires_at=case(
-                        (ChatSession.user_id.is_(None), func.now() + self.anon_ttl),
-                        else_=ChatSession.expires_at,
-                    ),
-                )
-                .returning(ChatSession.last_seq)
-            )
-            if seq is None:
-                raise SessionNotFound("session not found")
+            (seq,) = await grow_session(s, session_id, 1, anon_ttl=self.anon_ttl)
             row: ChatMessage | None = await s.scalar(
                 insert(ChatMessage)
                 .values(
@@ -179,10 +195,6 @@ class Journal:
     async def get(self, message_id: str) -> ChatMessage | None:
         async with self.db.sessions() as s:
             return await s.get(ChatMessage, message_id)
-
-    async def last(self, session_id: str) -> ChatMessage | None:
-        rows = await self.tail(session_id, 1)
-        return rows[0] if rows else None
 
     async def tail(self, session_id: str, n: int, *, min_seq: int = 0) -> list[ChatMessage]:
         """The last `n` messages (seq >= min_seq), oldest first."""

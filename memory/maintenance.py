@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from memory.checkpoints import delete_thread
 from memory.db import Database
 from memory.errors import InvalidInput
+from memory.journal import grow_session
 from memory.models import ChatMessage, ChatSession, Memory
 from memory.sessions import Owner, SessionStore
 
@@ -37,38 +38,53 @@ async def merge_sessions(
     The target's checkpoints are dropped: its window is rebuilt from the merged
     journal on the next turn. Memories learned from `other` now point at the
     target; its conversation summary is dropped and the target's is redone.
+    The target gains the messages as any writer's session does (`grow_session`).
     """
     target = await store.get(target_id, owner)
     other = await store.get(other_id, owner)
     if target.id == other.id:
         raise InvalidInput("cannot merge a session with itself")
-    if target.user_id != other.user_id or target.anon_token_hash != other.anon_token_hash:
+    if not Owner(user_id=target.user_id, anon_token_hash=target.anon_token_hash).owns(other):
         raise InvalidInput("only sessions of the same owner can be merged")
     async with store.db.sessions.begin() as s:
-        locked = await s.execute(
-            select(ChatSession.id, ChatSession.last_seq)
-            .where(ChatSession.id.in_(sorted([target.id, other.id])))
-            .order_by(ChatSession.id)
-            .with_for_update()
-        )
-        offset = {row.id: row.last_seq for row in locked.all()}[target.id]
-        await s.execute(
-            update(ChatMessage)
-            .where(ChatMessage.session_id == target.id)
-            .values(seq=-ChatMessage.seq)
-        )
-        await s.execute(
-            update(ChatMessage)
-            .where(ChatMessage.session_id == other.id)
-            .values(session_id=target.id, seq=-(ChatMessage.seq + offset))
-        )
-        await s.execute(_RENUMBER, {"target": target.id})
+        moved = await _move_messages(s, target.id, other.id)
         await _move_memories(s, target.id, other.id)
         await s.execute(delete(ChatSession).where(ChatSession.id == other.id))
-        await s.execute(_merged_counts(target.id, other))
+        await grow_session(s, target.id, moved, anon_ttl=store.anon_ttl)
+        await s.execute(
+            update(ChatSession)
+            .where(ChatSession.id == target.id)
+            .values(
+                memory_saved_seq=0,  # the merged thread's summary is owed again
+                title=func.coalesce(ChatSession.title, other.title),
+            )
+        )
     await delete_thread(store.db.pool, other.id)
     await delete_thread(store.db.pool, target.id)
     return await store.get(target.id, owner)
+
+
+async def _move_messages(s: AsyncSession, target_id: str, other_id: str) -> int:
+    """Renumber both sessions' messages into the target by time; returns how many moved."""
+    locked = await s.execute(
+        select(ChatSession.id, ChatSession.last_seq)
+        .where(ChatSession.id.in_(sorted([target_id, other_id])))
+        .order_by(ChatSession.id)  # one lock order: two merges of one pair never deadlock
+        .with_for_update()
+    )
+    offset = {row.id: row.last_seq for row in locked.all()}[target_id]
+    # Counted under the row locks: every writer must lock the session row first.
+    moved = await s.scalar(select(func.count()).where(ChatMessage.session_id == other_id))
+    await s.execute(
+        update(ChatMessage).where(ChatMessage.session_id == target_id).values(seq=-ChatMessage.seq)
+    )
+    await s.execute(
+        update(ChatMessage)
+        .where(ChatMessage.session_id == other_id)
+        .values(session_id=target_id, seq=-(ChatMessage.seq + offset))
+    )
+    await s.execute(_RENUMBER, {"target": target_id})
+    return moved or 0
 
 
 async def _move_memories(s: AsyncSession, target_id: str, other_id: str) -> None:
@@ -79,22 +95,6 @@ async def _move_memories(s: AsyncSession, target_id: str, other_id: str) -> None
         update(Memory)
         .where(Memory.source_session_id == other_id)
         .values(source_session_id=target_id)
-    )
-
-
-def _merged_counts(target_id: str, other: ChatSession) -> Any:
-    count = select(func.count()).where(ChatMessage.session_id == target_id).scalar_subquery()
-    return (
-        update(ChatSession)
-        .where(ChatSession.id == target_id)
-        .values(
-            last_seq=count,
-            message_count=count,
-            memory_saved_seq=0,  # the merged thread's summary is owed again
-            last_activity_at=func.greatest(ChatSession.last_activity_at, other.last_activity_at),
-            updated_at=func.now(),
-            title=func.coalesce(ChatSession.title, other.title),
-        )
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import psycopg
@@ -49,8 +48,3 @@ def migrate_sync(url: str) -> None:
                 conn.commit()
     finally:
         engine.dispose()
-
-
-async def migrate(url: str) -> None:
-    """`migrate_sync` off the event loop."""
-    await asyncio.to_thread(migrate_sync, url)

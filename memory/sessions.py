@@ -35,12 +35,18 @@ class Owner:
             raise ValueError("an owner needs a user id or an anonymous token hash")
 
     def owns(self, session: ChatSession) -> bool:
-        if self.user_id is not None and session.user_id == self.user_id:
+        return self.owns_row(session.user_id, session.anon_token_hash)
+
+    def owns_row(self, user_id: str | None, anon_token_hash: str | None) -> bool:
+        """Whether a session with these owner columns is this owner's: the one
+        ownership check, for callers that read the columns without the row."""
+        if self.user_id is not None and user_id == self.user_id:
             return True
+        # Once a user owns a session, the anonymous token that started it reaches it no more.
         return (
             self.anon_token_hash is not None
-            and session.user_id is None
-            and session.anon_token_hash == self.anon_token_hash
+            and user_id is None
+            and anon_token_hash == self.anon_token_hash
         )
 
     def filter(self, query: SelectT) -> SelectT:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from memory.checkpoints import delete_thread
 from memory.db import Database
 from memory.errors import ThreadlineError
 from memory.models import AuthToken, ChatSession, User
@@ -103,14 +103,22 @@ class UserStore:
         async with self.db.sessions.begin() as s:
             await s.execute(query.values(revoked_at=func.now()))
 
-    async def delete(self, user_id: str) -> None:
-        """The account and everything of it: sessions, journal, checkpoints, memories."""
+    async def session_ids(self, user_id: str) -> builtins.list[str]:
+        """Every session the user owns, expired ones too."""
+        async with self.db.sessions() as s:
+            query = select(ChatSession.id).where(ChatSession.user_id == user_id)
+            return list((await s.scalars(query)).all())
+
+    async def set_active(self, user_id: str, active: bool) -> None:
+        """Switch an account off (its tokens stop proving anyone) or back on."""
         async with self.db.sessions.begin() as s:
-            session_ids = list(
-                (
-                    await s.scalars(select(ChatSession.id).where(ChatSession.user_id == user_id))
-                ).all()
-            )
-            await s.execute(delete(User).where(User.id == user_id))  # cascades to the rest
-        for session_id in session_ids:
-            await delete_thread(self.db.pool, session_id)
+            await s.execute(update(User).where(User.id == user_id).values(is_active=active))
+
+    async def delete(self, user_id: str) -> None:
+        """The account row; its tokens, sessions, journal and memories go by cascade.
+
+        Checkpoints are not tied to the account by a key: delete the user's
+        threads first (threads.accounts does, under their locks).
+        """
+        async with self.db.sessions.begin() as s:
+            await s.execute(delete(User).where(User.id == user_id))

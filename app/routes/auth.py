@@ -18,7 +18,7 @@ from app.auth import (
     token_hash,
     verify_or_waste,
 )
-from app.deps import CallerDep, ServicesDep, UserDep
+from app.deps import AccountsDep, CallerDep, SettingsDep, ThreadsDep, UserDep
 from app.ratelimit import RateLimits, RateLimitsDep, client_ip
 from app.schemas import PlainText, RequestBody, user_out
 from memory.models import User
@@ -62,12 +62,12 @@ async def confirm_password(limits: RateLimits, request: Request, user: User, pas
 
 @router.post("/register", status_code=201)
 async def register(
-    body: Registration, request: Request, services: ServicesDep, limits: RateLimitsDep
+    body: Registration, request: Request, threads: ThreadsDep, limits: RateLimitsDep
 ) -> dict[str, Any]:
     """A new account (201); an email already taken in any letter case answers 409."""
     await limits.registration(client_ip(request))
     password_hash = await asyncio.to_thread(hash_password, body.password)
-    user = await services.users.create(body.email, password_hash, body.display_name or None)
+    user = await threads.users.create(body.email, password_hash, body.display_name or None)
     return user_out(user)
 
 
@@ -76,29 +76,32 @@ async def login(
     body: Credentials,
     request: Request,
     response: Response,
-    services: ServicesDep,
+    threads: ThreadsDep,
+    settings: SettingsDep,
     limits: RateLimitsDep,
 ) -> dict[str, Any]:
     """`{user, token}` and the login cookie; any failure answers the same 401."""
     await limits.password_attempt(client_ip(request), body.email)
-    user = await services.users.by_email(body.email)
+    user = await threads.users.by_email(body.email)
     known_hash = user.password_hash if user is not None else None
     password_ok = await asyncio.to_thread(verify_or_waste, body.password, known_hash)
     if user is None or not password_ok or not user.is_active:
         raise InvalidCredentials("email or password is wrong")
     token = new_token()
-    ttl = timedelta(days=services.settings.token_ttl_days)
-    await services.users.add_token(token_hash(token), user.id, datetime.now(UTC) + ttl)
-    set_private_cookie(response, LOGIN_COOKIE, token, ttl, services.settings)
+    ttl = timedelta(days=settings.token_ttl_days)
+    await threads.users.add_token(token_hash(token), user.id, datetime.now(UTC) + ttl)
+    set_private_cookie(response, LOGIN_COOKIE, token, ttl, settings)
     return {"user": user_out(user), "token": token}
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-async def logout(caller: CallerDep, response: Response, services: ServicesDep) -> None:
-    """Revoke the token in use (if any) and clear the cookie; always 204."""
-    if caller.login_token_hash is not None:
-        await services.users.revoke_token(caller.login_token_hash)
-    clear_private_cookie(response, LOGIN_COOKIE, services.settings)
+async def logout(
+    caller: CallerDep, response: Response, accounts: AccountsDep, settings: SettingsDep
+) -> None:
+    """Revoke the token in use (if any) and clear the cookie; always 204. Sockets
+    opened with that token are closed (4401)."""
+    await accounts.logout(caller)
+    clear_private_cookie(response, LOGIN_COOKIE, settings)
 
 
 @router.get("/me")
@@ -112,14 +115,14 @@ async def change_password(
     request: Request,
     user: UserDep,
     caller: CallerDep,
-    services: ServicesDep,
+    accounts: AccountsDep,
     limits: RateLimitsDep,
 ) -> None:
-    """Set a new password; every other login token of the user is revoked."""
+    """Set a new password; every other login token of the user is revoked, and
+    sockets opened with those tokens are closed (4401)."""
     await confirm_password(limits, request, user, body.current_password)
     new_hash = await asyncio.to_thread(hash_password, body.new_password)
-    await services.users.set_password_hash(user.id, new_hash)
-    await services.users.revoke_all_tokens(user.id, except_hash=caller.login_token_hash)
+    await accounts.change_password(caller, new_hash)
 
 
 @router.delete("/me", status_code=204, response_class=Response)
@@ -128,10 +131,12 @@ async def delete_account(
     request: Request,
     response: Response,
     user: UserDep,
-    services: ServicesDep,
+    accounts: AccountsDep,
+    settings: SettingsDep,
     limits: RateLimitsDep,
 ) -> None:
-    """Delete the account and everything of it; the body must carry the password."""
+    """Delete the account and everything of it; the body must carry the password.
+    Running turns are stopped first; every socket of the account is closed."""
     await confirm_password(limits, request, user, body.password)
-    await services.users.delete(user.id)
-    clear_private_cookie(response, LOGIN_COOKIE, services.settings)
+    await accounts.delete(user)
+    clear_private_cookie(response, LOGIN_COOKIE, settings)

@@ -9,16 +9,16 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.deps import ServicesDep
+from app.deps import RuntimeDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/api/health")
-async def health(services: ServicesDep) -> JSONResponse:
+async def health(runtime: RuntimeDep, settings: SettingsDep) -> JSONResponse:
     """200 with the database up, 503 while it is unreachable; recovers by itself."""
     try:
-        async with asyncio.timeout(3), services.db.engine.connect() as conn:
+        async with asyncio.timeout(3), runtime.deps.db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # any failure to reach it means "down", whatever its type
         return JSONResponse(
@@ -29,8 +29,8 @@ async def health(services: ServicesDep) -> JSONResponse:
         {
             "status": "ok",
             "database": "up",
-            "model": "openai" if services.settings.uses_openai else "offline",
-            "active_turns": len(services.runs.active),
+            "model": "openai" if settings.uses_openai else "offline",
+            "active_turns": len(runtime.threads.runs.active),
         }
     )
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from app.deps import ServicesDep, UserDep
+from app.deps import MemoriesDep, UserDep
 from memory.memories import CONTENT_MAX, MemoryDraft
 
 router = APIRouter(prefix="/api/memories", tags=["memories"])
@@ -27,36 +27,36 @@ class MemoryChange(BaseModel):
 
 @router.get("")
 async def list_memories(
-    services: ServicesDep,
+    memories: MemoriesDep,
     user: UserDep,
     kind: Kind | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
-    rows = await services.memories.list(user.id, kind=kind, q=q, limit=limit)
+    rows = await memories.list(user.id, kind=kind, q=q, limit=limit)
     return {"memories": [m.as_dict() for m in rows]}
 
 
 @router.post("", status_code=201)
-async def add_memory(services: ServicesDep, user: UserDep, body: NewMemory) -> dict[str, Any]:
-    memory = await services.memories.add(user.id, MemoryDraft(body.kind, body.key, body.content))
+async def add_memory(memories: MemoriesDep, user: UserDep, body: NewMemory) -> dict[str, Any]:
+    memory = await memories.add(user.id, MemoryDraft(body.kind, body.key, body.content))
     return memory.as_dict()
 
 
 @router.get("/{memory_id}")
-async def get_memory(services: ServicesDep, user: UserDep, memory_id: str) -> dict[str, Any]:
-    return (await services.memories.get(user.id, memory_id)).as_dict()
+async def get_memory(memories: MemoriesDep, user: UserDep, memory_id: str) -> dict[str, Any]:
+    return (await memories.get(user.id, memory_id)).as_dict()
 
 
 @router.patch("/{memory_id}")
 async def change_memory(
-    services: ServicesDep, user: UserDep, memory_id: str, body: MemoryChange
+    memories: MemoriesDep, user: UserDep, memory_id: str, body: MemoryChange
 ) -> dict[str, Any]:
-    memory = await services.memories.update(user.id, memory_id, content=body.content, key=body.key)
+    memory = await memories.update(user.id, memory_id, content=body.content, key=body.key)
     return memory.as_dict()
 
 
 @router.delete("/{memory_id}", status_code=204)
-async def delete_memory(services: ServicesDep, user: UserDep, memory_id: str) -> Response:
-    await services.memories.delete(user.id, memory_id)
+async def delete_memory(memories: MemoriesDep, user: UserDep, memory_id: str) -> Response:
+    await memories.delete(user.id, memory_id)
     return Response(status_code=204)

@@ -14,31 +14,30 @@ from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from app.auth import ANON_COOKIE, new_token, set_private_cookie, token_hash
-from app.deps import CallerDep, OwnerDep, ServicesDep, bearer_token
-from app.export import all_messages, export_json, export_markdown
+from app.deps import CallerDep, OwnerDep, SettingsDep, ThreadsDep, bearer_token
+from app.exports import export_json, export_markdown
 from app.ratelimit import RateLimitsDep, client_ip
 from app.schemas import PlainText, RequestBody, session_out
-from app.services import Services
-from memory.errors import InvalidInput, SessionNotFound
-from memory.imports import import_scope, import_sessions, read_sessions
-from memory.maintenance import merge_sessions
+from app.settings import Settings
+from memory.errors import InvalidInput
 from memory.models import ChatSession
 from memory.sessions import TITLE_MAX, Owner
+from threads.operations import Threads
 
 SEQ_MAX = 2**62  # well inside BIGINT, so no number in a query string overflows the database
 Title = Annotated[PlainText, StringConstraints(max_length=TITLE_MAX)]
 
 
-def anon_ttl(services: Services) -> timedelta:
-    return timedelta(hours=services.settings.anon_ttl_hours)
+def anon_ttl(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.anon_ttl_hours)
 
 
-def slide_anon_cookie(request: Request, response: Response, services: ServicesDep) -> None:
+def slide_anon_cookie(request: Request, response: Response, settings: SettingsDep) -> None:
     """Anonymous sessions expire after a day idle; the owner's cookie slides along
     with every sessions call, so it never lapses before the sessions it opens."""
     token = request.cookies.get(ANON_COOKIE)
     if token:
-        set_private_cookie(response, ANON_COOKIE, token, anon_ttl(services), services.settings)
+        set_private_cookie(response, ANON_COOKIE, token, anon_ttl(settings), settings)
 
 
 router = APIRouter(
@@ -56,9 +55,9 @@ class SessionChange(RequestBody):
     archived: bool | None = None
 
 
-async def with_preview(services: Services, session: ChatSession) -> dict[str, Any]:
+async def with_preview(threads: Threads, session: ChatSession) -> dict[str, Any]:
     """One session as the API shows it, with its last message's preview."""
-    last = await services.sessions.last_messages([session.id])
+    last = await threads.deps.sessions.last_messages([session.id])
     return session_out(session, last.get(session.id))
 
 
@@ -67,7 +66,8 @@ async def create_session(
     request: Request,
     response: Response,
     caller: CallerDep,
-    services: ServicesDep,
+    threads: ThreadsDep,
+    settings: SettingsDep,
     limits: RateLimitsDep,
     body: NewSession | None = None,
 ) -> dict[str, Any]:
@@ -83,32 +83,32 @@ async def create_session(
     if owner is None:
         anon_token = new_token()
         owner = Owner(anon_token_hash=token_hash(anon_token))
-    session = await services.sessions.create(owner, title=body.title, memory=body.memory)
+    session = await threads.deps.sessions.create(owner, title=body.title, memory=body.memory)
     created = session_out(session)
     if anon_token is not None:
         created["anon_token"] = anon_token
-        set_private_cookie(response, ANON_COOKIE, anon_token, anon_ttl(services), services.settings)
+        set_private_cookie(response, ANON_COOKIE, anon_token, anon_ttl(settings), settings)
     return created
 
 
 @router.get("")
 async def list_sessions(
     owner: OwnerDep,
-    services: ServicesDep,
+    threads: ThreadsDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
     archived: Literal["false", "true", "all"] = "false",
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
     """The caller's sessions, newest activity first; `next_cursor` fetches the next page."""
-    sessions, next_cursor = await services.sessions.list(
+    sessions, next_cursor = await threads.deps.sessions.list(
         owner,
         archived=None if archived == "all" else archived == "true",
         q=(q or "").strip() or None,
         limit=limit,
         cursor=cursor or None,
     )
-    last = await services.sessions.last_messages([s.id for s in sessions])
+    last = await threads.deps.sessions.last_messages([s.id for s in sessions])
     return {
         "sessions": [session_out(s, last.get(s.id)) for s in sessions],
         "next_cursor": next_cursor,
@@ -116,47 +116,43 @@ async def list_sessions(
 
 
 @router.get("/{session_id}")
-async def get_session(session_id: str, owner: OwnerDep, services: ServicesDep) -> dict[str, Any]:
-    session = await services.sessions.get(session_id, owner)
-    return await with_preview(services, session)
+async def get_session(session_id: str, owner: OwnerDep, threads: ThreadsDep) -> dict[str, Any]:
+    return await with_preview(threads, await threads.open(session_id, owner))
 
 
 @router.patch("/{session_id}")
 async def change_session(
-    session_id: str, body: SessionChange, owner: OwnerDep, services: ServicesDep
+    session_id: str, body: SessionChange, owner: OwnerDep, threads: ThreadsDep
 ) -> dict[str, Any]:
     """Rename (an empty title clears it) or (un)archive."""
-    session = await services.sessions.update(
+    session = await threads.deps.sessions.update(
         session_id, owner, title=body.title, archived=body.archived
     )
-    return await with_preview(services, session)
+    return await with_preview(threads, session)
 
 
 @router.delete("/{session_id}", status_code=204, response_class=Response)
 async def delete_session(
-    session_id: str, owner: OwnerDep, services: ServicesDep, forget: bool = False
+    session_id: str, owner: OwnerDep, threads: ThreadsDep, forget: bool = False
 ) -> None:
     """Delete the session, its journal and its checkpoints (with `forget=true`, the
     memories learned from it too); 409 `busy` while a turn runs in it."""
-    # Ownership first: a stranger must learn nothing, not even that the thread is busy.
-    session = await services.sessions.get(session_id, owner)
-    async with services.locks.hold(session.id):
-        await services.sessions.delete(session.id, owner, forget=forget)
+    await threads.delete(session_id, owner, forget=forget)
 
 
 @router.get("/{session_id}/messages")
 async def list_messages(
     session_id: str,
     owner: OwnerDep,
-    services: ServicesDep,
+    threads: ThreadsDep,
     before_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX)] = None,
     after_seq: Annotated[int | None, Query(ge=0, le=SEQ_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """A page of messages ascending by `seq`: the newest before `before_seq`, or the
     first after `after_seq`; `has_more` says whether more lie beyond the page."""
-    session = await services.sessions.get(session_id, owner)
-    messages, has_more = await services.journal.page(
+    session = await threads.open(session_id, owner)
+    messages, has_more = await threads.deps.journal.page(
         session.id, before_seq=before_seq, after_seq=after_seq, limit=limit
     )
     return {"messages": [m.as_dict() for m in messages], "has_more": has_more}
@@ -164,32 +160,23 @@ async def list_messages(
 
 @router.post("/{session_id}/claim")
 async def claim_session(
-    session_id: str, caller: CallerDep, services: ServicesDep
+    session_id: str, caller: CallerDep, threads: ThreadsDep
 ) -> dict[str, Any]:
     """Move the caller's anonymous session into their account, so a visitor who
     registers or logs in keeps the thread they were in. From then on it has
     memory on, and what it said is saved as memories (in the background)."""
-    if caller.user is None:
-        raise HTTPException(401, "log in first")
-    if caller.anon_token_hash is None:
-        raise SessionNotFound("session not found")
-    session = await services.sessions.get(session_id, Owner(anon_token_hash=caller.anon_token_hash))
-    async with services.locks.hold(session.id):
-        claimed = await services.sessions.claim(session.id, caller.anon_token_hash, caller.user.id)
-    services.memory_saver.save_soon(claimed.id)
-    return await with_preview(services, claimed)
+    return await with_preview(threads, await threads.claim(session_id, caller))
 
 
 @router.get("/{session_id}/export")
 async def export_session(
     session_id: str,
     owner: OwnerDep,
-    services: ServicesDep,
+    threads: ThreadsDep,
     format: Literal["json", "md"] = "json",
 ) -> Response:
     """The whole session as versioned JSON or as Markdown, as a download."""
-    session = await services.sessions.get(session_id, owner)
-    messages = await all_messages(services.journal, session.id)
+    session, messages = await threads.export(session_id, owner)
     name = f"threadline-{session.id[:8]}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "md":
@@ -204,24 +191,19 @@ class MergeRequest(RequestBody):
 
 @router.post("/{session_id}/merge")
 async def merge_into(
-    session_id: str, body: MergeRequest, owner: OwnerDep, services: ServicesDep
+    session_id: str, body: MergeRequest, owner: OwnerDep, threads: ThreadsDep
 ) -> dict[str, Any]:
     """Merge `other_id` into this session (messages ordered by time); the other is removed."""
-    target = await services.sessions.get(session_id, owner)
-    other = await services.sessions.get(body.other_id, owner)
-    if target.id == other.id:
-        raise InvalidInput("cannot merge a session with itself")
-    first, second = sorted([target.id, other.id])  # one lock order: no deadlock between merges
-    async with services.locks.hold(first), services.locks.hold(second):
-        merged = await merge_sessions(services.sessions, target.id, other.id, owner)
-    return await with_preview(services, merged)
+    return await with_preview(threads, await threads.merge(session_id, body.other_id, owner))
 
 
 @router.post("/import", status_code=201)
-async def import_file(request: Request, owner: OwnerDep, services: ServicesDep) -> dict[str, Any]:
+async def import_file(
+    request: Request, owner: OwnerDep, threads: ThreadsDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Import a Threadline export or a ChatGPT `conversations.json` sent as the body:
     all of it or nothing; importing the same file twice adds nothing."""
-    limit = services.settings.max_import_bytes
+    limit = settings.max_import_bytes
     with tempfile.SpooledTemporaryFile(max_size=8 * 2**20) as spool:
         size = 0
         async for chunk in request.stream():
@@ -230,12 +212,7 @@ async def import_file(request: Request, owner: OwnerDep, services: ServicesDep) 
                 raise InvalidInput(f"the file is larger than {limit} bytes")
             spool.write(chunk)
         spool.seek(0)
-        report = await import_sessions(
-            services.db,
-            owner,
-            read_sessions(spool, import_scope(owner)),
-            anon_ttl=services.sessions.anon_ttl,
-        )
+        report = await threads.import_file(owner, spool)
     return {
         "sessions": report.session_ids,
         "sessions_created": report.sessions_created,

@@ -19,33 +19,11 @@ from memory.journal import Journal, NewMessage
 from memory.maintenance import cleanup_expired, find_expired, merge_sessions
 from memory.memories import MemoryDraft, MemoryStore
 from memory.sessions import Owner, SessionStore
+from tests.memory.files import export_file
 from tests.support.users import create_user
 
 CHATGPT = Path(__file__).parent.parent / "data" / "chatgpt_conversations.json"
-
-
-def export_document(session_id: str, messages: list[tuple[str, str]]) -> bytes:
-    return json.dumps(
-        {
-            "format": "threadline.session",
-            "version": 1,
-            "session": {
-                "id": session_id,
-                "title": "Exported",
-                "created_at": "2026-01-02T03:04:05+00:00",
-            },
-            "messages": [
-                {
-                    "id": f"{session_id[:8]}-{i}",
-                    "role": role,
-                    "content": text,
-                    "seq": i + 1,
-                    "created_at": f"2026-01-02T03:0{i}:00+00:00",
-                }
-                for i, (role, text) in enumerate(messages)
-            ],
-        }
-    ).encode()
+TTL = timedelta(hours=24)  # the fixtures' anonymous TTL
 
 
 async def test_chatgpt_import_follows_the_current_branch_and_is_idempotent(
@@ -53,7 +31,7 @@ async def test_chatgpt_import_follows_the_current_branch_and_is_idempotent(
 ) -> None:
     owner = Owner(user_id=await create_user(db, "jisoo@example.com"))
     with CHATGPT.open("rb") as f:
-        report = await import_sessions(db, owner, read_sessions(f))
+        report = await import_sessions(db, owner, read_sessions(f), anon_ttl=TTL)
     assert (report.sessions_created, report.messages_added) == (2, 3)
     seoul = report.session_ids[0]
     page, _ = await journal.page(seoul)
@@ -64,7 +42,7 @@ async def test_chatgpt_import_follows_the_current_branch_and_is_idempotent(
     ]
     assert (await sessions.get(seoul, owner)).title == "Trip to Seoul"
     with CHATGPT.open("rb") as f:
-        again = await import_sessions(db, owner, read_sessions(f))
+        again = await import_sessions(db, owner, read_sessions(f), anon_ttl=TTL)
     assert (again.sessions_created, again.messages_added, again.messages_skipped) == (0, 0, 3)
     assert (await sessions.get(seoul)).message_count == 3
 
@@ -77,10 +55,8 @@ async def test_threadline_export_round_trip_and_the_model_sees_it(
 
     owner = Owner(anon_token_hash="i" * 64)
     session_id = str(uuid.uuid4())
-    document = export_document(
-        session_id, [("user", "my name is Imogen"), ("assistant", "Hi Imogen")]
-    )
-    await import_sessions(db, owner, read_sessions(io.BytesIO(document)))
+    document = export_file(session_id, [("user", "my name is Imogen"), ("assistant", "Hi Imogen")])
+    await import_sessions(db, owner, read_sessions(io.BytesIO(document)), anon_ttl=TTL)
     harness = Harness(db, sessions, journal, build_graph(), OfflineChatModel())
     assert "Imogen" in answer_of(await harness.ask(session_id, "what is my name?"))
     state = await read_window(harness.graph, db.pool, session_id)
@@ -110,11 +86,14 @@ async def test_unreadable_files_write_nothing(
     db: Database, sessions: SessionStore, content: bytes, problem: str
 ) -> None:
     owner = Owner(anon_token_hash="j" * 64)
-    good = export_document(str(uuid.uuid4()), [("user", "first")])
+    good = export_file(str(uuid.uuid4()), [("user", "first")])
     with pytest.raises(UnreadableImport, match=problem):
         # The good session comes first: the bad file must roll it back too.
         await import_sessions(
-            db, owner, [*read_sessions(io.BytesIO(good)), *read_sessions(io.BytesIO(content))]
+            db,
+            owner,
+            [*read_sessions(io.BytesIO(good)), *read_sessions(io.BytesIO(content))],
+            anon_ttl=TTL,
         )
     assert (await sessions.list(owner))[0] == []
 
@@ -125,19 +104,24 @@ async def test_import_refuses_ids_of_another_owner_and_writes_nothing(
     session_id = str(uuid.uuid4())
     mine, theirs = Owner(anon_token_hash="k" * 64), Owner(anon_token_hash="l" * 64)
     await import_sessions(
-        db, mine, read_sessions(io.BytesIO(export_document(session_id, [("user", "x")])))
+        db, mine, read_sessions(io.BytesIO(export_file(session_id, [("user", "x")]))), anon_ttl=TTL
     )
     with pytest.raises(SessionNotFound):
         await import_sessions(
-            db, theirs, read_sessions(io.BytesIO(export_document(session_id, [("user", "y")])))
+            db,
+            theirs,
+            read_sessions(io.BytesIO(export_file(session_id, [("user", "y")]))),
+            anon_ttl=TTL,
         )
-    other_session = export_document(str(uuid.uuid4()), [("user", "x")]).replace(
+    other_session = export_file(str(uuid.uuid4()), [("user", "x")]).replace(
         b'"id": "', b'"id": "', 1
     )
     clash = json.loads(other_session)
     clash["messages"][0]["id"] = f"{session_id[:8]}-0"
     with pytest.raises(MessageIdConflict):
-        await import_sessions(db, theirs, read_sessions(io.BytesIO(json.dumps(clash).encode())))
+        await import_sessions(
+            db, theirs, read_sessions(io.BytesIO(json.dumps(clash).encode())), anon_ttl=TTL
+        )
     assert (await sessions.list(theirs))[0] == []
 
 
@@ -161,11 +145,14 @@ async def test_merge_orders_by_time_and_removes_the_other(
     with pytest.raises(SessionNotFound):
         await sessions.get(second.id)
     assert (await memories.get(user, fact.id)).source_session_id == first.id
-    with pytest.raises(InvalidInput):
-        await merge_sessions(sessions, first.id, first.id, owner)
+    with pytest.raises(InvalidInput, match="cannot merge a session with itself"):
+        await merge_sessions(sessions, first.id, first.id.upper(), owner)
     stranger = await sessions.create(Owner(anon_token_hash="m" * 64))
     with pytest.raises(SessionNotFound):
         await merge_sessions(sessions, first.id, stranger.id, owner)
+    # With no owner given (an operator's CLI), the two must still share one.
+    with pytest.raises(InvalidInput, match="only sessions of the same owner"):
+        await merge_sessions(sessions, first.id, stranger.id, None)
 
 
 async def test_cleanup_removes_expired_sessions_only(db: Database, journal: Journal) -> None:
@@ -226,7 +213,7 @@ async def test_a_large_chatgpt_export_is_streamed_in_bounded_memory(
     tracemalloc.start()
     try:
         with path.open("rb") as f:
-            report = await import_sessions(db, owner, read_sessions(f))
+            report = await import_sessions(db, owner, read_sessions(f), anon_ttl=TTL)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

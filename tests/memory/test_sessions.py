@@ -77,3 +77,13 @@ async def test_rename_archive_delete(sessions: SessionStore, journal: Journal) -
     with pytest.raises(SessionNotFound):
         await sessions.get(session.id)
     assert (await journal.page(session.id))[0] == []
+
+
+def test_one_ownership_rule() -> None:
+    user, anon = Owner(user_id="u1"), Owner(anon_token_hash="h")
+    both = Owner(user_id="u1", anon_token_hash="h")  # chatted anonymously, then logged in
+    assert user.owns_row("u1", None) and not user.owns_row("u2", None)
+    assert not user.owns_row(None, "h")
+    assert anon.owns_row(None, "h") and not anon.owns_row(None, "x")
+    assert not anon.owns_row("u1", "h")  # once a user's, the token no longer reaches it
+    assert both.owns_row("u1", None) and both.owns_row(None, "h")

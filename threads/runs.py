@@ -13,21 +13,26 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
+from langchain_core.language_models import BaseChatModel
 
-from app import metrics
-from app.errors import DATABASE_DOWN, error_frame
-from app.locks import SessionBusy
+from graph.builder import Graph
+from graph.context import MemoryLoader, TurnContext
 from graph.nodes import answer_id_for
 from graph.state import Query
-from graph.turn import Turn, prune_after_turn, run_turn
-from memory.errors import InvalidInput, MessageIdConflict, ThreadlineError
+from graph.turn import Turn, prune_after_turn, run_turn, validate_query
+from memory.db import Database
+from memory.errors import DATABASE_DOWN, InvalidInput, MessageIdConflict, ThreadlineError
+from memory.journal import Journal
+from memory.memories import MemoryStore
 from memory.models import ChatSession
-
-if TYPE_CHECKING:
-    from app.services import Services
+from memory.sessions import SessionStore
+from threads import metrics
+from threads.events import EventBus, error_frame
+from threads.locks import SessionBusy, ThreadLocks
+from threads.options import ThreadOptions
 
 log = logging.getLogger(__name__)
 AfterTurn = Callable[[Turn], Awaitable[None]]
@@ -45,26 +50,59 @@ class ActiveRun:
     task: asyncio.Task[None] | None = None
 
 
+@dataclass
+class TurnDeps:
+    """What a turn reads and writes: storage, the model, the graph."""
+
+    db: Database
+    sessions: SessionStore
+    journal: Journal
+    memories: MemoryStore
+    model: BaseChatModel
+    graph: Graph
+
+    def context(self, options: ThreadOptions, cancel: asyncio.Event | None = None) -> TurnContext:
+        return TurnContext(
+            journal=self.journal,
+            sessions=self.sessions,
+            model=self.model,
+            window_messages=options.window_messages,
+            max_message_chars=options.max_message_chars,
+            memory_loader=self.load_memories_for(options),
+            memories=self.memories,
+            cancel=cancel,
+        )
+
+    def load_memories_for(self, options: ThreadOptions) -> MemoryLoader:
+        async def load(user_id: str, query: str) -> list[dict[str, Any]]:
+            return await self.memories.load_relevant(
+                user_id,
+                query,
+                summaries=options.memory_summaries,
+                budget_tokens=options.memory_budget_tokens,
+            )
+
+        return load
+
+
 class RunRegistry:
-    def __init__(self) -> None:
+    """The turns running in this process."""
+
+    def __init__(
+        self,
+        deps: TurnDeps,
+        locks: ThreadLocks,
+        events: EventBus,
+        options: ThreadOptions,
+        after_turn: list[AfterTurn],
+    ) -> None:
+        self.deps = deps
+        self.locks = locks
+        self.events = events
+        self.options = options
+        self.after_turn = after_turn
         self.active: dict[str, ActiveRun] = {}
-        self.after_turn: list[AfterTurn] = []
         self.closing = False
-        self._services: Services | None = None
-
-    def bind(self, services: Services) -> None:
-        self._services = services
-        services.events.on_cancel = self.cancel_local
-        services.events.read_message = self._read_message
-
-    @property
-    def services(self) -> Services:
-        assert self._services is not None, "RunRegistry.bind() was not called"
-        return self._services
-
-    async def _read_message(self, message_id: str) -> dict[str, Any] | None:
-        row = await self.services.journal.get(message_id)
-        return row.as_dict() if row is not None else None
 
     async def submit(self, session: ChatSession, query: Query) -> list[dict[str, Any]]:
         """Start the turn, or answer a resend from the journal.
@@ -74,20 +112,22 @@ class RunRegistry:
         """
         if self.closing:
             raise ShuttingDown("the server is shutting down; retry in a moment")
+        validate_query(query, self.options.max_message_chars)
         replay = await self._replay(session, query)
         if replay is not None:
             return replay
-        if not await self.services.locks.try_acquire(session.id):
+        if not await self.locks.try_acquire(session.id):
             raise SessionBusy("a turn is already running in this session")
         run = ActiveRun(run_id=str(uuid.uuid4()), query_id=query["id"])
         self.active[session.id] = run
+        self.events.on_cancel(session.id, run.cancel.set)
         turn = Turn(session.id, session.user_id, session.memory_enabled, query)
         run.task = asyncio.create_task(self._run(run, turn), name=f"turn-{session.id}")
         return []
 
     async def _replay(self, session: ChatSession, query: Query) -> list[dict[str, Any]] | None:
         """A query id already journaled is never run twice."""
-        journal = self.services.journal
+        journal = self.deps.journal
         asked = await journal.get(query["id"])
         if asked is None:
             return None
@@ -105,19 +145,14 @@ class RunRegistry:
         ]
 
     async def _run(self, run: ActiveRun, turn: Turn) -> None:
-        services, session_id = self.services, turn.session_id
-        ctx = services.turn_context()
-        ctx.cancel = run.cancel
+        session_id = turn.session_id
+        ctx = self.deps.context(self.options, cancel=run.cancel)
         started, ok = time.perf_counter(), False
         try:
             async for event in run_turn(
-                services.graph,
-                services.db.pool,
-                ctx,
-                turn,
-                durability=services.settings.durability,
+                self.deps.graph, self.deps.db.pool, ctx, turn, durability=self.options.durability
             ):
-                await services.events.publish(session_id, {**event, "run_id": run.run_id})
+                await self.events.publish(session_id, {**event, "run_id": run.run_id})
             ok = True
         except ThreadlineError as exc:
             metrics.TURN_ERRORS.labels(exc.code).inc()
@@ -125,34 +160,32 @@ class RunRegistry:
         except DATABASE_DOWN:
             metrics.TURN_ERRORS.labels("database_unavailable").inc()
             log.warning("turn failed: database unavailable", extra={"session_id": session_id})
-            await self._fail(
-                session_id,
-                run,
-                "database_unavailable",
-                "the database is unavailable; resend to retry",
-            )
+            message = "the database is unavailable; resend to retry"
+            await self._fail(session_id, run, "database_unavailable", message)
         except Exception:
             metrics.TURN_ERRORS.labels("internal").inc()
             log.exception("turn failed", extra={"session_id": session_id, "run_id": run.run_id})
             await self._fail(session_id, run, "internal", "the turn failed; resend to retry")
         finally:
             self.active.pop(session_id, None)
-            await services.locks.release(session_id)
+            self.events.forget_cancel(session_id)
+            await self.locks.release(session_id)
         if ok:
             metrics.TURNS.inc()
             metrics.TURN_SECONDS.observe(time.perf_counter() - started)
-            await services.events.publish(session_id, {"type": "done", "run_id": run.run_id})
+            await self.events.publish(session_id, {"type": "done", "run_id": run.run_id})
             await self._after(turn)
 
     async def _fail(self, session_id: str, run: ActiveRun, code: str, message: str) -> None:
         frame = {**error_frame(code, message), "run_id": run.run_id, "id": run.query_id}
-        await self.services.events.publish(session_id, frame)
+        await self.events.publish(session_id, frame)
 
     async def _after(self, turn: Turn) -> None:
         """Work after the answer (pruning, memory saving), outside the thread's lock."""
-        keep = self.services.settings.checkpoints_keep
         try:
-            await prune_after_turn(self.services.db.pool, turn.session_id, keep=keep)
+            await prune_after_turn(
+                self.deps.db.pool, turn.session_id, keep=self.options.checkpoints_keep
+            )
         except psycopg.Error:
             # A concurrent turn's checkpoint raced the prune; the next prune catches up.
             log.warning("checkpoint pruning skipped", extra={"session_id": turn.session_id})
@@ -162,17 +195,9 @@ class RunRegistry:
             except Exception:
                 log.exception("after-turn work failed", extra={"session_id": turn.session_id})
 
-    def cancel_local(self, session_id: str) -> bool:
-        run = self.active.get(session_id)
-        if run is None:
-            return False
-        run.cancel.set()
-        return True
-
-    async def cancel(self, session_id: str) -> None:
-        """Stop generation here, or ask the process that runs it."""
-        if not self.cancel_local(session_id):
-            await self.services.events.request_cancel(session_id)
+    async def is_running(self, session_id: str) -> bool:
+        """Whether a turn of this thread runs here or in any other process."""
+        return session_id in self.active or await self.locks.running_anywhere(session_id)
 
     async def drain(self, timeout_s: float) -> None:
         """Take no new turns; let running ones finish within `timeout_s`."""

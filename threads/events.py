@@ -3,6 +3,11 @@
 Local sockets get events straight from memory; other processes get them through
 PostgreSQL NOTIFY on one channel. Payloads stay under NOTIFY's 8000-byte limit:
 a large `message` event travels as its id and listeners read the row.
+
+Two control messages ride the same channel: a request to cancel a thread's run
+(heard by whichever process runs it) and "access changed" for a user or a
+thread (a logout, a claim, a deletion), after which every watcher of that user
+or thread is told to check its rights again.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from memory.db import libpq_url
+from memory.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +33,30 @@ CHANNEL = "threadline_events"
 MAX_PAYLOAD = 7000
 TOKEN_BATCH_S = 0.05
 Event = dict[str, Any]
-MessageReader = Callable[[str], Awaitable[dict[str, Any] | None]]
-CancelHandler = Callable[[str], object]
+# Put into a watcher's queue (never sent to a client): check your rights again.
+ACCESS_CHANGED: Event = {"type": "access_changed"}
+
+
+def error_frame(code: str, message: str) -> dict[str, str]:
+    return {"type": "error", "code": code, "message": message}
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One socket (or terminal) watching a thread: its events queue up here."""
+
+    session_id: str
+    user_id: str | None = None
+    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
 
 
 class EventBus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, journal: Journal) -> None:
         self.url = libpq_url(url)
+        self.journal = journal
         self.origin = uuid.uuid4().hex[:12]
-        self.subscribers: dict[str, set[asyncio.Queue[Event]]] = defaultdict(set)
-        self.read_message: MessageReader | None = None
-        self.on_cancel: CancelHandler | None = None
+        self.subscribers: dict[str, set[Watcher]] = defaultdict(set)
+        self._cancel_handlers: dict[str, Callable[[], object]] = {}
         self._send: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
         self._send_lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
@@ -50,21 +70,49 @@ class EventBus:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listening.wait(), timeout=10)
 
-    def subscribe(self, session_id: str) -> asyncio.Queue[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.subscribers[session_id].add(queue)
-        return queue
+    def subscribe(self, session_id: str, user_id: str | None = None) -> Watcher:
+        watcher = Watcher(session_id, user_id)
+        self.subscribers[session_id].add(watcher)
+        return watcher
 
-    def unsubscribe(self, session_id: str, queue: asyncio.Queue[Event]) -> None:
-        watchers = self.subscribers.get(session_id)
+    def unsubscribe(self, watcher: Watcher) -> None:
+        watchers = self.subscribers.get(watcher.session_id)
         if watchers is not None:
-            watchers.discard(queue)
+            watchers.discard(watcher)
             if not watchers:
-                del self.subscribers[session_id]
+                del self.subscribers[watcher.session_id]
 
     def deliver(self, session_id: str, event: Event) -> None:
-        for queue in self.subscribers.get(session_id, ()):
-            queue.put_nowait(event)
+        for watcher in self.subscribers.get(session_id, ()):
+            watcher.queue.put_nowait(event)
+
+    def on_cancel(self, session_id: str, handler: Callable[[], object]) -> None:
+        """While a run of `session_id` goes on here, cancel requests call `handler`."""
+        self._cancel_handlers[session_id] = handler
+
+    def forget_cancel(self, session_id: str) -> None:
+        self._cancel_handlers.pop(session_id, None)
+
+    def cancel_here(self, session_id: str) -> bool:
+        handler = self._cancel_handlers.get(session_id)
+        if handler is None:
+            return False
+        handler()
+        return True
+
+    async def access_changed(
+        self, *, user_id: str | None = None, session_id: str | None = None
+    ) -> None:
+        """Tell every watcher of this user or thread, in every process, to check its rights."""
+        self._tell_watchers(user_id, session_id)
+        await self._notify({"o": self.origin, "access": {"u": user_id, "s": session_id}})
+
+    def _tell_watchers(self, user_id: str | None, session_id: str | None) -> None:
+        for watchers in self.subscribers.values():
+            for watcher in watchers:
+                mine = user_id is not None and watcher.user_id == user_id
+                if mine or watcher.session_id == session_id:
+                    watcher.queue.put_nowait(ACCESS_CHANGED)
 
     async def publish(self, session_id: str, event: Event) -> None:
         """Deliver here, then tell the other processes.
@@ -102,8 +150,9 @@ class EventBus:
             await self._notify({"o": self.origin, "s": session_id, "batch": chunk})
 
     async def request_cancel(self, session_id: str) -> None:
-        """Ask whichever process runs this thread to stop generating."""
-        await self._notify({"o": self.origin, "s": session_id, "cancel": True})
+        """Stop this thread's run here, or ask whichever process runs it."""
+        if not self.cancel_here(session_id):
+            await self._notify({"o": self.origin, "s": session_id, "cancel": True})
 
     async def _notify(self, payload: dict[str, Any]) -> None:
         text = json.dumps(payload, ensure_ascii=False, default=str)
@@ -141,10 +190,12 @@ class EventBus:
         payload = json.loads(text)
         if payload.get("o") == self.origin:
             return
+        if "access" in payload:
+            self._tell_watchers(payload["access"].get("u"), payload["access"].get("s"))
+            return
         session_id = payload["s"]
         if payload.get("cancel"):
-            if self.on_cancel is not None:
-                self.on_cancel(session_id)
+            self.cancel_here(session_id)
             return
         if session_id not in self.subscribers:
             return
@@ -153,11 +204,11 @@ class EventBus:
         if "e" not in payload:
             return
         event = payload["e"]
-        if "message_id" in event and self.read_message is not None:
-            message = await self.read_message(event.pop("message_id"))
+        if "message_id" in event:
+            message = await self.journal.get(event.pop("message_id"))
             if message is None:
                 return
-            event["message"] = message
+            event["message"] = message.as_dict()
         self.deliver(session_id, event)
 
     async def close(self) -> None:

@@ -7,21 +7,34 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import TYPE_CHECKING
+
+from langchain_core.language_models import BaseChatModel
 
 from graph.remember import save_session_memories
 from graph.turn import Turn
 from memory.errors import SessionNotFound
-
-if TYPE_CHECKING:
-    from app.services import Services
+from memory.journal import Journal
+from memory.memories import MemoryStore
+from memory.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
 
 class MemorySaver:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(
+        self,
+        model: BaseChatModel,
+        sessions: SessionStore,
+        journal: Journal,
+        memories: MemoryStore,
+        *,
+        delay_ms: int = 0,
+    ) -> None:
+        self.model = model
+        self.sessions = sessions
+        self.journal = journal
+        self.memories = memories
+        self.delay_ms = delay_ms
         # A lock per session while anyone uses it; unused ones are collected.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._startup: asyncio.Task[None] | None = None
@@ -30,21 +43,19 @@ class MemorySaver:
     async def after_turn(self, turn: Turn) -> None:
         if turn.user_id is None or not turn.memory_enabled:
             return  # anonymous and memory-off sessions learn nothing long-term
-        delay = self.services.settings.memory_save_delay_ms
-        if delay:
-            await asyncio.sleep(delay / 1000)
+        if self.delay_ms:
+            await asyncio.sleep(self.delay_ms / 1000)
         await self.save(turn.session_id)
 
     async def save(self, session_id: str) -> bool:
         """Save what `session_id` owes; False if nothing was due or it is gone."""
-        s = self.services
         lock = self._locks.get(session_id)
         if lock is None:
             lock = self._locks[session_id] = asyncio.Lock()
         async with lock:
             try:
                 return await save_session_memories(
-                    s.model, s.sessions, s.journal, s.memories, session_id
+                    self.model, self.sessions, self.journal, self.memories, session_id
                 )
             except SessionNotFound:
                 return False
@@ -65,7 +76,7 @@ class MemorySaver:
         self._startup = asyncio.create_task(self._save_owed(), name="owed-memory-saves")
 
     async def _save_owed(self) -> None:
-        while pending := await self.services.memories.pending_sessions(limit=100):
+        while pending := await self.memories.pending_sessions(limit=100):
             saved = 0
             for session_id, _ in pending:
                 try:

@@ -1,0 +1,77 @@
+"""`threadline`: serve, migrate, chat, mcp, and the `sessions` and `users` commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app.cli.runtime import migrated_database, run
+from app.cli.sessions import sessions_cli
+from app.cli.users import users_cli
+from app.logs import configure_logging
+from app.settings import Settings
+from threads.runtime import Runtime
+
+cli = typer.Typer(
+    help="Threadline: a chat agent server whose memory never breaks.", no_args_is_help=True
+)
+cli.add_typer(sessions_cli, name="sessions")
+cli.add_typer(users_cli, name="users")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+) -> None:
+    """Run the server; with no DATABASE_URL, on an embedded PostgreSQL under ./data."""
+    from app.main import create_app
+
+    settings = Settings()
+    configure_logging()
+    with migrated_database(settings) as db:
+        uvicorn.run(
+            create_app(settings, db.url, on_shutdown=db.stop),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            ws_max_size=settings.max_frame_bytes * 4,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        )
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    with migrated_database(Settings()):
+        pass
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def chat(
+    session: Annotated[str | None, typer.Option(help="Resume this session id")] = None,
+) -> None:
+    """Chat in the terminal, on the same graph and storage as the server."""
+    from app.cli.terminal import chat_loop
+
+    async def work(rt: Runtime, _: Settings) -> None:
+        await chat_loop(rt.threads, session)
+
+    run(work)
+
+
+@cli.command()
+def mcp(
+    user: Annotated[str | None, typer.Option(help="Serve this user's sessions (email)")] = None,
+) -> None:
+    """An MCP server over stdio with the session tools, scoped to one user."""
+    from app.cli.mcp import serve_stdio
+
+    run(lambda rt, _: serve_stdio(rt, user))
+
+
+def main() -> None:
+    cli()

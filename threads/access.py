@@ -1,0 +1,73 @@
+"""Who is asking, and whether they may use a thread: one check for every entry point.
+
+A caller is known by the hashes of the tokens it shows (a login token, an
+anonymous owner's token). Rights are read afresh from the database each time
+they are checked, so a logout, a claim or a deleted account takes effect on the
+next check, even for a socket opened before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memory.errors import ThreadlineError
+from memory.models import User
+from memory.sessions import Owner
+from memory.users import UserStore
+
+
+class NotSignedIn(ThreadlineError):
+    """The operation needs a logged-in user (or any owner at all) and there is none."""
+
+    code = "unauthorized"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a caller shows: token hashes, never the tokens themselves."""
+
+    login_token_hash: str | None = None
+    anon_token_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a logged-in user, an anonymous owner, both, or nobody."""
+
+    credentials: Credentials = Credentials()
+    user: User | None = None
+
+    @property
+    def login_token_hash(self) -> str | None:
+        return self.credentials.login_token_hash if self.user is not None else None
+
+    @property
+    def anon_token_hash(self) -> str | None:
+        return self.credentials.anon_token_hash
+
+    @property
+    def owner(self) -> Owner | None:
+        if self.user is None and self.anon_token_hash is None:
+            return None
+        return Owner(
+            user_id=self.user.id if self.user else None, anon_token_hash=self.anon_token_hash
+        )
+
+    def require_owner(self) -> Owner:
+        owner = self.owner
+        if owner is None:
+            raise NotSignedIn("log in, or create a session first")
+        return owner
+
+    def require_user(self) -> User:
+        if self.user is None:
+            raise NotSignedIn("log in first")
+        return self.user
+
+
+async def identify(users: UserStore, credentials: Credentials) -> Caller:
+    """The caller these credentials prove today (a revoked token proves no user)."""
+    user = None
+    if credentials.login_token_hash is not None:
+        user = await users.user_for_token(credentials.login_token_hash)
+    return Caller(credentials, user)

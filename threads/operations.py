@@ -1,0 +1,192 @@
+"""The operations on threads, one door for every entry point.
+
+Each operation checks the caller's rights first (a stranger learns nothing, not
+even that a thread is busy), then takes the thread's lock for anything that
+changes the thread, so no delete, merge, claim or cleanup ever runs beside a
+turn, in this process or another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from graph.state import Query
+from memory.errors import SessionNotFound
+from memory.imports import ImportReport, import_scope, import_sessions, read_sessions
+from memory.maintenance import Expired, find_expired, merge_sessions
+from memory.models import ChatMessage, ChatSession
+from memory.sessions import Owner
+from memory.users import UserStore
+from threads.access import Caller, Credentials, identify
+from threads.events import EventBus, Watcher
+from threads.locks import SessionBusy, ThreadLocks
+from threads.memory_saver import MemorySaver
+from threads.options import ThreadOptions
+from threads.runs import RunRegistry, TurnDeps
+
+PAGE = 500
+CLEANUP_BATCH = 200
+
+
+@dataclass
+class Threads:
+    """What happens to a thread, whoever asks (REST, WebSocket, CLI, MCP, cleanup)."""
+
+    deps: TurnDeps
+    users: UserStore
+    locks: ThreadLocks
+    events: EventBus
+    runs: RunRegistry
+    memory_saver: MemorySaver
+    options: ThreadOptions
+
+    # Rights
+
+    async def identify(self, credentials: Credentials) -> Caller:
+        return await identify(self.users, credentials)
+
+    async def open(self, session_id: str, owner: Owner) -> ChatSession:
+        """The session if `owner` may use it; SessionNotFound (never "forbidden") if not."""
+        return await self.deps.sessions.get(session_id, owner)
+
+    async def authorize(self, credentials: Credentials, session_id: str) -> ChatSession:
+        """Rights read afresh: for a socket's every query and after every access change."""
+        caller = await self.identify(credentials)
+        return await self.open(session_id, caller.require_owner())
+
+    # Turns
+
+    def watch(self, session: ChatSession) -> Watcher:
+        return self.events.subscribe(session.id, session.user_id)
+
+    def unwatch(self, watcher: Watcher) -> None:
+        self.events.unsubscribe(watcher)
+
+    async def ask(self, session: ChatSession, query: Query) -> list[dict[str, Any]]:
+        """Run a turn (or replay a resend's answer); see RunRegistry.submit."""
+        return await self.runs.submit(session, query)
+
+    async def cancel(self, session: ChatSession) -> None:
+        await self.events.request_cancel(session.id)
+
+    async def is_running(self, session_id: str) -> bool:
+        return await self.runs.is_running(session_id)
+
+    async def messages_after(
+        self, session_id: str, after_seq: int, page: int = PAGE
+    ) -> AsyncIterator[list[ChatMessage]]:
+        """Every journaled message after `after_seq`, page by page (replay, export)."""
+        last_seq = after_seq
+        while True:
+            rows, more = await self.deps.journal.page(session_id, after_seq=last_seq, limit=page)
+            if rows:
+                yield rows
+                last_seq = rows[-1].seq
+            if not more:
+                return
+
+    # Changing a thread: each under its lock
+
+    async def delete(self, session_id: str, owner: Owner, *, forget: bool = False) -> None:
+        """The session, its journal and checkpoints (and with `forget`, its memories)."""
+        session = await self.open(session_id, owner)
+        async with self.locks.hold(session.id):
+            await self.deps.sessions.delete(session.id, owner, forget=forget)
+        await self.events.access_changed(session_id=session.id)
+
+    async def claim(self, session_id: str, caller: Caller) -> ChatSession:
+        """The caller's anonymous session becomes their account's; its memories follow."""
+        user = caller.require_user()
+        if caller.anon_token_hash is None:
+            raise SessionNotFound("session not found")
+        session = await self.open(session_id, Owner(anon_token_hash=caller.anon_token_hash))
+        async with self.locks.hold(session.id):
+            claimed = await self.deps.sessions.claim(session.id, caller.anon_token_hash, user.id)
+        await self.events.access_changed(session_id=session.id)
+        self.memory_saver.save_soon(claimed.id)
+        return claimed
+
+    async def merge(self, target_id: str, other_id: str, owner: Owner) -> ChatSession:
+        """Move `other`'s messages into `target` in time order; `other` is removed."""
+        target, other = await self.open(target_id, owner), await self.open(other_id, owner)
+        async with self.locks.hold(target.id, other.id):
+            merged = await merge_sessions(self.deps.sessions, target.id, other.id, owner)
+        await self.events.access_changed(session_id=other.id)
+        return merged
+
+    async def import_file(
+        self, owner: Owner, file: IO[bytes], *, progress: Callable[[], object] | None = None
+    ) -> ImportReport:
+        """A Threadline export or a ChatGPT `conversations.json`: all of it or nothing."""
+        sessions: Iterable[Any] = read_sessions(file, import_scope(owner))
+        if progress is not None:
+            sessions = _ticking(sessions, progress)
+        held: list[str] = []
+
+        async def hold(session_id: str) -> None:
+            """An import extends threads: not while a turn runs in one (busy, nothing written)."""
+            if session_id in held:
+                return
+            if not await self.locks.try_acquire(session_id):
+                raise SessionBusy(f"a turn is running in session {session_id}; import it later")
+            held.append(session_id)
+
+        try:
+            return await import_sessions(
+                self.deps.db,
+                owner,
+                sessions,
+                anon_ttl=self.deps.sessions.anon_ttl,
+                extending=hold,
+            )
+        finally:
+            for session_id in held:
+                await self.locks.release(session_id)
+
+    async def export(self, session_id: str, owner: Owner) -> tuple[ChatSession, list[ChatMessage]]:
+        """The session and every message of it, oldest first."""
+        session = await self.open(session_id, owner)
+        messages = [m async for page in self.messages_after(session.id, 0) for m in page]
+        return session, messages
+
+    async def find_expired(self, owner: Owner | None = None, limit: int = 1000) -> list[Expired]:
+        return await find_expired(
+            self.deps.db, self.deps.sessions.retention, limit=limit, owner=owner
+        )
+
+    async def expire(
+        self, owner: Owner | None = None, progress: Callable[[int], object] | None = None
+    ) -> int:
+        """Delete expired sessions (only `owner`'s when given); returns how many.
+
+        A session whose turn is running is left for the next cleanup.
+        """
+        removed, busy = 0, set[str]()
+        while True:
+            found = await self.find_expired(owner, limit=CLEANUP_BATCH + len(busy))
+            expired = [e for e in found if e.id not in busy]
+            if not expired:
+                return removed
+            for session in expired:
+                try:
+                    async with self.locks.hold(session.id):
+                        await self.deps.sessions.delete(
+                            session.id, None, forget=self.options.cleanup_forgets_memories
+                        )
+                except SessionBusy:
+                    busy.add(session.id)
+                    continue
+                except SessionNotFound:
+                    continue  # deleted meanwhile by someone else
+                await self.events.access_changed(session_id=session.id)
+                removed += 1
+                if progress is not None:
+                    progress(1)
+
+
+def _ticking(items: Iterable[Any], tick: Callable[[], object]) -> Iterable[Any]:
+    for item in items:
+        tick()
+        yield item

@@ -1,0 +1,89 @@
+"""Everything a running process holds, opened in order and closed in reverse.
+
+`open_runtime` is the one place that builds the thread layer: the server's
+lifespan, the CLI, the MCP server and the terminal chat all enter it. One
+`AsyncExitStack` closes what was opened, also when start-up fails half way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+
+from graph.builder import build_graph
+from memory.db import open_database
+from memory.journal import Journal
+from memory.memories import MemoryStore
+from memory.sessions import SessionStore
+from memory.users import UserStore
+from threads.accounts import Accounts
+from threads.cleanup import periodic_cleanup
+from threads.events import EventBus
+from threads.locks import ThreadLocks
+from threads.memory_saver import MemorySaver
+from threads.operations import Threads
+from threads.options import ThreadOptions
+from threads.runs import RunRegistry, TurnDeps
+
+
+@dataclass
+class Runtime:
+    """The thread layer of one process: `threads` is the door every entry point uses."""
+
+    threads: Threads
+    accounts: Accounts
+
+    @property
+    def deps(self) -> TurnDeps:
+        return self.threads.deps
+
+    @property
+    def users(self) -> UserStore:
+        return self.threads.users
+
+    @property
+    def memories(self) -> MemoryStore:
+        return self.threads.deps.memories
+
+
+@asynccontextmanager
+async def open_runtime(
+    url: str,
+    options: ThreadOptions,
+    model: BaseChatModel,
+    *,
+    background: bool = False,
+) -> AsyncIterator[Runtime]:
+    """Open the database, locks and event bus, and build the thread layer on them.
+
+    With `background` (the server), owed memory saves are finished and expired
+    sessions cleaned up periodically; on exit, running turns get
+    `options.shutdown_grace_s` to finish before anything closes.
+    """
+    async with AsyncExitStack() as stack:
+        db = await open_database(url, pool_size=options.db_pool_size)
+        stack.push_async_callback(db.close)
+        sessions = SessionStore(db, anon_ttl=options.anon_ttl, retention=options.retention)
+        journal = Journal(db, anon_ttl=options.anon_ttl)
+        memories = MemoryStore(db)
+        deps = TurnDeps(db, sessions, journal, memories, model, build_graph())
+        locks = ThreadLocks(url)
+        stack.push_async_callback(locks.close)
+        await locks.open()
+        events = EventBus(url, journal)
+        stack.push_async_callback(events.close)
+        await events.open()
+        saver = MemorySaver(
+            model, sessions, journal, memories, delay_ms=options.memory_save_delay_ms
+        )
+        stack.push_async_callback(saver.close)
+        runs = RunRegistry(deps, locks, events, options, after_turn=[saver.after_turn])
+        stack.push_async_callback(runs.drain, options.shutdown_grace_s)
+        threads = Threads(deps, UserStore(db), locks, events, runs, saver, options)
+        if background:
+            saver.start_owed_saves()
+            await stack.enter_async_context(periodic_cleanup(threads))
+        yield Runtime(threads, Accounts(threads))
