@@ -65,11 +65,6 @@ class RateLimits:
             await self._hit(ANONYMOUS_TURNS_PER_ADDRESS, "anon-turn/ip", client_ip or "unknown")
 
 
-async def check_turn_allowed(limits: RateLimits, client_ip: str | None, anonymous: bool) -> None:
-    """For the WebSocket: raise RateLimited when this turn is over the limit."""
-    await limits.turn(client_ip, anonymous=anonymous)
-
-
 def rate_limits_of(conn: HTTPConnection) -> RateLimits:
     """The limiter `create_app` put on `app.state` (HTTP requests and sockets alike)."""
     limits: RateLimits = conn.app.state.rate_limits

@@ -3,7 +3,6 @@ ones (journal, checkpoints, and optionally the memories learned from them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -132,22 +131,3 @@ async def find_expired(
     async with db.sessions() as s:
         rows = (await s.execute(query)).all()
     return [Expired(r.id, r.user_id is None, r.last_activity_at.isoformat()) for r in rows]
-
-
-async def cleanup_expired(
-    store: SessionStore,
-    *,
-    retention: timedelta | None,
-    forget_memories: bool,
-    progress: Callable[[int], None] | None = None,
-    owner: Owner | None = None,
-) -> int:
-    """Delete expired sessions with their journal and checkpoints; returns how many."""
-    removed = 0
-    while expired := await find_expired(store.db, retention, limit=200, owner=owner):
-        for session in expired:
-            await store.delete(session.id, None, forget=forget_memories)
-            removed += 1
-            if progress is not None:
-                progress(1)
-    return removed

@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from app.ratelimit import ANONYMOUS_TURNS_PER_ADDRESS, RateLimited, RateLimits, check_turn_allowed
+from app.ratelimit import ANONYMOUS_TURNS_PER_ADDRESS, RateLimited, RateLimits
 from memory.db import libpq_url
 from tests.support.identities import anonymous_session, seed_messages
 from tests.support.server import ServerProcess
@@ -322,18 +322,18 @@ async def test_anonymous_session_creation_is_limited_per_address(
 async def test_anonymous_turns_are_limited_per_address() -> None:
     limits = RateLimits(enabled=True)
     for _ in range(ANONYMOUS_TURNS_PER_ADDRESS.amount):
-        await check_turn_allowed(limits, "10.2.0.1", anonymous=True)
+        await limits.turn("10.2.0.1", anonymous=True)
     with pytest.raises(RateLimited) as caught:
-        await check_turn_allowed(limits, "10.2.0.1", anonymous=True)
+        await limits.turn("10.2.0.1", anonymous=True)
     assert caught.value.code == "rate_limited"
-    await check_turn_allowed(limits, "10.2.0.2", anonymous=True)
-    await check_turn_allowed(limits, "10.2.0.1", anonymous=False)  # logged in: not limited
+    await limits.turn("10.2.0.2", anonymous=True)
+    await limits.turn("10.2.0.1", anonymous=False)  # logged in: not limited
 
 
 async def test_rate_limits_off_limits_nothing() -> None:
     limits = RateLimits(enabled=False)
     for _ in range(ANONYMOUS_TURNS_PER_ADDRESS.amount * 2):
-        await check_turn_allowed(limits, "10.3.0.1", anonymous=True)
+        await limits.turn("10.3.0.1", anonymous=True)
         await limits.anonymous_session("10.3.0.1")
         await limits.password_attempt("10.3.0.1", "someone@example.com")
 

@@ -16,7 +16,7 @@ from memory.db import Database
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
 from memory.imports import UnreadableImport, import_sessions, read_sessions
 from memory.journal import Journal, NewMessage
-from memory.maintenance import cleanup_expired, find_expired, merge_sessions
+from memory.maintenance import merge_sessions
 from memory.memories import MemoryDraft, MemoryStore
 from memory.sessions import Owner, SessionStore
 from tests.memory.files import export_file
@@ -153,24 +153,6 @@ async def test_merge_orders_by_time_and_removes_the_other(
     # With no owner given (an operator's CLI), the two must still share one.
     with pytest.raises(InvalidInput, match="only sessions of the same owner"):
         await merge_sessions(sessions, first.id, stranger.id, None)
-
-
-async def test_cleanup_removes_expired_sessions_only(db: Database, journal: Journal) -> None:
-    quick = SessionStore(db, anon_ttl=timedelta(seconds=-1))  # born expired
-    lasting = SessionStore(db, anon_ttl=timedelta(hours=24))
-    gone = await quick.create(Owner(anon_token_hash="n" * 64))
-    kept = await lasting.create(Owner(anon_token_hash="n" * 64))
-    user_session = await lasting.create(Owner(user_id=await create_user(db, "keep@example.com")))
-    await journal.append(kept.id, NewMessage(str(uuid.uuid4()), "user", "still here"))
-    assert [e.id for e in await find_expired(db, retention=None)] == [gone.id]
-    assert await cleanup_expired(lasting, retention=None, forget_memories=True) == 1
-    assert await find_expired(db, retention=None) == []
-    assert (await lasting.get(kept.id)).message_count == 1
-    assert (
-        await cleanup_expired(lasting, retention=timedelta(seconds=-1), forget_memories=True) == 1
-    )
-    with pytest.raises(SessionNotFound):
-        await lasting.get(user_session.id)
 
 
 async def test_a_large_chatgpt_export_is_streamed_in_bounded_memory(

@@ -1,0 +1,35 @@
+"""The thread layer on a real PostgreSQL: a runtime as the server opens it, and a
+second lock connection standing in for another server process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from graph.offline import OfflineChatModel
+from tests.support.database import truncate_all
+from threads.locks import ThreadLocks
+from threads.options import ThreadOptions
+from threads.runtime import Runtime, open_runtime
+
+SLOW_TOKENS_MS = 20  # a turn streams for about a second: long enough to act during it
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    truncate_all(database_url)
+    options = ThreadOptions(anon_ttl=timedelta(hours=24), db_pool_size=4, lock_wait_s=10)
+    model = OfflineChatModel(token_delay_ms=SLOW_TOKENS_MS)
+    async with open_runtime(database_url, options, model) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def other_process(database_url: str) -> AsyncIterator[ThreadLocks]:
+    """Thread locks held on a connection of their own, as another process holds them."""
+    locks = ThreadLocks(database_url)
+    await locks.open()
+    yield locks
+    await locks.close()
