@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from graph.state import Query
+from graph.turn import read_window
 from memory.errors import SessionNotFound
 from memory.imports import ImportReport, import_scope, import_sessions, read_sessions
 from memory.maintenance import Expired, find_expired, merge_sessions
@@ -73,6 +74,10 @@ class Threads:
 
     async def is_running(self, session_id: str) -> bool:
         return await self.runs.is_running(session_id)
+
+    async def window(self, session: ChatSession) -> dict[str, Any]:
+        """What the model would see next turn: the checkpointed window and summary."""
+        return await read_window(self.deps.graph, self.deps.db.pool, session.id)
 
     async def messages_after(
         self, session_id: str, after_seq: int, page: int = PAGE

@@ -11,7 +11,6 @@ from mcp.server.mcpserver import MCPServer
 from app.cli.runtime import owner_of
 from app.exports import export_json, export_markdown
 from app.schemas import session_out
-from graph.turn import read_window
 from memory.sessions import Owner
 from threads.runtime import Runtime
 
@@ -43,7 +42,7 @@ def build_server(rt: Runtime, owner: Owner) -> MCPServer[Any]:
         """Where a session stands: its rolling summary and its most recent messages."""
         session = await threads.open(session_id, owner)
         messages, has_more = await rt.deps.journal.page(session.id, limit=min(recent, 200))
-        state = await read_window(rt.deps.graph, rt.deps.db.pool, session.id)
+        state = await threads.window(session)
         return {
             "session": session_out(session, messages[-1] if messages else None),
             "summary": state.get("summary", ""),
