@@ -3,14 +3,18 @@ MCP SDK), scoped to one user given at start."""
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from app.cli.runtime import owner_of
 from app.exports import export_json, export_markdown
 from app.schemas import session_out
+from memory.errors import ThreadlineError
 from memory.sessions import Owner
 from threads.runtime import Runtime
 
@@ -20,24 +24,45 @@ INSTRUCTIONS = (
 )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def told(tool: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A domain error (not found, busy, bad input) reaches the client as a tool error
+    with its code and message; the SDK hides anything else as a crash."""
+
+    @functools.wraps(tool)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await tool(*args, **kwargs)
+        except ThreadlineError as exc:
+            raise ToolError(f"{exc.code}: {exc}") from exc
+
+    return run
+
+
 def build_server(rt: Runtime, owner: Owner) -> MCPServer[Any]:
     """An MCP server whose every tool acts for `owner` only, through the thread layer."""
     server: MCPServer[Any] = MCPServer("threadline", instructions=INSTRUCTIONS)
     threads, sessions = rt.threads, rt.deps.sessions
 
     @server.tool()
+    @told
     async def list_sessions(limit: int = 20, archived: bool = False) -> list[dict[str, Any]]:
         """The user's sessions, newest activity first."""
         found, _ = await sessions.list(owner, archived=archived, limit=min(limit, 100))
         return [session_out(x) for x in found]
 
     @server.tool()
+    @told
     async def search_sessions(query: str, limit: int = 20) -> list[dict[str, Any]]:
         """Sessions whose title or messages match `query` (any language)."""
         found, _ = await sessions.list(owner, archived=None, q=query, limit=min(limit, 100))
         return [session_out(x) for x in found]
 
     @server.tool()
+    @told
     async def resume_session(session_id: str, recent: int = 20) -> dict[str, Any]:
         """Where a session stands: its rolling summary and its most recent messages."""
         session = await threads.open(session_id, owner)
@@ -51,6 +76,7 @@ def build_server(rt: Runtime, owner: Owner) -> MCPServer[Any]:
         }
 
     @server.tool()
+    @told
     async def export_session(session_id: str, format: Literal["json", "md"] = "json") -> str:
         """The whole session as Threadline's versioned JSON, or as Markdown."""
         session, messages = await threads.export(session_id, owner)
@@ -59,12 +85,14 @@ def build_server(rt: Runtime, owner: Owner) -> MCPServer[Any]:
         return json.dumps(export_json(session, messages), ensure_ascii=False)
 
     @server.tool(name="merge_sessions")
+    @told
     async def merge_two(session_id: str, other_id: str) -> dict[str, Any]:
         """Merge `other_id` into `session_id`, messages ordered by time; `other_id` goes."""
         merged = await threads.merge(session_id, other_id, owner)
         return session_out(merged)
 
     @server.tool()
+    @told
     async def cleanup_sessions(dry_run: bool = True) -> dict[str, Any]:
         """The user's expired sessions: listed (dry run) or deleted."""
         if dry_run:

@@ -51,7 +51,8 @@ def run(work: Callable[[Runtime, Settings], Awaitable[T]]) -> T:
         try:
             return asyncio.run(main())
         except ThreadlineError as exc:
-            raise fail(str(exc)) from None
+            # The code first where it says more than "error": "busy: a turn is running ..."
+            raise fail(str(exc) if exc.code == "error" else f"{exc.code}: {exc}") from None
 
 
 async def owner_of(runtime: Runtime, email: str | None) -> Owner:
