@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=2)
     shutdown_grace_s: float = 20.0
 
+    # Hardening (docs/security.md). Each is read in one place; see its user.
+    max_import_sessions: int = Field(default=1000, ge=1)  # sessions in one import
+    max_json_depth: int = Field(default=32, ge=4)  # nesting of any JSON we parse
+    outbox_frames: int = Field(default=2000, ge=10)  # frames queued per socket
+    outbox_bytes: int = Field(default=8 * 2**20, ge=65536)  # bytes queued per socket
+    trusted_hosts: list[str] = []  # Host names served besides loopback and `host`
+    metrics: Literal["off", "loopback", "on"] = "loopback"  # who may read /metrics
+    api_docs: Literal["off", "loopback", "on"] = "loopback"  # /docs and /openapi.json
+
     @property
     def uses_openai(self) -> bool:
         """The real model is used as soon as a key or an endpoint is configured."""
