@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 
-from app.auth import ANON_COOKIE, LOGIN_COOKIE, token_hash
+from app.auth import ANON_COOKIE, LOGIN_COOKIE, read_cookie, token_hash
 from app.settings import Settings
 from memory.memories import MemoryStore
 from memory.models import User
@@ -45,13 +45,18 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return conn.cookies.get(LOGIN_COOKIE)
+    return read_cookie(conn, LOGIN_COOKIE, get_settings(conn))
+
+
+def anon_token(conn: HTTPConnection) -> str | None:
+    """The anonymous owner's token shown (header or cookie); proof only if the server
+    issued it (threads.access.identify checks)."""
+    return conn.headers.get("x-anon-token") or read_cookie(conn, ANON_COOKIE, get_settings(conn))
 
 
 def credentials_of(conn: HTTPConnection) -> Credentials:
     """The token hashes a request or socket shows (bearer header or cookies)."""
-    login = bearer_token(conn)
-    anon = conn.headers.get("x-anon-token") or conn.cookies.get(ANON_COOKIE)
+    login, anon = bearer_token(conn), anon_token(conn)
     return Credentials(
         login_token_hash=token_hash(login) if login else None,
         anon_token_hash=token_hash(anon) if anon else None,

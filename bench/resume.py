@@ -26,6 +26,7 @@ from websockets.asyncio.client import connect
 
 from app.auth import new_token, token_hash
 from bench.common import machine, percentile, scratch_database, write_section
+from memory.anonymous import AnonymousOwners
 from memory.db import open_database
 from memory.imports import ImportedMessage, ImportedSession, import_sessions
 from memory.sessions import Owner
@@ -49,6 +50,7 @@ async def seed_thread(url: str, turns: int) -> tuple[str, dict[str, str]]:
     session = ImportedSession(str(uuid.uuid4()), f"{turns} turns", start, messages)
     db = await open_database(url, pool_size=2)
     try:
+        await AnonymousOwners(db).issue(owner.anon_token_hash or "", timedelta(days=2))
         await import_sessions(db, owner, [session], anon_ttl=timedelta(days=2))
     finally:
         await db.close()

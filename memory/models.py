@@ -54,6 +54,23 @@ class AuthToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class AnonymousOwner(Base):
+    """An anonymous owner the server issued a token to (only its hash is kept).
+
+    The window of life slides: each use moves `expires_at` to `last_seen_at` plus
+    the window the owner was issued with (`expires_at - last_seen_at`).
+    """
+
+    __tablename__ = "anonymous_owners"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class ChatSession(Base):
     __tablename__ = "chat_sessions"
 

@@ -1,4 +1,5 @@
-"""Accounts and their login tokens (stored hashed; the raw token never is)."""
+"""Accounts and their login tokens (stored hashed; the raw token never is), and the
+anonymous owners the server issued tokens to (memory/anonymous.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from memory.anonymous import AnonymousOwners
 from memory.db import Database
 from memory.errors import ThreadlineError
 from memory.models import AuthToken, ChatSession, User
@@ -30,8 +32,11 @@ class WrongPassword(ThreadlineError):
 
 
 class UserStore:
+    """Who can prove an identity: accounts, their login tokens, anonymous owners."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.anonymous = AnonymousOwners(db)
 
     async def create(self, email: str, password_hash: str, display_name: str | None) -> User:
         """A new account; emails are unique whatever their case."""

@@ -1,9 +1,10 @@
 """Who is asking, and whether they may use a thread: one check for every entry point.
 
 A caller is known by the hashes of the tokens it shows (a login token, an
-anonymous owner's token). Rights are read afresh from the database each time
-they are checked, so a logout, a claim or a deleted account takes effect on the
-next check, even for a socket opened before it.
+anonymous owner's token). Only tokens the server issued and that are still live
+prove anything: a made-up anonymous token is as good as none. Rights are read
+afresh from the database each time they are checked, so a logout, a claim or a
+deleted account takes effect on the next check, even for a socket opened before it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Caller:
 
     credentials: Credentials = Credentials()
     user: User | None = None
+    anonymous: bool = False  # the anonymous token shown is one the server issued, still live
 
     @property
     def login_token_hash(self) -> str | None:
@@ -43,7 +45,8 @@ class Caller:
 
     @property
     def anon_token_hash(self) -> str | None:
-        return self.credentials.anon_token_hash
+        """The anonymous owner's token hash, only when the server issued that token."""
+        return self.credentials.anon_token_hash if self.anonymous else None
 
     @property
     def owner(self) -> Owner | None:
@@ -66,8 +69,12 @@ class Caller:
 
 
 async def identify(users: UserStore, credentials: Credentials) -> Caller:
-    """The caller these credentials prove today (a revoked token proves no user)."""
+    """The caller these credentials prove today: a revoked token proves no user, and
+    an anonymous token the server did not issue (or that expired) proves no owner."""
     user = None
     if credentials.login_token_hash is not None:
         user = await users.user_for_token(credentials.login_token_hash)
-    return Caller(credentials, user)
+    anonymous = False
+    if credentials.anon_token_hash is not None:
+        anonymous = await users.anonymous.is_live(credentials.anon_token_hash)
+    return Caller(credentials, user, anonymous)

@@ -1,14 +1,15 @@
-"""Changes to an account that change who may use which thread: logout, a new
-password, deleting the account. Every open socket of the account re-checks its
-rights right after, in every process."""
+"""Changes to an identity that change who may use which thread: an anonymous owner
+issued or ended, a claim, logout, a new password, deleting the account. Every open
+socket of the identity re-checks its rights right after, in every process."""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from memory.errors import SessionNotFound
-from memory.models import User
+from memory.models import ChatSession, User
 from threads.access import Caller
 from threads.operations import Threads
 
@@ -17,12 +18,32 @@ from threads.operations import Threads
 class Accounts:
     threads: Threads
 
+    async def issue_anonymous(self, token_hash: str, ttl: timedelta) -> None:
+        """Register the hash of a token the server just made for a visitor: the only
+        way an anonymous token comes to prove anything. It lives `ttl` past its last use."""
+        await self.threads.users.anonymous.issue(token_hash, ttl)
+
+    async def claim(self, session_id: str, caller: Caller) -> tuple[ChatSession, bool]:
+        """The caller's anonymous session becomes their account's (Threads.claim). When
+        it was the anonymous owner's last session, the owner ends too, so a copy of its
+        token (say, one planted in this browser) proves nothing afterwards. Returns the
+        session and whether the anonymous owner ended."""
+        claimed = await self.threads.claim(session_id, caller)
+        anon = caller.anon_token_hash
+        ended = anon is not None and await self.threads.users.anonymous.end_if_empty(anon)
+        return claimed, ended
+
     async def logout(self, caller: Caller) -> None:
-        """Revoke the token in use; sockets opened with it lose their rights."""
-        if caller.user is None or caller.login_token_hash is None:
-            return
-        await self.threads.users.revoke_token(caller.login_token_hash)
-        await self.threads.events.access_changed(user_id=caller.user.id)
+        """Revoke the login token in use and end the anonymous owner shown with it, so
+        the next person at this browser reaches neither; sockets opened with either
+        lose their rights."""
+        users, events = self.threads.users, self.threads.events
+        if caller.user is not None and caller.login_token_hash is not None:
+            await users.revoke_token(caller.login_token_hash)
+            await events.access_changed(user_id=caller.user.id)
+        if caller.anon_token_hash is not None:
+            for session_id in await users.anonymous.end(caller.anon_token_hash):
+                await events.access_changed(session_id=session_id)
 
     async def change_password(self, caller: Caller, new_hash: str) -> None:
         """Set a new password hash; every other login token of the user is revoked."""

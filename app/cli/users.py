@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from app.auth import hash_password
+from app.auth import check_new_password, hash_password
 from app.cli.runtime import run
 from app.schemas import user_out
 from app.settings import Settings
 from threads.runtime import Runtime
 
 users_cli = typer.Typer(help="Create and list accounts.")
-MIN_PASSWORD = 8
 
 
 @users_cli.command("create")
@@ -24,8 +23,10 @@ def create_user(
     display_name: Annotated[str | None, typer.Option("--name")] = None,
 ) -> None:
     """Create an account."""
-    if len(password) < MIN_PASSWORD:
-        raise typer.BadParameter(f"the password needs at least {MIN_PASSWORD} characters")
+    try:
+        check_new_password(password)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     async def work(rt: Runtime, _: Settings) -> str:
         user = await rt.users.create(email, hash_password(password), display_name)

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 from app.auth import (
+    ANON_COOKIE,
     LOGIN_COOKIE,
+    check_new_password,
     clear_private_cookie,
     hash_password,
     new_token,
@@ -28,7 +30,10 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 Email = Annotated[PlainText, StringConstraints(strip_whitespace=True, max_length=320)]
-NewPassword = Annotated[PlainText, StringConstraints(min_length=8, max_length=1024)]
+# Length after stripping, and not a common password: see app.auth.check_new_password.
+NewPassword = Annotated[
+    PlainText, StringConstraints(max_length=1024), AfterValidator(check_new_password)
+]
 Password = Annotated[PlainText, StringConstraints(max_length=1024)]
 DisplayName = Annotated[PlainText, StringConstraints(strip_whitespace=True, max_length=200)]
 
@@ -54,10 +59,13 @@ class PasswordConfirmation(RequestBody):
 
 
 async def confirm_password(limits: RateLimits, request: Request, user: User, password: str) -> None:
-    """A logged-in user re-enters their password; counted like a login attempt."""
-    await limits.password_attempt(client_ip(request), user.email)
+    """A logged-in user re-enters their password; throttled like a login attempt."""
+    address = client_ip(request)
+    await limits.password_attempt(address, user.email)
     if not await asyncio.to_thread(verify_or_waste, password, user.password_hash):
+        await limits.password_failed(address, user.email)
         raise WrongPassword("the password is wrong")
+    await limits.password_succeeded(address, user.email)
 
 
 @router.post("/register", status_code=201)
@@ -80,13 +88,17 @@ async def login(
     settings: SettingsDep,
     limits: RateLimitsDep,
 ) -> dict[str, Any]:
-    """`{user, token}` and the login cookie; any failure answers the same 401."""
-    await limits.password_attempt(client_ip(request), body.email)
+    """`{user, token}` and the login cookie; any failure answers the same 401, and
+    repeated failures from one address for one email answer 429 for a while."""
+    address = client_ip(request)
+    await limits.password_attempt(address, body.email)
     user = await threads.users.by_email(body.email)
     known_hash = user.password_hash if user is not None else None
     password_ok = await asyncio.to_thread(verify_or_waste, body.password, known_hash)
     if user is None or not password_ok or not user.is_active:
+        await limits.password_failed(address, body.email)
         raise InvalidCredentials("email or password is wrong")
+    await limits.password_succeeded(address, body.email)
     token = new_token()
     ttl = timedelta(days=settings.token_ttl_days)
     await threads.users.add_token(token_hash(token), user.id, datetime.now(UTC) + ttl)
@@ -98,10 +110,12 @@ async def login(
 async def logout(
     caller: CallerDep, response: Response, accounts: AccountsDep, settings: SettingsDep
 ) -> None:
-    """Revoke the token in use (if any) and clear the cookie; always 204. Sockets
-    opened with that token are closed (4401)."""
+    """Revoke the login token in use and end the anonymous owner shown (if any), and
+    clear both cookies, so the next person at this browser finds nothing; always 204.
+    Sockets opened with either token are closed (4401)."""
     await accounts.logout(caller)
     clear_private_cookie(response, LOGIN_COOKIE, settings)
+    clear_private_cookie(response, ANON_COOKIE, settings)
 
 
 @router.get("/me")

@@ -12,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 
+from app.ratelimit import FIRST_WAIT_S, FREE_PASSWORD_FAILURES, RateLimited, RateLimits
 from memory.db import libpq_url
 from tests.support.identities import seed_messages
 from tests.support.server import ServerProcess
@@ -264,9 +265,12 @@ def from_address(ip: str) -> dict[str, str]:
     return {"X-Forwarded-For": ip}
 
 
-async def test_login_attempts_are_throttled_per_address_and_per_email(
+async def test_login_attempts_are_throttled_per_address_and_per_email_from_it(
     limited_server: ServerProcess,
 ) -> None:
+    """Per address, 10 password checks a minute whatever the account; per (email,
+    address), a wait after a few failures. Nothing per email alone: the owner logs in
+    from elsewhere while someone guesses (tests/security/test_identity.py, row 8)."""
     async with httpx.AsyncClient(base_url=limited_server.url, timeout=15) as client:
         email = unique_email()
         await client.post(
@@ -275,36 +279,57 @@ async def test_login_attempts_are_throttled_per_address_and_per_email(
             headers=from_address("10.0.0.1"),
         )
         attempt = {"email": email, "password": "guess"}
-        for _ in range(10):
-            reply = await client.post(
-                "/api/auth/login", json=attempt, headers=from_address("10.0.0.2")
-            )
-            assert reply.status_code == 401
+        statuses = [
+            (
+                await client.post("/api/auth/login", json=attempt, headers=from_address("10.0.0.2"))
+            ).status_code
+            for _ in range(6)
+        ]
+        assert statuses == [401] * 5 + [429]
         reply = await client.post("/api/auth/login", json=attempt, headers=from_address("10.0.0.2"))
-        assert reply.status_code == 429
         assert reply.json()["error"]["code"] == "rate_limited"
 
-        # The same account from another address: still throttled (per email) ...
+        # The same account from another address: the right password works.
         right = {"email": email, "password": PASSWORD}
         reply = await client.post("/api/auth/login", json=right, headers=from_address("10.0.0.3"))
-        assert reply.status_code == 429
-        # ... while another account from another address is not.
+        assert reply.status_code == 200
+        # Another account from the guessing address is not waiting ...
         other = {"email": unique_email(), "password": "guess"}
-        reply = await client.post("/api/auth/login", json=other, headers=from_address("10.0.0.4"))
+        reply = await client.post("/api/auth/login", json=other, headers=from_address("10.0.0.2"))
         assert reply.status_code == 401
-        # And the throttled address is throttled for every account.
+        # ... until the address has spent its 10 checks this minute, for every account.
+        for _ in range(2):
+            await client.post("/api/auth/login", json=other, headers=from_address("10.0.0.2"))
         reply = await client.post("/api/auth/login", json=other, headers=from_address("10.0.0.2"))
         assert reply.status_code == 429
 
 
-async def test_cookies_are_secure_when_served_over_https(limited_server: ServerProcess) -> None:
+async def test_the_wait_doubles_with_each_failure_and_ends_with_the_right_password() -> None:
+    limits = RateLimits(enabled=True)
+    guesser, email = "10.0.1.1", "someone@example.com"
+    for _ in range(FREE_PASSWORD_FAILURES):
+        await limits.password_attempt(guesser, email)
+        await limits.password_failed(guesser, email)
+    for wait in (FIRST_WAIT_S, FIRST_WAIT_S * 2, FIRST_WAIT_S * 4):
+        with pytest.raises(RateLimited, match=f"try again in {wait} s"):
+            await limits.password_attempt(guesser, email)
+        await limits.password_failed(guesser, email)  # a failure once the wait is over
+    await limits.password_attempt("10.0.1.2", email)  # another address: no wait
+    await limits.password_succeeded(guesser, email)
+    await limits.password_attempt(guesser, email)  # the right password: afresh
+
+
+async def test_cookies_are_secure_host_cookies_when_served_over_https(
+    limited_server: ServerProcess,
+) -> None:
     async with httpx.AsyncClient(base_url=limited_server.url, timeout=15) as client:
         email, address = unique_email(), from_address("10.0.9.1")
         creds = {"email": email, "password": PASSWORD}
         await client.post("/api/auth/register", json=creds, headers=address)
         reply = await client.post("/api/auth/login", json=creds, headers=address)
         assert reply.status_code == 200
-        flags = set_cookies(reply)["threadline_token"].lower().split("; ")
+        flags = set_cookies(reply)["__Host-threadline_token"].lower().split("; ")
         assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags
+        assert "path=/" in flags and not [f for f in flags if f.startswith("domain")]
         reply = await client.post("/api/sessions", headers=address)
-        assert "secure" in set_cookies(reply)["threadline_anon"].lower().split("; ")
+        assert "secure" in set_cookies(reply)["__Host-threadline_anon"].lower().split("; ")

@@ -203,11 +203,12 @@ async def test_claim_keeps_the_thread_and_seeds_memory(server: ServerProcess, ws
     assert claimed.json()["expires_at"] is None
     listed = httpx.get(f"{server.url}/api/sessions", headers=me, timeout=10).json()["sessions"]
     assert [s["id"] for s in listed] == [visitor["id"]]
+    # The claim ended the anonymous identity (it held no other thread): it proves nobody.
     assert (
         httpx.get(
             f"{server.url}/api/sessions/{visitor['id']}", headers=anon, timeout=10
         ).status_code
-        == 404
+        == 401
     )
     seeded = wait_for_memories(server, me, kind="fact")
     assert [(m["content"], m["source_session_id"]) for m in seeded] == [

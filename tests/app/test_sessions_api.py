@@ -352,6 +352,8 @@ async def test_export_json_and_markdown(server, server_database) -> None:  # typ
     markdown = httpx.get(url, params={"format": "md"}, headers=headers, timeout=10)
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert "### You" in markdown.text and "Wie spät ist es?" in markdown.text
-    stranger = httpx.get(url, headers={"X-Anon-Token": "nobody"}, timeout=10)
-    assert stranger.status_code == 404
+    # A made-up token proves nobody (401); another real owner learns nothing (404).
+    assert httpx.get(url, headers={"X-Anon-Token": "nobody"}, timeout=10).status_code == 401
+    _, stranger_headers = await anonymous_session(server_database)
+    assert httpx.get(url, headers=stranger_headers, timeout=10).status_code == 404
     assert httpx.get(url, params={"format": "pdf"}, headers=headers, timeout=10).status_code == 422

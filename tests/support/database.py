@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from memory.db import libpq_url
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-APP_TABLES = "users, auth_tokens, chat_sessions, chat_messages, memories"
+APP_TABLES = "users, auth_tokens, anonymous_owners, chat_sessions, chat_messages, memories"
 CHECKPOINT_TABLES = "checkpoints, checkpoint_blobs, checkpoint_writes"
 
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from app.auth import hash_password, new_token, token_hash
+from memory.anonymous import AnonymousOwners
 from memory.db import open_database
 from memory.journal import Journal, NewMessage
 from memory.sessions import Owner, SessionStore
@@ -13,9 +14,16 @@ from memory.users import UserStore
 
 
 async def anonymous_session(database_url: str) -> tuple[str, dict[str, str]]:
-    """A new anonymous session and the headers that prove ownership of it."""
+    """A new anonymous session and the headers that prove ownership of it: its token
+    is registered as the server registers the ones it issues (a token it did not
+    issue proves nothing)."""
     token = new_token()
     session_id = await _create_session(database_url, Owner(anon_token_hash=token_hash(token)))
+    db = await open_database(database_url, pool_size=2)
+    try:
+        await AnonymousOwners(db).issue(token_hash(token), timedelta(hours=24))
+    finally:
+        await db.close()
     return session_id, {"X-Anon-Token": token}
 
 
