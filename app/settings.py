@@ -82,6 +82,8 @@ class Settings(BaseSettings):
         return ThreadOptions(
             window_messages=self.window_messages,
             max_message_chars=self.max_message_chars,
+            max_import_sessions=self.max_import_sessions,
+            max_json_depth=self.max_json_depth,
             durability=self.durability,
             checkpoints_keep=self.checkpoints_keep,
             anon_ttl=timedelta(hours=self.anon_ttl_hours),

@@ -1,5 +1,9 @@
 """A session as a file: Threadline's versioned JSON export (written and read
-here, so the two sides cannot drift apart) and Markdown for people."""
+here, so the two sides cannot drift apart) and Markdown for people.
+
+Everything read from a file is checked here, field by field, before it goes
+near the database: each refusal is an UnreadableImport naming what is wrong.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memory.errors import InvalidInput
-from memory.journal import MESSAGE_ID, ROLES, check_text
+from memory.journal import MESSAGE_ID, ROLES
 from memory.models import ChatMessage, ChatSession
 
 FORMAT = "threadline.session"
 VERSION = 1
 # Ids that a file does not give as UUIDs are derived in this namespace.
 IMPORT_NAMESPACE = uuid.UUID("0b7c3a55-6d0e-4d8a-a0f5-3f1f3e0e8b21")
+INT_MAX = 2**31 - 1  # processing_time_ms and token_count are INTEGER columns
+MAX_TOOLS_USED = 100  # entries in one message's `tools_used`
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """How much one import may hold (the values come from the settings)."""
+
+    max_sessions: int = 1000
+    max_depth: int = 32  # JSON nesting, counting every level of the file
+    max_message_chars: int = 32_000  # content and error messages, as on the socket
 
 
 class UnreadableImport(InvalidInput):
@@ -63,54 +78,134 @@ def export_markdown(session: ChatSession, messages: Sequence[ChatMessage]) -> st
     return "\n".join(lines) + "\n"
 
 
-def threadline_session(document: Any) -> ImportedSession:
-    """The session of a Threadline export (`format` FORMAT, `version` VERSION)."""
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+def threadline_header(fields: dict[str, Any]) -> ImportedSession:
+    """The session an export's top-level fields describe (its messages come apart)."""
+    if fields.get("format") != FORMAT:
         raise UnreadableImport(f"not a Threadline export: `format` must be {FORMAT!r}")
-    if document.get("version") != VERSION:
-        raise UnreadableImport(f"unsupported export version {document.get('version')!r}")
-    session, messages = document.get("session"), document.get("messages")
-    if not isinstance(session, dict) or not isinstance(messages, list):
+    if fields.get("version") != VERSION:
+        raise UnreadableImport(f"unsupported export version {str(fields.get('version'))[:20]!r}")
+    session = fields.get("session")
+    if not isinstance(session, dict) or "messages" not in fields:
         raise UnreadableImport("a Threadline export needs a `session` object and a `messages` list")
     return ImportedSession(
         id=_session_id(session.get("id")),
-        title=session.get("title") if isinstance(session.get("title"), str) else None,
-        created_at=read_timestamp(session.get("created_at")),
-        messages=[_message(m, f"message {i}") for i, m in enumerate(messages)],
+        title=session_title(session.get("title"), "session title"),
+        created_at=read_timestamp(session.get("created_at"), "session created_at"),
+        messages=[],
     )
 
 
-def read_timestamp(value: Any) -> datetime | None:
-    """A time as files give it: epoch seconds (ChatGPT) or ISO 8601 (ours)."""
-    if value in (None, ""):
+def threadline_message(raw: Any, where: str, max_chars: int) -> ImportedMessage:
+    """One message of an export, every field checked as the journal would store it."""
+    if not isinstance(raw, dict):
+        raise UnreadableImport(f"{where}: a message must be an object")
+    message_id, role = raw.get("id"), raw.get("role")
+    if not isinstance(message_id, str) or not MESSAGE_ID.fullmatch(message_id):
+        raise UnreadableImport(f"{where}: missing or malformed message id")
+    if not isinstance(role, str) or role not in ROLES:
+        raise UnreadableImport(f"{where}: role must be one of {', '.join(ROLES)}")
+    content = imported_text(raw.get("content"), f"{where}: content", max_chars)
+    error_message = raw.get("error_message")
+    if error_message is not None:
+        error_message = imported_text(error_message, f"{where}: error_message", max_chars)
+    has_error = raw.get("has_error", False)
+    if not isinstance(has_error, bool):
+        raise UnreadableImport(f"{where}: has_error must be true or false")
+    extra = {
+        "tools_used": _tools_used(raw.get("tools_used"), f"{where}: tools_used", max_chars),
+        "processing_time_ms": _count(raw.get("processing_time_ms"), f"{where}: processing_time_ms"),
+        "token_count": _count(raw.get("token_count"), f"{where}: token_count"),
+        "has_error": has_error,
+        "error_message": error_message,
+    }
+    created_at = read_timestamp(raw.get("created_at"), f"{where}: created_at")
+    return ImportedMessage(message_id, role, content, created_at, extra)
+
+
+def imported_text(value: Any, what: str, max_chars: int) -> str:
+    """Text as a message holds it: a string PostgreSQL can store, at most `max_chars`."""
+    if not isinstance(value, str):
+        raise UnreadableImport(f"{what} must be text")
+    if len(value) > max_chars:
+        raise UnreadableImport(f"{what} is longer than {max_chars} characters")
+    _check_storable(value, what)
+    return value
+
+
+def session_title(value: Any, what: str) -> str | None:
+    """A title as a file gives it (cut to the title limit when the session is written)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UnreadableImport(f"{what} must be text")
+    _check_storable(value, what)
+    return value
+
+
+def read_timestamp(value: Any, what: str = "time") -> datetime | None:
+    """A time as files give it: epoch seconds (ChatGPT) or ISO 8601 (ours); UTC
+    when the file names no zone."""
+    if value is None or value == "":
         return None
     try:
-        if isinstance(value, int | float) or hasattr(value, "as_integer_ratio"):
-            return datetime.fromtimestamp(float(value), UTC)
-        return datetime.fromisoformat(str(value))
-    except (ValueError, OverflowError, OSError) as exc:
-        raise UnreadableImport(f"not a timestamp: {str(value)[:40]!r}") from exc
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            at = datetime.fromisoformat(value)
+            return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise UnreadableImport(f"{what} is not a timestamp: {str(value)[:40]!r}")
+
+
+def _check_storable(text: str, what: str) -> None:
+    """PostgreSQL stores neither NUL nor a lone surrogate (no UTF-8 for it)."""
+    if "\x00" in text:
+        raise UnreadableImport(f"{what} contains a NUL character")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise UnreadableImport(f"{what} is not valid Unicode") from None
+
+
+def _count(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
+        raise UnreadableImport(f"{what} must be a whole number from 0 to {INT_MAX}")
+    return value
+
+
+def _tools_used(value: Any, what: str, max_chars: int) -> list[Any]:
+    """A list of JSON values (the tools a turn called), small, and NUL-free throughout."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_TOOLS_USED:
+        raise UnreadableImport(f"{what} must be a list of at most {MAX_TOOLS_USED} entries")
+    pending: list[Any] = list(value)
+    chars = 0
+    while pending:  # a walk, not recursion: the parser bounded the depth, not our stack
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+        elif isinstance(item, str):
+            _check_storable(item, what)
+            chars += len(item)
+        if chars > max_chars:
+            raise UnreadableImport(f"{what} holds more than {max_chars} characters of text")
+    return value
 
 
 def _session_id(raw: Any) -> str:
+    """An export's session id: its UUID, or one derived from any other text."""
+    if not isinstance(raw, str) or not raw or len(raw) > 128:
+        raise UnreadableImport("the session's `id` must be text of 1 to 128 characters")
     try:
-        return str(uuid.UUID(str(raw)))
+        return str(uuid.UUID(raw))
     except ValueError:
-        return str(uuid.uuid5(IMPORT_NAMESPACE, str(raw)))
-
-
-def _message(raw: Any, where: str) -> ImportedMessage:
-    if not isinstance(raw, dict):
-        raise UnreadableImport(f"{where}: a message must be an object")
-    message_id, role, content = raw.get("id"), raw.get("role"), raw.get("content")
-    if not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
-        raise UnreadableImport(f"{where}: missing or malformed message id")
-    if role not in ROLES:
-        raise UnreadableImport(f"{where}: role must be one of {', '.join(ROLES)}")
-    if not isinstance(content, str):
-        raise UnreadableImport(f"{where}: content must be text")
-    check_text(content)
-    keep = {k: raw[k] for k in ("tools_used", "processing_time_ms", "token_count") if k in raw}
-    keep["has_error"] = bool(raw.get("has_error", False))
-    keep["error_message"] = raw.get("error_message")
-    return ImportedMessage(message_id, role, content, read_timestamp(raw.get("created_at")), keep)
+        _check_storable(raw, "the session's `id`")
+        return str(uuid.uuid5(IMPORT_NAMESPACE, raw))

@@ -8,9 +8,10 @@ turn, in this process or another.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from graph.state import Query
 from graph.turn import read_window
@@ -18,10 +19,11 @@ from memory.errors import SessionNotFound
 from memory.imports import ImportReport, import_scope, import_sessions, read_sessions
 from memory.maintenance import Expired, find_expired, merge_sessions
 from memory.models import ChatMessage, ChatSession
+from memory.session_format import ImportedSession, ImportLimits
 from memory.sessions import Owner
 from memory.users import UserStore
 from threads.access import Caller, Credentials, identify
-from threads.events import EventBus, Watcher
+from threads.events import EventBus, OutboxLimits, Watcher
 from threads.locks import SessionBusy, ThreadLocks
 from threads.memory_saver import MemorySaver
 from threads.options import ThreadOptions
@@ -29,6 +31,8 @@ from threads.runs import RunRegistry, TurnDeps
 
 PAGE = 500
 CLEANUP_BATCH = 200
+T = TypeVar("T")
+_END: Any = object()
 
 
 @dataclass
@@ -59,8 +63,10 @@ class Threads:
 
     # Turns
 
-    def watch(self, session: ChatSession) -> Watcher:
-        return self.events.subscribe(session.id, session.user_id)
+    def watch(self, session: ChatSession, limits: OutboxLimits | None = None) -> Watcher:
+        """Subscribe to the thread's events; with `limits`, a watcher that falls
+        behind is dropped instead of growing without bound."""
+        return self.events.subscribe(session.id, session.user_id, limits)
 
     def unwatch(self, watcher: Watcher) -> None:
         self.events.unsubscribe(watcher)
@@ -82,8 +88,16 @@ class Threads:
     async def messages_after(
         self, session_id: str, after_seq: int, page: int = PAGE
     ) -> AsyncIterator[list[ChatMessage]]:
-        """Every journaled message after `after_seq`, page by page (replay, export)."""
-        last_seq = after_seq
+        """Every journaled message after `after_seq`, page by page (replay, export).
+
+        Lazy: each page is read when the caller asks for it, and no database
+        connection is held in between, so a caller holds one page at a time and
+        may drop the iterator at any point. Seqs are BIGINTs: past the largest
+        there is nothing (and the database could not even compare the number).
+        """
+        if after_seq >= 2**63 - 1:
+            return
+        last_seq = max(after_seq, 0)
         while True:
             rows, more = await self.deps.journal.page(session_id, after_seq=last_seq, limit=page)
             if rows:
@@ -124,8 +138,18 @@ class Threads:
     async def import_file(
         self, owner: Owner, file: IO[bytes], *, progress: Callable[[], object] | None = None
     ) -> ImportReport:
-        """A Threadline export or a ChatGPT `conversations.json`: all of it or nothing."""
-        sessions: Iterable[Any] = read_sessions(file, import_scope(owner))
+        """A Threadline export or a ChatGPT `conversations.json`: all of it or nothing.
+
+        The file is read and checked in a worker thread, a part at a time, so a
+        large or hostile file never holds the event loop; the writes stay here,
+        in one transaction.
+        """
+        limits = ImportLimits(
+            max_sessions=self.options.max_import_sessions,
+            max_depth=self.options.max_json_depth,
+            max_message_chars=self.options.max_message_chars,
+        )
+        sessions: Iterator[ImportedSession] = read_sessions(file, import_scope(owner), limits)
         if progress is not None:
             sessions = _ticking(sessions, progress)
         held: list[str] = []
@@ -142,7 +166,7 @@ class Threads:
             return await import_sessions(
                 self.deps.db,
                 owner,
-                sessions,
+                _in_worker(sessions),
                 anon_ttl=self.deps.sessions.anon_ttl,
                 extending=hold,
             )
@@ -191,7 +215,25 @@ class Threads:
                     progress(1)
 
 
-def _ticking(items: Iterable[Any], tick: Callable[[], object]) -> Iterable[Any]:
+def _ticking(items: Iterator[T], tick: Callable[[], object]) -> Iterator[T]:
     for item in items:
         tick()
+        yield item
+
+
+async def _in_worker(items: Iterator[T]) -> AsyncIterator[T]:
+    """Each item made in a worker thread, so making it never blocks the event loop.
+
+    Cancelled, it waits for the item being made: `items` (and the file it reads)
+    is never closed under a thread that still reads it.
+    """
+    while True:
+        making = asyncio.ensure_future(asyncio.to_thread(next, items, _END))
+        try:
+            item: T = await asyncio.shield(making)
+        except asyncio.CancelledError:
+            await asyncio.wait([making])
+            raise
+        if item is _END:
+            return
         yield item

@@ -15,7 +15,9 @@ from graph.turn import Durability
 @dataclass(frozen=True)
 class ThreadOptions:
     window_messages: int = 20
-    max_message_chars: int = 32_000
+    max_message_chars: int = 32_000  # a message, from the socket, REST or an import
+    max_import_sessions: int = 1000  # sessions in one import
+    max_json_depth: int = 32  # nesting of an imported file
     durability: Durability = "exit"
     checkpoints_keep: int = 1
     anon_ttl: timedelta = timedelta(hours=24)

@@ -13,8 +13,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
-from app.auth import ANON_COOKIE, new_token, set_private_cookie, token_hash
-from app.deps import CallerDep, OwnerDep, SettingsDep, ThreadsDep, bearer_token
+from app.auth import (
+    ANON_COOKIE,
+    clear_private_cookie,
+    new_token,
+    read_cookie,
+    set_private_cookie,
+    token_hash,
+)
+from app.deps import AccountsDep, CallerDep, OwnerDep, SettingsDep, ThreadsDep, bearer_token
 from app.exports import export_json, export_markdown
 from app.ratelimit import RateLimitsDep, client_ip
 from app.schemas import PlainText, RequestBody, session_out
@@ -32,11 +39,15 @@ def anon_ttl(settings: Settings) -> timedelta:
     return timedelta(hours=settings.anon_ttl_hours)
 
 
-def slide_anon_cookie(request: Request, response: Response, settings: SettingsDep) -> None:
+def slide_anon_cookie(
+    request: Request, response: Response, caller: CallerDep, settings: SettingsDep
+) -> None:
     """Anonymous sessions expire after a day idle; the owner's cookie slides along
-    with every sessions call, so it never lapses before the sessions it opens."""
-    token = request.cookies.get(ANON_COOKIE)
-    if token:
+    with every sessions call, so it never lapses before the sessions it opens (the
+    owner's row slides in threads.access). Only a cookie the server issued, still
+    live, slides: a made-up or ended one is left to lapse."""
+    token = read_cookie(request, ANON_COOKIE, settings)
+    if token and caller.anon_token_hash == token_hash(token):
         set_private_cookie(response, ANON_COOKIE, token, anon_ttl(settings), settings)
 
 
@@ -67,12 +78,15 @@ async def create_session(
     response: Response,
     caller: CallerDep,
     threads: ThreadsDep,
+    accounts: AccountsDep,
     settings: SettingsDep,
     limits: RateLimitsDep,
     body: NewSession | None = None,
 ) -> dict[str, Any]:
-    """A new session; without a login, owned by the caller's anonymous token,
-    made here (and returned as `anon_token` and a cookie) when they have none."""
+    """A new session; without a login, owned by the caller's anonymous owner, issued
+    here (and returned as `anon_token` and a cookie) when they have none. A token
+    the server did not issue, or that expired, is never adopted: its bearer gets a
+    new owner like anyone without one."""
     body = body or NewSession()
     if caller.user is None and bearer_token(request) is not None:
         raise HTTPException(401, "the login token is invalid or expired; log in again")
@@ -86,6 +100,7 @@ async def create_session(
     session = await threads.deps.sessions.create(owner, title=body.title, memory=body.memory)
     created = session_out(session)
     if anon_token is not None:
+        await accounts.issue_anonymous(token_hash(anon_token), anon_ttl(settings))
         created["anon_token"] = anon_token
         set_private_cookie(response, ANON_COOKIE, anon_token, anon_ttl(settings), settings)
     return created
@@ -160,12 +175,21 @@ async def list_messages(
 
 @router.post("/{session_id}/claim")
 async def claim_session(
-    session_id: str, caller: CallerDep, threads: ThreadsDep
+    session_id: str,
+    response: Response,
+    caller: CallerDep,
+    threads: ThreadsDep,
+    accounts: AccountsDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Move the caller's anonymous session into their account, so a visitor who
     registers or logs in keeps the thread they were in. From then on it has
-    memory on, and what it said is saved as memories (in the background)."""
-    return await with_preview(threads, await threads.claim(session_id, caller))
+    memory on, and what it said is saved as memories (in the background). If that
+    was the anonymous owner's last session, the owner ends and its cookie is cleared."""
+    claimed, ended = await accounts.claim(session_id, caller)
+    if ended:
+        clear_private_cookie(response, ANON_COOKIE, settings)
+    return await with_preview(threads, claimed)
 
 
 @router.get("/{session_id}/export")
@@ -197,12 +221,23 @@ async def merge_into(
     return await with_preview(threads, await threads.merge(session_id, body.other_id, owner))
 
 
-@router.post("/import", status_code=201)
+def require_json(request: Request) -> None:
+    """Only `Content-Type: application/json`: a page on another site can send a
+    form (text/plain, urlencoded, multipart) or a typeless body with the visitor's
+    cookies, but not JSON without the CORS preflight that it never passes, so no
+    other site can plant a conversation in someone's account."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(415, "send the file as the body with Content-Type: application/json")
+
+
+@router.post("/import", status_code=201, dependencies=[Depends(require_json)])
 async def import_file(
     request: Request, owner: OwnerDep, threads: ThreadsDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    """Import a Threadline export or a ChatGPT `conversations.json` sent as the body:
-    all of it or nothing; importing the same file twice adds nothing."""
+    """Import a Threadline export or a ChatGPT `conversations.json` sent as the body
+    (JSON only): all of it or nothing; importing the same file twice adds nothing.
+    The body is spooled (at most `max_import_bytes`), then read in a worker thread."""
     limit = settings.max_import_bytes
     with tempfile.SpooledTemporaryFile(max_size=8 * 2**20) as spool:
         size = 0

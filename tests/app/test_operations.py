@@ -90,7 +90,7 @@ def test_cli_cleanup_dry_run_then_for_real(server_database: str) -> None:
 
 
 async def test_rest_import_and_merge(server: ServerProcess, server_database: str) -> None:
-    me = register(server)
+    me = {**register(server), "Content-Type": "application/json"}
     url = f"{server.url}/api/sessions/import"
     body = CHATGPT.read_bytes()
     first = httpx.post(url, content=body, headers=me, timeout=30)

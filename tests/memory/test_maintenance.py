@@ -98,31 +98,40 @@ async def test_unreadable_files_write_nothing(
     assert (await sessions.list(owner))[0] == []
 
 
-async def test_import_refuses_ids_of_another_owner_and_writes_nothing(
-    db: Database, sessions: SessionStore
+async def test_ids_of_another_owner_import_as_new_ones_and_reveal_nothing(
+    db: Database, sessions: SessionStore, journal: Journal
 ) -> None:
     session_id = str(uuid.uuid4())
     mine, theirs = Owner(anon_token_hash="k" * 64), Owner(anon_token_hash="l" * 64)
-    await import_sessions(
-        db, mine, read_sessions(io.BytesIO(export_file(session_id, [("user", "x")]))), anon_ttl=TTL
-    )
+    first = export_file(session_id, [("user", "x"), ("assistant", "x2")])
+    await import_sessions(db, mine, read_sessions(io.BytesIO(first)), anon_ttl=TTL)
+    # Their file names my session and my message: it imports as a session of
+    # theirs, under ids derived from mine, and mine is untouched.
+    clash = export_file(session_id, [("user", "y")])
+    report = await import_sessions(db, theirs, read_sessions(io.BytesIO(clash)), anon_ttl=TTL)
+    assert (report.sessions_created, report.messages_added) == (1, 1)
+    (copy,) = report.session_ids
+    assert copy != session_id
+    assert [m.content for m in (await journal.page(copy))[0]] == ["y"]
+    assert [m.content for m in (await journal.page(session_id))[0]] == ["x", "x2"]
     with pytest.raises(SessionNotFound):
-        await import_sessions(
-            db,
-            theirs,
-            read_sessions(io.BytesIO(export_file(session_id, [("user", "y")]))),
-            anon_ttl=TTL,
-        )
-    other_session = export_file(str(uuid.uuid4()), [("user", "x")]).replace(
-        b'"id": "', b'"id": "', 1
+        await sessions.get(session_id, theirs)
+    # Importing it again finds the same derived ids: nothing is added.
+    again = await import_sessions(db, theirs, read_sessions(io.BytesIO(clash)), anon_ttl=TTL)
+    assert (again.sessions_created, again.messages_added, again.session_ids) == (0, 0, [copy])
+    # A message id of mine in a session of theirs: derived as well.
+    other = json.loads(export_file(str(uuid.uuid4()), [("user", "z")]))
+    other["messages"][0]["id"] = f"{session_id[:8]}-1"
+    moved = await import_sessions(
+        db, theirs, read_sessions(io.BytesIO(json.dumps(other).encode())), anon_ttl=TTL
     )
-    clash = json.loads(other_session)
-    clash["messages"][0]["id"] = f"{session_id[:8]}-0"
+    assert moved.messages_added == 1
+    # A message id of my own, in another session of mine, is still a conflict.
+    other["session"]["id"] = str(uuid.uuid4())
     with pytest.raises(MessageIdConflict):
         await import_sessions(
-            db, theirs, read_sessions(io.BytesIO(json.dumps(clash).encode())), anon_ttl=TTL
+            db, mine, read_sessions(io.BytesIO(json.dumps(other).encode())), anon_ttl=TTL
         )
-    assert (await sessions.list(theirs))[0] == []
 
 
 async def test_merge_orders_by_time_and_removes_the_other(
