@@ -8,6 +8,12 @@ Two control messages ride the same channel: a request to cancel a thread's run
 (heard by whichever process runs it) and "access changed" for a user or a
 thread (a logout, a claim, a deletion), after which every watcher of that user
 or thread is told to check its rights again.
+
+A watcher's events wait in its outbox until its consumer takes them. A socket's
+outbox is bounded in frames and bytes: events are delivered without waiting
+(a turn never waits for a slow reader, nor do the other watchers), and one that
+would pass a bound empties that outbox and marks it overflowed, so its owner can
+close the consumer that fell behind.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,13 +47,72 @@ def error_frame(code: str, message: str) -> dict[str, str]:
     return {"type": "error", "code": code, "message": message}
 
 
+def frame_size(event: Event) -> int:
+    """The bytes `event` takes as a UTF-8 JSON frame."""
+    text = json.dumps(event, ensure_ascii=False, default=str)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(frozen=True)
+class OutboxLimits:
+    """How much may wait for one consumer: frames, and their bytes as JSON."""
+
+    frames: int
+    bytes: int
+
+
+class Outbox(asyncio.Queue[Event]):
+    """A watcher's queue of events; bounded when given limits.
+
+    Putting never waits and never fails. An event that would pass a limit drops
+    every event queued (and all later ones) and sets `overflowed`: the consumer
+    has fallen behind and is to be closed. An empty outbox takes any one event,
+    so a single large frame (a session snapshot) is never refused on its own.
+    """
+
+    def __init__(self, limits: OutboxLimits | None = None) -> None:
+        super().__init__()
+        self.limits = limits
+        self.bytes = 0
+        self.overflowed = asyncio.Event()
+        self._sizes: deque[int] = deque()
+
+    def put_nowait(self, item: Event) -> None:
+        self.offer(item, frame_size(item) if self.limits is not None else 0)
+
+    def offer(self, event: Event, size: int) -> None:
+        """Queue `event` of `size` bytes, unless that passes a limit (see the class)."""
+        if self.overflowed.is_set():
+            return
+        limits = self.limits
+        if (
+            limits is not None
+            and not self.empty()
+            and (self.qsize() >= limits.frames or self.bytes + size > limits.bytes)
+        ):
+            self._overflow()
+            return
+        self._sizes.append(size)
+        self.bytes += size
+        super().put_nowait(event)
+
+    def _get(self) -> Event:
+        self.bytes -= self._sizes.popleft()
+        return super()._get()
+
+    def _overflow(self) -> None:
+        self.overflowed.set()
+        while not self.empty():
+            self.get_nowait()
+
+
 @dataclass(eq=False)
 class Watcher:
     """One socket (or terminal) watching a thread: its events queue up here."""
 
     session_id: str
     user_id: str | None = None
-    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    queue: Outbox = field(default_factory=Outbox)
 
 
 class EventBus:
@@ -70,8 +135,11 @@ class EventBus:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listening.wait(), timeout=10)
 
-    def subscribe(self, session_id: str, user_id: str | None = None) -> Watcher:
-        watcher = Watcher(session_id, user_id)
+    def subscribe(
+        self, session_id: str, user_id: str | None = None, limits: OutboxLimits | None = None
+    ) -> Watcher:
+        """A new watcher of the thread; with `limits`, its outbox is bounded."""
+        watcher = Watcher(session_id, user_id, Outbox(limits))
         self.subscribers[session_id].add(watcher)
         return watcher
 
@@ -83,8 +151,12 @@ class EventBus:
                 del self.subscribers[watcher.session_id]
 
     def deliver(self, session_id: str, event: Event) -> None:
-        for watcher in self.subscribers.get(session_id, ()):
-            watcher.queue.put_nowait(event)
+        """Queue `event` for every watcher of the thread, never waiting for any."""
+        watchers = tuple(self.subscribers.get(session_id, ()))
+        bounded = any(watcher.queue.limits is not None for watcher in watchers)
+        size = frame_size(event) if bounded else 0  # measured once for them all
+        for watcher in watchers:
+            watcher.queue.offer(event, size)
 
     def on_cancel(self, session_id: str, handler: Callable[[], object]) -> None:
         """While a run of `session_id` goes on here, cancel requests call `handler`."""

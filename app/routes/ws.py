@@ -1,10 +1,17 @@
 """The WebSocket protocol: `/ws/sessions/{id}`. See docs/protocol.md.
 
-Every frame a socket sends goes through one queue and one writer task, so live
-run events, replies and replays never interleave mid-frame. Rights are checked
-at connect, again for every query, and again whenever the thread layer says the
-access of this user or thread changed (a logout, a claim, a password change, a
-deleted account or thread): a socket that lost its rights is closed.
+Every frame a socket sends goes through one queue (its outbox) and one writer
+task, so live run events, replies and replays never interleave mid-frame. Rights
+are checked at connect, again for every query, and again whenever the thread
+layer says the access of this user or thread changed (a logout, a claim, a
+password change, a deleted account or thread): a socket that lost its rights is
+closed.
+
+The outbox is bounded (THREADLINE_OUTBOX_FRAMES, THREADLINE_OUTBOX_BYTES): a
+client that does not read what it is sent is closed with 4408, and its queue
+dropped. A replay is read from the journal one page at a time, by the writer,
+only once the page before it is written, so a `resume` costs one page of memory
+however long the journal is.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -22,20 +31,28 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.deps import credentials_of, get_settings, get_threads
 from app.ratelimit import client_ip, rate_limits_of
+from app.routes.sessions import SEQ_MAX
 from app.schemas import session_out
 from graph.state import Query
 from memory.errors import SessionNotFound, ThreadlineError
-from memory.models import ChatSession
+from memory.models import ChatMessage, ChatSession
 from threads import metrics
 from threads.access import Credentials, NotSignedIn
-from threads.events import ACCESS_CHANGED, Watcher, error_frame
+from threads.events import ACCESS_CHANGED, Outbox, OutboxLimits, Watcher, error_frame
 from threads.operations import Threads
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN_ORIGIN, CLOSE_NOT_FOUND = 4401, 4403, 4404
+CLOSE_TOO_SLOW = 4408
+# The close frame of a socket that does not read waits behind what is already
+# on its wire; after this long the server stops waiting (the connection is then
+# left to the transport, which holds at most its write buffer).
+TOO_SLOW_CLOSE_WAIT_S = 10.0
 RECENT_MESSAGES = 50
+REPLAY_PAGE = 50  # messages read from the journal per replay step
+REPLAY_STEP = "replay_step"  # an outbox entry (never sent): write the next page
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -47,7 +64,7 @@ class QueryFrame(BaseModel):
 
 class ResumeFrame(BaseModel):
     type: Literal["resume"]
-    after_seq: int = Field(ge=0)
+    after_seq: int = Field(ge=0, le=SEQ_MAX)  # a seq is a BIGINT; REST's bound
 
 
 class CancelFrame(BaseModel):
@@ -61,6 +78,24 @@ class PingFrame(BaseModel):
 ClientFrame = TypeAdapter(
     Annotated[QueryFrame | ResumeFrame | CancelFrame | PingFrame, Field(discriminator="type")]
 )
+
+
+@dataclass(eq=False)
+class Replay:
+    """A `resume` being answered: the journal after `after_seq`, a page per step."""
+
+    after_seq: int
+    active_run: bool
+    pages: AsyncIterator[list[ChatMessage]]
+    last_seq: int
+
+    def resumed_frame(self) -> dict[str, Any]:
+        return {
+            "type": "resumed",
+            "after_seq": self.after_seq,
+            "last_seq": self.last_seq,
+            "active_run": self.active_run,
+        }
 
 
 def origin_allowed(socket: WebSocket, allowed: list[str]) -> bool:
@@ -95,11 +130,14 @@ class ThreadConnection:
         self.threads = threads
         self.credentials = credentials
         self.session = session
-        self.max_frame_bytes = get_settings(socket).max_frame_bytes
-        self.watcher: Watcher = threads.watch(session)
+        settings = get_settings(socket)
+        self.max_frame_bytes = settings.max_frame_bytes
+        limits = OutboxLimits(frames=settings.outbox_frames, bytes=settings.outbox_bytes)
+        self.watcher: Watcher = threads.watch(session, limits)
+        self.replay: Replay | None = None  # the latest resume, while it replays
 
     @property
-    def outbox(self) -> asyncio.Queue[dict[str, Any]]:
+    def outbox(self) -> Outbox:
         return self.watcher.queue
 
     @classmethod
@@ -120,25 +158,46 @@ class ThreadConnection:
         return cls(socket, threads, credentials, session)
 
     async def serve(self) -> None:
-        writer = asyncio.create_task(self.write_frames())
+        """Read and write until the client leaves, or falls behind (then close 4408)."""
         metrics.ACTIVE_SOCKETS.inc()
+        writer = asyncio.create_task(self.write_frames(), name="socket-writer")
+        reader = asyncio.create_task(self.read_session(), name="socket-reader")
+        too_slow = asyncio.create_task(self.outbox.overflowed.wait(), name="socket-outbox")
         try:
-            await self.outbox.put(await self.session_frame())
+            # The writer ends by itself when the socket is gone or lost its rights.
+            tasks = {reader, writer, too_slow}
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer, too_slow):
+                task.cancel()
+            ended = await asyncio.gather(reader, writer, too_slow, return_exceptions=True)
+            self.threads.unwatch(self.watcher)
+            self.replay = None
+            metrics.ACTIVE_SOCKETS.dec()
+        if self.outbox.overflowed.is_set():
+            await self.close_too_slow()
+            return
+        for outcome in ended[:2]:
+            if isinstance(outcome, Exception):
+                raise outcome
+
+    async def read_session(self) -> None:
+        try:
+            self.outbox.put_nowait(await self.session_frame())
             await self.read_frames()
         except WebSocketDisconnect:
             pass
-        finally:
-            metrics.ACTIVE_SOCKETS.dec()
-            self.threads.unwatch(self.watcher)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+
+    async def close_too_slow(self) -> None:
+        """Its frames are dropped; the close frame says why, should the client read again."""
+        log.warning("closing a socket that does not read", extra={"session_id": self.session.id})
+        with contextlib.suppress(TimeoutError, RuntimeError, WebSocketDisconnect):
+            async with asyncio.timeout(TOO_SLOW_CLOSE_WAIT_S):
+                await self.socket.close(CLOSE_TOO_SLOW, "too slow: the client is not reading")
 
     async def session_frame(self) -> dict[str, Any]:
         session = self.session
-        messages, has_more = await self.threads.deps.journal.page(
-            session.id, limit=RECENT_MESSAGES
-        )
+        messages, has_more = await self.threads.deps.journal.page(session.id, limit=RECENT_MESSAGES)
         return {
             "type": "session",
             "session": session_out(session, messages[-1] if messages else None),
@@ -151,15 +210,28 @@ class ThreadConnection:
         while True:
             frame = await self.outbox.get()
             if frame is ACCESS_CHANGED:
-                if not await self.still_allowed():
-                    return
-                continue
-            if self.socket.application_state != WebSocketState.CONNECTED:
-                return
-            try:
-                await self.socket.send_text(json.dumps(frame, ensure_ascii=False, default=str))
-            except (WebSocketDisconnect, RuntimeError):
+                written = await self.still_allowed()
+            elif frame["type"] == REPLAY_STEP:
+                written = await self.replay_step(frame)
+            else:
+                written = await self.send(frame)
+            if not written:
                 return  # the reader notices the disconnect and cleans up
+
+    async def send(self, frame: dict[str, Any]) -> bool:
+        """Write one frame; False once the socket is gone."""
+        if self.socket.application_state != WebSocketState.CONNECTED:
+            return False
+        text = json.dumps(frame, ensure_ascii=False, default=str)
+        try:
+            text.encode()
+        except UnicodeEncodeError:  # a lone surrogate (a model may stream one): escape it
+            text = json.dumps(frame, default=str)
+        try:
+            await self.socket.send_text(text)
+        except (WebSocketDisconnect, RuntimeError):
+            return False
+        return True
 
     async def still_allowed(self) -> bool:
         """Check the rights again; close the socket (4401, or 4404 when the thread is
@@ -206,7 +278,7 @@ class ThreadConnection:
         elif isinstance(frame, CancelFrame):
             await self.threads.cancel(self.session)
         elif isinstance(frame, ResumeFrame):
-            await self.replay(frame.after_seq)
+            await self.resume(frame.after_seq)
         else:
             return await self.submit_query(frame)
         return True
@@ -225,24 +297,42 @@ class ThreadConnection:
             self.outbox.put_nowait({**error_frame(exc.code, str(exc)), "id": frame.id})
         return True
 
-    async def replay(self, after_seq: int) -> None:
-        """Every journaled message after `after_seq`, then a `resumed` marker.
+    async def resume(self, after_seq: int) -> None:
+        """Replay every journaled message after `after_seq`, then a `resumed` marker.
 
+        The writer sends it a page at a time (`replay_step`). A resume replaces
+        one still replaying: only the latest is finished and marked `resumed`.
         Whether a run is active is read before the journal: a run that ends in
         between has its answer in the pages read; one still running delivers it
         live to this (already subscribed) socket.
         """
         active = await self.threads.is_running(self.session.id)
-        last_seq = after_seq
-        async for page in self.threads.messages_after(self.session.id, after_seq, page=200):
-            for message in page:
-                self.outbox.put_nowait(
-                    {"type": "message", "message": message.as_dict(), "replayed": True}
-                )
-            last_seq = page[-1].seq
-        self.outbox.put_nowait(
-            {"type": "resumed", "after_seq": after_seq, "last_seq": last_seq, "active_run": active}
-        )
+        pages = self.threads.messages_after(self.session.id, after_seq, page=REPLAY_PAGE)
+        self.replay = Replay(after_seq, active, pages, last_seq=after_seq)
+        self.outbox.put_nowait({"type": REPLAY_STEP, "replay": self.replay})
+
+    async def replay_step(self, step: dict[str, Any]) -> bool:
+        """Send the next page of a replay, then queue its next step behind what came
+        meanwhile; or, past the last page, `resumed`. False once the socket is gone.
+
+        A step of a replay that a later resume replaced is dropped (its pages with
+        it: they hold no connection between pages).
+        """
+        replay: Replay = step["replay"]
+        if replay is not self.replay:
+            return True
+        page = await anext(replay.pages, None)
+        if page is None:
+            self.replay = None
+            return await self.send(replay.resumed_frame())
+        for message in page:
+            frame = {"type": "message", "message": message.as_dict(), "replayed": True}
+            if not await self.send(frame):
+                return False
+        replay.last_seq = page[-1].seq
+        if replay is self.replay:
+            self.outbox.put_nowait(step)
+        return True
 
 
 def describe(exc: ValidationError) -> str:
