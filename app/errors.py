@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.ratelimit import RateLimited
 from graph.errors import ModelUnavailable
@@ -55,6 +56,40 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+def internal_error(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """Log an unexpected error (app/logs.py keeps SQL parameters out) and answer 500."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return JSONResponse(error_body("internal", "internal error"), status_code=500)
+
+
+class UnexpectedErrors:
+    """An exception a route lets escape becomes a 500 here, inside the app's
+    middleware, not in Starlette's outermost handler: so the reply still passes
+    the perimeter (app/security.py: its headers) and the connection stays usable
+    (Starlette re-raises to the server, which then drops the connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception as exc:
+            if started:
+                raise  # half a reply is out: nothing to do but let the server drop it
+            await internal_error(scope["method"], scope["path"], exc)(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error leaves as JSON `{error: {code, message}}`, never HTML or a traceback."""
 
@@ -68,6 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
             401: "unauthorized",
             404: "not_found",
             405: "method_not_allowed",
+            415: "unsupported_media_type",
             429: "rate_limited",
         }
         return JSONResponse(
@@ -95,5 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(error_body("internal", "internal error"), status_code=500)
+        # Only what escapes the middleware outside UnexpectedErrors reaches here.
+        return internal_error(request.method, request.url.path, exc)
+
+    app.add_middleware(UnexpectedErrors)

@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
+from app.logs import AccessLog
 from app.ratelimit import RateLimits
 from app.routes import auth, health, memories, sessions, ws
+from app.security import Perimeter
 from app.settings import Settings
 from threads.runtime import open_runtime
 
@@ -47,7 +49,12 @@ def create_app(
     app = FastAPI(title="Threadline", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.rate_limits = RateLimits.from_settings(settings)
+    # Middleware added last runs first: the access log sees every request, the
+    # perimeter (app/security.py) checks it and heads every reply, including the
+    # 500s that install_error_handlers' middleware makes.
     install_error_handlers(app)
+    app.add_middleware(Perimeter, settings=settings)
+    app.add_middleware(AccessLog)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(sessions.router)

@@ -6,13 +6,17 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from memory.journal import is_utf8
 from memory.models import ChatMessage, ChatSession, User
 
 
 def refuse_nul(text: str) -> str:
-    """PostgreSQL cannot store a NUL byte, so such text is refused up front (422)."""
+    """PostgreSQL cannot store a NUL byte or a lone surrogate, so such text is
+    refused up front (422)."""
     if "\x00" in text:
         raise ValueError("must not contain a NUL byte")
+    if not text.isascii() and not is_utf8(text):
+        raise ValueError("must be valid Unicode (no lone surrogates)")
     return text
 
 

@@ -64,6 +64,8 @@ async def open_database(url: str, *, pool_size: int = 10) -> Database:
         max_overflow=half,
         pool_pre_ping=True,
         pool_timeout=CONNECT_TIMEOUT_S,
+        # Errors never carry statement parameters (message content) into logs.
+        hide_parameters=True,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
     )
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(

@@ -39,9 +39,20 @@ class NewMessage:
 
 
 def check_text(text: str, *, what: str = "content") -> None:
-    """Refuse text PostgreSQL cannot store."""
+    """Refuse text PostgreSQL cannot store: a NUL byte, or a lone surrogate (JSON's
+    "\\ud800" decodes to one; it has no UTF-8 form)."""
     if "\x00" in text:
         raise InvalidInput(f"{what} contains a NUL byte")
+    if not text.isascii() and not is_utf8(text):
+        raise InvalidInput(f"{what} contains a lone surrogate (not valid Unicode)")
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def like_pattern(text: str) -> str:

@@ -20,6 +20,9 @@ from memory.models import ChatSession, Memory
 KINDS = ("summary", "preference", "entity", "fact")
 CONTENT_MAX = 4000
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Ids are made by gen_random_uuid(); anything else names no memory, and never
+# reaches the database (a NUL byte in it would make PostgreSQL fail).
+_MEMORY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class MemoryNotFound(ThreadlineError):
@@ -71,8 +74,10 @@ class MemoryStore:
             return list(rows.all())
 
     async def get(self, user_id: str, memory_id: str) -> Memory:
+        if not _MEMORY_ID.fullmatch(memory_id):
+            raise MemoryNotFound("memory not found")
         async with self.db.sessions() as s:
-            memory = await s.get(Memory, memory_id) if len(memory_id) <= 36 else None
+            memory = await s.get(Memory, memory_id)
         if memory is None or memory.user_id != user_id:
             raise MemoryNotFound("memory not found")
         return memory

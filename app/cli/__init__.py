@@ -29,7 +29,8 @@ def serve(
     """Run the server; with no DATABASE_URL, on an embedded PostgreSQL under ./data."""
     from app.main import create_app
 
-    settings = Settings()
+    # The Host check serves the name the server is bound to: --host counts as set.
+    settings = Settings(host=host) if host else Settings()
     configure_logging()
     with migrated_database(settings) as db:
         uvicorn.run(
@@ -37,6 +38,7 @@ def serve(
             host=host or settings.host,
             port=port or settings.port,
             log_config=None,
+            access_log=False,  # app/logs.py AccessLog: no query strings in the log
             ws_max_size=settings.max_frame_bytes * 4,
             timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         )
