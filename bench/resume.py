@@ -28,7 +28,8 @@ from app.auth import new_token, token_hash
 from bench.common import machine, percentile, scratch_database, write_section
 from memory.anonymous import AnonymousOwners
 from memory.db import open_database
-from memory.imports import ImportedMessage, ImportedSession, import_sessions
+from memory.imports import import_sessions
+from memory.session_format import ImportedMessage, ImportedSession
 from memory.sessions import Owner
 from tests.support.server import ServerProcess
 

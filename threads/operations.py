@@ -16,7 +16,8 @@ from typing import IO, Any, TypeVar
 from graph.state import Query
 from graph.turn import read_window
 from memory.errors import SessionNotFound
-from memory.imports import ImportReport, import_scope, import_sessions, read_sessions
+from memory.import_reading import import_scope, read_sessions
+from memory.imports import ImportReport, import_sessions
 from memory.maintenance import Expired, find_expired, merge_sessions
 from memory.models import ChatMessage, ChatSession
 from memory.session_format import ImportedSession, ImportLimits

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, update
 
 from memory.db import Database
-from memory.imports import import_sessions, read_sessions
+from memory.import_reading import read_sessions
+from memory.imports import import_sessions
 from memory.journal import Journal, NewMessage
 from memory.maintenance import merge_sessions
 from memory.models import ChatSession

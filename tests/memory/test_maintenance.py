@@ -14,10 +14,12 @@ from graph.builder import build_graph
 from graph.turn import read_window
 from memory.db import Database
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
-from memory.imports import UnreadableImport, import_sessions, read_sessions
+from memory.import_reading import read_sessions
+from memory.imports import import_sessions
 from memory.journal import Journal, NewMessage
 from memory.maintenance import merge_sessions
 from memory.memories import MemoryDraft, MemoryStore
+from memory.session_format import UnreadableImport
 from memory.sessions import Owner, SessionStore
 from tests.memory.files import export_file
 from tests.support.users import create_user

@@ -8,7 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from memory.db import Database
-from memory.imports import import_sessions, read_sessions
+from memory.import_reading import read_sessions
+from memory.imports import import_sessions
 from memory.journal import Journal, NewMessage
 from memory.models import ChatMessage, ChatSession
 from memory.session_format import FORMAT, VERSION, export_document, export_markdown

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from app.auth import token_hash
-from memory.imports import read_sessions
+from memory.import_reading import read_sessions
 from memory.session_format import ImportLimits, UnreadableImport
 from tests.support.identities import seed_messages, user_session
 from tests.support.server import ServerProcess
