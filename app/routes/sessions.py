@@ -95,12 +95,14 @@ async def create_session(
     if caller.user is None:
         await limits.anonymous_session(client_ip(request))
     if owner is None:
+        # Issued before its session exists: a failure in between leaves an owner
+        # with nothing, never a session that no token can reach.
         anon_token = new_token()
         owner = Owner(anon_token_hash=token_hash(anon_token))
+        await accounts.issue_anonymous(owner.anon_token_hash or "", anon_ttl(settings))
     session = await threads.deps.sessions.create(owner, title=body.title, memory=body.memory)
     created = session_out(session)
     if anon_token is not None:
-        await accounts.issue_anonymous(token_hash(anon_token), anon_ttl(settings))
         created["anon_token"] = anon_token
         set_private_cookie(response, ANON_COOKIE, anon_token, anon_ttl(settings), settings)
     return created
