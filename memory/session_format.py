@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memory.errors import InvalidInput
-from memory.journal import MESSAGE_ID, ROLES
+from memory.journal import MESSAGE_ID, ROLES, check_text
 from memory.models import ChatMessage, ChatSession
 
 FORMAT = "threadline.session"
@@ -159,14 +159,11 @@ def read_timestamp(value: Any, what: str = "time") -> datetime | None:
 
 
 def _check_storable(text: str, what: str) -> None:
-    """PostgreSQL stores neither NUL nor a lone surrogate (no UTF-8 for it)."""
-    if "\x00" in text:
-        raise UnreadableImport(f"{what} contains a NUL character")
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            raise UnreadableImport(f"{what} is not valid Unicode") from None
+    """The journal's rule (no NUL, no lone surrogate), as an import's refusal."""
+    try:
+        check_text(text, what=what)
+    except InvalidInput as exc:
+        raise UnreadableImport(str(exc)) from None
 
 
 def _count(value: Any, what: str) -> int | None:

@@ -35,6 +35,7 @@ from app.routes.sessions import SEQ_MAX
 from app.schemas import session_out
 from graph.state import Query
 from memory.errors import SessionNotFound, ThreadlineError
+from memory.journal import is_utf8
 from memory.models import ChatMessage, ChatSession
 from threads import metrics
 from threads.access import Credentials, NotSignedIn
@@ -223,10 +224,8 @@ class ThreadConnection:
         if self.socket.application_state != WebSocketState.CONNECTED:
             return False
         text = json.dumps(frame, ensure_ascii=False, default=str)
-        try:
-            text.encode()
-        except UnicodeEncodeError:  # a lone surrogate (a model may stream one): escape it
-            text = json.dumps(frame, default=str)
+        if not text.isascii() and not is_utf8(text):
+            text = json.dumps(frame, default=str)  # a lone surrogate (a model may stream one)
         try:
             await self.socket.send_text(text)
         except (WebSocketDisconnect, RuntimeError):
