@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = []
 
     window_messages: int = Field(default=20, ge=2)
+    agent_max_steps: int = Field(default=4, ge=2, le=20)  # execution passes in one answer
     max_message_chars: int = Field(default=32_000, ge=1)
     max_import_bytes: int = Field(default=64 * 2**20, ge=1024)
     max_frame_bytes: int = Field(default=256_000, ge=1024)
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
         """What the thread layer needs of these settings."""
         return ThreadOptions(
             window_messages=self.window_messages,
+            agent_max_steps=self.agent_max_steps,
             max_message_chars=self.max_message_chars,
             max_import_sessions=self.max_import_sessions,
             max_json_depth=self.max_json_depth,

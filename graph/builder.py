@@ -1,4 +1,5 @@
-"""The supervisor graph: initialize -> planning -> execution -> response."""
+"""The supervisor graph: initialize -> planning -> execution -> response, with
+execution looping back to planning after each tool step (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import TurnContext
-from graph.nodes import after_execution, execution, initialize, planning, response
+from graph.nodes import (
+    after_execution,
+    after_planning,
+    execution,
+    initialize,
+    planning,
+    response,
+)
 from graph.state import ThreadState
 
 Graph = CompiledStateGraph[ThreadState, TurnContext, Any, Any]
@@ -28,7 +36,7 @@ def build_graph() -> Graph:
         builder.add_node(name, cast(Any, node))
     builder.add_edge(START, "initialize")
     builder.add_edge("initialize", "planning")
-    builder.add_edge("planning", "execution")
+    builder.add_conditional_edges("planning", after_planning, ["execution", "response"])
     builder.add_conditional_edges("execution", after_execution, ["planning", "response"])
     builder.add_edge("response", END)
     return builder.compile(name="threadline")

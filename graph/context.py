@@ -26,6 +26,7 @@ class TurnContext:
     model: BaseChatModel
     window_messages: int = 20
     max_message_chars: int = 32_000
+    max_steps: int = 4  # execution passes a turn may take (the supervisor loop's bound)
     memory_loader: MemoryLoader | None = None
     memories: MemoryStore | None = None  # for the agent's memory tools
     cancel: asyncio.Event | None = None

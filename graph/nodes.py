@@ -1,45 +1,36 @@
 """The supervisor graph's nodes: initialize, planning, execution, response.
 
-Each is an async function from state to a partial update; each reports its
-progress through LangGraph's custom stream.
+Planning decides the next step (graph/planner.py), execution takes it (one
+model call, streamed, or one tool step), and the graph loops back to planning
+after every tool step until the answer is in or the step limit ends it. Each
+node reports its progress through LangGraph's custom stream, and each pass is
+recorded on the turn's `route`, which the journaled answer keeps as its steps.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    AnyMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-)
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from graph.context import TurnContext
-from graph.errors import ModelUnavailable
+from graph.draft import ask_model
 from graph.offline import estimate_tokens
-from graph.prompts import MEMORIES_SECTION, SUMMARY_SECTION, SYSTEM_PROMPT
-from graph.state import Answer, ThreadState
-from graph.streaming import stream_until_cancelled
-from graph.tools import MAX_TOOL_ROUNDS, TOOLS_PROMPT, offered_tools, use_tools
+from graph.planner import Situation, decide
+from graph.prompts import build_prompt
+from graph.state import TOOL_OF_STEP, Draft, ThreadState, empty_draft
+from graph.tools import can_use_tools, memory_tools, run_planned, use_tools
 from graph.window import rebuild_window, trim_window
 from memory.journal import NewMessage
 
-log = logging.getLogger(__name__)
 Node = Callable[[ThreadState, Runtime[TurnContext]], Awaitable[dict[str, Any]]]
+Describe = Callable[[ThreadState, dict[str, Any]], dict[str, Any]]
 ANSWER_NAMESPACE = uuid.UUID("5d8f7a8e-2f0c-4a53-9f4e-7f3b0e9f2c11")
-MAX_STEPS = 3
 
 
 def answer_id_for(query_id: str) -> str:
@@ -47,8 +38,9 @@ def answer_id_for(query_id: str) -> str:
     return str(uuid.uuid5(ANSWER_NAMESPACE, query_id))
 
 
-def reported(name: str) -> Callable[[Node], Node]:
-    """Emit `progress` started/finished (with ms) around a node."""
+def reported(name: str, describe: Describe | None = None) -> Callable[[Node], Node]:
+    """Emit `progress` started/finished (with ms and what the pass did) around
+    a node, and add the pass to the turn's route."""
 
     def wrap(node: Node) -> Node:
         @functools.wraps(node)
@@ -57,14 +49,32 @@ def reported(name: str) -> Callable[[Node], Node]:
             started = time.perf_counter()
             update = await node(state, runtime)
             ms = round((time.perf_counter() - started) * 1000, 1)
+            detail = describe(state, update) if describe else {}
             runtime.stream_writer(
-                {"type": "progress", "node": name, "status": "finished", "ms": ms}
+                {"type": "progress", "node": name, "status": "finished", "ms": ms, **detail}
             )
+            if name != "response":  # response journals the route before it ends
+                route = update.get("route", state.get("route", []))
+                update["route"] = [*route, {"node": name, "ms": ms, **detail}]
             return update
 
         return run
 
     return wrap
+
+
+def cancelled(ctx: TurnContext) -> bool:
+    return ctx.cancel is not None and ctx.cancel.is_set()
+
+
+def tools_for(state: ThreadState, ctx: TurnContext) -> list[Any]:
+    return memory_tools(
+        ctx,
+        state.get("user_id"),
+        bool(state.get("memory_enabled")),
+        state["session_id"],
+        state["query"]["id"],
+    )
 
 
 @reported("initialize")
@@ -89,146 +99,106 @@ async def initialize(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[
         "last_seq": last_seq,
         "summary": summary,
         "started_at": time.time(),
-        "steps": 0,
-        "answer": None,
+        **turn_cleared(),
+    }
+
+
+def turn_cleared() -> dict[str, Any]:
+    """The turn's working set, empty: set before a turn and after it."""
+    return {
         "loaded_memories": [],
+        "memories_loaded": False,
+        "plan": None,
+        "steps": 0,
+        "work": [],
+        "tools_used": [],
+        "draft": None,
+        "route": [],
     }
 
 
-@reported("planning")
+def described_plan(state: ThreadState, update: dict[str, Any]) -> dict[str, Any]:
+    plan = update["plan"]
+    return {"plan": plan["step"], "reason": plan["reason"]}
+
+
+@reported("planning", described_plan)
 async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Decide what the turn needs; for a logged-in user with memory on, load memories."""
+    """Decide the next step. On the first pass, a logged-in user with memory on
+    gets their memories loaded (once a turn)."""
     ctx, user_id = runtime.context, state.get("user_id")
-    memories: list[dict[str, Any]] = []
-    if user_id and state.get("memory_enabled") and ctx.memory_loader is not None:
-        memories = await ctx.memory_loader(user_id, state["query"]["content"])
-        runtime.stream_writer(
-            {
-                "type": "memory_loaded",
-                "user_id": user_id,
-                "memory_count": len(memories),
-                "memories": memories,
-            }
-        )
-    return {"loaded_memories": memories, "plan": "answer", "steps": state.get("steps", 0) + 1}
-
-
-def build_prompt(state: ThreadState, tools: list[BaseTool] | None = None) -> list[BaseMessage]:
-    """System prompt, then the summary and memories, then the window. With tools
-    offered, the prompt says what they are for and shows each memory's id (which
-    `forget` needs)."""
-    parts = [SYSTEM_PROMPT]
-    if state.get("loaded_memories"):
-        lines = "\n".join(
-            f"- [{m['kind']}] {m['content']} (from session {m.get('source_session_id')}"
-            + (f"; id {m.get('id')})" if tools else ")")
-            for m in state["loaded_memories"]
-        )
-        parts.append(MEMORIES_SECTION.format(memories=lines))
-    if state.get("summary"):
-        parts.append(SUMMARY_SECTION.format(summary=state["summary"]))
-    if tools:
-        parts.append(TOOLS_PROMPT)
-    window: list[AnyMessage] = state.get("messages", [])
-    return [SystemMessage("\n\n".join(parts)), *window]
-
-
-@dataclass
-class Draft:
-    """The answer as it grows over a turn's model calls."""
-
-    text: str = ""
-    tokens: int = 0
-    used: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-
-
-def cancelled(ctx: TurnContext) -> bool:
-    return ctx.cancel is not None and ctx.cancel.is_set()
-
-
-async def stream_reply(
-    model: Runnable[Any, Any],
-    messages: list[BaseMessage],
-    ctx: TurnContext,
-    write: Any,
-    draft: Draft,
-) -> AIMessageChunk | None:
-    """Stream one model call into `draft` (text as it comes, so a failure keeps
-    it), forwarding text as `token` events; return the whole reply."""
-    gathered: AIMessageChunk | None = None
-    lead = "\n\n" if draft.text and not draft.text[-1].isspace() else ""  # after a tool round
-    async for chunk in stream_until_cancelled(model.astream(messages), ctx.cancel):
-        piece = chunk.content if isinstance(chunk.content, str) else ""
-        if piece:
-            piece, lead = lead + piece, ""
-            draft.text += piece
-            write({"type": "token", "content": piece})
-        if chunk.usage_metadata:
-            draft.tokens += chunk.usage_metadata.get("output_tokens", 0)
-        gathered = chunk if gathered is None else gathered + chunk
-    return gathered
-
-
-async def ask_model(
-    ctx: TurnContext, tools: list[BaseTool], messages: list[BaseMessage], write: Any, draft: Draft
-) -> AIMessageChunk | None:
-    """One model call, offering `tools`. A failure before any answer text fails
-    the turn (ModelUnavailable); after some, it ends the answer with an error."""
-    model = ctx.model.bind_tools(tools) if tools else ctx.model
-    try:
-        return await stream_reply(model, messages, ctx, write, draft)
-    except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
-        log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
-        if not draft.text:
-            raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
-        draft.error = f"the answer was cut off: {type(exc).__name__}"
-        return None
-
-
-async def answer_with_tools(
-    ctx: TurnContext, tools: list[BaseTool], messages: list[BaseMessage], write: Any
-) -> Draft:
-    """Ask the model; while it calls tools, run them and ask again. After
-    MAX_TOOL_ROUNDS rounds of calls it is asked once more without tools, so it
-    must answer. `messages` is this turn's own list, never the window."""
-    draft = Draft()
-    for round_ in range(MAX_TOOL_ROUNDS + 1):
-        offer = tools if round_ < MAX_TOOL_ROUNDS else []
-        reply = await ask_model(ctx, offer, messages, write, draft)
-        if reply is None or not offer or cancelled(ctx):
-            break
-        if not reply.tool_calls and not reply.invalid_tool_calls:
-            break
-        draft.used += await use_tools(tools, reply, messages, write)
-    return draft
-
-
-@reported("execution")
-async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Call the model and stream its tokens, running its tool calls in a bounded
-    loop; a model failure before any answer text fails the turn."""
-    ctx = runtime.context
-    tools = offered_tools(
-        ctx, state.get("user_id"), bool(state.get("memory_enabled")), state["session_id"]
+    update: dict[str, Any] = {}
+    if not state.get("memories_loaded"):
+        memories: list[dict[str, Any]] = []
+        if user_id and state.get("memory_enabled") and ctx.memory_loader is not None:
+            memories = await ctx.memory_loader(user_id, state["query"]["content"])
+            runtime.stream_writer(
+                {
+                    "type": "memory_loaded",
+                    "user_id": user_id,
+                    "memory_count": len(memories),
+                    "memories": memories,
+                }
+            )
+        update = {"loaded_memories": memories, "memories_loaded": True}
+        state = {**state, **update}  # type: ignore[typeddict-item]
+    situation = Situation(
+        memory_tools=bool(tools_for(state, ctx)),
+        model_picks_tools=can_use_tools(ctx.model),
+        max_steps=ctx.max_steps,
+        cancelled=cancelled(ctx),
     )
-    draft = await answer_with_tools(ctx, tools, build_prompt(state, tools), runtime.stream_writer)
-    answer: Answer = {
-        "content": draft.text,
-        "token_count": draft.tokens or estimate_tokens(draft.text),
-        "tools_used": draft.used,
-        "has_error": draft.error is not None,
-        "error_message": draft.error,
-        "cancelled": cancelled(ctx),
+    plan = decide(state, situation)
+    update["plan"] = plan
+    if plan["reason"].startswith("step limit"):
+        update["draft"] = {**(state.get("draft") or empty_draft()), "limit_reached": True}
+    return update
+
+
+def after_planning(state: ThreadState) -> str:
+    plan = state.get("plan")
+    return "response" if plan is None or plan["step"] == "respond" else "execution"
+
+
+def described_pass(state: ThreadState, update: dict[str, Any]) -> dict[str, Any]:
+    """The pass's number, the tools it ran, and whether it answered (the model
+    wrote text and asked for no tools)."""
+    ran = [used["name"] for used in update["tools_used"][len(state.get("tools_used", [])) :]]
+    said_before = len((state.get("draft") or empty_draft())["content"])
+    return {
+        "pass": update["steps"],
+        "tools": ran,
+        "answered": not ran and len(update["draft"]["content"]) > said_before,
     }
-    return {"answer": answer, "plan": "respond"}
+
+
+@reported("execution", described_pass)
+async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Take one step: run the planned tool, or call the model once (streamed),
+    running the tools it asks for (at most MAX_CALLS_PER_STEP)."""
+    ctx, plan = runtime.context, state["plan"]
+    assert plan is not None
+    write, tools = runtime.stream_writer, tools_for(state, ctx)
+    work, used = list(state.get("work", [])), list(state.get("tools_used", []))
+    draft: Draft = dict(state.get("draft") or empty_draft())  # type: ignore[assignment]
+    steps = state.get("steps", 0) + 1
+    if plan["step"] in TOOL_OF_STEP:
+        name, call_id = TOOL_OF_STEP[plan["step"]], f"planned_{steps}"
+        used += await run_planned(tools, name, plan["args"], work, write, call_id)
+    else:
+        offer = tools if plan["step"] == "tools" else []
+        prompt = build_prompt(state, with_tools=bool(offer))
+        reply = await ask_model(ctx, offer, prompt, write, draft)
+        calls = reply is not None and bool(reply.tool_calls or reply.invalid_tool_calls)
+        if reply is not None and offer and calls and not cancelled(ctx):
+            used += await use_tools(offer, reply, work, write, ctx.cancel)
+    return {"work": work, "tools_used": used, "draft": draft, "steps": steps}
 
 
 def after_execution(state: ThreadState) -> str:
-    """Hand back to planning for another step, within a bound, or respond."""
-    if state.get("plan") == "continue" and state.get("steps", 0) < MAX_STEPS:
-        return "planning"
-    return "response"
+    """Back to planning after a tool step; to response once answered (or cancelled)."""
+    last = (state.get("route") or [{}])[-1]
+    return "planning" if last.get("tools") else "response"
 
 
 def memory_reference(memory: dict[str, Any]) -> dict[str, Any]:
@@ -241,31 +211,52 @@ def memory_reference(memory: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def final_text(state: ThreadState, draft: Draft) -> str:
+    """The answer's text; when the step limit left the model without an answer,
+    the answer says so."""
+    last = (state.get("route") or [{}])[-1]
+    if not draft["limit_reached"] or last.get("answered"):
+        return draft["content"]
+    used = sorted({u["name"] for u in state.get("tools_used", [])})
+    note = (
+        f"I stopped after {state.get('steps', 0)} steps, the limit for one answer, "
+        f"before I had an answer. Tools used: {', '.join(used) or 'none'}."
+    )
+    return f"{draft['content'].rstrip()}\n\n{note}" if draft["content"].strip() else note
+
+
 @reported("response")
 async def response(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """Journal the answer, then fold the window into the summary when over budget."""
-    ctx, query, answer = runtime.context, state["query"], state["answer"]
-    assert answer is not None
+    """Journal the answer with its steps, then fold the window into the summary
+    when over budget. The memory save is owed from here (the session's
+    `memory_saved_seq` is now behind its `last_seq`) and runs after `done`."""
+    ctx, query = runtime.context, state["query"]
+    draft = state.get("draft") or empty_draft()
+    content = final_text(state, draft)
+    plan = state.get("plan")
     elapsed_ms = int((time.time() - state.get("started_at", time.time())) * 1000)
     row, _ = await ctx.journal.append(
         state["session_id"],
         NewMessage(
             id=answer_id_for(query["id"]),
             role="assistant",
-            content=answer["content"],
-            tools_used=answer["tools_used"],
+            content=content,
+            tools_used=state.get("tools_used", []),
             processing_time_ms=elapsed_ms,
-            token_count=answer["token_count"],
-            has_error=answer["has_error"],
-            error_message=answer["error_message"],
+            token_count=draft["token_count"] or estimate_tokens(content),
+            has_error=draft["error_message"] is not None,
+            error_message=draft["error_message"],
             metadata={
                 "reply_to": query["id"],
-                "cancelled": answer["cancelled"],
+                "cancelled": cancelled(ctx),
                 "memories": [memory_reference(m) for m in state.get("loaded_memories", [])],
+                "plan": plan["step"] if plan else None,
+                "steps": state.get("route", []),
+                "limit_reached": draft["limit_reached"],
             },
         ),
     )
     runtime.stream_writer({"type": "message", "message": row.as_dict()})
     window = [*state.get("messages", []), AIMessage(content=row.content, id=row.id)]
     window, summary = await trim_window(ctx, window, state.get("summary", ""))
-    return {"messages": window, "last_seq": row.seq, "summary": summary, "answer": None}
+    return {"messages": window, "last_seq": row.seq, "summary": summary, **turn_cleared()}

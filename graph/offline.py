@@ -13,11 +13,18 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+)
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from graph.facts import ANSWERS, asked_about, find_facts, latest_facts
+from graph.intents import recognise
 
 LABEL = "[offline model]"
 _TOKEN = re.compile(r"\S+\s*|\s+")
@@ -33,9 +40,17 @@ def text_of(message: BaseMessage) -> str:
 
 
 def offline_reply(messages: list[BaseMessage]) -> str:
-    """The reply to the last human message, from what the context says."""
+    """The reply to the last human message, from what the context says, or
+    from the result of the tool run for it."""
+    if messages and isinstance(messages[-1], ToolMessage):
+        return reply_from_tool(messages)
     humans = [m for m in messages if isinstance(m, HumanMessage)]
     question = text_of(humans[-1]).strip() if humans else ""
+    intent = recognise(question)
+    if intent is not None and intent.kind == "forget":
+        return (
+            f"{LABEL} I have no saved memory matching “{intent.topic}”, so nothing was forgotten."
+        )
     context = [text_of(m) for m in messages if m.type in ("system", "human")]
     kind = asked_about(question)
     if kind is not None:
@@ -53,6 +68,46 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         f"can't reason freely, but I remember what you tell me, such as your name or "
         f"where you live. You said: “{echo}”"
     )
+
+
+def reply_from_tool(messages: list[BaseMessage]) -> str:
+    """Answer from the tool results at the end of `messages` (one tool step)."""
+    results: list[ToolMessage] = []
+    for message in reversed(messages):
+        if not isinstance(message, ToolMessage):
+            break
+        results.insert(0, message)
+    calls: dict[str | None, tuple[str, dict[str, Any]]] = {
+        call["id"]: (call["name"], call["args"])
+        for m in messages
+        if isinstance(m, AIMessage)
+        for call in m.tool_calls
+    }
+    parts = []
+    for result in results:
+        name, args = calls.get(result.tool_call_id, (str(result.name), {}))
+        parts.append(said_about(name, args, text_of(result)))
+    return f"{LABEL} " + "\n\n".join(parts)
+
+
+def said_about(tool: str, args: dict[str, Any], result: str) -> str:
+    """One tool's outcome, in words."""
+    if tool == "search_past_conversations":
+        topic = args.get("query", "")
+        if result.startswith("Nothing found"):
+            return f"I searched your past conversations for “{topic}” and found nothing."
+        return f"I searched your past conversations for “{topic}”. I found:\n\n{result}"
+    if tool == "remember":
+        if not result.startswith("Saved"):
+            return f"I could not save that. {result}"
+        content = str(args.get("content", "")).removeprefix("User said: ")
+        return f"Noted. I will remember that: {content}"
+    if tool == "forget":
+        if not result.startswith("Forgot"):
+            return f"I could not forget that. {result}"
+        forgotten = result.partition(": ")[2] or result
+        return f"Done. I forgot {forgotten}"
+    return f"{tool}: {result}"
 
 
 def estimate_tokens(text: str) -> int:

@@ -1,20 +1,24 @@
-"""The agent's tools on the `ChatOpenAI` path: search the user's past
-conversations, remember something, forget a memory.
+"""The agent's memory tools (search the user's past conversations, remember
+something, forget a memory) and the tool step that runs them.
 
-Built per turn as closures over that turn's user and session: no tool takes a
-user id, so the model can never name whose data it touches. A tool that
-refuses (a wrong memory id, bad arguments) answers the model with an error
-text and is recorded with `ok: False`; it never fails the turn.
+Built per turn as closures over that turn's user, session and query: no tool
+takes a user id, so the model can never name whose data it touches. A tool
+that refuses (a wrong memory id, bad arguments) answers with an error text and
+is recorded with `ok: False`; it never fails the turn. A model that calls tools
+chooses them; for the offline model, planning does (graph/planner.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 
@@ -25,17 +29,11 @@ from memory.journal import Journal
 from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
 
 log = logging.getLogger(__name__)
-MAX_TOOL_ROUNDS = 3  # rounds of tool calls a turn; then the model answers without tools
-MAX_CALLS_PER_ROUND = 5
+MAX_CALLS_PER_STEP = 5
 SEARCH_HITS = 5
+RESULT_KEPT = 1000  # characters of a tool's result kept in `tools_used`
+REMEMBER_NAMESPACE = uuid.UUID("0b9a3c1e-52d4-4f7e-9a61-6c2f1d8e7b30")
 Write = Callable[[Any], None]
-
-TOOLS_PROMPT = """You have tools for the user's long-term memory:
-- search_past_conversations: look through the user's earlier conversations.
-- remember: save something lasting about the user (when they ask you to, or
-  state a stable fact, preference, person, place or project).
-- forget: delete a memory by its id (the ids are listed with the memories).
-Tell the user briefly what you saved or forgot."""
 
 
 class ToolRefused(Exception):
@@ -69,16 +67,16 @@ def can_use_tools(model: BaseChatModel) -> bool:
     return type(model).bind_tools is not BaseChatModel.bind_tools
 
 
-def offered_tools(
-    ctx: TurnContext, user_id: str | None, memory_on: bool, session_id: str
+def memory_tools(
+    ctx: TurnContext, user_id: str | None, memory_on: bool, session_id: str, query_id: str
 ) -> list[BaseTool]:
-    """The tools for this turn: all three for a logged-in user with memory on and a
-    model that can call tools; none otherwise (anonymous, memory off, offline)."""
-    if not user_id or not memory_on or ctx.memories is None or not can_use_tools(ctx.model):
+    """The turn's memory tools: all three for a logged-in user with memory on,
+    none for an anonymous or memory-off session."""
+    if not user_id or not memory_on or ctx.memories is None:
         return []
     return [
         search_tool(ctx.journal, user_id, session_id),
-        remember_tool(ctx.memories, user_id, session_id),
+        remember_tool(ctx.memories, user_id, session_id, query_id),
         forget_tool(ctx.memories, user_id),
     ]
 
@@ -119,13 +117,23 @@ def search_tool(journal: Journal, user_id: str, session_id: str) -> BaseTool:
     )
 
 
-def remember_tool(memories: MemoryStore, user_id: str, session_id: str) -> BaseTool:
-    """remember, saving to this user's memories with this session as the source."""
+def remember_tool(memories: MemoryStore, user_id: str, session_id: str, query_id: str) -> BaseTool:
+    """remember, saving to this user's memories with this session as the source.
+
+    The nth memory a turn saves has an id made from the query's id and n, so a
+    turn run again (a resend after a crash) finds it saved and stores nothing twice.
+    """
+    saved_so_far = 0
 
     async def remember(content: str, kind: str = "fact", key: str | None = None) -> str:
+        nonlocal saved_so_far
+        saved_so_far += 1
+        memory_id = str(uuid.uuid5(REMEMBER_NAMESPACE, f"{query_id}:{saved_so_far}"))
         try:
             draft = MemoryDraft(kind, key, content)
-            saved = await memories.add(user_id, draft, source_session_id=session_id)
+            saved = await memories.add(
+                user_id, draft, source_session_id=session_id, memory_id=memory_id
+            )
         except InvalidInput as exc:
             raise ToolRefused(f"Not saved: {exc}.") from exc
         return f"Saved memory {saved.id} ({saved.kind}{f', key {saved.key}' if saved.key else ''})."
@@ -143,10 +151,10 @@ def forget_tool(memories: MemoryStore, user_id: str) -> BaseTool:
 
     async def forget(memory_id: str) -> str:
         try:
-            await memories.delete(user_id, memory_id.strip())
+            gone = await memories.delete(user_id, memory_id.strip())
         except MemoryNotFound as exc:
             raise ToolRefused("No such memory.") from exc
-        return f"Forgot memory {memory_id.strip()}."
+        return f"Forgot memory {gone.id}: “{gone.content}”."
 
     return StructuredTool(
         name="forget",
@@ -188,9 +196,9 @@ def recorded_args(args: Any) -> dict[str, Any]:
 
 
 async def outcome(tools: list[BaseTool], call: dict[str, Any], n: int) -> tuple[str, bool]:
-    """What the `n`th call of a round yields, refusing malformed and excess calls."""
-    if n >= MAX_CALLS_PER_ROUND:
-        return f"Not run: at most {MAX_CALLS_PER_ROUND} tool calls at a time.", False
+    """What the `n`th call of a step yields, refusing malformed and excess calls."""
+    if n >= MAX_CALLS_PER_STEP:
+        return f"Not run: at most {MAX_CALLS_PER_STEP} tool calls at a time.", False
     if call.get("type") == "invalid_tool_call":
         return "Not run: the arguments were not valid JSON.", False
     return await run_tool(tools, call)
@@ -206,19 +214,44 @@ def with_ids(reply: AIMessage) -> AIMessage:
 
 
 async def use_tools(
-    tools: list[BaseTool], reply: AIMessage, messages: list[BaseMessage], write: Write
+    tools: list[BaseTool],
+    reply: AIMessage,
+    work: list[AnyMessage],
+    write: Write,
+    cancel: asyncio.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Run the reply's tool calls, add the reply and the results to the turn's
-    messages, report each as a `tool` event; return what `tools_used` records."""
+    `work`, report each as `tool` events; return what `tools_used` records.
+    After a cancel, the calls not yet started are answered "not run"."""
     reply = with_ids(reply)
-    messages.append(reply)
+    work.append(reply)
     used = []
     calls = [*map(dict, reply.tool_calls), *map(dict, reply.invalid_tool_calls)]
     for n, call in enumerate(calls):
-        name = str(call.get("name") or "unknown")
-        write({"type": "tool", "name": name, "status": "started"})
+        name, args = str(call.get("name") or "unknown"), recorded_args(call.get("args"))
+        if cancel is not None and cancel.is_set():
+            work.append(ToolMessage("Not run: cancelled.", tool_call_id=call["id"], name=name))
+            continue
+        write({"type": "tool", "name": name, "status": "started", "args": args})
+        started = time.perf_counter()
         result, ok = await outcome(tools, call, n)
-        write({"type": "tool", "name": name, "status": "finished", "ok": ok})
-        used.append({"name": name, "args": recorded_args(call.get("args")), "ok": ok})
-        messages.append(ToolMessage(result, tool_call_id=call["id"]))
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        kept = result[:RESULT_KEPT]
+        write({"type": "tool", "name": name, "status": "finished", "ok": ok, "result": kept})
+        used.append({"name": name, "args": args, "ok": ok, "result": kept, "ms": ms})
+        work.append(ToolMessage(result, tool_call_id=call["id"], name=name))
     return used
+
+
+async def run_planned(
+    tools: list[BaseTool],
+    name: str,
+    args: dict[str, Any],
+    work: list[AnyMessage],
+    write: Write,
+    call_id: str,
+) -> list[dict[str, Any]]:
+    """Run one tool planning chose, recorded in `work` as if the model had asked
+    for it (a call, then its result), so the model answers from it."""
+    call = AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id}])
+    return await use_tools(tools, call, work, write)

@@ -83,14 +83,29 @@ class MemoryStore:
         return memory
 
     async def add(
-        self, user_id: str, draft: MemoryDraft, *, source_session_id: str | None = None
+        self,
+        user_id: str,
+        draft: MemoryDraft,
+        *,
+        source_session_id: str | None = None,
+        memory_id: str | None = None,
     ) -> Memory:
-        """Save a memory; a keyed one replaces the user's earlier memory of that key."""
+        """Save a memory; a keyed one replaces the user's earlier memory of that key.
+
+        With `memory_id` (an idempotency key: the agent's `remember` makes it
+        from the query id), a memory already saved under it is returned as it is.
+        """
         draft = check_draft(draft)
         async with self.db.sessions.begin() as s:
-            memory_id = await s.scalar(_upsert(user_id, draft, source_session_id))
-        assert memory_id is not None
-        return await self.get(user_id, memory_id)
+            if memory_id is not None:
+                done = await s.scalar(
+                    select(Memory.id).where(Memory.id == memory_id, Memory.user_id == user_id)
+                )
+                if done is not None:
+                    return await self.get(user_id, done)
+            saved_id = await s.scalar(_upsert(user_id, draft, source_session_id, memory_id))
+        assert saved_id is not None
+        return await self.get(user_id, saved_id)
 
     async def update(
         self, user_id: str, memory_id: str, *, content: str | None, key: str | None
@@ -107,10 +122,12 @@ class MemoryStore:
             )
         return await self.get(user_id, memory_id)
 
-    async def delete(self, user_id: str, memory_id: str) -> None:
+    async def delete(self, user_id: str, memory_id: str) -> Memory:
+        """Delete one of the user's memories; returns it as it was."""
         memory = await self.get(user_id, memory_id)
         async with self.db.sessions.begin() as s:
             await s.execute(delete(Memory).where(Memory.id == memory.id))
+        return memory
 
     async def load_relevant(
         self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
@@ -188,9 +205,11 @@ class MemoryStore:
             return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
 
 
-def _upsert(user_id: str, draft: MemoryDraft, source_session_id: str | None) -> Any:
+def _upsert(
+    user_id: str, draft: MemoryDraft, source_session_id: str | None, memory_id: str | None = None
+) -> Any:
     values = {
-        "id": func.gen_random_uuid().cast(Memory.id.type),
+        "id": memory_id or func.gen_random_uuid().cast(Memory.id.type),
         "user_id": user_id,
         "kind": draft.kind,
         "key": draft.key,

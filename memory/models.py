@@ -158,6 +158,12 @@ class ChatMessage(Base):
             "cancelled": bool(self.metadata_.get("cancelled", False)),
             "reply_to": self.metadata_.get("reply_to"),
             "memories_used": self.metadata_.get("memories", []),
+            # The supervisor loop's record (graph/nodes.py): the last plan step,
+            # each pass with its plan or tools and duration, and whether the
+            # step limit ended the loop.
+            "plan": self.metadata_.get("plan"),
+            "steps": self.metadata_.get("steps", []),
+            "limit_reached": bool(self.metadata_.get("limit_reached", False)),
         }
 
 

@@ -15,6 +15,7 @@ from graph.turn import Durability
 @dataclass(frozen=True)
 class ThreadOptions:
     window_messages: int = 20
+    agent_max_steps: int = 4  # execution passes in one answer (the supervisor loop's bound)
     max_message_chars: int = 32_000  # a message, from the socket, REST or an import
     max_import_sessions: int = 1000  # sessions in one import
     max_json_depth: int = 32  # nesting of an imported file

@@ -67,6 +67,7 @@ class TurnDeps:
             sessions=self.sessions,
             model=self.model,
             window_messages=options.window_messages,
+            max_steps=options.agent_max_steps,
             max_message_chars=options.max_message_chars,
             memory_loader=self.load_memories_for(options),
             memories=self.memories,

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from graph.errors import ModelUnavailable
 from graph.llm import build_chat_model
 from graph.offline import OfflineChatModel
-from graph.tools import MAX_CALLS_PER_ROUND, MAX_TOOL_ROUNDS, offered_tools
+from graph.tools import MAX_CALLS_PER_STEP, can_use_tools
 from graph.turn import Turn, read_window, run_turn
 from memory.journal import NewMessage
 from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
@@ -79,6 +79,11 @@ def answer(events: list[dict[str, Any]]) -> dict[str, Any]:
     return next(e["message"] for e in events if e["type"] == "message")
 
 
+def calls_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """`tools_used` without the results and timings."""
+    return [{k: u[k] for k in ("name", "args", "ok")} for u in message["tools_used"]]
+
+
 def tool_events(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(e["name"], e["status"]) for e in events if e["type"] == "tool"]
 
@@ -101,7 +106,8 @@ async def test_remember_saves_a_memory_with_its_source(harness: Harness, stub: O
     stub.reply = Script([StubToolCall("remember", args)])
     events = await turn(harness, stub, session, user)
     message = answer(events)
-    assert message["tools_used"] == [{"name": "remember", "args": args, "ok": True}]
+    assert calls_of(message) == [{"name": "remember", "args": args, "ok": True}]
+    assert message["tools_used"][0]["result"].startswith("Saved memory")
     assert "Saved memory" in message["content"]
     assert tool_events(events) == [("remember", "started"), ("remember", "finished")]
     assert "".join(e["content"] for e in events if e["type"] == "token") == message["content"]
@@ -154,7 +160,7 @@ async def test_forget_deletes_a_memory_whose_id_the_prompt_shows(
     stub.reply = Script([StubToolCall("forget", {"memory_id": mine.id})])
     message = answer(await turn(harness, stub, session, me, content="forget the sailboat"))
     assert mine.id in str(stub.completions[0].messages[0]["content"])  # the system prompt
-    assert message["tools_used"] == [{"name": "forget", "args": {"memory_id": mine.id}, "ok": True}]
+    assert calls_of(message) == [{"name": "forget", "args": {"memory_id": mine.id}, "ok": True}]
     with pytest.raises(MemoryNotFound):
         await store.get(me, mine.id)
 
@@ -215,11 +221,9 @@ async def test_no_tools_for_anonymous_or_memory_off(
     assert "search_past_conversations" not in str(stub.completions[0].messages)
 
 
-def test_models_that_cannot_call_tools_get_none(harness: Harness) -> None:
-    store = MemoryStore(harness.db)
+def test_models_that_cannot_call_tools_are_not_offered_them() -> None:
     for model in (OfflineChatModel(), GenericFakeChatModel(messages=iter(["hi"]))):
-        ctx = harness.context(model=model, memories=store)
-        assert offered_tools(ctx, "some-user", True, "some-session") == []
+        assert not can_use_tools(model)
 
 
 # -- the loop ------------------------------------------------------------------
@@ -231,10 +235,13 @@ async def test_the_tool_loop_is_bounded(harness: Harness, stub: OpenAIStub) -> N
     stub.reply = Script(*[[forever]] * 10)
     events = await turn(harness, stub, session, user)
     message = answer(events)
-    assert len(message["tools_used"]) == MAX_TOOL_ROUNDS == 3
-    # three rounds with tools, then one request without them, which must answer
+    assert len(message["tools_used"]) == 3
+    # three passes with tools, then one request without them, which must answer
     assert [("tools" in r.body) for r in stub.completions] == [True, True, True, False]
-    assert len(tool_events(events)) == 2 * MAX_TOOL_ROUNDS
+    assert len(tool_events(events)) == 2 * 3
+    # the model still asked for tools, so the answer says why it ends here
+    assert message["content"].startswith("I stopped after 4 steps")
+    assert message["limit_reached"] is True
 
 
 async def test_at_most_five_calls_run_in_a_round(harness: Harness, stub: OpenAIStub) -> None:
@@ -243,7 +250,7 @@ async def test_at_most_five_calls_run_in_a_round(harness: Harness, stub: OpenAIS
     stub.reply = Script(calls)
     message = answer(await turn(harness, stub, session, user))
     assert [u["ok"] for u in message["tools_used"]] == [True] * 5 + [False] * 2
-    assert len(await MemoryStore(harness.db).list(user)) == MAX_CALLS_PER_ROUND == 5
+    assert len(await MemoryStore(harness.db).list(user)) == MAX_CALLS_PER_STEP == 5
     assert "Not run" in tool_results(stub.completions[1].messages)[-1]
 
 

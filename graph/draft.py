@@ -1,0 +1,58 @@
+"""The streaming draft: one model call streamed into the answer as it grows,
+its text forwarded as `token` events the moment it comes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+
+from graph.context import TurnContext
+from graph.errors import ModelUnavailable
+from graph.state import Draft
+from graph.streaming import stream_until_cancelled
+
+log = logging.getLogger(__name__)
+
+
+async def stream_reply(
+    model: Runnable[Any, Any],
+    messages: list[BaseMessage],
+    ctx: TurnContext,
+    write: Any,
+    draft: Draft,
+) -> AIMessageChunk | None:
+    """Stream one model call into `draft` (text as it comes, so a failure keeps
+    it), forwarding text as `token` events; return the whole reply."""
+    gathered: AIMessageChunk | None = None
+    text = draft["content"]
+    lead = "\n\n" if text and not text[-1].isspace() else ""  # after a tool step
+    async for chunk in stream_until_cancelled(model.astream(messages), ctx.cancel):
+        piece = chunk.content if isinstance(chunk.content, str) else ""
+        if piece:
+            piece, lead = lead + piece, ""
+            draft["content"] += piece
+            write({"type": "token", "content": piece})
+        if chunk.usage_metadata:
+            draft["token_count"] += chunk.usage_metadata.get("output_tokens", 0)
+        gathered = chunk if gathered is None else gathered + chunk
+    return gathered
+
+
+async def ask_model(
+    ctx: TurnContext, tools: list[BaseTool], messages: list[BaseMessage], write: Any, draft: Draft
+) -> AIMessageChunk | None:
+    """One model call, offering `tools`. A failure before any answer text fails
+    the turn (ModelUnavailable); after some, it ends the answer with an error."""
+    model = ctx.model.bind_tools(tools) if tools else ctx.model
+    try:
+        return await stream_reply(model, messages, ctx, write, draft)
+    except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
+        log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
+        if not draft["content"]:
+            raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
+        draft["error_message"] = f"the answer was cut off: {type(exc).__name__}"
+        return None

@@ -1,0 +1,116 @@
+"""Requests the planner recognises without a model: search past conversations,
+remember something, forget something. The offline model's way into the tools
+(a model that calls tools chooses them itself)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+_PAST = r"(?:past|previous|earlier|old|other)\s+(?:conversations?|chats?|threads?|sessions?)"
+_SEARCH = [
+    re.compile(
+        r"\b(?:search|look\s+through|look\s+in|check|go\s+through|find\s+in)\s+(?:my|our)\s+"
+        + _PAST
+        + r"\s+(?:for|about)\s+(?P<topic>.+)",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\bwhat\s+(?:did|have)\s+(?:we|i)\s+(?:say|said|talk(?:ed)?|discuss(?:ed)?|"
+        r"mention(?:ed)?|decide(?:d)?)\s+(?:about|on|regarding)\s+(?P<topic>.+)",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\b(?:did|have)\s+(?:i|we)\s+(?:ever\s+)?(?:mention(?:ed)?|talk(?:ed)?|"
+        r"say|said|tell|told)\s+(?:you\s+)?(?:anything\s+)?(?:about\s+|of\s+)?(?P<topic>.+)",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\bwhen\s+did\s+(?:we|i)\s+(?:talk|speak|chat)\s+about\s+(?P<topic>.+)", re.IGNORECASE
+    ),
+]
+_REMEMBER = re.compile(
+    r"^\s*(?:please\s+|could\s+you\s+|can\s+you\s+)?(?:remember|note|keep\s+in\s+mind)"
+    r"(?:\s+that)?[\s:,]+(?P<topic>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_FORGET = re.compile(
+    r"^\s*(?:please\s+|could\s+you\s+|can\s+you\s+)?forget(?:\s+that|\s+about|\s+what)?"
+    r"[\s:,]+(?P<topic>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_TRAILING = " \t\n.!?\"'“”"
+_FILLER = re.compile(r"^(?:the|a|an|my|our|that)\s+", re.IGNORECASE)
+
+IntentKind = Literal["search", "remember", "forget"]
+
+
+@dataclass(frozen=True)
+class Intent:
+    kind: IntentKind
+    topic: str  # what to search for, remember or forget, as the user put it
+
+
+def _clean(topic: str) -> str:
+    return " ".join(topic.split()).strip(_TRAILING)[:300]
+
+
+def recognise(question: str) -> Intent | None:
+    """The memory request in `question`, if it is one. A question about
+    remembering ("do you remember …?") is not a request to remember."""
+    text = question.strip()
+    for pattern in _SEARCH:
+        match = pattern.search(text)
+        if match and (topic := _clean(match.group("topic"))):
+            return Intent("search", _FILLER.sub("", topic) or topic)
+    if text.endswith("?"):
+        return None
+    for kind, pattern in (("remember", _REMEMBER), ("forget", _FORGET)):
+        match = pattern.match(text)
+        if match and (topic := _clean(match.group("topic"))):
+            return Intent(kind, topic)  # type: ignore[arg-type]
+    return None
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_COMMON = frozenset(
+    [
+        "i",
+        "me",
+        "my",
+        "mine",
+        "you",
+        "your",
+        "we",
+        "our",
+        "the",
+        "a",
+        "an",
+        "is",
+        "are",
+        "was",
+        "were",
+        "am",
+        "be",
+        "that",
+        "this",
+        "it",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "or",
+        "about",
+        "user",
+        "said",
+    ]
+)
+
+
+def words(text: str) -> set[str]:
+    """The meaningful words of `text`, lowercased (for matching a memory)."""
+    return {w for w in _WORD.findall(text.lower()) if w not in _COMMON}

@@ -1,0 +1,102 @@
+"""Planning's decision: what the next execution pass does, and why.
+
+A pure function of the turn so far (the question, the loaded memories, the
+previous plan and what its pass did); no model call. See docs/design.md,
+"The supervisor loop".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graph.facts import find_facts
+from graph.intents import Intent, recognise, words
+from graph.remember import draft_from_fact
+from graph.state import TOOL_OF_STEP, Plan, Step, ThreadState
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What planning knows besides the state."""
+
+    memory_tools: bool  # the memory tools may be used in this session
+    model_picks_tools: bool  # the model can be offered tools (not the offline one)
+    max_steps: int  # execution passes a turn may take
+    cancelled: bool
+
+
+def plan(step: Step, reason: str, args: dict[str, Any] | None = None) -> Plan:
+    return {"step": step, "reason": reason, "args": args or {}}
+
+
+def decide(state: ThreadState, situation: Situation) -> Plan:
+    """The next step. On the first pass: what the question needs. After a pass
+    that ran tools: answer from their results, or let the model go on, within
+    the step limit."""
+    if situation.cancelled:
+        return plan("respond", "cancelled by the user")
+    draft, last, steps = state.get("draft"), state.get("plan"), state.get("steps", 0)
+    if draft is not None and draft["error_message"]:
+        return plan("respond", "the model failed mid-answer")
+    if last is None:
+        return first_plan(state, situation)
+    if last["step"] in TOOL_OF_STEP:
+        return plan("answer", f"answer from what {TOOL_OF_STEP[last['step']]} returned")
+    if last["step"] == "tools":
+        if steps + 1 >= situation.max_steps:
+            return plan("answer", f"step limit ({situation.max_steps} steps): answer without tools")
+        return plan("tools", "the model called tools; it decides the next step")
+    return plan("respond", "answered")
+
+
+def first_plan(state: ThreadState, situation: Situation) -> Plan:
+    if not situation.memory_tools:
+        return plan("answer", "no memory tools in this session")
+    if situation.model_picks_tools:
+        return plan("tools", "the model may search, remember or forget")
+    intent = recognise(state["query"]["content"])
+    if intent is None:
+        return plan("answer", "no memory request in the question")
+    return tool_plan(intent, state.get("loaded_memories", []))
+
+
+def tool_plan(intent: Intent, memories: list[dict[str, Any]]) -> Plan:
+    """The tool step for a recognised request (the offline model's way in)."""
+    if intent.kind == "search":
+        return plan(
+            "search",
+            f"asked to search past conversations for “{intent.topic}”",
+            {"query": intent.topic},
+        )
+    if intent.kind == "remember":
+        facts = find_facts(intent.topic)
+        if len(facts) == 1:  # keyed as the after-turn extraction keys it, so they merge
+            draft = draft_from_fact(facts[0])
+            args = {"content": draft.content, "kind": draft.kind, "key": draft.key}
+        else:
+            args = {"content": f"User said: {intent.topic}", "kind": "fact", "key": None}
+        return plan("remember", "asked to remember something", args)
+    target = best_match(intent.topic, memories)
+    if target is None:
+        return plan("answer", f"no loaded memory matches “{intent.topic}”")
+    return plan(
+        "forget",
+        f"asked to forget; closest memory: “{target['content'][:80]}”",
+        {"memory_id": target["id"]},
+    )
+
+
+def best_match(topic: str, memories: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The loaded memory (not a conversation summary) sharing the most words
+    with `topic`, if any shares one."""
+    wanted = words(topic)
+    best: tuple[int, float, dict[str, Any]] | None = None
+    for memory in memories:
+        if memory.get("kind") == "summary":
+            continue
+        said = words(str(memory["content"]))
+        shared = len(wanted & said)
+        if shared and (best is None or (shared, shared / len(said)) > best[:2]):
+            best = (shared, shared / len(said), memory)
+    return best[2] if best else None
