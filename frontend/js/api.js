@@ -1,4 +1,6 @@
-// REST calls. Cookies carry the login and the anonymous owner, so every call is same-origin.
+// REST calls. Cookies carry the login and the anonymous owner, so every call is
+// same-origin. Failures are ApiErrors with the server's code, or "network" when
+// the server could not be reached; js/errors.js words them for people.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -14,7 +16,12 @@ async function call(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const reply = await fetch(path, options);
+  let reply;
+  try {
+    reply = await fetch(path, options);
+  } catch (error) {
+    throw new ApiError(0, "network", error.message);
+  }
   if (reply.status === 204) return null;
   const data = await reply.json().catch(() => ({}));
   if (!reply.ok) {

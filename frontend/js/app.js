@@ -2,50 +2,89 @@
 import { api } from "./api.js";
 import { AuthDialog, renderAccount } from "./auth.js";
 import { ChatView } from "./chat.js";
+import { humanMessage } from "./errors.js";
+import { knownIdentity, rememberIdentity } from "./identity.js";
 import { MemoryPanel } from "./memory.js";
 import { Sidebar } from "./sidebar.js";
 import { ThreadSocket } from "./socket.js";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { user: null, session: null, socket: null };
+const state = { user: null, session: null, socket: null, identityKnown: false };
+
+const EMPTY = {
+  anonymous: "Ask anything. I remember what you say in this chat for 24 hours; nothing is learned about you long-term.",
+  memoryOn: "Ask anything. Tell me your name, where you live or what you work on, and I will remember it across chats.",
+  memoryOff: "Ask anything. Memory is off for this chat: I remember what you say here, but nothing is read from or saved to what I know about you.",
+};
 
 const chat = new ChatView({
   log: $("#log"),
   steps: $("#steps"),
   alert: $("#alert"),
   onIdle: () => sidebar.refresh().then(() => sidebar.select(state.session?.id)),
-  onBusyChange: (busy) => {
-    $("#stop").hidden = !busy;
-  },
+  onBusyChange: showComposer,
   resend: (id, content) => state.socket?.send({ type: "query", id, content }),
+  emptyText,
 });
 const sidebar = new Sidebar({
   list: $("#thread-list"),
   search: $("#thread-search"),
   archived: $("#show-archived"),
+  menu: $("#thread-menu"),
   deleteDialog: $("#delete-dialog"),
+  canList: () => Boolean(knownIdentity()),
   onOpen: (id) => {
     closeSidebarOnPhone();
     location.hash = `#/s/${id}`;
   },
   onDeleted: (id) => id === state.session?.id && startNewChat(),
-  onError: (text) => chat.showAlert(text),
+  onError: reportError,
+  onLoaded: () => chat.hideAlert("connection"),
+  onUnauthorized: () => rememberIdentity(null), // no identity left: ask nothing next time
 });
 const auth = new AuthDialog($("#auth-dialog"));
 const memoryPanel = new MemoryPanel($("#memory-dialog"));
+
+/** Show what went wrong in words; a lost connection clears itself once the server answers. */
+function reportError(error) {
+  chat.showAlert(humanMessage(error), error?.code === "network" ? "connection" : "error");
+}
 
 function setConnection(status) {
   const text = { connected: "", reconnecting: "Connection lost — reconnecting…", gone: "This conversation no longer exists.", refused: "Not allowed to open this conversation." };
   const el = $("#connection");
   el.textContent = text[status] ?? "";
   el.classList.toggle("down", status !== "connected");
+  if (status === "connected") chat.hideAlert("connection");
+}
+
+function emptyText() {
+  if (!state.identityKnown) return "Ask anything.";
+  if (!state.user) return EMPTY.anonymous;
+  const memory = state.session ? state.session.memory : $("#new-chat-memory").checked;
+  return memory ? EMPTY.memoryOn : EMPTY.memoryOff;
 }
 
 function showNotes() {
-  $("#anon-note").hidden = Boolean(state.user);
+  $("#anon-note").hidden = !state.identityKnown || Boolean(state.user);
   $("#memory-off-note").hidden = !state.user || !state.session || state.session.memory;
   $("#memory-open").hidden = !state.user;
   $("#memory-toggle-label").hidden = !state.user;
+  $("#empty")?.replaceChildren(emptyText());
+}
+
+/** Send while idle; while an answer runs, Stop takes Send's place. */
+function showComposer(busy = chat.busy) {
+  $("#send").hidden = busy;
+  $("#stop").hidden = !busy;
+  $("#send").disabled = !$("#message").value.trim();
+}
+
+/** The message box grows with what is typed, up to its CSS max-height. */
+function fitMessageBox() {
+  const box = $("#message");
+  box.style.height = "auto";
+  box.style.height = `${box.scrollHeight + box.offsetHeight - box.clientHeight}px`;
 }
 
 async function openSession(id, { force = false } = {}) {
@@ -55,8 +94,13 @@ async function openSession(id, { force = false } = {}) {
     session = await api.session(id);
   } catch (error) {
     startNewChat();
-    chat.showAlert(error.status === 404 ? "That conversation does not exist (or is not yours)." : error.message);
+    reportError(error);
     return;
+  }
+  if (!knownIdentity()) {
+    // A link to a conversation this browser may open: it holds an identity after all.
+    rememberIdentity("unknown");
+    await refreshIdentity();
   }
   connect(session);
 }
@@ -94,6 +138,7 @@ async function send(content) {
   if (!content.trim() || chat.busy) return;
   if (!state.session) {
     const created = await api.createSession($("#new-chat-memory").checked);
+    if (!state.user) rememberIdentity("anonymous");
     history.replaceState(null, "", `#/s/${created.id}`);
     connect(created);
   }
@@ -101,7 +146,15 @@ async function send(content) {
   chat.sent(id, content);
   state.socket.send({ type: "query", id, content });
   $("#message").value = "";
-  sidebar.refresh().then(() => sidebar.select(state.session.id));
+  fitMessageBox();
+  showComposer();
+  sidebar.showOptimistic(state.session, state.session.title ? null : titleFrom(content));
+  sidebar.select(state.session.id);
+}
+
+/** The title the server will give a session from its first question (memory/sessions.py). */
+function titleFrom(question) {
+  return question.slice(0, 80).split(/\s+/).filter(Boolean).join(" ");
 }
 
 async function loadOlder() {
@@ -114,6 +167,8 @@ async function loadOlder() {
     chat.hasMore = has_more;
     chat.render();
     chat.log.scrollTop = chat.log.scrollHeight - before;
+  } catch (error) {
+    reportError(error);
   } finally {
     chat.loadingOlder = false;
   }
@@ -121,26 +176,34 @@ async function loadOlder() {
 
 async function signedIn(user) {
   if (!user) return;
+  rememberIdentity("user");
   const anonymous = state.session && state.session.anonymous;
   state.user = user;
   if (anonymous) {
     try {
       await api.claim(state.session.id); // keep the chat they were in
     } catch (error) {
-      chat.showAlert(`Could not keep this chat: ${error.message}`);
+      chat.showAlert(`Could not keep this chat: ${humanMessage(error)}`);
     }
   }
   await refreshIdentity();
   if (state.session) await openSession(state.session.id, { force: true });
 }
 
+/** Who this is. A browser that never held an identity here asks nothing: the
+ * server would answer 401 (js/identity.js). */
 async function refreshIdentity() {
-  state.user = await api.me().catch(() => null);
+  const known = knownIdentity();
+  state.user = known && known !== "anonymous" ? await api.me().catch(() => null) : null;
+  // Not logged in (any more): a visitor's cookie may remain; /api/sessions tells.
+  if (known && known !== "anonymous" && !state.user) rememberIdentity("anonymous");
+  state.identityKnown = true;
   renderAccount($("#account"), state.user, {
     onLogin: () => auth.open("login").then(signedIn),
     onRegister: () => auth.open("register").then(signedIn),
     onLogout: async () => {
-      await api.logout();
+      await api.logout().catch(reportError);
+      rememberIdentity(null);
       await refreshIdentity();
       startNewChat();
     },
@@ -162,7 +225,7 @@ function closeSidebarOnPhone() {
 function wire() {
   $("#composer").addEventListener("submit", (event) => {
     event.preventDefault();
-    send($("#message").value).catch((error) => chat.showAlert(error.message));
+    send($("#message").value).catch(reportError);
   });
   $("#message").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -170,8 +233,13 @@ function wire() {
       $("#composer").requestSubmit();
     }
   });
+  $("#message").addEventListener("input", () => {
+    fitMessageBox();
+    showComposer();
+  });
   $("#stop").addEventListener("click", () => state.socket?.send({ type: "cancel" }));
   $("#new-chat").addEventListener("click", startNewChat);
+  $("#new-chat-memory").addEventListener("change", showNotes);
   $("#memory-open").addEventListener("click", () => memoryPanel.open());
   $("#log").addEventListener("scroll", () => $("#log").scrollTop < 40 && loadOlder());
   $("#sidebar-toggle").addEventListener("click", () => {
@@ -186,6 +254,7 @@ function wire() {
 
 async function main() {
   wire();
+  showComposer(false);
   const sessions = await refreshIdentity();
   if (location.hash) route();
   else if (sessions.length) location.hash = `#/s/${sessions[0].id}`;

@@ -1,5 +1,6 @@
 // Log in, register (then log in), log out; the account corner of the top bar.
 import { api } from "./api.js";
+import { humanMessage } from "./errors.js";
 
 export class AuthDialog {
   constructor(dialog) {
@@ -38,7 +39,7 @@ export class AuthDialog {
       this.dialog.close();
       this.resolve?.(user);
     } catch (error) {
-      this.error.textContent = error.message;
+      this.error.textContent = humanMessage(error);
     }
   }
 }

@@ -1,12 +1,22 @@
 // The conversation: journaled messages by seq, the answer being streamed, the
 // agent's steps, and the memories each answer used.
+//
+// Live tokens are shown only for a run this socket saw start: after a reload or
+// a reconnect, the tokens that arrive continue an answer whose beginning was
+// never received, so the view says "Answer in progress…" until the journaled
+// message replaces it.
+import { answerMeta } from "./answer-meta.js";
+import { humanMessage } from "./errors.js";
 import { renderMarkdown } from "./markdown.js";
 
 const STEP_NAMES = { initialize: "Saving your message", planning: "Planning", execution: "Generating", response: "Saving the answer" };
+const WAIT_HINT_MS = 5000; // time without a word of the answer (or a tool call) before the model is said to be slow
+const IN_PROGRESS = "Answer in progress…";
 
 export class ChatView {
-  constructor({ log, steps, alert, onIdle, onBusyChange, resend }) {
-    Object.assign(this, { log, steps, alert, onIdle, onBusyChange, resend });
+  constructor({ log, steps, alert, onIdle, onBusyChange, resend, emptyText }) {
+    Object.assign(this, { log, steps, alert, onIdle, onBusyChange, resend, emptyText });
+    this.openDetails = new Set(); // "<message id>:<box>" the reader opened; kept across renders
     this.reset();
   }
 
@@ -14,11 +24,11 @@ export class ChatView {
     this.messages = new Map(); // id -> journaled message
     this.pending = new Map(); // id -> text sent, not yet acked
     this.inFlight = null; // acked query id still waiting for its answer
-    this.streaming = null; // { runId, text }
-    this.memoriesByRun = new Map();
+    this.streaming = null; // { runId, text, partial }; partial: a run whose start we did not see
+    this.watched = new Set(); // ids of the runs this socket saw start
     this.hasMore = false;
     this.setBusy(false);
-    this.steps.textContent = "";
+    this.setStep("");
     this.hideAlert();
     this.render();
   }
@@ -36,8 +46,11 @@ export class ChatView {
   }
 
   setBusy(busy) {
+    if (busy === this.busy) return;
     this.busy = busy;
     this.onBusyChange?.(busy);
+    if (busy) this.heard();
+    else this.stopWaiting();
   }
 
   addMessages(list) {
@@ -57,6 +70,8 @@ export class ChatView {
   }
 
   on_session(frame) {
+    this.watched.clear(); // a new socket: what was live before is no longer followed from its start
+    this.streaming = frame.active_run ? { runId: null, text: "", partial: true } : null;
     this.addMessages(frame.messages);
     this.hasMore = frame.has_more;
     if (frame.active_run) this.setBusy(true);
@@ -67,51 +82,68 @@ export class ChatView {
     if (frame.message) this.addMessages([frame.message]);
     this.pending.delete(frame.id);
     if (frame.replayed) return this.render();
+    this.watch(frame.run_id);
     this.inFlight = frame.id;
     this.setBusy(true);
     this.render();
   }
 
   on_progress(frame) {
+    if (frame.node === "initialize" && frame.status === "started") this.watch(frame.run_id);
     this.setBusy(true);
-    if (frame.status === "started") this.steps.textContent = `${STEP_NAMES[frame.node] || frame.node}…`;
+    if (frame.status === "started") this.setStep(`${STEP_NAMES[frame.node] || frame.node}…`);
+    else if (frame.node === "planning" && frame.plan) {
+      this.setStep(`Plan: ${humanName(frame.plan)}${frame.reason ? ` (${frame.reason})` : ""}…`);
+    }
   }
 
   on_memory_loaded(frame) {
-    this.memoriesByRun.set(frame.run_id, frame.memories);
-    this.steps.textContent = `Loaded ${frame.memory_count} ${frame.memory_count === 1 ? "memory" : "memories"}…`;
+    this.setStep(`Loaded ${frame.memory_count} ${frame.memory_count === 1 ? "memory" : "memories"}…`);
   }
 
   on_tool(frame) {
-    if (frame.status === "started") this.steps.textContent = `Using ${frame.name.replaceAll("_", " ")}…`;
+    this.heard();
+    if (frame.status === "started") this.setStep(`Using ${humanName(frame.name)}${argumentsNote(frame.args)}…`);
   }
 
   on_token(frame) {
-    if (!this.streaming || this.streaming.runId !== frame.run_id) this.streaming = { runId: frame.run_id, text: "" };
+    this.heard();
+    if (!this.watched.has(frame.run_id)) {
+      if (this.streaming?.partial) return; // "Answer in progress…" is already shown
+      this.streaming = { runId: frame.run_id, text: "", partial: true };
+      return this.render();
+    }
+    if (!this.streaming || this.streaming.runId !== frame.run_id) this.streaming = { runId: frame.run_id, text: "", partial: false };
     this.streaming.text += frame.content;
     this.renderStreaming();
   }
 
   on_message(frame) {
-    this.addMessages([frame.message]);
-    if (frame.message.role === "assistant") {
+    const message = frame.message;
+    this.addMessages([message]);
+    if (message.role === "assistant") {
       this.streaming = null;
-      if (frame.message.reply_to === this.inFlight) this.inFlight = null;
+      if (message.reply_to === this.inFlight) this.inFlight = null;
     }
     this.render();
   }
 
-  on_done() {
+  on_done(frame) {
     this.streaming = null;
     this.inFlight = null;
-    this.steps.textContent = "";
+    this.watched.delete(frame.run_id);
+    this.setStep("");
     this.setBusy(this.pending.size > 0);
     this.render();
     this.onIdle?.();
   }
 
   on_resumed(frame) {
-    if (frame.active_run) return this.setBusy(true);
+    if (frame.active_run) {
+      this.streaming ??= { runId: null, text: "", partial: true };
+      this.setBusy(true);
+      return this.render();
+    }
     this.streaming = null; // the run it belonged to is over; its answer (if any) is journaled
     const answered = [...this.messages.values()].some((m) => m.reply_to === this.inFlight);
     if (this.inFlight && !answered) {
@@ -120,7 +152,7 @@ export class ChatView {
       return;
     }
     this.inFlight = null;
-    this.steps.textContent = "";
+    this.setStep("");
     this.setBusy(this.pending.size > 0);
     this.render();
   }
@@ -129,25 +161,54 @@ export class ChatView {
     if (frame.id) this.pending.delete(frame.id);
     if (frame.id && frame.id === this.inFlight) this.inFlight = null;
     this.streaming = null;
-    this.steps.textContent = "";
-    const text = frame.code === "busy"
-      ? "This conversation is still answering (perhaps in another tab). Wait for it to finish, then send again."
-      : frame.code === "model_unavailable"
-        ? "The model is unavailable right now. Your message is saved; send it again to retry."
-        : frame.message;
-    this.showAlert(text);
+    this.setStep("");
+    this.showAlert(humanMessage(frame));
     this.setBusy(false);
     this.render();
   }
 
-  showAlert(text) {
+  watch(runId) {
+    if (runId) this.watched.add(runId);
+  }
+
+  // The status line under the log: the current step, or a note that the model is slow.
+  setStep(text) {
+    this.stepText = text;
+    this.steps.textContent = this.waiting ? "Still waiting for the model…" : text;
+  }
+
+  /** A word of the answer or a tool call: restart the wait before the slow-model note. */
+  heard() {
+    clearTimeout(this.waitTimer);
+    if (this.waiting) {
+      this.waiting = false;
+      this.setStep(this.stepText);
+    }
+    if (!this.busy) return;
+    this.waitTimer = setTimeout(() => {
+      this.waiting = true;
+      this.setStep(this.stepText);
+    }, WAIT_HINT_MS);
+  }
+
+  stopWaiting() {
+    clearTimeout(this.waitTimer);
+    this.waiting = false;
+    this.setStep(this.stepText ?? "");
+  }
+
+  /** Show a problem; "connection" ones go away by themselves once the server answers again. */
+  showAlert(text, kind = "error") {
     this.alert.textContent = text;
+    this.alert.dataset.kind = kind;
     this.alert.hidden = false;
   }
 
-  hideAlert() {
+  hideAlert(kind) {
+    if (kind && this.alert.dataset.kind !== kind) return;
     this.alert.hidden = true;
     this.alert.textContent = "";
+    delete this.alert.dataset.kind;
   }
 
   render() {
@@ -166,7 +227,7 @@ export class ChatView {
   renderStreaming() {
     const stick = this.nearBottom();
     const node = this.log.querySelector(".msg.streaming") || this.log.appendChild(this.streamingNode());
-    renderMarkdown(node.querySelector(".body"), this.streaming.text);
+    renderMarkdown(node.querySelector(".body"), this.streaming.text, { guessLanguages: false });
     this.log.querySelector("#empty")?.remove();
     if (stick) this.log.scrollTop = this.log.scrollHeight;
   }
@@ -179,7 +240,7 @@ export class ChatView {
     const p = document.createElement("p");
     p.id = "empty";
     p.className = "empty";
-    p.textContent = "Ask anything. Tell me your name, where you live or what you work on, and I will remember it.";
+    p.textContent = this.emptyText?.() || "Ask anything.";
     return p;
   }
 
@@ -196,6 +257,12 @@ export class ChatView {
   }
 
   streamingNode() {
+    if (this.streaming?.partial) {
+      const node = this.bubble("assistant streaming in-progress", "");
+      node.querySelector(".body").textContent = IN_PROGRESS;
+      node.setAttribute("aria-busy", "true");
+      return node;
+    }
     const node = this.bubble("assistant streaming", this.streaming ? this.streaming.text : "");
     node.setAttribute("aria-busy", "true");
     return node;
@@ -205,42 +272,27 @@ export class ChatView {
     const node = this.bubble(`${m.role}${m.has_error ? " error" : ""}`, m.content, m.id);
     node.dataset.seq = m.seq;
     if (m.role !== "assistant") return node;
-    const meta = document.createElement("div");
-    meta.className = "msg-meta";
-    if (m.cancelled) meta.append(label("stopped"));
-    if (m.has_error) meta.append(label(m.error_message || "error"));
-    const used = m.memories_used?.length ? m.memories_used : [];
-    if (used.length) meta.append(memoryChip(used));
-    if (meta.childNodes.length) node.append(meta);
+    const meta = answerMeta(m, (details, box) => this.keepOpen(details, `${m.id}:${box}`));
+    if (meta) node.append(meta);
     return node;
   }
-}
 
-function label(text) {
-  const span = document.createElement("span");
-  span.textContent = text;
-  return span;
-}
-
-function memoryChip(memories) {
-  const details = document.createElement("details");
-  details.className = "memories-used";
-  const summary = document.createElement("summary");
-  summary.className = "chip";
-  summary.textContent = `${memories.length} ${memories.length === 1 ? "memory" : "memories"} used`;
-  const list = document.createElement("ul");
-  list.className = "chip-list";
-  for (const memory of memories) {
-    const item = document.createElement("li");
-    item.textContent = `${memory.content} `;
-    if (memory.source_session_id) {
-      const link = document.createElement("a");
-      link.href = `#/s/${memory.source_session_id}`;
-      link.textContent = "(where I learned it)";
-      item.append(link);
-    }
-    list.append(item);
+  /** A <details> that stays open across re-renders once the reader opened it. */
+  keepOpen(details, key) {
+    details.open = this.openDetails.has(key);
+    details.addEventListener("toggle", () => (details.open ? this.openDetails.add(key) : this.openDetails.delete(key)));
+    return details;
   }
-  details.append(summary, list);
-  return details;
+}
+
+function humanName(name) {
+  return String(name).replaceAll("_", " ");
+}
+
+// `(query: "…")` for a tool's first argument, short.
+function argumentsNote(args) {
+  const first = args && typeof args === "object" ? Object.entries(args)[0] : null;
+  if (!first) return "";
+  const value = String(first[1]);
+  return ` (${humanName(first[0])}: “${value.length > 40 ? `${value.slice(0, 40)}…` : value}”)`;
 }

@@ -1,5 +1,6 @@
 // The memory panel: what the assistant remembers about the logged-in user.
 import { api } from "./api.js";
+import { humanMessage } from "./errors.js";
 
 export class MemoryPanel {
   constructor(dialog) {
@@ -28,7 +29,7 @@ export class MemoryPanel {
       if (!memories.length) this.list.append(Object.assign(document.createElement("li"), { textContent: "Nothing yet." }));
       this.error.textContent = "";
     } catch (error) {
-      this.error.textContent = error.message;
+      this.error.textContent = humanMessage(error);
     }
   }
 
@@ -72,7 +73,7 @@ export class MemoryPanel {
     try {
       await action();
     } catch (error) {
-      this.error.textContent = error.message;
+      this.error.textContent = humanMessage(error);
       return;
     }
     await this.refresh();

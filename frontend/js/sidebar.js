@@ -1,11 +1,20 @@
-// The list of conversations: newest activity first, search, rename, archive,
-// delete (optionally forgetting what was learned), export.
+// The list of conversations: newest activity first, grouped by day (Today,
+// Yesterday, Previous 7 days, Older); search; and per row a "…" menu to rename
+// (in place), archive, export or delete (optionally forgetting what was learned).
 import { api } from "./api.js";
+import { ThreadMenu } from "./thread-menu.js";
+
+const GROUPS = ["Today", "Yesterday", "Previous 7 days", "Older"];
 
 export class Sidebar {
-  constructor({ list, search, archived, deleteDialog, onOpen, onDeleted, onError }) {
-    Object.assign(this, { list, search, archived, deleteDialog, onOpen, onDeleted, onError });
+  constructor({ list, search, archived, menu, deleteDialog, canList, onOpen, onDeleted, onError, onLoaded, onUnauthorized }) {
+    Object.assign(this, { list, search, archived, deleteDialog, canList, onOpen, onDeleted, onError, onLoaded, onUnauthorized });
+    this.menu = new ThreadMenu(menu, () => this.redrawIfDeferred());
     this.currentId = null;
+    this.sessions = []; // as the server last listed them
+    this.titles = new Map(); // session id -> title shown until the server names it
+    this.generation = 0; // of the list shown: a reply to an older request is dropped
+    this.deferred = false; // a redraw waits for the open menu or the rename field
     let timer;
     search.addEventListener("input", () => {
       clearTimeout(timer);
@@ -15,23 +24,72 @@ export class Sidebar {
   }
 
   async refresh() {
+    const generation = ++this.generation;
+    if (!this.canList()) {
+      this.show([]);
+      return [];
+    }
     try {
       const { sessions } = await api.sessions({ q: this.search.value.trim(), archived: this.archived.checked });
-      this.list.replaceChildren(...sessions.map((s) => this.item(s)));
+      this.onLoaded?.();
+      if (generation === this.generation) this.show(sessions);
       return sessions;
     } catch (error) {
       if (error.status === 401) {
-        this.list.replaceChildren();
+        this.onUnauthorized?.();
+        this.show([]);
         return [];
       }
-      this.onError(error.message);
+      this.onError(error);
       return [];
     }
   }
 
+  /** Show a session at once, before the server lists it; `title` until the server names it. */
+  showOptimistic(session, title) {
+    if (!session.title && title) this.titles.set(session.id, title);
+    if (this.search.value.trim() || this.archived.checked) return; // it may not match what is listed
+    const known = this.sessions.find((s) => s.id === session.id);
+    const now = new Date().toISOString();
+    const shown = { ...(known || session), last_activity_at: now };
+    this.generation += 1; // a list requested before this does not have it yet
+    this.show([shown, ...this.sessions.filter((s) => s.id !== session.id)]);
+  }
+
+  show(sessions) {
+    this.sessions = sessions;
+    // Not under the reader's hands: redrawn when the menu closes or the rename ends.
+    this.deferred = this.renaming || this.menu.isOpen();
+    if (this.deferred) return;
+    for (const s of sessions) if (s.title) this.titles.delete(s.id);
+    const groups = new Map(GROUPS.map((name) => [name, []]));
+    for (const session of sessions) groups.get(dayGroup(session.last_activity_at)).push(session);
+    const sections = [];
+    for (const [name, members] of groups) {
+      if (!members.length) continue;
+      const section = document.createElement("section");
+      section.className = "thread-group";
+      const heading = Object.assign(document.createElement("h2"), { textContent: name });
+      const ul = document.createElement("ul");
+      ul.append(...members.map((s) => this.item(s)));
+      section.setAttribute("aria-label", name);
+      section.append(heading, ul);
+      sections.push(section);
+    }
+    this.list.replaceChildren(...sections);
+  }
+
+  redrawIfDeferred() {
+    if (this.deferred) this.show(this.sessions);
+  }
+
   select(id) {
     this.currentId = id;
-    for (const li of this.list.children) li.classList.toggle("current", li.dataset.id === id);
+    for (const li of this.list.querySelectorAll(".thread")) li.classList.toggle("current", li.dataset.id === id);
+  }
+
+  titleOf(session) {
+    return session.title || this.titles.get(session.id) || "New conversation";
   }
 
   item(session) {
@@ -39,34 +97,72 @@ export class Sidebar {
     li.className = `thread${session.id === this.currentId ? " current" : ""}`;
     li.dataset.id = session.id;
     const open = document.createElement("button");
+    open.type = "button";
     open.className = "thread-open";
-    open.innerHTML = '<span class="thread-title"></span><span class="thread-meta"></span>';
-    open.querySelector(".thread-title").textContent = session.title || "New conversation";
-    open.querySelector(".thread-meta").textContent =
-      `${relativeTime(session.last_activity_at)}${session.anonymous ? " · temporary" : session.memory ? "" : " · memory off"}`;
+    const title = Object.assign(document.createElement("span"), { className: "thread-title", textContent: this.titleOf(session) });
+    const meta = Object.assign(document.createElement("span"), { className: "thread-meta", textContent: describe(session) });
+    open.append(title, meta);
     open.addEventListener("click", () => this.onOpen(session.id));
-    li.append(open, this.actions(session));
+    const more = Object.assign(document.createElement("button"), { type: "button", className: "thread-more", textContent: "…" });
+    more.setAttribute("aria-label", `More for ${this.titleOf(session)}`);
+    more.setAttribute("aria-haspopup", "menu");
+    more.setAttribute("aria-expanded", "false");
+    this.menu.attach(more, () => this.actions(session));
+    li.append(open, more);
     return li;
   }
 
   actions(session) {
-    const box = document.createElement("div");
-    box.className = "thread-actions";
-    const name = session.title || "conversation";
-    box.append(
-      action("Rename", `Rename ${name}`, () => this.rename(session)),
-      action(session.archived ? "Unarchive" : "Archive", `Archive ${name}`, () => this.archive(session)),
-      action("Delete", `Delete ${name}`, () => this.remove(session)),
-      download("JSON", api.exportUrl(session.id, "json"), `Export ${name} as JSON`),
-      download("MD", api.exportUrl(session.id, "md"), `Export ${name} as Markdown`),
-    );
-    return box;
+    return [
+      { label: "Rename", run: () => this.startRename(session) },
+      { label: session.archived ? "Unarchive" : "Archive", run: () => this.archive(session) },
+      { label: "Export as JSON", href: api.exportUrl(session.id, "json") },
+      { label: "Export as Markdown", href: api.exportUrl(session.id, "md") },
+      { label: "Delete", danger: true, run: () => this.remove(session) },
+    ];
   }
 
-  async rename(session) {
-    const title = prompt("Rename conversation", session.title || "");
-    if (title === null) return;
-    await this.guard(() => api.updateSession(session.id, { title }));
+  /** Rename in place: Enter or leaving the field saves, Escape cancels. */
+  startRename(session) {
+    const open = this.row(session.id)?.querySelector(".thread-open");
+    if (!open) return;
+    const input = Object.assign(document.createElement("input"), {
+      type: "text",
+      className: "thread-rename",
+      value: session.title || this.titles.get(session.id) || "",
+      maxLength: 200,
+    });
+    input.setAttribute("aria-label", "New title");
+    const finish = async (save) => {
+      if (!this.renaming) return;
+      this.renaming = false;
+      const title = input.value.trim();
+      const changed = save && title && title !== session.title;
+      if (changed) open.querySelector(".thread-title").textContent = title;
+      input.replaceWith(open);
+      open.focus();
+      if (changed) await this.guard(() => api.updateSession(session.id, { title }));
+      else this.redrawIfDeferred();
+      this.row(session.id)?.querySelector(".thread-open")?.focus();
+    };
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.isComposing) {
+        event.preventDefault();
+        finish(true);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        finish(false);
+      }
+    });
+    input.addEventListener("blur", () => finish(true));
+    this.renaming = true;
+    open.replaceWith(input);
+    input.focus();
+    input.select();
+  }
+
+  row(id) {
+    return [...this.list.querySelectorAll(".thread")].find((li) => li.dataset.id === id);
   }
 
   async archive(session) {
@@ -75,6 +171,7 @@ export class Sidebar {
 
   async remove(session) {
     const dialog = this.deleteDialog;
+    dialog.querySelector("#delete-title").textContent = `Delete “${this.titleOf(session)}”?`;
     dialog.querySelector("[name=forget]").checked = false;
     dialog.showModal();
     const choice = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
@@ -88,28 +185,28 @@ export class Sidebar {
     try {
       await action();
     } catch (error) {
-      this.onError(error.code === "busy" ? "That conversation is answering right now; try again in a moment." : error.message);
+      this.onError(error);
     }
     await this.refresh();
   }
 }
 
-function action(text, labelText, handler) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.textContent = text;
-  button.setAttribute("aria-label", labelText);
-  button.addEventListener("click", handler);
-  return button;
+function describe(session) {
+  const notes = [relativeTime(session.last_activity_at)];
+  if (session.anonymous) notes.push("temporary");
+  else if (session.memory === false) notes.push("memory off");
+  if (session.archived) notes.push("archived");
+  return notes.join(" · ");
 }
 
-function download(text, href, labelText) {
-  const link = document.createElement("a");
-  link.href = href;
-  link.textContent = text;
-  link.setAttribute("download", "");
-  link.setAttribute("aria-label", labelText);
-  return link;
+/** Which of GROUPS a time falls in, by the reader's calendar days. */
+export function dayGroup(iso, now = new Date()) {
+  const daysBack = (n) => new Date(now.getFullYear(), now.getMonth(), now.getDate() - n).getTime();
+  const time = new Date(iso).getTime();
+  if (time >= daysBack(0)) return "Today";
+  if (time >= daysBack(1)) return "Yesterday";
+  if (time >= daysBack(7)) return "Previous 7 days"; // back to the same weekday last week
+  return "Older";
 }
 
 export function relativeTime(iso) {

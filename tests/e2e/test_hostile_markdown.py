@@ -92,8 +92,9 @@ def seed(database_url: str, session_id: str, contents: list[str]) -> None:
 def open_hostile_conversation(page: Page, database_url: str, elsewhere: str) -> Locator:
     created = page.request.post("/api/sessions", data={})  # the page's own anonymous owner
     assert created.ok, created.text()
-    seed(database_url, created.json()["id"], ["show me", hostile_answer(elsewhere)])
-    page.goto("/")
+    session_id = created.json()["id"]
+    seed(database_url, session_id, ["show me", hostile_answer(elsewhere)])
+    page.goto(f"/#/s/{session_id}")  # a link to it: the page itself has not yet seen this visitor
     answer = page.locator(".msg.assistant")
     expect(answer).to_contain_text("Here is the answer.")
     expect(answer.locator("table")).to_be_visible()  # the Markdown subset still renders
