@@ -37,7 +37,11 @@ def create_app(
         try:
             model = settings.chat_model()
             async with open_runtime(
-                database_url, settings.thread_options(), model, background=True
+                database_url,
+                settings.thread_options(),
+                model,
+                background=True,
+                embedder=settings.embedder(),
             ) as runtime:
                 app.state.runtime = runtime
                 log.info("threadline ready", extra={"model": model._llm_type})

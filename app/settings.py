@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.llm import build_chat_model
+from memory.embeddings import Embedder, build_embedder
 from threads.options import ThreadOptions
 
 
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
     token_ttl_days: float = 30.0
     memory_summaries: int = Field(default=4, ge=0, le=20)
     memory_budget_tokens: int = Field(default=1500, ge=100)
+    # Recall by meaning (memory/embeddings.py): `local` runs a model shipped in
+    # a PyPI wheel on the CPU; `openai` any OpenAI-compatible /v1/embeddings.
+    embeddings: Literal["local", "openai", "off"] = "local"
+    embeddings_base_url: str | None = None
+    embeddings_model: str | None = None
+    embeddings_api_key: SecretStr | None = None
     # Test hook: wait this long after `done` before saving memories, so a test
     # can kill the server in between. 0 in production.
     memory_save_delay_ms: int = Field(default=0, ge=0)
@@ -97,6 +104,16 @@ class Settings(BaseSettings):
             cleanup_forgets_memories=self.cleanup_forgets_memories,
             shutdown_grace_s=self.shutdown_grace_s,
             db_pool_size=db_pool_size or self.db_pool_size,
+        )
+
+    def embedder(self) -> Embedder | None:
+        """The configured embedder; None with `THREADLINE_EMBEDDINGS=off`."""
+        key = self.embeddings_api_key or self.openai_api_key
+        return build_embedder(
+            self.embeddings,
+            base_url=self.embeddings_base_url or self.openai_base_url,
+            model=self.embeddings_model,
+            api_key=key.get_secret_value() if key else None,
         )
 
     def chat_model(self) -> BaseChatModel:

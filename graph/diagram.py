@@ -1,6 +1,6 @@
 """Print the compiled graph as Mermaid, for docs/design.md:
 
-    .venv/bin/python -m graph.diagram
+.venv/bin/python -m graph.diagram
 """
 
 from graph.builder import build_graph

@@ -70,3 +70,76 @@ def asked_about(question: str) -> str | None:
         if pattern.search(question):
             return kind
     return None
+
+
+# -- every first-person statement, with its subject ----------------------------
+
+# A sentence ends at . ! ? or a line end, except after a title ("Dr. Hansen");
+# "…, and I …" starts a new statement.
+_SENTENCE_END = re.compile(
+    r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bProf\.)(?<=[.!?])\s+|\n+"
+)
+_CLAUSE = re.compile(r",?\s+(?:and|but)\s+(?=(?:i|i'm|my)\b)", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"^(?:i|i'm|i’m|i've|my|call me)\b", re.IGNORECASE)
+_MY_THING = re.compile(
+    r"^my\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b", re.IGNORECASE
+)
+_SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
+    (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
+    for kind_name, memory_kind, pattern in (
+        ("name", "fact", r"^(?:my name is|i am called|i'm called)\b"),
+        ("preferred name", "fact", r"^(?:call me|please call me)\b"),
+        ("location", "fact", r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved)\b"),
+        ("work", "fact", r"^(?:i work|i'm working|i am working|i'm employed|i am employed)\b"),
+        ("age", "fact", r"^(?:i am|i'm) \d+ (?:years? old|yo)\b"),
+    )
+)
+_LIKES = re.compile(
+    r"^i\s+(?:really\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
+    re.IGNORECASE,
+)
+_FILLER_WORDS = re.compile(r"\b(?:a|an|the|really|very|also|just|actually)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A first-person statement worth remembering: `subject` keeps different
+    things apart (two statements with one subject: the later one holds)."""
+
+    kind: str  # the memory kind: fact or preference
+    subject: str
+    sentence: str
+
+
+def _subject_words(text: str, limit: int = 6) -> str:
+    cleaned = _FILLER_WORDS.sub(" ", text.lower())
+    return " ".join(re.findall(r"\w+", cleaned)[:limit])
+
+
+def statements(text: str) -> list[Statement]:
+    """Every sentence of `text` in which the user says something about
+    themselves ("I …", "My …", "I'm …", "Call me …"), questions excepted."""
+    found = []
+    for raw in _SENTENCE_END.split(text):
+        if raw.strip().endswith("?"):
+            continue
+        for clause in _CLAUSE.split(raw):
+            sentence = " ".join(clause.split()).strip(" .!,;")
+            if len(sentence) > 300 or len(sentence.split()) < 3:
+                continue
+            if _FIRST_PERSON.match(sentence):
+                found.append(_statement(sentence))
+    return found
+
+
+def _statement(sentence: str) -> Statement:
+    for subject, kind, pattern in _SUBJECTS:
+        if pattern.match(sentence):
+            return Statement(kind, subject, sentence)
+    if likes := _LIKES.match(sentence):
+        return Statement(
+            "preference", f"{likes['verb'].lower()}s {_subject_words(likes['what'], 4)}", sentence
+        )
+    if thing := _MY_THING.match(sentence):
+        return Statement("fact", _subject_words(thing["subject"]), sentence)
+    return Statement("fact", _subject_words(sentence, 8), sentence)

@@ -22,7 +22,7 @@ from graph.context import TurnContext
 from graph.draft import ask_model
 from graph.offline import estimate_tokens
 from graph.planner import Situation, decide
-from graph.prompts import build_prompt
+from graph.prompts import build_prompt, memory_refs
 from graph.state import TOOL_OF_STEP, Draft, ThreadState, empty_draft
 from graph.tools import can_use_tools, memory_tools, run_planned, use_tools
 from graph.window import rebuild_window, trim_window
@@ -74,6 +74,7 @@ def tools_for(state: ThreadState, ctx: TurnContext) -> list[Any]:
         bool(state.get("memory_enabled")),
         state["session_id"],
         state["query"]["id"],
+        memory_refs(state.get("loaded_memories", [])),
     )
 
 
@@ -131,7 +132,15 @@ async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
     if not state.get("memories_loaded"):
         memories: list[dict[str, Any]] = []
         if user_id and state.get("memory_enabled") and ctx.memory_loader is not None:
-            memories = await ctx.memory_loader(user_id, state["query"]["content"])
+            found = await ctx.memory_loader(user_id, state["query"]["content"])
+            # This thread's own summary is what the window already holds.
+            memories = [
+                m
+                for m in found
+                if not (
+                    m["kind"] == "summary" and m.get("source_session_id") == state["session_id"]
+                )
+            ]
             runtime.stream_writer(
                 {
                     "type": "memory_loaded",

@@ -25,6 +25,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from graph.facts import ANSWERS, asked_about, find_facts, latest_facts
 from graph.intents import recognise
+from graph.prompts import RELEVANT
 
 LABEL = "[offline model]"
 _TOKEN = re.compile(r"\S+\s*|\s+")
@@ -57,6 +58,10 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         fact = latest_facts(context).get(kind)
         if fact is not None:
             return f"{LABEL} {ANSWERS[kind].format(value=fact.value)}"
+    if kind is not None or about_the_user(question):
+        relevant = relevant_memories(messages)
+        if relevant:
+            return f"{LABEL} You told me: {relevant[0]}"
         return f"{LABEL} I don't know that yet. Tell me and I will remember it."
     stated = find_facts(question)
     if stated:
@@ -68,6 +73,34 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         f"can't reason freely, but I remember what you tell me, such as your name or "
         f"where you live. You said: “{echo}”"
     )
+
+
+_ABOUT_THE_USER = re.compile(
+    r"^(?:what|who|where|when|which|how|whom|whose|do|does|did|am|is|are|have|can)\b.*"
+    r"\b(?:my|i|me|mine|i'm)\b",
+    re.IGNORECASE,
+)
+
+
+def about_the_user(question: str) -> bool:
+    """A question about the user themselves ("Who is my physician?")."""
+    return question.rstrip().endswith("?") and bool(_ABOUT_THE_USER.match(question.strip()))
+
+
+def relevant_memories(messages: list[BaseMessage]) -> list[str]:
+    """The memories the prompt lists as relevant to this message, best first
+    (graph/prompts.py), as the user said them."""
+    system = next((text_of(m) for m in messages if m.type == "system"), "")
+    lines = system.splitlines()
+    if RELEVANT not in lines:
+        return []
+    found = []
+    for line in lines[lines.index(RELEVANT) + 1 :]:
+        if not line.startswith("- "):
+            break
+        said = line[2:].split(": ", 1)[1] if re.match(r"- m\d+: ", line) else line[2:]
+        found.append(said.removeprefix("User said: "))
+    return found
 
 
 def reply_from_tool(messages: list[BaseMessage]) -> str:

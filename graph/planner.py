@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from graph.facts import find_facts
+from graph.facts import statements
 from graph.intents import Intent, recognise, words
-from graph.remember import draft_from_fact
+from graph.remember import draft_from_statement
 from graph.state import TOOL_OF_STEP, Plan, Step, ThreadState
 
 
@@ -70,9 +70,9 @@ def tool_plan(intent: Intent, memories: list[dict[str, Any]]) -> Plan:
             {"query": intent.topic},
         )
     if intent.kind == "remember":
-        facts = find_facts(intent.topic)
-        if len(facts) == 1:  # keyed as the after-turn extraction keys it, so they merge
-            draft = draft_from_fact(facts[0])
+        said = statements(intent.topic)
+        if len(said) == 1:  # keyed as the after-turn extraction keys it, so they merge
+            draft = draft_from_statement(said[0])
             args = {"content": draft.content, "kind": draft.kind, "key": draft.key}
         else:
             args = {"content": f"User said: {intent.topic}", "kind": "fact", "key": None}

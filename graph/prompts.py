@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from langchain_core.messages import AnyMessage, BaseMessage, SystemMessage
 
+from graph.facts import find_facts
 from graph.state import ThreadState
 
 SYSTEM_PROMPT = """You are Threadline, a helpful assistant that remembers.
@@ -13,16 +17,20 @@ came from when it matters. If you do not know something, say so."""
 
 SUMMARY_SECTION = "Summary of the earlier conversation:\n{summary}"
 
-MEMORIES_SECTION = (
-    "What you remember about this user from past conversations "
-    "(kind, content, source session):\n{memories}"
+MEMORIES_SECTION = "What you remember about this user from past conversations:"
+# The memory groups, in the order the prompt shows them; each memory on one line.
+RELEVANT = "Most relevant to this message:"
+MEMORY_GROUPS = (
+    ("About the user (facts and preferences):", ("fact", "preference")),
+    ("People, places and projects:", ("entity",)),
+    ("Past conversations:", ("summary",)),
 )
 
 TOOLS_PROMPT = """You have tools for the user's long-term memory:
 - search_past_conversations: look through the user's earlier conversations.
 - remember: save something lasting about the user (when they ask you to, or
   state a stable fact, preference, person, place or project).
-- forget: delete a memory by its id (the ids are listed with the memories).
+- forget: delete a memory by its reference (m1, m2, … as listed with the memories).
 Tell the user briefly what you saved or forgot."""
 
 SUMMARIZE_PROMPT = """Update the running summary of a conversation.
@@ -37,18 +45,51 @@ example 'language: Python'); entities: people, places or projects as
 sentences. Leave a list empty when there is nothing for it."""
 
 
+def memory_refs(memories: list[dict[str, Any]]) -> dict[str, str]:
+    """Short references for the loaded memories (m1, m2, …) to their ids: the
+    prompt shows these, and `forget` takes them."""
+    return {f"m{n}": str(m["id"]) for n, m in enumerate(memories, start=1)}
+
+
+def memories_section(memories: list[dict[str, Any]], *, with_refs: bool) -> str:
+    """The memories, one line each, the ones relevant to the message first,
+    then facts and preferences, people and projects, and past conversations."""
+    refs = {str(m["id"]): f"m{n}" for n, m in enumerate(memories, start=1)}
+
+    def line(memory: dict[str, Any]) -> str:
+        text = " ".join(str(memory["content"]).split())
+        return f"- {refs[str(memory['id'])]}: {text}" if with_refs else f"- {text}"
+
+    parts = [MEMORIES_SECTION]
+    relevant = [m for m in memories if m.get("relevant") and m["kind"] != "summary"]
+    if relevant:
+        parts += [RELEVANT, *map(line, relevant)]
+    for title, kinds in MEMORY_GROUPS:
+        group = [m for m in memories if m["kind"] in kinds and m not in relevant]
+        if group:
+            parts += [title, *map(line, group)]
+    return "\n".join(parts)
+
+
+def users_name(state: ThreadState) -> str | None:
+    """The user's name, when a loaded memory or the window says it."""
+    texts = [str(m["content"]) for m in state.get("loaded_memories", []) if m["kind"] == "fact"]
+    texts += [str(m.content) for m in state.get("messages", []) if m.type == "human"]
+    names = [fact.value for text in texts for fact in find_facts(text) if fact.kind == "name"]
+    return names[-1] if names else None
+
+
 def build_prompt(state: ThreadState, *, with_tools: bool) -> list[BaseMessage]:
-    """System prompt, then the summary and memories, then the window, then this
-    turn's tool calls and results so far. With tools offered, the prompt says
-    what they are for and shows each memory's id (which `forget` needs)."""
-    parts = [SYSTEM_PROMPT]
+    """System prompt (with today's date and the user's name when known), then
+    the memories and the summary, then the window, then this turn's tool calls
+    and results so far. With tools offered, the prompt says what they are for
+    and gives each memory its short reference."""
+    about = f"Today is {date.today():%A, %d %B %Y}."
+    if name := users_name(state):
+        about += f" The user's name is {name}."
+    parts = [SYSTEM_PROMPT, about]
     if state.get("loaded_memories"):
-        lines = "\n".join(
-            f"- [{m['kind']}] {m['content']} (from session {m.get('source_session_id')}"
-            + (f"; id {m.get('id')})" if with_tools else ")")
-            for m in state["loaded_memories"]
-        )
-        parts.append(MEMORIES_SECTION.format(memories=lines))
+        parts.append(memories_section(state["loaded_memories"], with_refs=with_tools))
     if state.get("summary"):
         parts.append(SUMMARY_SECTION.format(summary=state["summary"]))
     if with_tools:

@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from graph.facts import Fact, find_facts
+from graph.facts import Statement, statements
 from graph.offline import OfflineChatModel
 from graph.prompts import EXTRACT_PROMPT
 from graph.summary import Turn, summarize
@@ -23,13 +23,6 @@ from memory.memories import MemoryDraft, MemoryStore
 from memory.sessions import SessionStore
 
 log = logging.getLogger(__name__)
-
-FACT_TEMPLATES = {
-    "name": ("fact", "name", "User said: my name is {value}"),
-    "location": ("fact", "location", "User said: I live in {value}"),
-    "work": ("entity", None, "User said: I work on {value}"),
-    "preference": ("preference", None, "User said: I prefer {value}"),
-}
 
 
 class Extracted(BaseModel):
@@ -40,9 +33,10 @@ class Extracted(BaseModel):
     facts: list[str] = Field(default_factory=list, description="facts about the user")
 
 
-def draft_from_fact(fact: Fact) -> MemoryDraft:
-    kind, key, template = FACT_TEMPLATES[fact.kind]
-    return MemoryDraft(kind, key or fact.value.lower()[:200], template.format(value=fact.value))
+def draft_from_statement(statement: Statement) -> MemoryDraft:
+    """One memory per subject: a later statement of a subject supersedes the
+    earlier (a new city, a new employer), different subjects stay apart."""
+    return MemoryDraft(statement.kind, statement.subject[:200], f"User said: {statement.sentence}")
 
 
 def keyed(kind: str, line: str) -> MemoryDraft:
@@ -58,7 +52,7 @@ async def extract_drafts(model: BaseChatModel, turns: Sequence[Turn]) -> list[Me
     if not said:
         return []
     if isinstance(model, OfflineChatModel):
-        return [draft_from_fact(fact) for text in said for fact in find_facts(text)]
+        return [draft_from_statement(st) for text in said for st in statements(text)]
     # Function calling: the most widely supported way across OpenAI-compatible servers.
     extractor = model.with_structured_output(Extracted, method="function_calling")
     found = await extractor.ainvoke(

@@ -57,7 +57,7 @@ class RememberArgs(BaseModel):
 
 
 class ForgetArgs(BaseModel):
-    memory_id: str = Field(description="The id of the memory to delete.")
+    memory_id: str = Field(description="The memory's reference as listed (m1, m2, …), or its id.")
 
 
 def can_use_tools(model: BaseChatModel) -> bool:
@@ -68,16 +68,22 @@ def can_use_tools(model: BaseChatModel) -> bool:
 
 
 def memory_tools(
-    ctx: TurnContext, user_id: str | None, memory_on: bool, session_id: str, query_id: str
+    ctx: TurnContext,
+    user_id: str | None,
+    memory_on: bool,
+    session_id: str,
+    query_id: str,
+    refs: dict[str, str] | None = None,
 ) -> list[BaseTool]:
     """The turn's memory tools: all three for a logged-in user with memory on,
-    none for an anonymous or memory-off session."""
+    none for an anonymous or memory-off session. `refs` are the prompt's short
+    references to memories (m1 → its id), which `forget` accepts."""
     if not user_id or not memory_on or ctx.memories is None:
         return []
     return [
         search_tool(ctx.journal, user_id, session_id),
         remember_tool(ctx.memories, user_id, session_id, query_id),
-        forget_tool(ctx.memories, user_id),
+        forget_tool(ctx.memories, user_id, refs or {}),
     ]
 
 
@@ -146,19 +152,20 @@ def remember_tool(memories: MemoryStore, user_id: str, session_id: str, query_id
     )
 
 
-def forget_tool(memories: MemoryStore, user_id: str) -> BaseTool:
+def forget_tool(memories: MemoryStore, user_id: str, refs: dict[str, str]) -> BaseTool:
     """forget, deleting one of this user's memories (another user's is 'no such memory')."""
 
     async def forget(memory_id: str) -> str:
+        wanted = memory_id.strip()
         try:
-            gone = await memories.delete(user_id, memory_id.strip())
+            gone = await memories.delete(user_id, refs.get(wanted.lower(), wanted))
         except MemoryNotFound as exc:
             raise ToolRefused("No such memory.") from exc
         return f"Forgot memory {gone.id}: “{gone.content}”."
 
     return StructuredTool(
         name="forget",
-        description="Delete one of the user's memories by its id.",
+        description="Delete one of the user's memories by its reference (m1, m2, …).",
         args_schema=ForgetArgs,
         coroutine=forget,
     )

@@ -16,6 +16,7 @@ from memory.db import Database
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
 from memory.models import ChatSession, Memory
+from memory.vectors import Vectors
 
 KINDS = ("summary", "preference", "entity", "fact")
 CONTENT_MAX = 4000
@@ -54,8 +55,17 @@ def check_draft(draft: MemoryDraft) -> MemoryDraft:
 
 
 class MemoryStore:
-    def __init__(self, db: Database) -> None:
+    """One user's memories. With `vectors` on, each write embeds what it wrote
+    (memory/vectors.py) and recall is hybrid."""
+
+    def __init__(self, db: Database, vectors: Vectors | None = None) -> None:
         self.db = db
+        self.vectors = vectors
+
+    async def _embed(self, user_id: str) -> None:
+        """Embed the user's owed rows now; what fails stays owed for the backfill."""
+        if self.vectors is not None and self.vectors.on:
+            await self.vectors.embed_owed(user_id)
 
     async def list(
         self, user_id: str, *, kind: str | None = None, q: str | None = None, limit: int = 200
@@ -105,6 +115,7 @@ class MemoryStore:
                     return await self.get(user_id, done)
             saved_id = await s.scalar(_upsert(user_id, draft, source_session_id, memory_id))
         assert saved_id is not None
+        await self._embed(user_id)
         return await self.get(user_id, saved_id)
 
     async def update(
@@ -118,8 +129,14 @@ class MemoryStore:
             await s.execute(
                 update(Memory)
                 .where(Memory.id == current.id)
-                .values(content=draft.content, key=draft.key, updated_at=func.now())
+                .values(
+                    content=draft.content,
+                    key=draft.key,
+                    updated_at=func.now(),
+                    embedding_model=None,
+                )
             )
+        await self._embed(user_id)
         return await self.get(user_id, memory_id)
 
     async def delete(self, user_id: str, memory_id: str) -> Memory:
@@ -132,9 +149,17 @@ class MemoryStore:
     async def load_relevant(
         self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
     ) -> builtins.list[dict[str, Any]]:
-        """What planning hands the model (see memory/recall.py)."""
+        """What planning hands the model (see memory/recall.py): hybrid when
+        vectors are on, by full text otherwise."""
+        vector = await self.vectors.query_vector(query) if self.vectors is not None else None
         return await recall.load_relevant(
-            self.db, user_id, query, summaries=summaries, budget_tokens=budget_tokens
+            self.db,
+            user_id,
+            query,
+            summaries=summaries,
+            budget_tokens=budget_tokens,
+            query_vector=vector,
+            model=self.vectors.model if self.vectors is not None else None,
         )
 
     async def save_from_session(
@@ -176,6 +201,7 @@ class MemoryStore:
                 .where(ChatSession.id == session_id)
                 .values(memory_saved_seq=upto_seq)
             )
+        await self._embed(user_id)
         return True
 
     async def summary_of(self, user_id: str, session_id: str) -> str:
@@ -225,6 +251,7 @@ def _upsert(
                 "content": draft.content,
                 "source_session_id": source_session_id,
                 "updated_at": func.now(),
+                "embedding_model": None,
             },
         )
     return statement.returning(Memory.id)
@@ -242,5 +269,5 @@ def _upsert_summary(user_id: str, session_id: str, content: str) -> Any:
     return statement.on_conflict_do_update(
         index_elements=["user_id", "source_session_id"],
         index_where=text("kind = 'summary'"),
-        set_={"content": content, "updated_at": func.now()},
+        set_={"content": content, "updated_at": func.now(), "embedding_model": None},
     )

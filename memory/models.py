@@ -197,6 +197,10 @@ class Memory(Base):
         Computed("to_tsvector('simple'::regconfig, coalesce(key, '') || ' ' || content)"),
         deferred=True,
     )
+    # The model that made this row's embedding (migration 0005); NULL: none yet.
+    # The `embedding` column itself exists only with pgvector and is read and
+    # written by memory/vectors.py alone.
+    embedding_model: Mapped[str | None] = mapped_column(String(200), deferred=True)
 
     __table_args__ = (
         Index("ix_memories_user_kind_updated", "user_id", "kind", updated_at.desc()),

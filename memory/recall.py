@@ -1,6 +1,10 @@
 """What planning hands the model about a user: the recency lists (facts,
-preferences, conversation summaries, entities) and the entities and facts most
-relevant to the question, within a token budget.
+preferences, conversation summaries, entities) and the memories most relevant
+to the question, within a token budget.
+
+Relevance is hybrid when vectors are on (memory/vectors.py): the full-text
+matches and the nearest memories by meaning are fused by reciprocal rank, so a
+paraphrase ("Which city am I based in?") finds what its words do not.
 
 Built for one user among millions of memories (bench/memory_load): the recency
 lists and the full-text matches come in one statement, ranked on the stored
@@ -12,6 +16,7 @@ similarity orders ties and is the fallback for what full text does not split
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import REAL, bindparam, cast, func, literal, literal_column, select, union_all
@@ -19,6 +24,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from memory.db import Database
 from memory.models import Memory
+from memory.vectors import NEAREST, vector_literal
 
 RELEVANT_KINDS = ("entity", "fact")
 MATCHES = 10
@@ -39,6 +45,7 @@ FIELDS = (
     Memory.created_at,
     Memory.updated_at,
 )
+RRF_K = 60  # reciprocal rank fusion: score = sum of 1 / (RRF_K + rank) over the lists
 # Where each list goes in the answer; part 1 is the relevant matches.
 RECENT_PARTS = {0: "fact", 2: "preference", 3: "summary", 4: "entity"}
 
@@ -136,10 +143,14 @@ RECENT_AND_MATCHING = one_statement(
     [*recent_parts(_USER, _SUMMARIES), matching(_USER, bindparam("terms"), _QUERY)]
 )
 SIMILAR = similar(_USER, _QUERY, bindparam("exclude", expanding=True), bindparam("limit"))
+BY_IDS = select(*FIELDS).where(
+    Memory.user_id == _USER, Memory.id.in_(bindparam("ids", expanding=True))
+)
 
 
-def _as_dict(row: Any) -> dict[str, Any]:
+def _as_dict(row: Any, relevant: bool) -> dict[str, Any]:
     return {
+        "relevant": relevant,  # one of the question's matches, not only recent
         "id": row.id,
         "kind": row.kind,
         "key": row.key,
@@ -150,7 +161,9 @@ def _as_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def _within_budget(rows: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
+def _within_budget(
+    rows: list[Any], budget_tokens: int, relevant: set[str]
+) -> list[dict[str, Any]]:
     seen: set[str] = set()
     chosen: list[dict[str, Any]] = []
     used = 0
@@ -160,14 +173,34 @@ def _within_budget(rows: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
             continue
         seen.add(row.id)
         used += cost
-        chosen.append(_as_dict(row))
+        chosen.append(_as_dict(row, row.id in relevant))
     return chosen
 
 
+def fused(lexical: Sequence[Any], nearest: Sequence[Any], rows_by_id: dict[str, Any]) -> list[Any]:
+    """The two rankings fused by reciprocal rank, best first, at most MATCHES."""
+    score: dict[str, float] = {}
+    for ranking in ([row.id for row in lexical], [row.id for row in nearest]):
+        for rank, memory_id in enumerate(ranking, start=1):
+            score[memory_id] = score.get(memory_id, 0.0) + 1.0 / (RRF_K + rank)
+    best = sorted(score, key=lambda memory_id: -score[memory_id])[:MATCHES]
+    return [rows_by_id[memory_id] for memory_id in best if memory_id in rows_by_id]
+
+
 async def load_relevant(
-    db: Database, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
+    db: Database,
+    user_id: str,
+    query: str,
+    *,
+    summaries: int = 4,
+    budget_tokens: int = 1500,
+    query_vector: list[float] | None = None,
+    model: str | None = None,
 ) -> list[dict[str, Any]]:
     """Recent facts, the relevant matches, preferences, summaries, entities, deduplicated.
+
+    With `query_vector` (and the `model` that made it), the relevant matches are
+    the full-text ones fused with the user's nearest memories by meaning.
 
     Runs in a transaction on purpose: psycopg forgets prepared statements at its
     ROLLBACK, so every load is planned for its own user (a generic plan reused
@@ -180,10 +213,29 @@ async def load_relevant(
         statement = RECENT_AND_MATCHING if terms else RECENT
         rows = (await conn.execute(statement, {**params, "terms": terms})).all()
         matched = [row for row in rows if row.part == 1]
-        if len(matched) < MATCHES:
+        if query_vector is not None and model is not None:
+            nearest = (
+                await conn.execute(
+                    NEAREST,
+                    {
+                        "user_id": user_id,
+                        "model": model,
+                        "query": vector_literal(query_vector),
+                        "limit": MATCHES,
+                    },
+                )
+            ).all()
+            known = {row.id: row for row in rows}
+            missing = [n.id for n in nearest if n.id not in known]
+            if missing:
+                found = await conn.execute(BY_IDS, {"user_id": user_id, "ids": missing})
+                known.update({row.id: row for row in found.all()})
+            matched = fused(matched, nearest, known)
+        elif len(matched) < MATCHES:
             exclude = [row.id for row in matched]
             fallback = {**params, "exclude": exclude, "limit": MATCHES - len(matched)}
             matched.extend((await conn.execute(SIMILAR, fallback)).all())
-    picked = [row for row in rows if row.part == 0] + matched
+    # The matches first: when the budget is tight, they are what the question needs.
+    picked = matched + [row for row in rows if row.part == 0]
     picked += [row for row in rows if row.part > 1]
-    return _within_budget(picked, budget_tokens)
+    return _within_budget(picked, budget_tokens, {row.id for row in matched})

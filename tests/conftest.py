@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from memory.db import Database, open_database
+from memory.embeddings import LocalEmbedder
 from memory.journal import Journal
 from memory.schema import migrate_sync
 from memory.sessions import SessionStore
@@ -95,3 +96,30 @@ def proxy(server_database: str) -> Iterator[TcpProxy]:
     tcp.start()
     yield tcp
     tcp.stop()
+
+
+# Vectors: an embedded PostgreSQL 18 (it ships pgvector; the system one here may not).
+
+
+@pytest.fixture(scope="session")
+def vector_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An embedded PostgreSQL 18 of this test session (it has pgvector)."""
+    from memory.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("vector-pg") / "pg", database="postgres")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def vector_url(vector_server: str) -> Iterator[str]:
+    with throwaway_database(vector_server) as url:
+        migrate_sync(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> LocalEmbedder:
+    return LocalEmbedder()

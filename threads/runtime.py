@@ -7,6 +7,9 @@ lifespan, the CLI, the MCP server and the terminal chat all enter it. One
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -15,10 +18,12 @@ from langchain_core.language_models import BaseChatModel
 
 from graph.builder import build_graph
 from memory.db import open_database
+from memory.embeddings import Embedder
 from memory.journal import Journal
 from memory.memories import MemoryStore
 from memory.sessions import SessionStore
 from memory.users import UserStore
+from memory.vectors import Vectors
 from threads.accounts import Accounts
 from threads.cleanup import periodic_cleanup
 from threads.events import EventBus
@@ -27,6 +32,8 @@ from threads.memory_saver import MemorySaver
 from threads.operations import Threads
 from threads.options import ThreadOptions
 from threads.runs import RunRegistry, TurnDeps
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,6 +55,10 @@ class Runtime:
     def memories(self) -> MemoryStore:
         return self.threads.deps.memories
 
+    @property
+    def vectors(self) -> Vectors | None:
+        return self.threads.deps.memories.vectors
+
 
 @asynccontextmanager
 async def open_runtime(
@@ -56,11 +67,13 @@ async def open_runtime(
     model: BaseChatModel,
     *,
     background: bool = False,
+    embedder: Embedder | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the database, locks and event bus, and build the thread layer on them.
 
     With `background` (the server), owed memory saves are finished and expired
-    sessions cleaned up periodically; on exit, running turns get
+    sessions cleaned up periodically, and memories owed an embedding (new ones,
+    or all after a change of model) embedded; on exit, running turns get
     `options.shutdown_grace_s` to finish before anything closes.
     """
     async with AsyncExitStack() as stack:
@@ -68,7 +81,10 @@ async def open_runtime(
         stack.push_async_callback(db.close)
         sessions = SessionStore(db, anon_ttl=options.anon_ttl, retention=options.retention)
         journal = Journal(db, anon_ttl=options.anon_ttl)
-        memories = MemoryStore(db)
+        vectors = Vectors(db, embedder)
+        stack.push_async_callback(vectors.close)
+        await vectors.open()
+        memories = MemoryStore(db, vectors)
         deps = TurnDeps(db, sessions, journal, memories, model, build_graph())
         locks = ThreadLocks(url)
         stack.push_async_callback(locks.close)
@@ -85,5 +101,28 @@ async def open_runtime(
         threads = Threads(deps, UserStore(db), locks, events, runs, saver, options)
         if background:
             saver.start_owed_saves()
+            if vectors.on:
+                await stack.enter_async_context(backfilling(vectors))
             await stack.enter_async_context(periodic_cleanup(threads))
         yield Runtime(threads, Accounts(threads))
+
+
+@asynccontextmanager
+async def backfilling(vectors: Vectors) -> AsyncIterator[None]:
+    """Embed what is owed (after a change of model: every memory) in the
+    background, batch by batch, while the server serves."""
+
+    async def run() -> None:
+        owed = await vectors.owed()
+        if owed:
+            log.info("embedding %d memories with %s", owed, vectors.model)
+            done = await vectors.backfill()
+            log.info("embedded %d memories", done)
+
+    task = asyncio.create_task(run(), name="embedding backfill")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -31,6 +31,9 @@ async def health(runtime: RuntimeDep, settings: SettingsDep) -> JSONResponse:
             "database": "up",
             "model": "openai" if settings.uses_openai else "offline",
             "active_turns": len(runtime.threads.runs.active),
+            # `hybrid`: memories recalled by meaning and by words; `full_text`:
+            # by words only (embeddings off, or no pgvector in the database).
+            "memory_recall": runtime.vectors.mode if runtime.vectors else "full_text",
         }
     )
 

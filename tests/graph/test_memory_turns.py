@@ -69,3 +69,39 @@ async def test_memory_off_neither_reads_nor_writes(harness: Harness) -> None:
     assert "Grace" not in answer_of(events)
     await ask_as(harness, store, incognito, user, "my name is Someone Else", memory=False)
     assert {m.id for m in await store.list(user)} == before
+
+
+async def test_the_offline_model_remembers_facts_of_any_kind(harness: Harness) -> None:
+    """Every first-person statement is kept under its own subject; a later one
+    of the same subject supersedes it, others stay; a question about the user is
+    answered from the best matching memory, or says it knows nothing."""
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "many@example.com")
+    first = (await harness.sessions.create(Owner(user_id=user), title="About me")).id
+    await ask_as(
+        harness,
+        store,
+        first,
+        user,
+        "My daughter is called Ingrid. I like tea. I like jazz. My car is a red Volvo. "
+        "I live in Oslo and I work as a nurse.",
+    )
+    await ask_as(harness, store, first, user, "I live in Bergen now.")
+    facts = {(m.key, m.content) for m in await store.list(user) if m.kind != "summary"}
+    assert facts == {
+        ("daughter", "User said: My daughter is called Ingrid"),
+        ("likes tea", "User said: I like tea"),
+        ("likes jazz", "User said: I like jazz"),
+        ("car", "User said: My car is a red Volvo"),
+        ("location", "User said: I live in Bergen now"),  # superseded Oslo
+        ("work", "User said: I work as a nurse"),
+    }
+    second = (await harness.sessions.create(Owner(user_id=user))).id
+    answer = answer_of(await ask_as(harness, store, second, user, "What is my daughter called?"))
+    assert "You told me: My daughter is called Ingrid" in answer
+    answer = answer_of(await ask_as(harness, store, second, user, "What car do I drive? Volvo?"))
+    assert "You told me: My car is a red Volvo" in answer
+    other = await create_user(harness.db, "blank@example.com")
+    blank = (await harness.sessions.create(Owner(user_id=other))).id
+    answer = answer_of(await ask_as(harness, store, blank, other, "Who is my daughter?"))
+    assert "I don't know that yet" in answer

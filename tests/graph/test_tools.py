@@ -151,16 +151,17 @@ async def test_search_matches_words_across_a_message(harness: Harness, stub: Ope
     assert message["tools_used"][0]["ok"] is True
 
 
-async def test_forget_deletes_a_memory_whose_id_the_prompt_shows(
+async def test_forget_deletes_a_memory_by_the_reference_the_prompt_shows(
     harness: Harness, stub: OpenAIStub
 ) -> None:
     me, session = await user_session(harness, "forget@example.com")
     store = MemoryStore(harness.db)
     mine = await store.add(me, MemoryDraft("fact", None, "Owns a sailboat called Ada"))
-    stub.reply = Script([StubToolCall("forget", {"memory_id": mine.id})])
+    stub.reply = Script([StubToolCall("forget", {"memory_id": "m1"})])
     message = answer(await turn(harness, stub, session, me, content="forget the sailboat"))
-    assert mine.id in str(stub.completions[0].messages[0]["content"])  # the system prompt
-    assert calls_of(message) == [{"name": "forget", "args": {"memory_id": mine.id}, "ok": True}]
+    system = str(stub.completions[0].messages[0]["content"])  # the system prompt
+    assert "- m1: Owns a sailboat called Ada" in system and mine.id not in system
+    assert calls_of(message) == [{"name": "forget", "args": {"memory_id": "m1"}, "ok": True}]
     with pytest.raises(MemoryNotFound):
         await store.get(me, mine.id)
 

@@ -6,7 +6,9 @@ and failures on demand (429s, 500s, hangs).
         ...
         assert stub.requests[0].body["stream"] is True
 
-It serves `POST /v1/chat/completions`, both plain and streaming (SSE chunks
+It serves `POST /v1/embeddings` (a deterministic bag-of-words vector per
+input: texts sharing words are near) and `POST /v1/chat/completions`, both
+plain and streaming (SSE chunks
 carrying `choices[0].delta.content`, then a usage chunk when
 `stream_options.include_usage` is asked for, then `data: [DONE]`). The script
 may answer with tool calls instead of (or after) text: a list of
@@ -316,13 +318,40 @@ class OpenAIStub:
             response.headers["connection"] = "close"
         return response
 
+    @property
+    def embedding_requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.path.endswith("/embeddings")]
+
+    async def embeddings(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        with self._lock:
+            self.requests.append(StubRequest(request.url.path, dict(request.headers), body))
+        _, failure, _ = self._decide()
+        if failure is not None:
+            return JSONResponse({"error": {"message": "stub fails"}}, status_code=failure.status)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": bag_of_words(str(t))}
+            for i, t in enumerate(texts)
+        ]
+        return JSONResponse({"object": "list", "data": data, "model": body.get("model")})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/v1/chat/completions", self._endpoint, methods=["POST"]),
                 Route("/chat/completions", self._endpoint, methods=["POST"]),
             ]
         )
+
+
+def bag_of_words(text: str, dims: int = 64) -> list[float]:
+    """A stand-in embedding: word counts hashed into `dims` slots (stable across runs)."""
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        vector[sum(word.encode()) % dims] += 1.0
+    return vector
 
 
 def closed_port_url(host: str = "127.0.0.1") -> str:
