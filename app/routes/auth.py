@@ -123,6 +123,17 @@ async def me(user: UserDep) -> dict[str, Any]:
     return user_out(user)
 
 
+@router.get("/identity")
+async def identity(caller: CallerDep) -> dict[str, Any]:
+    """Who this request is, answered 200 even for nobody (a first visit asks
+    this, so the page shows no 401): the logged-in user or null, and whether
+    it carries a live anonymous identity the server issued."""
+    return {
+        "user": user_out(caller.user) if caller.user is not None else None,
+        "anonymous": caller.anonymous,
+    }
+
+
 @router.post("/password", status_code=204, response_class=Response)
 async def change_password(
     body: PasswordChange,

@@ -35,6 +35,7 @@ const enc = encodeURIComponent;
 
 export const api = {
   me: () => call("GET", "/api/auth/me"),
+  identity: () => call("GET", "/api/auth/identity"),
   register: (email, password, display_name) =>
     call("POST", "/api/auth/register", display_name ? { email, password, display_name } : { email, password }),
   login: (email, password) => call("POST", "/api/auth/login", { email, password }),

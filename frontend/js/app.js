@@ -190,13 +190,16 @@ async function signedIn(user) {
   if (state.session) await openSession(state.session.id, { force: true });
 }
 
-/** Who this is. A browser that never held an identity here asks nothing: the
- * server would answer 401 (js/identity.js). */
+/** Who this is: /api/auth/identity answers 200 even for nobody, so a first
+ * visit sees no 401; what it says decides whether there is a list to ask for. */
 async function refreshIdentity() {
-  const known = knownIdentity();
-  state.user = known && known !== "anonymous" ? await api.me().catch(() => null) : null;
-  // Not logged in (any more): a visitor's cookie may remain; /api/sessions tells.
-  if (known && known !== "anonymous" && !state.user) rememberIdentity("anonymous");
+  const who = await api.identity().catch(() => null);
+  if (who) {
+    state.user = who.user;
+    rememberIdentity(who.user ? "user" : who.anonymous ? "anonymous" : null);
+  } else {
+    state.user = null; // the server is unreachable: the connection alert says so
+  }
   state.identityKnown = true;
   renderAccount($("#account"), state.user, {
     onLogin: () => auth.open("login").then(signedIn),

@@ -1,9 +1,8 @@
-// Which identity this browser last held here: "user", "anonymous", or none.
-// The login and anonymous cookies are HttpOnly, so the page cannot see them; and
-// the server answers /api/auth/me and /api/sessions with 401 when there is no
-// identity at all. Remembering what we last learned lets a first visit ask
-// nothing the server would refuse. It is only a hint: the server still decides,
-// and a 401 corrects it.
+// Which identity this browser holds here: "user", "anonymous", or none, as
+// /api/auth/identity last said (the cookies are HttpOnly, so the page cannot
+// see them). The sidebar asks for the session list only when there is one, so
+// a first visit sends nothing the server would refuse. The server still
+// decides, and a 401 corrects it.
 
 const KEY = "threadline.identity";
 

@@ -14,7 +14,7 @@ import pytest
 
 from app.ratelimit import FIRST_WAIT_S, FREE_PASSWORD_FAILURES, RateLimited, RateLimits
 from memory.db import libpq_url
-from tests.support.identities import seed_messages
+from tests.support.identities import anonymous_session, seed_messages
 from tests.support.server import ServerProcess
 
 PASSWORD = "correct horse battery"
@@ -333,3 +333,23 @@ async def test_cookies_are_secure_host_cookies_when_served_over_https(
         assert "path=/" in flags and not [f for f in flags if f.startswith("domain")]
         reply = await client.post("/api/sessions", headers=address)
         assert "secure" in set_cookies(reply)["__Host-threadline_anon"].lower().split("; ")
+
+
+async def test_identity_answers_200_for_everyone(
+    api: httpx.AsyncClient, server_database: str
+) -> None:
+    """What a page asks first: nobody, a visitor and a user each get 200, and
+    only a token the server issued counts as a visitor."""
+    assert (await api.get("/api/auth/identity")).json() == {"user": None, "anonymous": False}
+    made_up = await api.get("/api/auth/identity", headers={"X-Anon-Token": "made-up" * 8})
+    assert made_up.status_code == 200 and made_up.json() == {"user": None, "anonymous": False}
+    _, visitor = await anonymous_session(server_database)
+    assert (await api.get("/api/auth/identity", headers=visitor)).json() == {
+        "user": None,
+        "anonymous": True,
+    }
+    email = unique_email()
+    await register(api, email)
+    reply = await api.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    who = (await api.get("/api/auth/identity", headers=bearer(reply.json()["token"]))).json()
+    assert who["user"]["email"] == email and who["anonymous"] is False
