@@ -3,9 +3,12 @@ its text forwarded as `token` events the moment it comes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import httpx
+import openai
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -53,6 +56,19 @@ async def ask_model(
     except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
         log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
         if not draft["content"]:
-            raise ModelUnavailable(f"the model is unavailable ({type(exc).__name__})") from exc
-        draft["error_message"] = f"the answer was cut off: {type(exc).__name__}"
+            raise ModelUnavailable(f"The model is unavailable: {in_words(exc)}.") from exc
+        draft["error_message"] = f"The answer was cut off: {in_words(exc)}."
         return None
+
+
+def in_words(exc: BaseException) -> str:
+    """What a model client's failure means, for the person reading the chat."""
+    if isinstance(exc, openai.APITimeoutError | asyncio.TimeoutError | httpx.TimeoutException):
+        return "it took too long to answer"
+    if isinstance(exc, openai.RateLimitError):
+        return "its server is busy (too many requests); try again in a moment"
+    if isinstance(exc, openai.APIConnectionError | ConnectionError | httpx.TransportError):
+        return "the connection to it was lost"
+    if isinstance(exc, openai.APIStatusError):
+        return f"its server answered with an error ({exc.status_code})"
+    return "it stopped unexpectedly"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from langchain_core.messages import AnyMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, SystemMessage
 
 from graph.facts import find_facts
 from graph.state import ThreadState
@@ -94,6 +94,20 @@ def build_prompt(state: ThreadState, *, with_tools: bool) -> list[BaseMessage]:
         parts.append(SUMMARY_SECTION.format(summary=state["summary"]))
     if with_tools:
         parts.append(TOOLS_PROMPT)
-    window: list[AnyMessage] = state.get("messages", [])
     work: list[AnyMessage] = state.get("work", [])
-    return [SystemMessage("\n\n".join(parts)), *window, *work]
+    return [SystemMessage("\n\n".join(parts)), *alternating(state.get("messages", [])), *work]
+
+
+NO_ANSWER = "(No answer was given to this message: the model failed.)"
+
+
+def alternating(window: list[AnyMessage]) -> list[AnyMessage]:
+    """The window with user and assistant turns alternating, as chat templates
+    require: a question whose turn failed (no answer journaled) is followed by
+    a note saying so."""
+    shown: list[AnyMessage] = []
+    for message in window:
+        if shown and message.type == "human" and shown[-1].type == "human":
+            shown.append(AIMessage(content=NO_ANSWER))
+        shown.append(message)
+    return shown

@@ -238,3 +238,40 @@ async def test_a_hanging_model_times_out_after_bounded_retries(
     stub.reset()
     await resend_answers_once(harness, stub, session_id, query_id)
     assert len(stub.completions) == 1
+
+
+async def test_after_two_failed_turns_the_model_sees_alternating_roles(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    """Chat templates that require user/assistant alternation must not reject a
+    thread whose earlier turns failed; the failures are told in words."""
+    harness.model = chat_model(stub.base_url, max_retries=0)
+    session_id = await harness.new_session()
+    stub.fail(500, times=2)
+    for question in ("first, failing", "second, failing"):
+        _, error = await run(harness, session_id, question, str(uuid.uuid4()))
+        assert isinstance(error, ModelUnavailable)
+        assert "its server answered with an error (500)" in str(error)
+    events, error = await run(harness, session_id, "third, answered", str(uuid.uuid4()))
+    assert error is None, repr(error)
+    roles = [m["role"] for m in stub.completions[-1].messages]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+    notes = [m["content"] for m in stub.completions[-1].messages if m["role"] == "assistant"]
+    assert all("No answer was given" in note for note in notes)
+    # the journal holds what happened, the notes are the prompt's alone
+    assert [role for _, role in await journaled(harness, session_id)] == [
+        "user",
+        "user",
+        "user",
+        "assistant",
+    ]
+
+
+async def test_a_cut_stream_is_labelled_in_words(harness: Harness, stub: OpenAIStub) -> None:
+    harness.model = chat_model(stub.base_url, max_retries=0)
+    stub.reply = lambda messages: "one two three four five"
+    stub.cut_after = 2
+    events, error = await run(harness, await harness.new_session(), "go", str(uuid.uuid4()))
+    assert error is None
+    message = next(e["message"] for e in events if e["type"] == "message")
+    assert message["error_message"] == "The answer was cut off: the connection to it was lost."
