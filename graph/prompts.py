@@ -38,11 +38,15 @@ Keep every fact the user stated about themselves (name, where they live, work,
 preferences, people and projects), decisions made and open questions. Be brief:
 at most 15 short lines. Reply with the new summary only."""
 
-EXTRACT_PROMPT = """From the user's messages below, extract what is worth remembering
-about the user for future conversations. preferences: 'key: value' pairs (for
-example 'language: Python'); entities: people, places or projects as
-'name: what is known'; facts: other stable facts about the user, as short
-sentences. Leave a list empty when there is nothing for it."""
+LEARN_PROMPT = """From the conversation below, learn what is worth remembering
+about the user for future conversations, one memory per fact.
+- new: lasting facts about the user, their preferences, and the people, places
+  and projects in their life, that the known memories do not already say. Do
+  not repeat a known memory in other words. Skip trivia and one-off questions.
+- updates: a known memory the conversation changed (they moved, changed jobs,
+  changed their name): its reference and how it now stands.
+- summary: the conversation in at most 10 short lines, building on the summary
+  so far; leave it empty when the conversation held nothing worth keeping."""
 
 
 def memory_refs(memories: list[dict[str, Any]]) -> dict[str, str]:

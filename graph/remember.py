@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -16,8 +18,8 @@ from pydantic import BaseModel, Field
 
 from graph.facts import Statement, statements
 from graph.offline import OfflineChatModel
-from graph.prompts import EXTRACT_PROMPT
-from graph.summary import Turn, summarize
+from graph.prompts import LEARN_PROMPT
+from graph.summary import SUMMARY_MAX_CHARS, Turn, summarize
 from memory.journal import Journal
 from memory.memories import MemoryDraft, MemoryStore
 from memory.sessions import SessionStore
@@ -25,12 +27,50 @@ from memory.sessions import SessionStore
 log = logging.getLogger(__name__)
 
 
-class Extracted(BaseModel):
-    """What the model found worth remembering in a stretch of conversation."""
+class NewMemory(BaseModel):
+    """One new thing learned about the user."""
 
-    preferences: list[str] = Field(default_factory=list, description="'key: value' pairs")
-    entities: list[str] = Field(default_factory=list, description="'name: what is known'")
-    facts: list[str] = Field(default_factory=list, description="facts about the user")
+    kind: Literal["fact", "preference", "entity"] = Field(
+        description="fact, preference, or entity (a person, place or project)"
+    )
+    subject: str = Field(
+        description="what it is about, in 1 to 4 words ('home city', 'employer', 'language')"
+    )
+    content: str = Field(description="one short sentence about the user")
+
+
+class MemoryUpdate(BaseModel):
+    """An existing memory the conversation changed."""
+
+    ref: str = Field(description="the memory's reference as listed (m1, m2, …)")
+    content: str = Field(description="the memory as it now stands, one short sentence")
+
+
+class Learned(BaseModel):
+    """Everything one conversation taught, from one call."""
+
+    new: list[NewMemory] = Field(
+        default_factory=list,
+        description="lasting facts, preferences and entities not already known",
+    )
+    updates: list[MemoryUpdate] = Field(
+        default_factory=list,
+        description="known memories the conversation changed (a new city, a new employer)",
+    )
+    summary: str = Field(
+        "",
+        description="the conversation in at most 10 short lines; empty when it held "
+        "nothing worth keeping (greetings, trivia, one-off questions)",
+    )
+
+
+@dataclass
+class Lessons:
+    """What to save for one stretch of a session."""
+
+    drafts: list[MemoryDraft]
+    updates: dict[str, str]  # memory id -> its new content
+    summary: str | None  # None: nothing worth a summary
 
 
 def draft_from_statement(statement: Statement) -> MemoryDraft:
@@ -39,31 +79,50 @@ def draft_from_statement(statement: Statement) -> MemoryDraft:
     return MemoryDraft(statement.kind, statement.subject[:200], f"User said: {statement.sentence}")
 
 
-def keyed(kind: str, line: str) -> MemoryDraft:
-    key, _, value = line.partition(":")
-    if not value.strip():
-        return MemoryDraft(kind, None, line.strip())
-    return MemoryDraft(kind, key.strip().lower()[:200], line.strip())
+def worth_keeping(said: list[str], drafts: list[MemoryDraft]) -> bool:
+    """Offline: a session is worth a summary when the user said something about
+    themselves, or more than a few words."""
+    return bool(drafts) or sum(len(text.split()) for text in said) >= 12
 
 
-async def extract_drafts(model: BaseChatModel, turns: Sequence[Turn]) -> list[MemoryDraft]:
-    """Memories from the user's messages: patterns offline, structured output otherwise."""
+async def learn_offline(model: BaseChatModel, previous: str, turns: Sequence[Turn]) -> Lessons:
     said = [content for role, content in turns if role == "user"]
-    if not said:
-        return []
-    if isinstance(model, OfflineChatModel):
-        return [draft_from_statement(st) for text in said for st in statements(text)]
-    # Function calling: the most widely supported way across OpenAI-compatible servers.
-    extractor = model.with_structured_output(Extracted, method="function_calling")
-    found = await extractor.ainvoke(
-        [SystemMessage(EXTRACT_PROMPT), HumanMessage("\n".join(f"- {t}" for t in said))]
+    drafts = [draft_from_statement(st) for text in said for st in statements(text)]
+    summary = await summarize(model, previous, turns) if worth_keeping(said, drafts) else None
+    return Lessons(drafts, {}, summary)
+
+
+async def learn_with_model(
+    model: BaseChatModel, previous: str, turns: Sequence[Turn], known: list[dict[str, Any]]
+) -> Lessons:
+    """One structured call: the new memories, the updates to the known ones
+    most like this conversation (given with short references), the summary."""
+    refs = {f"m{n}": m for n, m in enumerate(known, start=1)}
+    listing = "\n".join(f"- {ref}: {m['content']}" for ref, m in refs.items()) or "(none)"
+    transcript = "\n".join(f"{role}: {content}" for role, content in turns)
+    learner = model.with_structured_output(Learned, method="function_calling")
+    found = await learner.ainvoke(
+        [
+            SystemMessage(LEARN_PROMPT),
+            HumanMessage(
+                f"Known memories about the user:\n{listing}\n\n"
+                f"Summary so far:\n{previous or '(none)'}\n\nNew messages:\n{transcript}"
+            ),
+        ]
     )
-    assert isinstance(found, Extracted)
-    return (
-        [keyed("preference", p) for p in found.preferences]
-        + [keyed("entity", e) for e in found.entities]
-        + [MemoryDraft("fact", None, f) for f in found.facts if f.strip()]
-    )
+    assert isinstance(found, Learned)
+    drafts = [
+        MemoryDraft(n.kind, n.subject.strip().lower()[:200] or None, n.content)
+        for n in found.new
+        if n.content.strip()
+    ]
+    updates = {
+        str(refs[u.ref.strip().lower()]["id"]): u.content
+        for u in found.updates
+        if u.ref.strip().lower() in refs and u.content.strip()
+    }
+    summary = found.summary.strip()[:SUMMARY_MAX_CHARS] or None
+    return Lessons(drafts, updates, summary)
 
 
 async def save_session_memories(
@@ -83,11 +142,21 @@ async def save_session_memories(
     if not rows:
         return False
     turns = [(row.role, row.content) for row in rows]
-    drafts = await extract_drafts(model, turns)
     previous = await memories.summary_of(session.user_id, session_id)
-    summary = await summarize(model, previous, turns)
-    if session.title and not summary.startswith("Conversation"):
+    if isinstance(model, OfflineChatModel):
+        lessons = await learn_offline(model, previous, turns)
+    else:
+        said = " ".join(content for role, content in turns if role == "user")
+        known = await memories.load_relevant(session.user_id, said[:2000], summaries=0)
+        lessons = await learn_with_model(model, previous, turns, known)
+    summary = lessons.summary
+    if summary and session.title and not summary.startswith("Conversation"):
         summary = f"Conversation “{session.title}”:\n{summary}"
     return await memories.save_from_session(
-        session_id, session.user_id, drafts, summary, upto_seq=rows[-1].seq
+        session_id,
+        session.user_id,
+        lessons.drafts,
+        summary,
+        upto_seq=rows[-1].seq,
+        updates=lessons.updates,
     )

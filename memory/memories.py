@@ -169,8 +169,14 @@ class MemoryStore:
         drafts: builtins.list[MemoryDraft],
         summary: str | None,
         upto_seq: int,
+        updates: dict[str, str] | None = None,
     ) -> bool:
         """Write what a session taught us, once, and only if it is still this user's.
+
+        `drafts` are new memories (a keyed one supersedes the user's memory of
+        that key; an unkeyed one already said word for word is not stored
+        again); `updates` change known memories by id (a changed fact, now
+        learned here); `summary` None leaves the session without one.
 
         The session row is locked first: a concurrent delete (with forget) or
         claim either finishes before us, and we see it and write nothing, or
@@ -193,7 +199,22 @@ class MemoryStore:
             if row.memory_saved_seq >= upto_seq:
                 return False  # already saved: a rerun after a crash writes nothing twice
             for draft in drafts:
-                await s.execute(_upsert(user_id, check_draft(draft), session_id))
+                checked = check_draft(draft)
+                if checked.key is None and await s.scalar(_said_before(user_id, checked)):
+                    continue
+                await s.execute(_upsert(user_id, checked, session_id))
+            for memory_id, content in (updates or {}).items():
+                changed = check_draft(MemoryDraft("fact", None, content)).content
+                await s.execute(
+                    update(Memory)
+                    .where(Memory.id == memory_id, Memory.user_id == user_id)
+                    .values(
+                        content=changed,
+                        source_session_id=session_id,
+                        updated_at=func.now(),
+                        embedding_model=None,
+                    )
+                )
             if summary:
                 await s.execute(_upsert_summary(user_id, session_id, summary[:CONTENT_MAX]))
             await s.execute(
@@ -255,6 +276,20 @@ def _upsert(
             },
         )
     return statement.returning(Memory.id)
+
+
+def _said_before(user_id: str, draft: MemoryDraft) -> Any:
+    """Whether the user has a memory of this kind saying the same, whatever the case and spacing."""
+    same = func.lower(func.regexp_replace(Memory.content, r"\s+", " ", "g"))
+    return (
+        select(Memory.id)
+        .where(
+            Memory.user_id == user_id,
+            Memory.kind == draft.kind,
+            same == " ".join(draft.content.lower().split()),
+        )
+        .limit(1)
+    )
 
 
 def _upsert_summary(user_id: str, session_id: str, content: str) -> Any:

@@ -27,7 +27,8 @@ _HAS_COLUMN = text(
 )
 _OWED = text(
     "SELECT id, coalesce(key, '') AS key, content FROM memories "
-    "WHERE embedding_model IS DISTINCT FROM :model AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id) "
+    "WHERE embedding_model IS DISTINCT FROM :model "
+    "AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id) "
     "ORDER BY updated_at DESC LIMIT :limit"
 )
 _OWED_COUNT = text("SELECT count(*) FROM memories WHERE embedding_model IS DISTINCT FROM :model")

@@ -52,7 +52,8 @@ async def test_recall_across_threads(harness: Harness) -> None:
         await ask_as(harness, store, second, user, "where do I live?")
     )
     summaries = await store.list(user, kind="summary")
-    assert {m.source_session_id for m in summaries} == {first, second}
+    # the second thread only asked two short questions: nothing worth a summary
+    assert {m.source_session_id for m in summaries} == {first}
 
 
 async def test_memory_off_neither_reads_nor_writes(harness: Harness) -> None:

@@ -331,33 +331,63 @@ async def test_a_failure_after_tools_but_before_any_text_fails_the_turn(
 # -- memory extraction (graph/remember.py) uses function calling too ----------
 
 
-async def test_memories_are_extracted_with_structured_output(
+async def test_one_structured_call_learns_new_memories_updates_and_the_summary(
     harness: Harness, stub: OpenAIStub
 ) -> None:
     from graph.remember import save_session_memories
 
     def reply(messages: Messages) -> str | list[StubToolCall]:
-        system = str(messages[0].get("content", "")) if messages else ""
-        if "extract what is worth remembering" in system:
-            found = {
-                "preferences": ["language: Rust"],
-                "entities": ["Oslo: where the user lives"],
-                "facts": ["Has a cat"],
-            }
-            return [StubToolCall("Extracted", found)]
-        return "the user talked about Rust and Oslo"
+        prompt = " ".join(str(m.get("content", "")) for m in messages)
+        assert "learn what is worth remembering" in prompt
+        assert "- m1: Lives in Bergen" in prompt  # the known memory, by reference
+        learned = {
+            "new": [
+                {"kind": "preference", "subject": "Language", "content": "Codes in Rust"},
+                {"kind": "entity", "subject": "Ingrid", "content": "Ingrid is the user's daughter"},
+            ],
+            "updates": [{"ref": "m1", "content": "Lives in Oslo"}, {"ref": "m9", "content": "x"}],
+            "summary": "The user moved to Oslo and codes in Rust.",
+        }
+        return [StubToolCall("Learned", learned)]
 
     stub.reply = reply
     user = await create_user(harness.db, "structured@example.com")
+    store = MemoryStore(harness.db)
+    old = await harness.sessions.create(Owner(user_id=user))
+    bergen = await store.add(
+        user, MemoryDraft("fact", "home", "Lives in Bergen"), source_session_id=old.id
+    )
     session = await harness.sessions.create(Owner(user_id=user), title="About me")
-    said = NewMessage(str(uuid.uuid4()), "user", "I code in Rust, live in Oslo")
-    await harness.journal.append(session.id, said)
+    said = "I code in Rust; my daughter Ingrid and I just moved from Bergen to Oslo"
+    await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", said))
+    model = build_chat_model(api_key=None, base_url=stub.base_url, model="stub", max_retries=0)
+    assert await save_session_memories(model, harness.sessions, harness.journal, store, session.id)
+    assert len(stub.completions) == 1  # facts, updates and the summary in one call
+    assert stub.completions[0].body["tools"][0]["function"]["name"] == "Learned"
+    saved = {(m.kind, m.key, m.content) for m in await store.list(user)}
+    assert ("preference", "language", "Codes in Rust") in saved
+    assert ("entity", "ingrid", "Ingrid is the user's daughter") in saved
+    moved = await store.get(user, bergen.id)  # superseded in place, learned here now
+    assert (moved.content, moved.source_session_id) == ("Lives in Oslo", session.id)
+    summaries = [m for m in await store.list(user, kind="summary")]
+    assert [m.content for m in summaries] == [
+        "Conversation “About me”:\nThe user moved to Oslo and codes in Rust."
+    ]
+
+
+async def test_a_conversation_with_nothing_worth_keeping_gets_no_summary(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    from graph.remember import save_session_memories
+
+    stub.reply = lambda messages: [
+        StubToolCall("Learned", {"new": [], "updates": [], "summary": ""})
+    ]
+    user = await create_user(harness.db, "trivia@example.com")
+    session = await harness.sessions.create(Owner(user_id=user))
+    await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "hi!"))
     model = build_chat_model(api_key=None, base_url=stub.base_url, model="stub", max_retries=0)
     store = MemoryStore(harness.db)
-    assert await save_session_memories(model, harness.sessions, harness.journal, store, session.id)
-    saved = {(m.kind, m.key, m.content) for m in await store.list(user)}
-    assert ("preference", "language", "language: Rust") in saved
-    assert ("entity", "oslo", "Oslo: where the user lives") in saved
-    assert ("fact", None, "Has a cat") in saved
-    assert any(kind == "summary" and "Rust" in content for kind, _, content in saved)
-    assert stub.completions[0].body["tools"][0]["function"]["name"] == "Extracted"
+    await save_session_memories(model, harness.sessions, harness.journal, store, session.id)
+    assert await store.list(user) == []
+    assert (await harness.sessions.get(session.id)).memory_saved_seq == 1  # done, not owed
