@@ -2,6 +2,19 @@
 import { api } from "./api.js";
 import { humanMessage } from "./errors.js";
 
+// What the panel shows, in this order: what it knows about the person, then
+// what past conversations were about.
+const GROUPS = [
+  ["About you", ["fact", "preference", "entity"]],
+  ["Past conversations", ["summary"]],
+];
+
+function heading(title) {
+  const li = Object.assign(document.createElement("li"), { className: "memory-group", textContent: title });
+  li.setAttribute("role", "presentation");
+  return li;
+}
+
 export class MemoryPanel {
   constructor(dialog) {
     this.dialog = dialog;
@@ -25,7 +38,10 @@ export class MemoryPanel {
   async refresh() {
     try {
       const { memories } = await api.memories(this.search.value.trim());
-      this.list.replaceChildren(...memories.map((m) => this.item(m)));
+      const groups = GROUPS.map(([title, kinds]) => [title, memories.filter((m) => kinds.includes(m.kind))]);
+      this.list.replaceChildren(
+        ...groups.filter(([, found]) => found.length).flatMap(([title, found]) => [heading(title), ...found.map((m) => this.item(m))]),
+      );
       if (!memories.length) this.list.append(Object.assign(document.createElement("li"), { textContent: "Nothing yet." }));
       this.error.textContent = "";
     } catch (error) {

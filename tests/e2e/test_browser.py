@@ -133,6 +133,7 @@ def test_memory_panel_lists_adds_edits_and_deletes(tabs: Tabs) -> None:
     panel.get_by_label("New memory").fill("Prefers answers in German")
     panel.get_by_role("button", name="Add").click()
     expect(panel.locator(".memory")).to_contain_text("Prefers answers in German")
+    expect(panel.locator(".memory-group")).to_have_text(["About you"])  # no summaries yet
     page.once("dialog", lambda d: d.accept("Prefers answers in Korean"))
     panel.get_by_role("button", name=re.compile("^Edit memory")).click()
     expect(panel.locator(".memory")).to_contain_text("Korean")
