@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from app.errors import install_error_handlers
 from app.logs import AccessLog
 from app.ratelimit import RateLimits
-from app.routes import auth, health, memories, sessions, ws
+from app.routes import agent_api, auth, health, memories, sessions, ws
 from app.security import Perimeter
 from app.settings import Settings
 from threads.runtime import open_runtime
@@ -42,6 +42,7 @@ def create_app(
                 model,
                 background=True,
                 embedder=settings.embedder(),
+                pooled_url=settings.pooled_url(),
             ) as runtime:
                 app.state.runtime = runtime
                 log.info("threadline ready", extra={"model": model._llm_type})
@@ -64,6 +65,7 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(memories.router)
     app.include_router(ws.router)
+    app.include_router(agent_api.router)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app

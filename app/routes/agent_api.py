@@ -1,0 +1,490 @@
+"""LangGraph's Agent Server API, the subset `langgraph_sdk.get_client(url=...)`
+uses for threads and streamed runs (docs/agent-server-api.md).
+
+A thread is a Threadline session; there is one assistant, `threadline`. Every
+call goes through the same `threads/` layer as the WebSocket: the same journal,
+lock, rights and memory, so a thread started here shows in the browser and the
+other way round. The caller is a logged-in user (Bearer token).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from app.deps import ThreadsDep, UserDep
+from graph.nodes import answer_id_for
+from memory.errors import ThreadlineError
+from memory.models import ChatMessage, ChatSession
+from memory.sessions import Owner
+from threads.operations import Threads
+
+router = APIRouter(tags=["agent server api"])
+
+ASSISTANT_ID = "threadline"
+# A stable UUID for the one assistant, for clients that insist on a UUID.
+ASSISTANT_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "threadline:assistant"))
+CREATED = "2026-01-01T00:00:00+00:00"
+STATE_MESSAGES = 200  # the newest messages a thread's `values` carries
+HISTORY_MAX = 100
+StreamMode = Literal["values", "messages", "messages-tuple", "updates", "custom", "events", "debug"]
+
+
+def assistant() -> dict[str, Any]:
+    return {
+        "assistant_id": ASSISTANT_UUID,
+        "graph_id": ASSISTANT_ID,
+        "name": "Threadline",
+        "description": "A chat agent that remembers: the supervisor graph of Threadline.",
+        "config": {},
+        "context": {},
+        "metadata": {"created_by": "system"},
+        "version": 1,
+        "created_at": CREATED,
+        "updated_at": CREATED,
+    }
+
+
+def known_assistant(assistant_id: str | None) -> None:
+    if assistant_id not in (None, ASSISTANT_ID, ASSISTANT_UUID):
+        raise HTTPException(404, "no such assistant: this server has one, 'threadline'")
+
+
+# -- messages and threads in the API's shapes ------------------------------------
+
+
+def message_dict(row: ChatMessage) -> dict[str, Any]:
+    """A journaled message as a LangChain message dict."""
+    kind = "human" if row.role == "user" else "ai"
+    return {
+        "type": kind,
+        "id": row.id,
+        "content": row.content,
+        "name": None,
+        "additional_kwargs": {},
+        "response_metadata": {"seq": row.seq} if kind == "ai" else {},
+        **({"tool_calls": [], "invalid_tool_calls": []} if kind == "ai" else {}),
+    }
+
+
+def iso(moment: datetime | None) -> str:
+    return (moment or datetime.now(UTC)).isoformat()
+
+
+async def thread_dict(
+    threads: Threads, session: ChatSession, *, values: bool = True
+) -> dict[str, Any]:
+    busy = await threads.is_running(session.id)
+    return {
+        "thread_id": session.id,
+        "created_at": iso(session.created_at),
+        "updated_at": iso(session.updated_at),
+        "metadata": {
+            "graph_id": ASSISTANT_ID,
+            "assistant_id": ASSISTANT_UUID,
+            "title": session.title,
+        },
+        "status": "busy" if busy else "idle",
+        "values": {"messages": await journal_messages(threads, session)} if values else {},
+        "interrupts": {},
+    }
+
+
+async def journal_messages(threads: Threads, session: ChatSession) -> list[dict[str, Any]]:
+    rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
+    return [message_dict(row) for row in rows]
+
+
+def checkpoint_of(session_id: str, seq: int) -> dict[str, Any]:
+    """A checkpoint id names a journal position: `seq-<n>`."""
+    return {"thread_id": session_id, "checkpoint_ns": "", "checkpoint_id": f"seq-{seq}"}
+
+
+def state_at(session: ChatSession, rows: list[ChatMessage]) -> dict[str, Any]:
+    """The thread's state once the journal held `rows` (oldest first)."""
+    seq = rows[-1].seq if rows else 0
+    parent = rows[-3].seq if len(rows) >= 3 else None
+    return {
+        "values": {"messages": [message_dict(row) for row in rows]},
+        "next": [],
+        "tasks": [],
+        "interrupts": [],
+        "checkpoint": checkpoint_of(session.id, seq),
+        "parent_checkpoint": checkpoint_of(session.id, parent) if parent is not None else None,
+        "metadata": {"source": "loop", "step": seq, "graph_id": ASSISTANT_ID},
+        "created_at": iso(rows[-1].created_at if rows else session.created_at),
+    }
+
+
+async def owned(threads: Threads, thread_id: str, user: Any) -> ChatSession:
+    """The user's thread; another user's answers exactly like a missing one."""
+    try:
+        return await threads.open(thread_id, Owner(user_id=user.id))
+    except ThreadlineError as exc:
+        if exc.code in ("not_found", "invalid_input"):
+            raise HTTPException(404, "thread not found") from exc
+        raise
+
+
+# -- info and the assistant --------------------------------------------------------
+
+
+@router.get("/info")
+async def info() -> dict[str, Any]:
+    return {"version": "threadline", "flags": {"assistants": True, "crons": False}}
+
+
+class AssistantSearch(BaseModel):
+    graph_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(10, ge=0, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+@router.post("/assistants/search")
+async def search_assistants(body: AssistantSearch, user: UserDep) -> list[dict[str, Any]]:
+    if body.graph_id not in (None, ASSISTANT_ID) or body.offset > 0 or body.limit == 0:
+        return []
+    return [assistant()]
+
+
+@router.get("/assistants/{assistant_id}")
+async def get_assistant(assistant_id: str, user: UserDep) -> dict[str, Any]:
+    known_assistant(assistant_id)
+    return assistant()
+
+
+# -- threads -----------------------------------------------------------------------
+
+
+class ThreadCreate(BaseModel):
+    thread_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+@router.post("/threads")
+async def create_thread(body: ThreadCreate, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
+    if body.thread_id is not None:
+        try:
+            existing = await owned(threads, body.thread_id, user)
+        except HTTPException:
+            raise HTTPException(
+                422, "thread ids are made by the server: create without thread_id"
+            ) from None
+        if body.if_exists == "do_nothing":
+            return await thread_dict(threads, existing)
+        raise HTTPException(409, "thread already exists")
+    title = (body.metadata or {}).get("title")
+    session = await threads.deps.sessions.create(
+        Owner(user_id=user.id), title=str(title)[:200] if title else None
+    )
+    return await thread_dict(threads, session)
+
+
+@router.get("/threads/{thread_id}")
+async def get_thread(thread_id: str, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
+    return await thread_dict(threads, await owned(threads, thread_id, user))
+
+
+class ThreadPatch(BaseModel):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.patch("/threads/{thread_id}")
+async def patch_thread(
+    thread_id: str, body: ThreadPatch, user: UserDep, threads: ThreadsDep
+) -> dict[str, Any]:
+    """Only `metadata.title` is kept (it is the session's title)."""
+    session = await owned(threads, thread_id, user)
+    if isinstance(body.metadata.get("title"), str):
+        session = await threads.deps.sessions.update(
+            session.id, Owner(user_id=user.id), title=body.metadata["title"]
+        )
+    return await thread_dict(threads, session)
+
+
+@router.delete("/threads/{thread_id}", status_code=204, response_class=Response)
+async def delete_thread(thread_id: str, user: UserDep, threads: ThreadsDep) -> None:
+    session = await owned(threads, thread_id, user)
+    await threads.delete(session.id, Owner(user_id=user.id))
+
+
+class ThreadSearch(BaseModel):
+    metadata: dict[str, Any] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(10, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=10_000)
+
+
+@router.post("/threads/search")
+async def search_threads(body: ThreadSearch, user: UserDep, threads: ThreadsDep) -> list[Any]:
+    """The user's threads, newest first. Metadata filters other than the
+    assistant's own keys match nothing (Threadline keeps no other metadata)."""
+    wanted = {k: v for k, v in (body.metadata or {}).items()}
+    if wanted.pop("graph_id", ASSISTANT_ID) != ASSISTANT_ID:
+        return []
+    if wanted.pop("assistant_id", ASSISTANT_UUID) not in (ASSISTANT_UUID, ASSISTANT_ID):
+        return []
+    title = wanted.pop("title", None)
+    if wanted:
+        return []
+    sessions, _ = await threads.deps.sessions.list(
+        Owner(user_id=user.id), archived=None, limit=body.limit + body.offset
+    )
+    found = []
+    for session in sessions[body.offset :]:
+        if title is not None and session.title != title:
+            continue
+        thread = await thread_dict(threads, session, values=False)
+        if body.status is None or thread["status"] == body.status:
+            found.append(thread)
+    return found
+
+
+@router.get("/threads/{thread_id}/state")
+async def get_state(thread_id: str, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
+    session = await owned(threads, thread_id, user)
+    rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
+    return state_at(session, rows)
+
+
+class HistoryQuery(BaseModel):
+    limit: int = Field(10, ge=1, le=HISTORY_MAX)
+    before: dict[str, Any] | None = None
+
+
+@router.post("/threads/{thread_id}/history")
+async def get_history(
+    thread_id: str, body: HistoryQuery, user: UserDep, threads: ThreadsDep
+) -> list[dict[str, Any]]:
+    """One state per answered turn, newest first: the journal after each answer."""
+    session = await owned(threads, thread_id, user)
+    rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
+    before = seq_of((body.before or {}).get("configurable", {}).get("checkpoint_id"))
+    ends = [i for i, row in enumerate(rows) if row.role != "user" or i == len(rows) - 1]
+    states = []
+    for end in reversed(ends):
+        if before is not None and rows[end].seq >= before:
+            continue
+        states.append(state_at(session, rows[: end + 1]))
+        if len(states) == body.limit:
+            break
+    return states
+
+
+def seq_of(checkpoint_id: Any) -> int | None:
+    if isinstance(checkpoint_id, str) and checkpoint_id.startswith("seq-"):
+        try:
+            return int(checkpoint_id[4:])
+        except ValueError:
+            pass
+    return None
+
+
+# -- runs ------------------------------------------------------------------------
+
+
+class RunInput(BaseModel):
+    messages: list[dict[str, Any]] | dict[str, Any] | str = Field(default_factory=list)
+
+
+class RunCreate(BaseModel):
+    assistant_id: str = ASSISTANT_ID
+    input: RunInput | None = None
+    stream_mode: StreamMode | list[StreamMode] = "values"
+    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] = "reject"
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    stream_subgraphs: bool = False
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+
+
+def query_of(body: RunCreate) -> dict[str, str]:
+    """The turn's question: the last human message of the input."""
+    messages = body.input.messages if body.input is not None else []
+    if isinstance(messages, str):
+        messages = [{"type": "human", "content": messages}]
+    elif isinstance(messages, dict):
+        messages = [messages]
+    humans = [m for m in messages if m.get("type", m.get("role")) in ("human", "user")]
+    if not humans:
+        raise HTTPException(422, "input.messages holds no human message to answer")
+    content = humans[-1].get("content")
+    if isinstance(content, list):  # content blocks: their text
+        content = "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    if not isinstance(content, str):
+        raise HTTPException(422, "the message's content must be text")
+    given = humans[-1].get("id")
+    try:
+        query_id = str(uuid.UUID(str(given))) if given else str(uuid.uuid4())
+    except ValueError:
+        query_id = str(uuid.uuid4())
+    return {"id": query_id, "content": content}
+
+
+def modes_of(body: RunCreate) -> set[str]:
+    modes = body.stream_mode if isinstance(body.stream_mode, list) else [body.stream_mode]
+    return {"messages-tuple" if m == "messages" else m for m in modes}
+
+
+class RunFeed:
+    """One run's frames from the thread's watcher, until it is done."""
+
+    def __init__(self, threads: Threads, session: ChatSession, query: dict[str, str]) -> None:
+        self.threads, self.session, self.query = threads, session, query
+        self.watcher = threads.watch(session)
+        self.run_id: str | None = None
+
+    async def start(self) -> list[dict[str, Any]]:
+        try:
+            replayed = await self.threads.ask(self.session, self.query)  # type: ignore[arg-type]
+        except BaseException:
+            self.threads.unwatch(self.watcher)
+            raise
+        return replayed
+
+    async def frames(self, replayed: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            for frame in replayed:
+                yield frame
+            if replayed:
+                return
+            while True:
+                frame = await self.watcher.queue.get()
+                if self.run_id is None and frame.get("type") == "ack":
+                    if frame.get("id") != self.query["id"]:
+                        continue
+                    self.run_id = frame.get("run_id")
+                if self.run_id is None or frame.get("run_id") not in (None, self.run_id):
+                    continue
+                yield frame
+                if frame["type"] in ("done", "error"):
+                    return
+        finally:
+            self.threads.unwatch(self.watcher)
+
+
+def sse(event: str, data: Any, event_id: int) -> str:
+    return f"event: {event}\nid: {event_id}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def start_run(
+    threads: Threads, thread_id: str, body: RunCreate, user: Any
+) -> tuple[RunFeed, list[dict[str, Any]], str]:
+    known_assistant(body.assistant_id)
+    if body.multitask_strategy != "reject":
+        raise HTTPException(
+            422,
+            f"multitask_strategy {body.multitask_strategy!r} is not supported yet: use 'reject'",
+        )
+    session = await owned(threads, thread_id, user)
+    feed = RunFeed(threads, session, query_of(body))
+    try:
+        replayed = await feed.start()
+    except ThreadlineError as exc:
+        if exc.code == "busy":
+            raise HTTPException(409, "the thread is busy with another run") from exc
+        raise
+    run_id = str(uuid.uuid4())
+    return feed, replayed, run_id
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream_run(
+    thread_id: str, body: RunCreate, request: Request, user: UserDep, threads: ThreadsDep
+) -> StreamingResponse:
+    feed, replayed, run_id = await start_run(threads, thread_id, body, user)
+    modes = modes_of(body)
+
+    async def events() -> AsyncIterator[str]:
+        n = 0
+
+        def next_id() -> int:
+            nonlocal n
+            n += 1
+            return n
+
+        yield sse("metadata", {"run_id": run_id, "attempt": 1}, next_id())
+        async for frame in feed.frames(replayed):
+            for event, data in translate(frame, feed, modes, run_id):
+                yield sse(event, data, next_id())
+        if "values" in modes:
+            session = await threads.deps.sessions.get(feed.session.id)
+            values = {"messages": await journal_messages(threads, session)}
+            yield sse("values", values, next_id())
+        yield sse("end", None, next_id())
+
+    headers = {
+        "Location": f"/threads/{thread_id}/runs/{run_id}/stream",
+        "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
+        "Cache-Control": "no-store",
+    }
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def translate(
+    frame: dict[str, Any], feed: RunFeed, modes: set[str], run_id: str
+) -> list[tuple[str, Any]]:
+    """One Threadline frame as the API's stream events, for the modes asked."""
+    kind = frame.get("type")
+    out: list[tuple[str, Any]] = []
+    meta = {"run_id": run_id, "thread_id": feed.session.id, "langgraph_node": frame.get("node")}
+    if kind == "token" and "messages-tuple" in modes:
+        chunk = {
+            "type": "AIMessageChunk",
+            "id": answer_id(feed.query["id"]),
+            "content": frame["content"],
+        }
+        out.append(("messages", [chunk, {**meta, "langgraph_node": "execution"}]))
+    if kind == "message" and "messages-tuple" in modes:
+        message = frame["message"]
+        row_like = {"type": "ai", "id": message["id"], "content": message["content"]}
+        out.append(("messages", [row_like, {**meta, "langgraph_node": "response"}]))
+    if kind == "progress" and frame.get("status") == "finished" and "updates" in modes:
+        detail = {k: v for k, v in frame.items() if k not in ("type", "status", "node", "run_id")}
+        out.append(("updates", {frame["node"]: detail}))
+    if "custom" in modes and kind not in ("done",):
+        out.append(("custom", {k: v for k, v in frame.items() if k != "run_id"}))
+    if kind == "error":
+        out.append(("error", {"error": frame.get("code"), "message": frame.get("message")}))
+    return out
+
+
+def answer_id(query_id: str) -> str:
+    return answer_id_for(query_id)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(
+    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep
+) -> dict[str, Any]:
+    """Run a turn and answer with the thread's values once it is done."""
+    feed, replayed, _ = await start_run(threads, thread_id, body, user)
+    error: dict[str, Any] | None = None
+    async for frame in feed.frames(replayed):
+        if frame["type"] == "error":
+            error = frame
+    session = await threads.deps.sessions.get(feed.session.id)
+    values: dict[str, Any] = {"messages": await journal_messages(threads, session)}
+    if error is not None:
+        values["__error__"] = {"error": error.get("code"), "message": error.get("message")}
+    return values
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)
+async def cancel_run(
+    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep
+) -> dict[str, Any]:
+    """Stop the thread's running turn (its partial answer is journaled)."""
+    session = await owned(threads, thread_id, user)
+    await threads.cancel(session)
+    return {"run_id": run_id, "status": "interrupted"}

@@ -1,0 +1,123 @@
+"""LangGraph's Agent Server API, driven by the real `langgraph-sdk` Python
+client against the shared real server (`server`, tests/conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+
+from tests.support.api import register
+from tests.support.server import ServerProcess
+
+
+def client_for(server: ServerProcess, headers: dict[str, str]) -> Any:
+    return get_client(url=server.url, headers=headers, api_key=None)
+
+
+async def test_the_sdk_creates_a_thread_streams_a_run_and_reads_its_state(
+    server: ServerProcess,
+) -> None:
+    headers = register(server)
+    async with client_for(server, headers) as client:
+        await converse(server, headers, client)
+
+
+async def converse(server: ServerProcess, headers: dict[str, str], client: Any) -> None:
+    [assistant] = await client.assistants.search()
+    assert assistant["graph_id"] == "threadline"
+    thread = await client.threads.create(metadata={"title": "From the SDK"})
+    assert thread["status"] == "idle" and thread["metadata"]["title"] == "From the SDK"
+
+    events = []
+    async for part in client.runs.stream(
+        thread["thread_id"],
+        "threadline",
+        input={"messages": [{"type": "human", "content": "my name is Ada Lovelace"}]},
+        stream_mode=["values", "messages-tuple", "updates"],
+    ):
+        events.append(part)
+    kinds = [e.event for e in events]
+    assert kinds[0] == "metadata" and kinds[-2:] == ["values", "end"]
+    streamed = "".join(
+        e.data[0]["content"]
+        for e in events
+        if e.event == "messages" and e.data[0]["type"] == "AIMessageChunk"
+    )
+    assert "Ada Lovelace" in streamed
+    updates = [next(iter(e.data)) for e in events if e.event == "updates"]
+    assert updates[:3] == ["initialize", "planning", "execution"] and updates[-1] == "response"
+    final = events[-2].data["messages"]
+    assert [m["type"] for m in final] == ["human", "ai"] and final[1]["content"] == streamed
+
+    state = await client.threads.get_state(thread["thread_id"])
+    assert [m["content"] for m in state["values"]["messages"]] == [
+        "my name is Ada Lovelace",
+        streamed,
+    ]
+    history = await client.threads.get_history(thread["thread_id"])
+    assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
+
+    # runs.wait: the same thread, the values once done
+    values = await client.runs.wait(
+        thread["thread_id"],
+        "threadline",
+        input={"messages": [{"type": "human", "content": "what is my name?"}]},
+    )
+    assert "Your name is Ada Lovelace" in values["messages"][-1]["content"]
+
+    # the same thread, as the browser's REST API sees it
+    journal = httpx.get(
+        f"{server.url}/api/sessions/{thread['thread_id']}/messages", headers=headers, timeout=10
+    ).json()["messages"]
+    assert [m["content"] for m in journal] == [m["content"] for m in values["messages"]]
+    found = await client.threads.search(metadata={"title": "From the SDK"})
+    assert [t["thread_id"] for t in found] == [thread["thread_id"]]
+
+
+async def test_another_users_thread_answers_like_a_missing_one(server: ServerProcess) -> None:
+    async with (
+        client_for(server, register(server)) as mine,
+        client_for(server, register(server)) as theirs,
+    ):
+        await isolated(mine, theirs)
+
+
+async def isolated(mine: Any, theirs: Any) -> None:
+    thread = await mine.threads.create()
+    missing = str(uuid.uuid4())
+    for thread_id in (thread["thread_id"], missing, "not-a-uuid"):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await theirs.threads.get(thread_id)
+        assert refused.value.response.status_code == 404
+        assert refused.value.response.json()["error"]["code"] == "not_found"
+    assert await theirs.threads.search() == []
+
+
+async def test_no_login_no_api(server: ServerProcess) -> None:
+    reply = httpx.post(f"{server.url}/threads/search", json={}, timeout=10)
+    assert reply.status_code == 401 and reply.json()["error"]["code"] == "unauthorized"
+
+
+async def test_bad_runs_are_clear_4xx(server: ServerProcess) -> None:
+    headers = register(server)
+    thread = httpx.post(f"{server.url}/threads", json={}, headers=headers, timeout=10).json()
+    url = f"{server.url}/threads/{thread['thread_id']}/runs/wait"
+    for body, status in [
+        ({"assistant_id": "threadline", "input": {"messages": []}}, 422),
+        ({"assistant_id": "nobody", "input": {"messages": "hi"}}, 404),
+        ({"assistant_id": "threadline", "input": {"messages": "hi"}, "stream_mode": "x"}, 422),
+        (
+            {
+                "assistant_id": "threadline",
+                "input": {"messages": [{"type": "human", "content": 5}]},
+            },
+            422,
+        ),
+    ]:
+        reply = httpx.post(url, json=body, headers=headers, timeout=10)
+        assert reply.status_code == status, (body, reply.text)
+        assert "error" in reply.json()
