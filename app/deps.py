@@ -57,9 +57,11 @@ def anon_token(conn: HTTPConnection) -> str | None:
 def credentials_of(conn: HTTPConnection) -> Credentials:
     """The token hashes a request or socket shows (bearer header or cookies)."""
     login, anon = bearer_token(conn), anon_token(conn)
+    api_key = conn.headers.get("x-api-key", "").strip()
     return Credentials(
         login_token_hash=token_hash(login) if login else None,
         anon_token_hash=token_hash(anon) if anon else None,
+        api_key_hash=token_hash(api_key) if api_key else None,
     )
 
 

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.ratelimit import RateLimited
 from graph.errors import ModelUnavailable
+from memory.api_keys import ApiKeyNotFound
 from memory.errors import (
     DATABASE_DOWN,
     DatabaseUnavailable,
@@ -32,6 +33,7 @@ HTTP_STATUS: dict[type[ThreadlineError], int] = {
     InvalidInput: 422,
     SessionNotFound: 404,
     MemoryNotFound: 404,
+    ApiKeyNotFound: 404,
     MessageIdConflict: 409,
     EmailTaken: 409,
     SessionBusy: 409,

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from memory.anonymous import AnonymousOwners
+from memory.api_keys import ApiKeys
 from memory.db import Database
 from memory.errors import ThreadlineError
 from memory.models import AuthToken, ChatSession, User
@@ -37,6 +38,7 @@ class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.anonymous = AnonymousOwners(db)
+        self.api_keys = ApiKeys(db)
 
     async def create(self, email: str, password_hash: str, display_name: str | None) -> User:
         """A new account; emails are unique whatever their case."""

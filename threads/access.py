@@ -29,6 +29,7 @@ class Credentials:
 
     login_token_hash: str | None = None
     anon_token_hash: str | None = None
+    api_key_hash: str | None = None  # a personal API key (`x-api-key`) proves its user
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ async def identify(users: UserStore, credentials: Credentials) -> Caller:
     user = None
     if credentials.login_token_hash is not None:
         user = await users.user_for_token(credentials.login_token_hash)
+    if user is None and credentials.api_key_hash is not None:
+        user = await users.api_keys.user_for_key(credentials.api_key_hash)
     anonymous = False
     if credentials.anon_token_hash is not None:
         anonymous = await users.anonymous.is_live(credentials.anon_token_hash)

@@ -165,3 +165,28 @@ async def delete_account(
     await confirm_password(limits, request, user, body.password)
     await accounts.delete(user)
     clear_private_cookie(response, LOGIN_COOKIE, settings)
+
+
+# -- personal API keys (`x-api-key`), for the Agent Server API and MCP ----------------
+
+
+class ApiKeyRequest(RequestBody):
+    name: Annotated[PlainText, StringConstraints(min_length=1, max_length=100)]
+
+
+@router.post("/api-keys", status_code=201)
+async def create_api_key(body: ApiKeyRequest, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
+    """A new key; the key itself is in this answer only (only its hash is kept)."""
+    key = "tl_" + new_token()
+    made = await threads.users.api_keys.create(user.id, body.name, token_hash(key), key[:10])
+    return {**made.as_dict(), "key": key}
+
+
+@router.get("/api-keys")
+async def list_api_keys(user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
+    return {"api_keys": [k.as_dict() for k in await threads.users.api_keys.list(user.id)]}
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, response_class=Response)
+async def revoke_api_key(key_id: str, user: UserDep, threads: ThreadsDep) -> None:
+    await threads.users.api_keys.revoke(user.id, key_id)

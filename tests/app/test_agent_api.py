@@ -121,3 +121,44 @@ async def test_bad_runs_are_clear_4xx(server: ServerProcess) -> None:
         reply = httpx.post(url, json=body, headers=headers, timeout=10)
         assert reply.status_code == status, (body, reply.text)
         assert "error" in reply.json()
+
+
+async def test_personal_api_keys_work_as_x_api_key_until_revoked(server: ServerProcess) -> None:
+    headers = register(server)
+    made = httpx.post(
+        f"{server.url}/api/auth/api-keys", json={"name": "my script"}, headers=headers, timeout=10
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()["key"]
+    assert key.startswith("tl_") and made.json()["prefix"] == key[:10]
+    listed = httpx.get(f"{server.url}/api/auth/api-keys", headers=headers, timeout=10).json()
+    assert [k["name"] for k in listed["api_keys"]] == ["my script"]
+    assert "key" not in listed["api_keys"][0]  # shown once, when made
+
+    async with get_client(url=server.url, api_key=key) as client:
+        thread = await client.threads.create()
+        values = await client.runs.wait(
+            thread["thread_id"], "threadline", input={"messages": "my name is Grace"}
+        )
+        assert values["messages"][-1]["type"] == "ai"
+    # the key's thread is the user's, in the browser's API too
+    mine = httpx.get(f"{server.url}/api/sessions", headers=headers, timeout=10).json()
+    assert thread["thread_id"] in [s["id"] for s in mine["sessions"]]
+
+    other = register(server)
+    refused = httpx.delete(
+        f"{server.url}/api/auth/api-keys/{made.json()['id']}", headers=other, timeout=10
+    )
+    assert refused.status_code == 404  # another user's key: as if missing
+    revoked = httpx.delete(
+        f"{server.url}/api/auth/api-keys/{made.json()['id']}", headers=headers, timeout=10
+    )
+    assert revoked.status_code == 204
+    gone = httpx.post(
+        f"{server.url}/threads/search", json={}, headers={"x-api-key": key}, timeout=10
+    )
+    assert gone.status_code == 401
+    made_up = httpx.post(
+        f"{server.url}/threads/search", json={}, headers={"x-api-key": "tl_made_up"}, timeout=10
+    )
+    assert made_up.status_code == 401
