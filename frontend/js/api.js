@@ -36,6 +36,9 @@ const enc = encodeURIComponent;
 export const api = {
   me: () => call("GET", "/api/auth/me"),
   identity: () => call("GET", "/api/auth/identity"),
+  apiKeys: () => call("GET", "/api/auth/api-keys"),
+  createApiKey: (name) => call("POST", "/api/auth/api-keys", { name }),
+  revokeApiKey: (id) => call("DELETE", `/api/auth/api-keys/${enc(id)}`),
   register: (email, password, display_name) =>
     call("POST", "/api/auth/register", display_name ? { email, password, display_name } : { email, password }),
   login: (email, password) => call("POST", "/api/auth/login", { email, password }),

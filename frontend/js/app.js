@@ -4,6 +4,7 @@ import { AuthDialog, renderAccount } from "./auth.js";
 import { ChatView } from "./chat.js";
 import { humanMessage } from "./errors.js";
 import { knownIdentity, rememberIdentity } from "./identity.js";
+import { KeysPanel } from "./keys.js";
 import { MemoryPanel } from "./memory.js";
 import { Sidebar } from "./sidebar.js";
 import { ThreadSocket } from "./socket.js";
@@ -44,6 +45,7 @@ const sidebar = new Sidebar({
 });
 const auth = new AuthDialog($("#auth-dialog"));
 const memoryPanel = new MemoryPanel($("#memory-dialog"));
+const keysPanel = new KeysPanel($("#keys-dialog"));
 
 /** Show what went wrong in words; a lost connection clears itself once the server answers. */
 function reportError(error) {
@@ -204,6 +206,7 @@ async function refreshIdentity() {
   renderAccount($("#account"), state.user, {
     onLogin: () => auth.open("login").then(signedIn),
     onRegister: () => auth.open("register").then(signedIn),
+    onKeys: () => keysPanel.open(),
     onLogout: async () => {
       await api.logout().catch(reportError);
       rememberIdentity(null);

@@ -44,13 +44,15 @@ export class AuthDialog {
   }
 }
 
-export function renderAccount(container, user, { onLogin, onRegister, onLogout }) {
+export function renderAccount(container, user, { onLogin, onRegister, onLogout, onKeys }) {
   container.replaceChildren();
   if (user) {
     const who = Object.assign(document.createElement("span"), { className: "who", textContent: user.display_name || user.email });
+    const keys = Object.assign(document.createElement("button"), { type: "button", textContent: "API keys" });
+    keys.addEventListener("click", onKeys);
     const out = Object.assign(document.createElement("button"), { type: "button", textContent: "Log out" });
     out.addEventListener("click", onLogout);
-    container.append(who, out);
+    container.append(who, keys, out);
     return;
   }
   const login = Object.assign(document.createElement("button"), { type: "button", textContent: "Log in" });

@@ -8,6 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Tabs, screenshot
@@ -122,6 +123,29 @@ def test_a_fact_told_in_one_thread_is_recalled_in_a_new_one(tabs: Tabs) -> None:
     used.get_by_role("link").click()
     expect(page).to_have_url(re.compile(f"#/s/{first}$"))
     expect(page.locator("#log")).to_contain_text("I live in Tromsø and I work on Threadline.")
+
+
+def test_api_keys_are_made_once_shown_and_revoked(tabs: Tabs) -> None:
+    page = tabs.new()
+    page.goto("/")
+    register(page)
+    page.locator("#account").get_by_role("button", name="API keys").click()
+    panel = page.locator("#keys-dialog")
+    panel.get_by_label("Key name").fill("my notebook")
+    panel.get_by_role("button", name="Make a key").click()
+    key = panel.locator("#new-key code").inner_text()
+    assert key.startswith("tl_")
+    expect(panel.locator(".api-key")).to_contain_text(f"my notebook · {key[:10]}…")
+    # the key works as x-api-key (a client with no cookie), the list never shows it again
+    search = page.url.split("#")[0].rstrip("/") + "/threads/search"
+    assert httpx.post(search, json={}, headers={"x-api-key": key}, timeout=10).status_code == 200
+    panel.get_by_role("button", name="Close").click()
+    page.locator("#account").get_by_role("button", name="API keys").click()
+    expect(panel.locator("#new-key")).to_be_hidden()
+    panel.get_by_role("button", name="Revoke key my notebook").click()
+    expect(panel.locator(".api-key")).to_have_count(0)
+    gone = httpx.post(search, json={}, headers={"x-api-key": key}, timeout=10)
+    assert gone.status_code == 401
 
 
 def test_memory_panel_lists_adds_edits_and_deletes(tabs: Tabs) -> None:
