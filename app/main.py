@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
@@ -58,6 +59,18 @@ def create_app(
     # 500s that install_error_handlers' middleware makes.
     install_error_handlers(app)
     app.add_middleware(Perimeter, settings=settings)
+    if settings.allowed_origins:
+        # Browser apps on the origins allowed (Agent Chat UI, say) may call the
+        # APIs with a key or a token, never with this site's cookies, and may read
+        # the run ids in Location and Content-Location.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-api-key", "last-event-id"],
+            expose_headers=["Location", "Content-Location"],
+            allow_credentials=False,
+        )
     app.add_middleware(AccessLog)
     app.include_router(health.router)
     app.include_router(auth.router)

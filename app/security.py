@@ -19,6 +19,8 @@ from app.settings import Settings
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 ANY_INTERFACE = ("", "0.0.0.0", "::", "[::]")
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Where writes are checked: our REST API and the Agent Server API's routes.
+API_PATHS = ("/api", "/threads", "/assistants")
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 DEFAULT_PORTS = {"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}
 # A Host header is only echoed into the CSP when it is a plain host[:port].
@@ -156,7 +158,7 @@ class Perimeter:
         gate = self.gates.get(path)
         if gate == "off" or (gate == "loopback" and not is_loopback(scope)):
             return "not_found", 404
-        if scope["method"] not in WRITES or not (path == "/api" or path.startswith("/api/")):
+        if scope["method"] not in WRITES or not is_api(path):
             return None
         if self.cross_site(scope, headers):
             return "cross_site", 403
@@ -197,6 +199,10 @@ class Perimeter:
             await send(message)
 
         return send_with_headers
+
+
+def is_api(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in API_PATHS)
 
 
 def has_body(headers: Headers) -> bool:

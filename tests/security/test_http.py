@@ -159,6 +159,10 @@ def test_cross_site_writes_are_refused_and_write_nothing(
                 ("POST", "/api/memories"),
                 ("POST", "/api/auth/logout"),
                 ("POST", "/api/auth/password"),
+                ("POST", "/api/auth/api-keys"),
+                ("POST", "/threads"),  # the Agent Server API too
+                ("POST", f"/threads/{mine['id']}/runs/wait"),
+                ("DELETE", f"/threads/{mine['id']}"),
             ]:
                 reply = http.request(method, path, content=body, headers=headers)
                 assert reply.status_code == 403, (origin, site, method, path, reply.text)
@@ -359,3 +363,39 @@ def test_the_log_formatter_cuts_the_data_errors_carry() -> None:
         )
         line = JsonFormatter().format(record)
         assert "plugh" not in line and "redacted" in line, line
+
+
+def test_allowed_origins_get_cors_for_the_agent_api_without_cookies(
+    server_database: str, tmp_path: Path
+) -> None:
+    """A browser app on an allowed origin (Agent Chat UI) may call the Agent
+    Server API with a key and read the run ids; other origins get no CORS."""
+    allowed = "http://chat-ui.example:3000"
+    proc = ServerProcess(
+        server_database, tmp_path / "cors.log", THREADLINE_ALLOWED_ORIGINS=f'["{allowed}"]'
+    )
+    proc.start()
+    try:
+        with httpx.Client(base_url=proc.url, timeout=10) as http:
+            preflight = http.options(
+                "/threads",
+                headers={
+                    "Origin": allowed,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "x-api-key, content-type",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == allowed
+            assert "access-control-allow-credentials" not in preflight.headers
+            reply = http.post("/threads/search", json={}, headers={"Origin": allowed})
+            assert reply.status_code == 401  # no key: CORS lets it through, auth does not
+            exposed = reply.headers["access-control-expose-headers"].lower()
+            assert "content-location" in exposed and "location" in exposed
+            other = http.options(
+                "/threads",
+                headers={"Origin": EVIL, "Access-Control-Request-Method": "POST"},
+            )
+            assert other.headers.get("access-control-allow-origin") is None
+    finally:
+        proc.stop()
