@@ -25,8 +25,12 @@ class DatabaseChoice:
 
 
 @contextlib.contextmanager
-def database_url(settings: Settings) -> Iterator[DatabaseChoice]:
-    """The database to use, starting (and finally stopping) the embedded server if needed."""
+def database_url(settings: Settings, *, server: bool = False) -> Iterator[DatabaseChoice]:
+    """The database to use: DATABASE_URL, or the embedded cluster, started or joined
+    (and finally left, and stopped by the last process out).
+
+    `server`: this is `threadline serve`, the only one on its data directory.
+    """
     if settings.database_url is not None:
         url = settings.database_url.get_secret_value()
         check_reachable(url)
@@ -36,7 +40,7 @@ def database_url(settings: Settings) -> Iterator[DatabaseChoice]:
     from memory.embedded import EmbeddedDatabaseError, EmbeddedPostgres
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = EmbeddedPostgres(settings.data_dir)
+    embedded = EmbeddedPostgres(settings.data_dir, server=server)
     try:
         url = embedded.start()
     except EmbeddedDatabaseError as exc:

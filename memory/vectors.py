@@ -68,11 +68,14 @@ class Vectors:
         async with self.db.engine.connect() as conn:
             self.column = (await conn.execute(_HAS_COLUMN)).scalar() is not None
         if self.embedder is not None and not self.column:
-            log.warning(
+            # Said once, at start, in the server's log (info: not a fault to
+            # alarm on, and not a line for the CLI's stderr).
+            log.info(
                 "this database has no pgvector (the `vector` extension): "
                 "memories are recalled by full text only"
             )
-        log.info("memory recall: %s", self.mode)
+        else:
+            log.info("memory recall: %s", self.mode)
         return self.mode
 
     @property

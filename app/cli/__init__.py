@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 import uvicorn
 
-from app.cli.runtime import migrated_database, run
+from app.cli.runtime import migrated_database, print_error, run
 from app.cli.sessions import sessions_cli
 from app.cli.users import users_cli
 from app.logs import configure_logging
@@ -15,7 +16,9 @@ from app.settings import Settings
 from threads.runtime import Runtime
 
 cli = typer.Typer(
-    help="Threadline: a chat agent server whose memory never breaks.", no_args_is_help=True
+    help="Threadline: a chat agent server whose memory never breaks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # a bug's traceback stays plain; see main()
 )
 cli.add_typer(sessions_cli, name="sessions")
 cli.add_typer(users_cli, name="users")
@@ -26,13 +29,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
 ) -> None:
-    """Run the server; with no DATABASE_URL, on an embedded PostgreSQL under ./data."""
+    """Run the server; with no DATABASE_URL, on an embedded PostgreSQL under ./data.
+
+    One server per data directory; CLI commands may run beside it."""
     from app.main import create_app
 
     # The Host check serves the name the server is bound to: --host counts as set.
     settings = Settings(host=host) if host else Settings()
     configure_logging()
-    with migrated_database(settings) as db:
+    with migrated_database(settings, server=True) as db:
         uvicorn.run(
             create_app(settings, db.url, on_shutdown=db.stop),
             host=host or settings.host,
@@ -55,12 +60,19 @@ def migrate() -> None:
 @cli.command()
 def chat(
     session: Annotated[str | None, typer.Option(help="Resume this session id")] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Chat as this user (email): kept, and remembered across threads"),
+    ] = None,
 ) -> None:
-    """Chat in the terminal, on the same graph and storage as the server."""
+    """Chat in the terminal, on the same graph and storage as the server.
+
+    Without --user, as the terminal's own visitor: its threads expire like anonymous
+    ones, and nothing is remembered across them."""
     from app.cli.terminal import chat_loop
 
-    async def work(rt: Runtime, _: Settings) -> None:
-        await chat_loop(rt.threads, session)
+    async def work(rt: Runtime, settings: Settings) -> None:
+        await chat_loop(rt, settings, session, user)
 
     run(work)
 
@@ -76,4 +88,17 @@ def mcp(
 
 
 def main() -> None:
-    cli()
+    """The console script. Every error is one line on stderr and a non-zero exit
+    (docs/operations.md); only a bug, an exception nobody expected, shows a traceback."""
+    try:
+        code = cli(prog_name="threadline", standalone_mode=False)
+    except typer.TyperException as exc:  # click's errors: bad usage, a missing file
+        context = getattr(exc, "ctx", None)  # usage errors know their command
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        if exc.format_message().strip():  # blank: the help was shown (no arguments)
+            print_error(f"{exc.format_message()}{hint}")
+        code = exc.exit_code
+    except typer.Abort:
+        print_error("aborted")
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from app.cli.runtime import owner_of
 from app.exports import export_json, export_markdown
+from app.logs import configure_logging
 from app.schemas import session_out
 from memory.errors import ThreadlineError
 from memory.sessions import Owner
@@ -50,23 +51,24 @@ def build_server(rt: Runtime, owner: Owner) -> MCPServer[Any]:
     @server.tool()
     @told
     async def list_sessions(limit: int = 20, archived: bool = False) -> list[dict[str, Any]]:
-        """The user's sessions, newest activity first."""
-        found, _ = await sessions.list(owner, archived=archived, limit=min(limit, 100))
+        """The user's sessions, newest activity first (at most 100)."""
+        found, _ = await sessions.list(owner, archived=archived, limit=bounded(limit, 100))
         return [session_out(x) for x in found]
 
     @server.tool()
     @told
     async def search_sessions(query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Sessions whose title or messages match `query` (any language)."""
-        found, _ = await sessions.list(owner, archived=None, q=query, limit=min(limit, 100))
+        """Sessions whose title or messages match `query` (any language; at most 100)."""
+        found, _ = await sessions.list(owner, archived=None, q=query, limit=bounded(limit, 100))
         return [session_out(x) for x in found]
 
     @server.tool()
     @told
     async def resume_session(session_id: str, recent: int = 20) -> dict[str, Any]:
-        """Where a session stands: its rolling summary and its most recent messages."""
+        """Where a session stands: its rolling summary and its most recent messages
+        (at most 200)."""
         session = await threads.open(session_id, owner)
-        messages, has_more = await rt.deps.journal.page(session.id, limit=min(recent, 200))
+        messages, has_more = await rt.deps.journal.page(session.id, limit=bounded(recent, 200))
         state = await threads.window(session)
         return {
             "session": session_out(session, messages[-1] if messages else None),
@@ -102,5 +104,14 @@ def build_server(rt: Runtime, owner: Owner) -> MCPServer[Any]:
     return server
 
 
+def bounded(count: int, most: int) -> int:
+    """A count the model asked for, within 1..most: never an error, never a crash."""
+    return max(1, min(count, most))
+
+
 async def serve_stdio(rt: Runtime, email: str | None) -> None:
-    await build_server(rt, await owner_of(rt, email)).run_stdio_async()
+    owner = await owner_of(rt, email)
+    # Our one-line JSON logs, warnings and worse: the SDK would log every refused
+    # call at INFO and every crash as a Rich box on stderr, which the client shows.
+    configure_logging("WARNING")
+    await build_server(rt, owner).run_stdio_async()

@@ -7,6 +7,7 @@ nobody's lock by accident: a thread with a running turn answers busy.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
-from app.cli.runtime import owner_of, run
+from app.cli.runtime import fail, owner_of, run
 from app.exports import export_json, export_markdown
 from app.schemas import session_out
 from app.settings import Settings
@@ -71,7 +72,7 @@ def export_session(
 ) -> None:
     """Export a session as versioned JSON or Markdown."""
     if format not in ("json", "md"):
-        raise typer.BadParameter("format must be json or md")
+        raise typer.BadParameter("must be json or md", param_hint="'--format'")
 
     async def work(rt: Runtime, _: Settings) -> str:
         session, messages = await rt.threads.export(session_id, await owner_of(rt, user))
@@ -82,21 +83,25 @@ def export_session(
     text = run(work)
     if output is None:
         typer.echo(text)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @sessions_cli.command("import")
-def import_file(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    user: UserOption = None,
-) -> None:
+def import_file(file: Path, user: UserOption = None) -> None:
     """Import a Threadline export or a ChatGPT conversations.json (all or nothing)."""
+    try:
+        f = file.open("rb")
+        size = os.fstat(f.fileno()).st_size
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
 
     async def work(rt: Runtime, _: Settings) -> str:
         owner = await owner_of(rt, user)
-        size = file.stat().st_size
-        with Progress(transient=True, disable=not sys.stderr.isatty()) as bar, file.open("rb") as f:
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
             task = bar.add_task("importing", total=size)
             report = await rt.threads.import_file(
                 owner, f, progress=lambda: bar.update(task, completed=f.tell())
@@ -107,7 +112,8 @@ def import_file(
             f"{report.messages_skipped} already there"
         )
 
-    typer.echo(run(work))
+    with f:
+        typer.echo(run(work))
 
 
 @sessions_cli.command("merge")

@@ -11,15 +11,21 @@ import uuid
 
 import typer
 
-from app.cli.owner import TERMINAL_OWNER
+from app.cli.runtime import owner_of
+from app.settings import Settings
 from memory.errors import SessionNotFound, ThreadlineError
 from memory.models import ChatSession
+from memory.sessions import Owner
 from threads.operations import Threads
+from threads.runtime import Runtime
 
 
-async def chat_loop(threads: Threads, session_id: str | None) -> None:
-    session = await open_or_create(threads, session_id)
-    typer.echo(f"session {session.id}  (resume with: threadline chat --session {session.id})")
+async def chat_loop(
+    rt: Runtime, settings: Settings, session_id: str | None, email: str | None
+) -> None:
+    threads, owner = rt.threads, await owner_of(rt, email)
+    session = await open_or_create(threads, owner, session_id, email)
+    typer.echo(f"session {session.id}  ({keeping(session.id, email, settings)})")
     history, _ = await threads.deps.journal.page(session.id, limit=20)
     for message in history:
         typer.echo(f"{message.role}> {message.content}")
@@ -34,28 +40,51 @@ async def chat_loop(threads: Threads, session_id: str | None) -> None:
             if text.strip() in {"/quit", "/exit"}:
                 return
             if text.strip():
-                await answer(threads, session, watcher.queue, text)
+                await answer(threads, owner, session, watcher.queue, text)
     finally:
         threads.unwatch(watcher)
 
 
-async def open_or_create(threads: Threads, session_id: str | None) -> ChatSession:
+async def open_or_create(
+    threads: Threads, owner: Owner, session_id: str | None, email: str | None
+) -> ChatSession:
     if session_id:
         try:
-            return await threads.open(session_id, TERMINAL_OWNER)
+            return await threads.open(session_id, owner)
         except SessionNotFound:
-            raise typer.BadParameter(f"no session {session_id} for this terminal") from None
-    return await threads.deps.sessions.create(TERMINAL_OWNER)
+            whose = email or "this terminal (or it expired)"
+            raise SessionNotFound(f"no session {session_id} of {whose}") from None
+    return await threads.deps.sessions.create(owner)
+
+
+def keeping(session_id: str, email: str | None, settings: Settings) -> str:
+    """How long the session is kept, and how to resume it: a terminal session is
+    anonymous, so it goes after the anonymous TTL of inactivity."""
+    if email is not None:
+        resume = f"resume with: threadline chat --user {email} --session {session_id}"
+        if settings.retention_days:
+            return f"deleted {settings.retention_days:g} days after its last message; {resume}"
+        return resume
+    hours = f"{settings.anon_ttl_hours:g}"
+    return (
+        f"a visitor's session, deleted {hours} h after its last message; resume before "
+        f"then with: threadline chat --session {session_id}, or chat with --user EMAIL "
+        "to keep your threads"
+    )
 
 
 async def answer(
-    threads: Threads, session: ChatSession, events: asyncio.Queue[dict[str, object]], text: str
+    threads: Threads,
+    owner: Owner,
+    session: ChatSession,
+    events: asyncio.Queue[dict[str, object]],
+    text: str,
 ) -> None:
     """Run one turn and print its answer as it streams."""
     query_id = str(uuid.uuid4())
     typer.echo("assistant> ", nl=False)
     try:
-        session = await threads.open(session.id, TERMINAL_OWNER)
+        session = await threads.open(session.id, owner)
         replayed = await threads.ask(session, {"id": query_id, "content": text})
     except ThreadlineError as exc:
         typer.secho(f"\n[{exc.code}] {exc}", fg=typer.colors.RED)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -49,7 +51,7 @@ def data(result: Any) -> Any:
     return structured if structured is not None else json.loads(result.content[0].text)
 
 
-async def test_every_tool_over_stdio(server_database: str) -> None:
+async def test_every_tool_over_stdio(server_database: str, tmp_path: Path) -> None:
     email, (seoul, groceries), stranger = await seed(server_database)
     with psycopg.connect(server_database, autocommit=True) as conn:
         expired = str(uuid.uuid4())
@@ -62,40 +64,54 @@ async def test_every_tool_over_stdio(server_database: str) -> None:
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "app", "mcp", "--user", email], cwd=str(ROOT), env=env
     )
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as mcp:
-        await mcp.initialize()
-        names = {tool.name for tool in (await mcp.list_tools()).tools}
-        assert names == {
-            "list_sessions",
-            "search_sessions",
-            "resume_session",
-            "export_session",
-            "merge_sessions",
-            "cleanup_sessions",
-        }
-        listed = data(await mcp.call_tool("list_sessions", {}))
-        assert {s["id"] for s in listed} == {seoul, groceries}
-        found = data(await mcp.call_tool("search_sessions", {"query": "서울"}))
-        assert [s["id"] for s in found] == [seoul]
-        resumed = data(await mcp.call_tool("resume_session", {"session_id": seoul}))
-        assert resumed["recent_messages"][0]["content"] == "서울 여행 계획"
-        exported = data(await mcp.call_tool("export_session", {"session_id": seoul}))
-        assert json.loads(exported)["format"] == "threadline.session"
-        markdown = await mcp.call_tool("export_session", {"session_id": seoul, "format": "md"})
-        assert "서울 여행 계획" in markdown.content[0].text
-        assert data(await mcp.call_tool("cleanup_sessions", {}))["would_delete"] == [expired]
-        assert data(await mcp.call_tool("cleanup_sessions", {"dry_run": False}))["deleted"] == 1
-        merged = data(
-            await mcp.call_tool("merge_sessions", {"session_id": seoul, "other_id": groceries})
-        )
-        assert merged["message_count"] == 2
-        for tool, args in [
-            ("resume_session", {"session_id": stranger}),
-            ("resume_session", {"session_id": "not-a-uuid"}),
-            ("merge_sessions", {"session_id": seoul, "other_id": seoul}),
-            ("export_session", {"session_id": groceries}),  # merged away
-        ]:
-            refused = await mcp.call_tool(tool, args)
-            assert refused.is_error, (tool, args)
+    stderr = tmp_path / "mcp.stderr"
+    with stderr.open("w") as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as mcp,
+        ):
+            await mcp.initialize()
+            names = {tool.name for tool in (await mcp.list_tools()).tools}
+            assert names == {
+                "list_sessions",
+                "search_sessions",
+                "resume_session",
+                "export_session",
+                "merge_sessions",
+                "cleanup_sessions",
+            }
+            listed = data(await mcp.call_tool("list_sessions", {}))
+            assert {s["id"] for s in listed} == {seoul, groceries}
+            for limit in (-5, 0, 10**12):  # bounded to 1..100, never a crash
+                assert len(data(await mcp.call_tool("list_sessions", {"limit": limit}))) >= 1
+            latest = {"session_id": seoul, "recent": -1}
+            assert len(data(await mcp.call_tool("resume_session", latest))["recent_messages"]) == 1
+            found = data(await mcp.call_tool("search_sessions", {"query": "서울"}))
+            assert [s["id"] for s in found] == [seoul]
+            resumed = data(await mcp.call_tool("resume_session", {"session_id": seoul}))
+            assert resumed["recent_messages"][0]["content"] == "서울 여행 계획"
+            exported = data(await mcp.call_tool("export_session", {"session_id": seoul}))
+            assert json.loads(exported)["format"] == "threadline.session"
+            markdown = await mcp.call_tool("export_session", {"session_id": seoul, "format": "md"})
+            assert "서울 여행 계획" in markdown.content[0].text
+            assert data(await mcp.call_tool("cleanup_sessions", {}))["would_delete"] == [expired]
+            assert data(await mcp.call_tool("cleanup_sessions", {"dry_run": False}))["deleted"] == 1
+            merged = data(
+                await mcp.call_tool("merge_sessions", {"session_id": seoul, "other_id": groceries})
+            )
+            assert merged["message_count"] == 2
+            for tool, args in [
+                ("resume_session", {"session_id": stranger}),
+                ("resume_session", {"session_id": "not-a-uuid"}),
+                ("merge_sessions", {"session_id": seoul, "other_id": seoul}),
+                ("export_session", {"session_id": groceries}),  # merged away
+            ]:
+                refused = await mcp.call_tool(tool, args)
+                assert refused.is_error, (tool, args)
+                text = refused.content[0].text
+                # The SDK's prefix, then our code and message: "...: not_found: ..."
+                assert re.fullmatch(rf"Error executing tool {tool}: [a-z_]+: .+", text), text
+    logged = stderr.read_text()  # refusals are answers, not crashes: nothing logged
+    assert "Traceback" not in logged and "╭" not in logged, logged
     with psycopg.connect(server_database) as conn:
         assert conn.execute("SELECT 1 FROM chat_sessions WHERE id = %s", (stranger,)).fetchone()

@@ -26,17 +26,30 @@ print(EmbeddedPostgres(Path(sys.argv[1])).start(), flush=True)
 time.sleep(600)
 """
 
-# A second owner: prints what start() raised, or the URL if it wrongly succeeded.
-START_SECOND = """
+# A second server: prints what start() raised, or "started" if it wrongly succeeded.
+START_SECOND_SERVER = """
 import sys
 from pathlib import Path
 from memory.embedded import EmbeddedPostgres
 try:
-    EmbeddedPostgres(Path(sys.argv[1])).start()
+    EmbeddedPostgres(Path(sys.argv[1]), server=True).start()
 except Exception as exc:
     print(type(exc).__name__, exc)
     sys.exit(3)
 print("started")
+"""
+
+# A CLI command beside whoever runs the cluster: joins, writes, leaves.
+JOIN_WRITE_LEAVE = """
+import sys
+from pathlib import Path
+import psycopg
+from memory.embedded import EmbeddedPostgres
+server = EmbeddedPostgres(Path(sys.argv[1]))
+with psycopg.connect(server.start(), autocommit=True) as conn:
+    conn.execute("INSERT INTO notes VALUES ('from the child')")
+    print(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0], flush=True)
+server.stop()
 """
 
 
@@ -90,7 +103,6 @@ def test_start_serves_postgres_18_on_a_socket_and_stop_ends_it(data_dir: Path) -
             assert conn.execute(
                 "SELECT datlocprovider, datlocale FROM pg_database WHERE datname = 'threadline'"
             ).fetchone() == ("b", "C.UTF-8")
-        assert (data_dir / "threadline.lock").read_text().strip() == str(os.getpid())
         assert len(postmasters(server.pgdata)) == 1
     assert_no_postmaster(server.pgdata)
     server.stop()  # idempotent
@@ -115,20 +127,46 @@ def test_a_restart_reuses_the_data(data_dir: Path) -> None:
     assert_no_postmaster(second.pgdata)
 
 
-def test_a_second_process_on_the_same_directory_is_refused(data_dir: Path) -> None:
-    with EmbeddedPostgres(data_dir) as server:
-        child = run_child(START_SECOND, data_dir)
+def test_a_second_server_on_the_same_directory_is_refused(data_dir: Path) -> None:
+    with EmbeddedPostgres(data_dir, server=True) as server:
+        assert (data_dir / "server.lock").read_text().strip() == str(os.getpid())
+        child = run_child(START_SECOND_SERVER, data_dir)
         assert child.returncode == 3, child.stdout + child.stderr
         assert child.stdout.startswith(DataDirectoryInUse.__name__)
         assert str(data_dir) in child.stdout
         assert f"pid {os.getpid()}" in child.stdout
         assert "\n" not in child.stdout.strip()  # one line for the operator
-        # In this process too: a second handle is refused; the first keeps serving.
+        # In this process too: a second server handle is refused; the first keeps serving.
         with pytest.raises(DataDirectoryInUse, match=f"pid {os.getpid()}"):
-            EmbeddedPostgres(data_dir).start()
+            EmbeddedPostgres(data_dir, server=True).start()
         assert server.url is not None
         with psycopg.connect(server.url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
+    with EmbeddedPostgres(data_dir, server=True):  # released by stop()
+        pass
+    assert_no_postmaster(data_dir / "pgdata")
+
+
+def test_other_processes_join_the_cluster_and_the_last_one_out_stops_it(
+    data_dir: Path,
+) -> None:
+    first = EmbeddedPostgres(data_dir, server=True)
+    with psycopg.connect(first.start(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (body text)")
+        started = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+    # A CLI command beside the server: joins the same postmaster, leaves it running.
+    child = run_child(JOIN_WRITE_LEAVE, data_dir)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == str(started[0] if started else None)
+    assert len(postmasters(first.pgdata)) == 1
+    # The reverse: a process that joined outlives the one that started the cluster.
+    second = EmbeddedPostgres(data_dir)
+    url = second.start()
+    first.stop()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT body FROM notes").fetchall() == [("from the child",)]
+    second.stop()
+    assert_no_postmaster(first.pgdata)
 
 
 def test_recovers_after_its_owner_is_killed(data_dir: Path) -> None:
