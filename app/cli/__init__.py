@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from app.cli.memories import memories_cli
 from app.cli.runtime import migrated_database, print_error, run
 from app.cli.sessions import sessions_cli
 from app.cli.users import users_cli
@@ -22,6 +23,7 @@ cli = typer.Typer(
 )
 cli.add_typer(sessions_cli, name="sessions")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(memories_cli, name="memories")
 
 
 @cli.command()

@@ -93,3 +93,36 @@ def test_api_keys_from_the_command_line(server: ServerProcess, server_database: 
     assert one_line_error(again).startswith("error: not_found")
     nobody = threadline("users", "api-key", "list", "nobody@example.com", **env)
     assert one_line_error(nobody).startswith("error: unknown_user")
+
+
+async def test_memories_reembed_fills_what_is_owed(vector_url: str, server_database: str) -> None:
+    """After a change of model (or memories saved while embeddings were off),
+    `threadline memories reembed` embeds them; on a database without pgvector
+    it says recall is by full text."""
+    from memory.db import open_database
+    from memory.embeddings import LocalEmbedder
+    from memory.memories import MemoryDraft, MemoryStore
+    from tests.support.database import truncate_all
+    from tests.support.users import create_user
+
+    truncate_all(vector_url)  # the vector database is shared with tests/memory/test_vectors.py
+    db = await open_database(vector_url, pool_size=2)
+    try:
+        user = await create_user(db, f"{uuid.uuid4().hex[:8]}@example.com")
+        store = MemoryStore(db)  # no vectors: saved without embeddings, owed
+        for text in ("User said: I live in Tromsø", "User said: my doctor is Dr. Hansen"):
+            await store.add(user, MemoryDraft("fact", None, text))
+        result = threadline("memories", "reembed", DATABASE_URL=vector_url)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().startswith("embedded 2 memories with")
+        async with db.engine.connect() as conn:
+            from sqlalchemy import text
+
+            models = await conn.execute(
+                text("SELECT embedding_model FROM memories WHERE user_id = :u"), {"u": user}
+            )
+            assert {row[0] for row in models} == {LocalEmbedder.model}
+    finally:
+        await db.close()
+    plain = threadline("memories", "mode", DATABASE_URL=server_database)
+    assert plain.stdout.strip() == "full_text"
