@@ -441,7 +441,7 @@ def translate(
     if kind == "token" and "messages-tuple" in modes:
         chunk = {
             "type": "AIMessageChunk",
-            "id": answer_id(feed.query["id"]),
+            "id": answer_id_for(feed.query["id"]),
             "content": frame["content"],
         }
         out.append(("messages", [chunk, {**meta, "langgraph_node": "execution"}]))
@@ -457,10 +457,6 @@ def translate(
     if kind == "error":
         out.append(("error", {"error": frame.get("code"), "message": frame.get("message")}))
     return out
-
-
-def answer_id(query_id: str) -> str:
-    return answer_id_for(query_id)
 
 
 @router.post("/threads/{thread_id}/runs/wait")
