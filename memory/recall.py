@@ -161,9 +161,7 @@ def _as_dict(row: Any, relevant: bool) -> dict[str, Any]:
     }
 
 
-def _within_budget(
-    rows: list[Any], budget_tokens: int, relevant: set[str]
-) -> list[dict[str, Any]]:
+def _within_budget(rows: list[Any], budget_tokens: int, relevant: set[str]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     chosen: list[dict[str, Any]] = []
     used = 0

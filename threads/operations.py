@@ -8,23 +8,24 @@ turn, in this process or another.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 from graph.state import Query
 from graph.turn import read_window
 from memory.errors import SessionNotFound
-from memory.import_reading import import_scope, read_sessions
+from memory.import_reading import import_scope
 from memory.imports import ImportReport, import_sessions
 from memory.maintenance import Expired, find_expired, merge_sessions
 from memory.models import ChatMessage, ChatSession
-from memory.session_format import ImportedSession, ImportLimits
+from memory.session_format import ImportLimits
 from memory.sessions import Owner
 from memory.users import UserStore
 from threads.access import Caller, Credentials, identify
 from threads.events import EventBus, OutboxLimits, Watcher
+from threads.import_reader import read_parts
 from threads.locks import SessionBusy, ThreadLocks
 from threads.memory_saver import MemorySaver
 from threads.options import ThreadOptions
@@ -33,7 +34,6 @@ from threads.runs import RunRegistry, TurnDeps
 PAGE = 500
 CLEANUP_BATCH = 200
 T = TypeVar("T")
-_END: Any = object()
 
 
 @dataclass
@@ -141,18 +141,16 @@ class Threads:
     ) -> ImportReport:
         """A Threadline export or a ChatGPT `conversations.json`: all of it or nothing.
 
-        The file is read and checked in a worker thread, a part at a time, so a
-        large or hostile file never holds the event loop; the writes stay here,
-        in one transaction.
+        The file is read and checked a part at a time in a worker thread, or a
+        child process when it is large (threads/import_reader.py), so a large or
+        hostile file never holds the event loop; the writes stay here, in one
+        transaction.
         """
         limits = ImportLimits(
             max_sessions=self.options.max_import_sessions,
             max_depth=self.options.max_json_depth,
             max_message_chars=self.options.max_message_chars,
         )
-        sessions: Iterator[ImportedSession] = read_sessions(file, import_scope(owner), limits)
-        if progress is not None:
-            sessions = _ticking(sessions, progress)
         held: list[str] = []
 
         async def hold(session_id: str) -> None:
@@ -164,13 +162,14 @@ class Threads:
             held.append(session_id)
 
         try:
-            return await import_sessions(
-                self.deps.db,
-                owner,
-                _in_worker(sessions),
-                anon_ttl=self.deps.sessions.anon_ttl,
-                extending=hold,
-            )
+            async with aclosing(read_parts(file, import_scope(owner), limits)) as parts:
+                return await import_sessions(
+                    self.deps.db,
+                    owner,
+                    parts if progress is None else _ticking(parts, progress),
+                    anon_ttl=self.deps.sessions.anon_ttl,
+                    extending=hold,
+                )
         finally:
             for session_id in held:
                 await self.locks.release(session_id)
@@ -216,25 +215,7 @@ class Threads:
                     progress(1)
 
 
-def _ticking(items: Iterator[T], tick: Callable[[], object]) -> Iterator[T]:
-    for item in items:
+async def _ticking(items: AsyncIterator[T], tick: Callable[[], object]) -> AsyncIterator[T]:
+    async for item in items:
         tick()
-        yield item
-
-
-async def _in_worker(items: Iterator[T]) -> AsyncIterator[T]:
-    """Each item made in a worker thread, so making it never blocks the event loop.
-
-    Cancelled, it waits for the item being made: `items` (and the file it reads)
-    is never closed under a thread that still reads it.
-    """
-    while True:
-        making = asyncio.ensure_future(asyncio.to_thread(next, items, _END))
-        try:
-            item: T = await asyncio.shield(making)
-        except asyncio.CancelledError:
-            await asyncio.wait([making])
-            raise
-        if item is _END:
-            return
         yield item
