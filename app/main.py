@@ -43,6 +43,7 @@ def create_app(
                 model,
                 background=True,
                 embedder=settings.embedder(),
+                pooled_url=settings.pooled_url(),
             ) as runtime:
                 app.state.runtime = runtime
                 log.info("threadline ready", extra={"model": model._llm_type})

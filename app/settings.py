@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "THREADLINE_DATABASE_URL")
     )
+    # A pooler in transaction mode (PgBouncer) in front of DATABASE_URL, for the
+    # server's pooled queries; DATABASE_URL itself still serves migrations, the
+    # thread locks and LISTEN/NOTIFY, which need a session (docs/scaling.md).
+    pooled_database_url: SecretStr | None = None
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "THREADLINE_OPENAI_API_KEY")
     )
@@ -79,6 +83,12 @@ class Settings(BaseSettings):
     trusted_hosts: list[str] = []  # Host names served besides loopback and `host`
     metrics: Literal["off", "loopback", "on"] = "loopback"  # who may read /metrics
     api_docs: Literal["off", "loopback", "on"] = "loopback"  # /docs and /openapi.json
+
+    def pooled_url(self) -> str | None:
+        """THREADLINE_POOLED_DATABASE_URL, when set (only with DATABASE_URL)."""
+        if self.pooled_database_url is None or self.database_url is None:
+            return None
+        return self.pooled_database_url.get_secret_value()
 
     @property
     def uses_openai(self) -> bool:

@@ -11,19 +11,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.pgbouncer import pgbouncer_binary
+
 RUNS = [
     ["bench.turn_cost", "--turns", "10,100,1000,5000", "--stock-max", "1000"],
+    ["bench.ws_turn", "--turns", "1000"],
     ["bench.ws_load"],
+    ["bench.ws_load", "--processes", "2"],
     ["bench.memory_load"],
     ["bench.resume"],
     ["bench.delta_reference", "--turns", "10,100,1000"],
 ]
 
 
+# Only where the `pgbouncer` binary is installed (apt-get install pgbouncer).
+WITH_PGBOUNCER = [["bench.ws_load", "--processes", "2", "--pgbouncer"]]
+
+
 def main() -> int:
     root = Path(__file__).resolve().parent.parent
     failed = []
-    for run in RUNS:
+    for run in RUNS + (WITH_PGBOUNCER if pgbouncer_binary() else []):
         print(f"== {' '.join(run)}", flush=True)
         code = subprocess.call([sys.executable, "-m", *run, "--write"], cwd=root)
         if code:

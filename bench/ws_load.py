@@ -1,16 +1,21 @@
-"""Turns per second through one real server under N concurrent WebSocket
-clients, next to the database's own rate of single-row committed INSERTs.
+"""Turns per second through real servers under N concurrent WebSocket clients,
+next to the database's own rate of single-row committed INSERTs.
 
-    .venv/bin/python -m bench.ws_load [--clients 10,50,100] [--turns 20] [--write]
+    .venv/bin/python -m bench.ws_load [--clients 10,50,100] [--turns 20]
+                                      [--processes 1] [--pgbouncer] [--py-spy PATH] [--write]
 
 One run: a throwaway database, migrated; the floor (N psycopg connections
 doing N x M one-row autocommit INSERTs between them) measured first, while
-nothing else uses the database; then ONE `threadline serve` process (offline
-model, no token delay, rate limits off, a pool of 40) and, per N, N anonymous
-sessions, each driven by its own WebSocket client through M sequential turns.
+nothing else uses the database; then `--processes` `threadline serve`
+processes (offline model, no token delay, rate limits off, a pool of 40 shared out;
+with `--pgbouncer`, their pooled queries go through a PgBouncer in
+transaction mode that this run starts, the locks and LISTEN/NOTIFY directly)
+and, per N, N anonymous sessions, each driven by its own WebSocket client
+through M sequential turns, the clients spread over the processes in turn.
 A turn is timed from sending `query` to its `ack` (the user message is
 durable) and to `done` (answer journaled, checkpoint durable, thread free).
-Afterwards the server's log is scanned for warnings, errors and tracebacks.
+Afterwards the servers' logs are scanned for warnings, errors and tracebacks.
+With `--py-spy PATH` the (first) server is sampled during the load.
 """
 
 from __future__ import annotations
@@ -31,15 +36,14 @@ import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import machine, percentile, scratch_database, write_section
+from bench.ws_turn import sampled
 from memory.db import libpq_url
 from tests.support.identities import anonymous_session
+from tests.support.pgbouncer import PgBouncer
 from tests.support.server import ServerProcess
 
-SERVER_ENV = {
-    "THREADLINE_RATE_LIMITS": "off",
-    "THREADLINE_OFFLINE_TOKEN_DELAY_MS": "0",
-    "THREADLINE_DB_POOL_SIZE": "40",
-}
+SERVER_ENV = {"THREADLINE_RATE_LIMITS": "off", "THREADLINE_OFFLINE_TOKEN_DELAY_MS": "0"}
+POOL_SIZE = 40  # THREADLINE_DB_POOL_SIZE of one process; N processes share it out
 TURN_TIMEOUT_S = 60.0
 CONNECTION_HEADROOM = 5  # connections left free on PostgreSQL for anything else
 FLOOR_TABLE = "CREATE TABLE ws_load_floor (id bigserial PRIMARY KEY, client int, note text)"
@@ -212,11 +216,19 @@ async def make_sessions(url: str, count: int) -> list[tuple[str, dict[str, str]]
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-async def measure_load(url: str, server: ServerProcess, clients: int, turns: int) -> LoadResult:
-    """N clients on N fresh sessions, M turns each; the clock runs from the
-    moment every socket is open until the last turn ends."""
+async def measure_load(
+    url: str, servers: list[ServerProcess], clients: int, turns: int
+) -> LoadResult:
+    """N clients on N fresh sessions, M turns each, client i on server i mod the
+    number of servers; the clock runs from the moment every socket is open
+    until the last turn ends."""
     sessions = await make_sessions(url, clients)
-    conns = await asyncio.gather(*(open_client(server, sid, hdrs) for sid, hdrs in sessions))
+    conns = await asyncio.gather(
+        *(
+            open_client(servers[i % len(servers)], sid, hdrs)
+            for i, (sid, hdrs) in enumerate(sessions)
+        )
+    )
     go, frames = asyncio.Event(), Counter[str]()
     tasks = [
         asyncio.create_task(run_client(conn, i, turns, go, frames)) for i, conn in enumerate(conns)
@@ -247,20 +259,21 @@ async def warm_up(url: str, server: ServerProcess) -> None:
 # --- the server's log ---------------------------------------------------------------
 
 
-def log_problems(log_path: Path) -> list[str]:
-    """Warnings, errors, tracebacks and unparseable lines of the server's log,
+def log_problems(log_paths: list[Path]) -> list[str]:
+    """Warnings, errors, tracebacks and unparseable lines of the servers' logs,
     grouped as `count x level logger: message`."""
     seen: Counter[str] = Counter()
-    for line in log_path.read_text(errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            if line.strip():
-                seen[f"raw: {line.strip()[:200]}"] += 1
-            continue
-        level = str(entry.get("level", ""))
-        if level in ("warning", "error", "critical") or "exc" in entry:
-            seen[f"{level} {entry.get('logger')}: {entry.get('msg')}"] += 1
+    for log_path in log_paths:
+        for line in log_path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                if line.strip():
+                    seen[f"raw: {line.strip()[:200]}"] += 1
+                continue
+            level = str(entry.get("level", ""))
+            if level in ("warning", "error", "critical") or "exc" in entry:
+                seen[f"{level} {entry.get('logger')}: {entry.get('msg')}"] += 1
     return [f"{count} x {what}" for what, count in seen.most_common()]
 
 
@@ -304,6 +317,27 @@ def frames_line(loads: list[LoadResult]) -> str:
     return f"Frames received per completed turn: {parts}."
 
 
+def section_name(processes: int, pgbouncer: bool) -> str:
+    """ws_load for one process; the fleet variants have sections of their own."""
+    if processes == 1 and not pgbouncer:
+        return "ws_load"
+    return f"ws_load_{processes}p" + ("_pgbouncer" if pgbouncer else "")
+
+
+def servers_line(processes: int, pgbouncer: bool) -> str:
+    what = (
+        "One `threadline serve` process"
+        if processes == 1
+        else (f"{processes} `threadline serve` processes")
+    )
+    if pgbouncer:
+        what += (
+            " (pooled queries through one PgBouncer 1.18 in transaction mode, "
+            "`default_pool_size = 40`; locks and LISTEN/NOTIFY direct)"
+        )
+    return what
+
+
 def report(
     command: str,
     where: str,
@@ -311,6 +345,7 @@ def report(
     floors: list[FloorResult],
     problems: list[str],
     load_average: float,
+    fleet: tuple[int, bool] = (1, False),
 ) -> str:
     """The ws_load section of docs/benchmarks.md."""
     log_text = (
@@ -319,14 +354,14 @@ def report(
         else "Server log (warnings, errors, tracebacks):\n\n"
         + "\n".join(f"- {p}" for p in problems[:15])
     )
-    return f"""## ws_load
+    return f"""## {section_name(*fleet)}
 
 `{command}` on {where}; 1-minute load average {load_average:.2f} when it started
 (other work on the machine competes with the server, the clients and PostgreSQL).
 
-One `threadline serve` process (offline model, `THREADLINE_OFFLINE_TOKEN_DELAY_MS=0`,
-`THREADLINE_RATE_LIMITS=off`, `THREADLINE_DB_POOL_SIZE=40`); per row, N anonymous
-sessions and N WebSocket clients, each running its turns one after another on
+{servers_line(*fleet)} (offline model, `THREADLINE_OFFLINE_TOKEN_DELAY_MS=0`,
+`THREADLINE_RATE_LIMITS=off`, `THREADLINE_DB_POOL_SIZE={POOL_SIZE // fleet[0]}` each); per row,
+N anonymous sessions and N WebSocket clients, each running its turns one after another on
 its own session. turns/s is completed turns over wall time; latencies are
 from sending `query` to its `ack` and to `done`. The floor, measured in the
 same run before the server starts, is the same number of one-row autocommit
@@ -346,10 +381,47 @@ server and PostgreSQL.
 # --- the run ------------------------------------------------------------------------
 
 
+@dataclass
+class Fleet:
+    """The servers of a run (and the PgBouncer in front of their pools, if any)."""
+
+    url: str
+    log_dir: Path
+    processes: int
+    pgbouncer: bool
+    servers: list[ServerProcess] = field(default_factory=list)
+    bouncer: PgBouncer | None = None
+
+    def start(self) -> None:
+        # One pool of 40 in all (PostgreSQL's default max_connections is 100 and
+        # each process holds up to 1.5 x its pool size): shared out among them.
+        pool = str(max(4, POOL_SIZE // self.processes))
+        env = {**SERVER_ENV, "THREADLINE_DB_POOL_SIZE": pool}
+        if self.pgbouncer:
+            self.bouncer = PgBouncer(self.url, pool_size=40)
+            self.bouncer.start()
+            env["THREADLINE_POOLED_DATABASE_URL"] = self.bouncer.url_for(self.url)
+        for i in range(self.processes):
+            server = ServerProcess(self.url, self.log_dir / f"server{i}.log", **env)
+            server.start()
+            self.servers.append(server)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            print(f"server stopped with exit code {server.stop()}", flush=True)
+        if self.bouncer is not None:
+            self.bouncer.stop()
+
+    @property
+    def logs(self) -> list[Path]:
+        return [server.log_path for server in self.servers]
+
+
 async def measure(
-    url: str, log_path: Path, clients: list[int], turns: int
+    fleet: Fleet, clients: list[int], turns: int, py_spy: str | None = None
 ) -> tuple[list[LoadResult], list[FloorResult]]:
-    """The floor for every N first, then the load for every N through one server."""
+    """The floor for every N first, then the load for every N through the fleet."""
+    url = fleet.url
     prepare_floor(url)
     floors = []
     for n in clients:
@@ -359,20 +431,21 @@ async def measure(
             f"floor N={n}: {floors[-1].inserts_per_s:.0f} INSERTs/s on {connections} connections",
             flush=True,
         )
-    server = ServerProcess(url, log_path, **SERVER_ENV)
-    server.start()
+    fleet.start()
     loads = []
     try:
-        await warm_up(url, server)
-        for n in clients:
-            loads.append(await measure_load(url, server, n, turns))
-            print(
-                f"load N={n}: {loads[-1].turns_per_s:.1f} turns/s in {loads[-1].wall_s:.1f} s",
-                flush=True,
-            )
+        for server in fleet.servers:
+            await warm_up(url, server)
+        first = fleet.servers[0].proc
+        with sampled(py_spy, first.pid if first else None, fleet.log_dir / "server.pyspy.txt"):
+            for n in clients:
+                loads.append(await measure_load(url, fleet.servers, n, turns))
+                print(
+                    f"load N={n}: {loads[-1].turns_per_s:.1f} turns/s in {loads[-1].wall_s:.1f} s",
+                    flush=True,
+                )
     finally:
-        code = server.stop()
-        print(f"server stopped with exit code {code}", flush=True)
+        fleet.stop()
     return loads, floors
 
 
@@ -382,23 +455,34 @@ def main() -> None:
     )
     parser.add_argument("--clients", default="10,50,100", help="comma-separated client counts")
     parser.add_argument("--turns", type=int, default=20, help="turns per client")
+    parser.add_argument("--processes", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="pooled queries through a PgBouncer"
+    )
+    parser.add_argument("--py-spy", default=None, help="a py-spy binary: profile the server")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     clients = [int(n) for n in args.clients.split(",")]
     command = f".venv/bin/python -m bench.ws_load --clients {args.clients} --turns {args.turns}"
-    log_path = Path(tempfile.mkdtemp(prefix="ws_load_")) / "server.log"
+    if args.processes != 1:
+        command += f" --processes {args.processes}"
+    if args.pgbouncer:
+        command += " --pgbouncer"
+    log_dir = Path(tempfile.mkdtemp(prefix="ws_load_"))
     started, load_average = time.perf_counter(), os.getloadavg()[0]
     with scratch_database() as url:
         where = machine(url)
-        loads, floors = asyncio.run(measure(url, log_path, clients, args.turns))
-    problems = log_problems(log_path)
-    body = report(command, where, loads, floors, problems, load_average)
+        fleet = Fleet(url, log_dir, args.processes, args.pgbouncer)
+        loads, floors = asyncio.run(measure(fleet, clients, args.turns, args.py_spy))
+    problems = log_problems(fleet.logs)
+    shape = (args.processes, args.pgbouncer)
+    body = report(command, where, loads, floors, problems, load_average, shape)
     print()
     print(body)
-    print(f"server log: {log_path}")
+    print(f"server logs: {log_dir}")
     print(f"total run time: {time.perf_counter() - started:.0f} s")
     if args.write:
-        write_section("ws_load", body)
+        write_section(section_name(*shape), body)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ class AnonymousOwners:
         """Whether the server issued this token and it has not expired. A live owner's
         window slides: its expiry moves to now plus the window it was issued with."""
         stale = AnonymousOwner.last_seen_at < func.now() - SLIDE_EVERY
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:  # one statement: no BEGIN, no ROLLBACK
             found = (await s.execute(select(stale).where(*_live(token_hash)))).first()
         if found is None:
             return False

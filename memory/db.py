@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -34,18 +38,29 @@ def redact_url(url: str) -> str:
 
 
 CONNECT_TIMEOUT_S = 5
+# A pooled connection is pinged before use only after resting this long. A ping
+# on every checkout (pool_pre_ping, the pool's check_connection) is one more
+# round trip per unit of work, a fifth of a turn's; a connection in steady use
+# has just proved itself, and one that broke meanwhile fails its statement
+# once and is replaced (SQLAlchemy then recycles the whole pool).
+PING_AFTER_IDLE_S = 1.0
 
 
 @dataclass
 class Database:
-    """The process's connections to PostgreSQL.
+    """The process's connections to PostgreSQL (`url`: the database itself).
 
-    The engine serves the app tables; the pool serves the checkpointer.
+    The engine serves the app tables: `sessions` for units of work (a
+    transaction each), `autocommit` for a unit of work that is one statement
+    (a read, or a write that is whole in one statement), which spares the
+    BEGIN and the COMMIT or ROLLBACK round trips. The pool serves the
+    checkpointer (autocommit too).
     """
 
     url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    autocommit: async_sessionmaker[AsyncSession]
     pool: AsyncConnectionPool[AsyncConnection[DictRow]]
 
     async def close(self) -> None:
@@ -53,23 +68,72 @@ class Database:
         await self.engine.dispose()
 
 
-async def open_database(url: str, *, pool_size: int = 10) -> Database:
-    """Open the engine and the pool on `url`; half the connections each."""
+def rested(since: float | None) -> bool:
+    """Whether a connection given back at `since` rested long enough to ping it
+    (a connection never given back was opened just now)."""
+    return since is not None and time.monotonic() - since > PING_AFTER_IDLE_S
+
+
+def ping_rested_engine_connections(engine: AsyncEngine) -> None:
+    """pool_pre_ping, for connections that rested: a failed ping makes the pool
+    take (or open) another connection, as pre-ping does."""
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def rest(dbapi_connection: Any, record: Any) -> None:
+        record.info["rested_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if not rested(record.info.get("rested_since")):
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError("connection lost while resting") from error
+
+
+def pool_checks() -> dict[str, Any]:
+    """The psycopg pool's `check` and `reset`: the same rule as the engine's."""
+    since: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = weakref.WeakKeyDictionary()
+
+    async def check(conn: AsyncConnection[DictRow]) -> None:
+        if rested(since.get(conn)):
+            await conn.execute("")
+
+    async def reset(conn: AsyncConnection[DictRow]) -> None:
+        since[conn] = time.monotonic()
+
+    return {"check": check, "reset": reset}
+
+
+async def open_database(url: str, *, pool_size: int = 10, via: str | None = None) -> Database:
+    """Open the engine and the pool on `url`; half the connections each.
+
+    With `via`, a pooler in transaction mode (PgBouncer) in front of `url`: the
+    engine and the pool connect through it, and `Database.url` stays `url`, for
+    what needs a session of its own (advisory locks, LISTEN). A pooler's
+    server connections change between transactions, so no prepared statements
+    go through it (psycopg prepares a statement it runs often, and the
+    checkpointer's pool prepares every one).
+    """
     half = max(2, pool_size // 2)
+    pooled = via or url
+    prepare: dict[str, Any] = {"prepare_threshold": None} if via else {}
     # Short timeouts: while the database is away, a request or a turn should
     # fail fast with "database unavailable", not hang for the default 30 s.
     engine = create_async_engine(
-        sqlalchemy_url(url),
+        sqlalchemy_url(pooled),
         pool_size=half,
         max_overflow=half,
-        pool_pre_ping=True,
         pool_timeout=CONNECT_TIMEOUT_S,
         # Errors never carry statement parameters (message content) into logs.
         hide_parameters=True,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, **prepare},
     )
+    ping_rested_engine_connections(engine)
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
-        libpq_url(url),
+        libpq_url(pooled),
         min_size=1,
         max_size=half,
         open=False,
@@ -78,14 +142,18 @@ async def open_database(url: str, *, pool_size: int = 10) -> Database:
             "prepare_threshold": 0,
             "row_factory": dict_row,
             "connect_timeout": CONNECT_TIMEOUT_S,
+            **prepare,
         },
         timeout=CONNECT_TIMEOUT_S,
-        check=AsyncConnectionPool.check_connection,
+        **pool_checks(),
     )
     await pool.open(wait=False)
     return Database(
         url=url,
         engine=engine,
         sessions=async_sessionmaker(engine, expire_on_commit=False),
+        autocommit=async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        ),
         pool=pool,
     )

@@ -6,13 +6,28 @@ of its tail.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Interval,
+    Table,
+    Text,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.db import Database
@@ -71,39 +86,92 @@ def check_message(message: NewMessage) -> None:
         check_text(message.error_message, what="error_message")
 
 
+SESSIONS = cast(Table, ChatSession.__table__)
+MESSAGES = cast(Table, ChatMessage.__table__)
+UNIQUE_VIOLATION = "23505"
+
+# The one rule every writer follows (append, import, merge), so the counters,
+# the activity time and the expiry never disagree between them: book `count`
+# new messages on a session; an anonymous session slides to now + `anon_ttl`,
+# the others keep their expiry. Returns the session's new last seq. The UPDATE
+# locks the row until its transaction ends, so concurrent writers get distinct seqs.
+_GROW = (
+    update(SESSIONS)
+    .where(SESSIONS.c.id == bindparam("p_session_id"))
+    .values(
+        last_seq=SESSIONS.c.last_seq + bindparam("p_count", type_=Integer),
+        message_count=SESSIONS.c.message_count + bindparam("p_count", type_=Integer),
+        last_activity_at=func.now(),
+        updated_at=func.now(),
+        expires_at=case(
+            (SESSIONS.c.user_id.is_(None), func.now() + bindparam("p_anon_ttl", type_=Interval)),
+            else_=SESSIONS.c.expires_at,
+        ),
+    )
+    .returning(SESSIONS.c.last_seq)
+)
+
+# Append one message in one statement (so in one round trip, in autocommit):
+# the session grows by one (`_GROW`) and the row takes the seq it hands out.
+# A session that is not there books nothing and inserts nothing. An id already
+# stored fails the INSERT on the primary key, which undoes the whole statement,
+# the UPDATE with it: no seq is spent, no count moves.
+_GROWN = _GROW.cte("grown")
+_APPEND = (
+    insert(MESSAGES)
+    .from_select(
+        [
+            "id",
+            "session_id",
+            "seq",
+            "role",
+            "content",
+            "tools_used",
+            "processing_time_ms",
+            "token_count",
+            "has_error",
+            "error_message",
+            "metadata",
+        ],
+        select(
+            bindparam("p_id", type_=Text),
+            bindparam("p_session_id", type_=Text),
+            _GROWN.c.last_seq,
+            bindparam("p_role", type_=Text),
+            bindparam("p_content", type_=Text),
+            bindparam("p_tools_used", type_=JSONB),
+            bindparam("p_processing_time_ms", type_=Integer),
+            bindparam("p_token_count", type_=Integer),
+            bindparam("p_has_error", type_=Boolean),
+            bindparam("p_error_message", type_=Text),
+            bindparam("p_metadata", type_=JSONB),
+        ),
+    )
+    .returning(*MESSAGES.c)
+)
+
+
 async def grow_session(
     s: AsyncSession, session_id: str, count: int, *, anon_ttl: timedelta
 ) -> range:
     """Book `count` new messages on a session in the caller's transaction; returns
     the seqs they take (SessionNotFound when there is no such session).
 
-    The one rule every writer follows (append, import, merge), so the counters,
-    the activity time and the expiry never disagree between them: an anonymous
-    session slides to now + `anon_ttl`; the others keep their expiry. The UPDATE
-    locks the row until the caller commits, so concurrent writers get distinct seqs.
+    `_GROW` is the rule; the row stays locked until the caller commits.
     """
     last_seq = await s.scalar(
-        update(ChatSession)
-        .where(ChatSession.id == session_id)
-        .values(
-            last_seq=ChatSession.last_seq + count,
-            message_count=ChatSession.message_count + count,
-            last_activity_at=func.now(),
-            updated_at=func.now(),
-            expires_at=case(
-                (ChatSession.user_id.is_(None), func.now() + anon_ttl),
-                else_=ChatSession.expires_at,
-            ),
-        )
-        .returning(ChatSession.last_seq)
+        _GROW, {"p_session_id": session_id, "p_count": count, "p_anon_ttl": anon_ttl}
     )
     if last_seq is None:
         raise SessionNotFound("session not found")
     return range(last_seq - count + 1, last_seq + 1)
 
 
-class _AlreadyJournaled(Exception):
-    """The id is stored already: roll back, then read it."""
+def message_from_row(row: Any) -> ChatMessage:
+    """A ChatMessage from a row of every `chat_messages` column."""
+    values = dict(row._mapping)
+    values["metadata_"] = values.pop("metadata")
+    return ChatMessage(**values)
 
 
 class Journal:
@@ -112,58 +180,71 @@ class Journal:
     def __init__(self, db: Database, *, anon_ttl: timedelta) -> None:
         self.db = db
         self.anon_ttl = anon_ttl
+        self._checked: tuple[str, str] | None = None
+
+    def knowing_appendable(self, session_id: str, message_id: str) -> Journal:
+        """This journal, told that `message_id` may be appended to `session_id`:
+        its `check_append` of that pair answers at once.
+
+        For a caller that has just read exactly that (the run registry, under the
+        thread's lock, before it starts the turn that checks again), so the same
+        two ids are not looked up twice per turn.
+        """
+        told = copy.copy(self)
+        told._checked = (session_id, message_id)
+        return told
 
     async def append(self, session_id: str, message: NewMessage) -> tuple[ChatMessage, bool]:
         """Journal `message` once; returns the stored row and whether it is new.
 
-        One transaction: `grow_session` hands out the next `seq` and locks the
-        session row, so concurrent writers get distinct, increasing numbers;
-        an id already stored rolls the transaction back (the seq is not used).
+        One statement, its own transaction (`_APPEND`): concurrent writers get
+        distinct, increasing seqs; an id already stored leaves everything as it
+        was and the stored row is returned (MessageIdConflict if it belongs to
+        another session).
         """
         check_message(message)
         try:
             return await self._insert(session_id, message), True
-        except _AlreadyJournaled:
-            pass
+        except IntegrityError as exc:
+            if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise SessionNotFound("session not found") from exc  # deleted meanwhile
         existing = await self.get(message.id)
         if existing is None or existing.session_id != session_id:
             raise MessageIdConflict("message id already used in another session")
         return existing, False
 
     async def _insert(self, session_id: str, message: NewMessage) -> ChatMessage:
-        async with self.db.sessions.begin() as s:
-            (seq,) = await grow_session(s, session_id, 1, anon_ttl=self.anon_ttl)
-            row: ChatMessage | None = await s.scalar(
-                insert(ChatMessage)
-                .values(
-                    id=message.id,
-                    session_id=session_id,
-                    seq=seq,
-                    role=message.role,
-                    content=message.content,
-                    tools_used=message.tools_used,
-                    processing_time_ms=message.processing_time_ms,
-                    token_count=message.token_count,
-                    has_error=message.has_error,
-                    error_message=message.error_message,
-                    metadata=message.metadata,
-                )
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(ChatMessage)
-            )
-            if row is None:
-                raise _AlreadyJournaled
-        return row
+        values = {  # p_ names: a Core UPDATE would take a column's name for a SET
+            "p_session_id": session_id,
+            "p_count": 1,
+            "p_anon_ttl": self.anon_ttl,
+            "p_id": message.id,
+            "p_role": message.role,
+            "p_content": message.content,
+            "p_tools_used": message.tools_used,
+            "p_processing_time_ms": message.processing_time_ms,
+            "p_token_count": message.token_count,
+            "p_has_error": message.has_error,
+            "p_error_message": message.error_message,
+            "p_metadata": message.metadata,
+        }
+        async with self.db.autocommit() as s:
+            row = (await s.execute(_APPEND, values)).first()
+        if row is None:
+            raise SessionNotFound("session not found")
+        return message_from_row(row)
 
     async def check_append(self, session_id: str, message_id: str) -> None:
         """Raise what `append` would for a missing session or a foreign id, in one query."""
+        if self._checked == (session_id, message_id):
+            return
         query = (
             select(ChatSession.id, ChatMessage.session_id)
             .select_from(ChatSession)
             .outerjoin(ChatMessage, ChatMessage.id == message_id)
             .where(ChatSession.id == session_id)
         )
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             row = (await s.execute(query)).one_or_none()
         if row is None:
             raise SessionNotFound("session not found")
@@ -199,17 +280,32 @@ class Journal:
             .order_by(func.ts_rank(document, tsquery).desc(), ChatMessage.created_at.desc())
             .limit(limit)
         )
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             rows = (await s.execute(found)).all()
         return [{**m.as_dict(), "title": title} for m, title in rows]
 
     async def get(self, message_id: str) -> ChatMessage | None:
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             return await s.get(ChatMessage, message_id)
+
+    async def find(self, session_id: str, message_ids: list[str]) -> dict[str, ChatMessage]:
+        """Those of `message_ids` that are journaled (in any session), by id, in one
+        query that also finds the session: SessionNotFound when it is not there."""
+        query = (
+            select(ChatSession.id, ChatMessage)
+            .select_from(ChatSession)
+            .outerjoin(ChatMessage, ChatMessage.id.in_(message_ids))
+            .where(ChatSession.id == session_id)
+        )
+        async with self.db.autocommit() as s:
+            rows = (await s.execute(query)).all()
+        if not rows:
+            raise SessionNotFound("session not found")
+        return {message.id: message for _, message in rows if message is not None}
 
     async def tail(self, session_id: str, n: int, *, min_seq: int = 0) -> list[ChatMessage]:
         """The last `n` messages (seq >= min_seq), oldest first."""
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             rows = await s.scalars(
                 select(ChatMessage)
                 .where(ChatMessage.session_id == session_id, ChatMessage.seq >= min_seq)
@@ -220,7 +316,7 @@ class Journal:
 
     async def between(self, session_id: str, first_seq: int, last_seq: int) -> list[ChatMessage]:
         """Messages with first_seq <= seq <= last_seq, oldest first."""
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             rows = await s.scalars(
                 select(ChatMessage)
                 .where(
@@ -252,7 +348,7 @@ class Journal:
             query = query.where(ChatMessage.seq > after_seq)
         ascending = after_seq is not None
         order = ChatMessage.seq.asc() if ascending else ChatMessage.seq.desc()
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             rows = list((await s.scalars(query.order_by(order).limit(limit + 1))).all())
         has_more = len(rows) > limit
         rows = rows[:limit]

@@ -130,7 +130,7 @@ class SessionStore:
         An expired session (cleanup removes it soon) is not found, unless asked for.
         """
         session_id = check_session_id(session_id)
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             session = await s.get(ChatSession, session_id)
         if session is None or (owner is not None and not owner.owns(session)):
             raise SessionNotFound("session not found")
@@ -165,7 +165,7 @@ class SessionStore:
                 )
             )
         query = query.order_by(ChatSession.last_activity_at.desc(), ChatSession.id.desc())
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             rows = list((await s.scalars(query.limit(limit + 1))).all())
         next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit], next_cursor
@@ -216,7 +216,7 @@ class SessionStore:
 
     async def set_title_if_empty(self, session_id: str, title: str) -> None:
         """Name a session after its first question when nobody named it."""
-        async with self.db.sessions.begin() as s:
+        async with self.db.autocommit() as s:
             await s.execute(
                 update(ChatSession)
                 .where(ChatSession.id == session_id, ChatSession.title.is_(None))
@@ -252,7 +252,7 @@ class SessionStore:
             .where(ChatMessage.session_id.in_(session_ids))
             .order_by(ChatMessage.session_id, ChatMessage.seq.desc())
         )
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:
             return {m.session_id: m for m in (await s.scalars(query)).all()}
 
 

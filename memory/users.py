@@ -90,7 +90,7 @@ class UserStore:
                 User.is_active.is_(True),
             )
         )
-        async with self.db.sessions() as s:
+        async with self.db.autocommit() as s:  # one statement: no BEGIN, no ROLLBACK
             return await s.scalar(query)
 
     async def revoke_token(self, token_hash: str) -> None:

@@ -1,109 +1,55 @@
-"""Live events of a thread for every socket watching it, in this process or another.
+"""Live events of a thread for every watcher, in this process or another.
 
-Local sockets get events straight from memory; other processes get them through
-PostgreSQL NOTIFY on one channel. Payloads stay under NOTIFY's 8000-byte limit:
-a large `message` event travels as its id and listeners read the row.
+Local watchers get an event the moment it is published, straight from memory;
+nothing on that path waits for the database. Other processes get it through
+the NOTIFY channel (threads/channel.py), which sends nothing while no other
+process listens. A large `message` event travels there as its id and
+listeners read the row.
+
+A thread's tokens go out at most one frame per TOKEN_GAP_S: the first token of
+a burst at once, the ones right behind it joined into the next frame (a model
+streaming slower than that is never held), and any other event first sends
+what is held, so every watcher sees the same frames in the same order.
 
 Two control messages ride the same channel: a request to cancel a thread's run
 (heard by whichever process runs it) and "access changed" for a user or a
 thread (a logout, a claim, a deletion), after which every watcher of that user
-or thread is told to check its rights again.
+or thread is told to check its rights again. Their senders wait until the
+NOTIFY carrying them is sent.
 
-A watcher's events wait in its outbox until its consumer takes them. A socket's
-outbox is bounded in frames and bytes: events are delivered without waiting
-(a turn never waits for a slow reader, nor do the other watchers), and one that
-would pass a bound empties that outbox and marks it overflowed, so its owner can
-close the consumer that fell behind.
+Each event is encoded as JSON once: the same text is what a socket sends and
+what the NOTIFY carries. A watcher's events wait in its outbox
+(threads/outbox.py) until its consumer takes them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import logging
-import uuid
-from collections import defaultdict, deque
+import itertools
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
-from memory.db import libpq_url
 from memory.journal import Journal
+from threads.channel import MAX_PAYLOAD, Channel
+from threads.outbox import Event, Outbox, OutboxLimits, encode_frame, text_size
 
-log = logging.getLogger(__name__)
+# Outbox, OutboxLimits and encode_frame are the sockets' too (app/routes/ws.py).
+__all__ = ["ACCESS_CHANGED", "EventBus", "Outbox", "OutboxLimits", "Watcher", "encode_frame"]
 
-CHANNEL = "threadline_events"
-MAX_PAYLOAD = 7000
-TOKEN_BATCH_S = 0.05
-Event = dict[str, Any]
+TOKEN_GAP_S = 0.02  # at most one token frame per thread per this gap (see _publish_token)
+# ...and per process about this many token frames a second, all threads together:
+# with many threads streaming at once each gets a longer gap (a frame is a write
+# to a socket; under full load they were a fifth of the server's CPU).
+TOKEN_FRAMES_PER_S = 1000
 # Put into a watcher's queue (never sent to a client): check your rights again.
 ACCESS_CHANGED: Event = {"type": "access_changed"}
 
 
 def error_frame(code: str, message: str) -> dict[str, str]:
     return {"type": "error", "code": code, "message": message}
-
-
-def frame_size(event: Event) -> int:
-    """The bytes `event` takes as a UTF-8 JSON frame."""
-    text = json.dumps(event, ensure_ascii=False, default=str)
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-@dataclass(frozen=True)
-class OutboxLimits:
-    """How much may wait for one consumer: frames, and their bytes as JSON."""
-
-    frames: int
-    bytes: int
-
-
-class Outbox(asyncio.Queue[Event]):
-    """A watcher's queue of events; bounded when given limits.
-
-    Putting never waits and never fails. An event that would pass a limit drops
-    every event queued (and all later ones) and sets `overflowed`: the consumer
-    has fallen behind and is to be closed. An empty outbox takes any one event,
-    so a single large frame (a session snapshot) is never refused on its own.
-    """
-
-    def __init__(self, limits: OutboxLimits | None = None) -> None:
-        super().__init__()
-        self.limits = limits
-        self.bytes = 0
-        self.overflowed = asyncio.Event()
-        self._sizes: deque[int] = deque()
-
-    def put_nowait(self, item: Event) -> None:
-        self.offer(item, frame_size(item) if self.limits is not None else 0)
-
-    def offer(self, event: Event, size: int) -> None:
-        """Queue `event` of `size` bytes, unless that passes a limit (see the class)."""
-        if self.overflowed.is_set():
-            return
-        limits = self.limits
-        if (
-            limits is not None
-            and not self.empty()
-            and (self.qsize() >= limits.frames or self.bytes + size > limits.bytes)
-        ):
-            self._overflow()
-            return
-        self._sizes.append(size)
-        self.bytes += size
-        super().put_nowait(event)
-
-    def _get(self) -> Event:
-        self.bytes -= self._sizes.popleft()
-        return super()._get()
-
-    def _overflow(self) -> None:
-        self.overflowed.set()
-        while not self.empty():
-            self.get_nowait()
 
 
 @dataclass(eq=False)
@@ -117,23 +63,16 @@ class Watcher:
 
 class EventBus:
     def __init__(self, url: str, journal: Journal) -> None:
-        self.url = libpq_url(url)
         self.journal = journal
-        self.origin = uuid.uuid4().hex[:12]
+        self.channel = Channel(url, self._received)
         self.subscribers: dict[str, set[Watcher]] = defaultdict(set)
         self._cancel_handlers: dict[str, Callable[[], object]] = {}
-        self._send: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
-        self._send_lock = asyncio.Lock()
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-        self._tokens: dict[str, list[Event]] = defaultdict(list)
-        self._flushers: dict[str, asyncio.Task[None]] = {}
-        self._order = asyncio.Lock()
+        self._held_tokens: dict[str, list[Event]] = {}
+        self._token_sent_at: dict[str, float] = {}
+        self._token_timers: dict[str, asyncio.TimerHandle] = {}
 
     async def open(self) -> None:
-        self._listener = asyncio.create_task(self._listen_forever(), name="event-listener")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), timeout=10)
+        await self.channel.open()
 
     def subscribe(
         self, session_id: str, user_id: str | None = None, limits: OutboxLimits | None = None
@@ -150,13 +89,75 @@ class EventBus:
             if not watchers:
                 del self.subscribers[watcher.session_id]
 
-    def deliver(self, session_id: str, event: Event) -> None:
-        """Queue `event` for every watcher of the thread, never waiting for any."""
-        watchers = tuple(self.subscribers.get(session_id, ()))
-        bounded = any(watcher.queue.limits is not None for watcher in watchers)
-        size = frame_size(event) if bounded else 0  # measured once for them all
-        for watcher in watchers:
-            watcher.queue.offer(event, size)
+    def deliver(self, session_id: str, event: Event, text: str | None = None) -> None:
+        """Queue `event` for every watcher of the thread here, never waiting for any."""
+        watchers = self.subscribers.get(session_id)
+        if not watchers:
+            return
+        if text is None and any(w.queue.limits is not None for w in watchers):
+            text = encode_frame(event)  # once for them all
+        for watcher in tuple(watchers):
+            watcher.queue.offer(event, text)
+
+    def publish(self, session_id: str, event: Event) -> None:
+        """Deliver here at once (tokens: see `_publish_token`), and queue the event
+        for the other processes. Any event but a token first sends the tokens
+        held back, so every watcher sees the events in the order they came."""
+        if event.get("type") == "token":
+            self._publish_token(session_id, event)
+            return
+        self._release_tokens(session_id)
+        self._token_sent_at.pop(session_id, None)  # the next token starts a burst
+        self._send_out(session_id, event)
+
+    def _publish_token(self, session_id: str, event: Event) -> None:
+        """A thread sends at most one token frame per gap (`token_gap`): the first
+        token of a burst goes at once; one that follows sooner waits out the rest
+        of the gap with any that come meanwhile, and they go as one frame (the same
+        for every watcher, here and elsewhere). A model streaming slower is never
+        held."""
+        held = self._held_tokens.get(session_id)
+        if held is not None:
+            held.append(event)
+            return
+        now = time.monotonic()
+        wait = self._token_sent_at.get(session_id, float("-inf")) + self.token_gap() - now
+        if wait <= 0:
+            self._token_sent_at[session_id] = now
+            self._send_out(session_id, event)
+            return
+        self._held_tokens[session_id] = [event]
+        loop = asyncio.get_running_loop()
+        self._token_timers[session_id] = loop.call_later(wait, self._release_tokens, session_id)
+
+    def token_gap(self) -> float:
+        """TOKEN_GAP_S, or longer while more threads stream at once than
+        TOKEN_FRAMES_PER_S allows at that gap (threads in a burst of tokens)."""
+        return max(TOKEN_GAP_S, len(self._token_sent_at) / TOKEN_FRAMES_PER_S)
+
+    def _release_tokens(self, session_id: str) -> None:
+        """Send the thread's held tokens, joined (those of one run, in order)."""
+        timer = self._token_timers.pop(session_id, None)
+        if timer is not None:
+            timer.cancel()
+        held = self._held_tokens.pop(session_id, None)
+        if not held:
+            return
+        self._token_sent_at[session_id] = time.monotonic()
+        for _, run in itertools.groupby(held, key=lambda token: token.get("run_id")):
+            tokens = list(run)
+            content = "".join(str(token["content"]) for token in tokens)
+            self._send_out(session_id, {**tokens[0], "content": content})
+
+    def _send_out(self, session_id: str, event: Event) -> None:
+        """Deliver here, and queue for the other processes (unless none listens)."""
+        text = encode_frame(event)
+        self.deliver(session_id, event, text)
+        if self.channel.alone():
+            return
+        if text_size(text) > MAX_PAYLOAD - 200:
+            text = encode_frame(shrink(event))
+        self.channel.send(f'{{"s":"{session_id}","e":{text}}}')
 
     def on_cancel(self, session_id: str, handler: Callable[[], object]) -> None:
         """While a run of `session_id` goes on here, cancel requests call `handler`."""
@@ -177,7 +178,7 @@ class EventBus:
     ) -> None:
         """Tell every watcher of this user or thread, in every process, to check its rights."""
         self._tell_watchers(user_id, session_id)
-        await self._notify({"o": self.origin, "access": {"u": user_id, "s": session_id}})
+        await self.channel.send_and_wait({"access": {"u": user_id, "s": session_id}})
 
     def _tell_watchers(self, user_id: str | None, session_id: str | None) -> None:
         for watchers in self.subscribers.values():
@@ -186,96 +187,25 @@ class EventBus:
                 if mine or watcher.session_id == session_id:
                     watcher.queue.put_nowait(ACCESS_CHANGED)
 
-    async def publish(self, session_id: str, event: Event) -> None:
-        """Deliver here, then tell the other processes.
-
-        Tokens travel to other processes in batches (one NOTIFY per
-        TOKEN_BATCH_S instead of one per token); any other event first flushes
-        the batch, so every process sees the events in the same order.
-        """
-        self.deliver(session_id, event)
-        if event.get("type") == "token":
-            self._tokens[session_id].append(event)
-            if session_id not in self._flushers:
-                self._flushers[session_id] = asyncio.create_task(self._flush_later(session_id))
-            return
-        async with self._order:
-            await self._flush(session_id)
-            await self._notify({"o": self.origin, "s": session_id, "e": event})
-
-    async def _flush_later(self, session_id: str) -> None:
-        await asyncio.sleep(TOKEN_BATCH_S)
-        async with self._order:
-            await self._flush(session_id)
-
-    async def _flush(self, session_id: str) -> None:
-        """Send the session's pending tokens (caller holds `_order`)."""
-        flusher = self._flushers.pop(session_id, None)
-        if flusher is not None and flusher is not asyncio.current_task():
-            flusher.cancel()
-        batch = self._tokens.pop(session_id, [])
-        while batch:
-            chunk, size = [], 0
-            while batch and size < MAX_PAYLOAD // 2:
-                size += len(json.dumps(batch[0], ensure_ascii=False))
-                chunk.append(batch.pop(0))
-            await self._notify({"o": self.origin, "s": session_id, "batch": chunk})
-
     async def request_cancel(self, session_id: str) -> None:
         """Stop this thread's run here, or ask whichever process runs it."""
         if not self.cancel_here(session_id):
-            await self._notify({"o": self.origin, "s": session_id, "cancel": True})
+            await self.channel.send_and_wait({"s": session_id, "cancel": True})
 
-    async def _notify(self, payload: dict[str, Any]) -> None:
-        text = json.dumps(payload, ensure_ascii=False, default=str)
-        if len(text.encode()) > MAX_PAYLOAD:
-            text = json.dumps(shrink(payload), ensure_ascii=False, default=str)
-        try:
-            async with self._send_lock:
-                if self._send is None or self._send.closed or self._send.broken:
-                    self._send = await psycopg.AsyncConnection.connect(
-                        self.url, autocommit=True, connect_timeout=5
-                    )
-                await self._send.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
-        except psycopg.Error:
-            # Local sockets already have the event; remote tabs catch up by `resume`.
-            log.warning("could not notify other processes", exc_info=True)
-
-    async def _listen_forever(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, connect_timeout=5
-                ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self._listening.set()
-                    delay = 0.5
-                    async for note in conn.notifies():
-                        await self._received(note.payload)
-            except psycopg.Error:
-                log.warning("event listener lost its connection; retrying in %.1fs", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
-
-    async def _received(self, text: str) -> None:
-        payload = json.loads(text)
-        if payload.get("o") == self.origin:
+    async def _received(self, item: dict[str, Any]) -> None:
+        """One item another process sent."""
+        if "access" in item:
+            self._tell_watchers(item["access"].get("u"), item["access"].get("s"))
             return
-        if "access" in payload:
-            self._tell_watchers(payload["access"].get("u"), payload["access"].get("s"))
+        session_id = item.get("s")
+        if session_id is None:
             return
-        session_id = payload["s"]
-        if payload.get("cancel"):
+        if item.get("cancel"):
             self.cancel_here(session_id)
             return
-        if session_id not in self.subscribers:
+        if session_id not in self.subscribers or "e" not in item:
             return
-        for token in payload.get("batch", []):
-            self.deliver(session_id, token)
-        if "e" not in payload:
-            return
-        event = payload["e"]
+        event = item["e"]
         if "message_id" in event:
             message = await self.journal.get(event.pop("message_id"))
             if message is None:
@@ -284,23 +214,17 @@ class EventBus:
         self.deliver(session_id, event)
 
     async def close(self) -> None:
-        for flusher in list(self._flushers.values()):
-            flusher.cancel()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        if self._send is not None:
-            await self._send.close()
+        """Send the tokens held back, then close the channel."""
+        for session_id in list(self._held_tokens):
+            self._release_tokens(session_id)
+        await self.channel.close()
 
 
-def shrink(payload: dict[str, Any]) -> dict[str, Any]:
-    """A payload small enough for NOTIFY: big parts become ids to read back."""
-    if "e" not in payload:
-        return payload  # token batches are cut to size where they are made
-    event = dict(payload["e"])
+def shrink(event: Event) -> Event:
+    """An event small enough for NOTIFY: big parts become ids to read back."""
+    event = dict(event)
     if "message" in event:
         event["message_id"] = event.pop("message")["id"]
     if "memories" in event:
         event["memories"] = []
-    return {**payload, "e": event}
+    return event

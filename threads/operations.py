@@ -8,6 +8,7 @@ turn, in this process or another.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -58,9 +59,23 @@ class Threads:
         return await self.deps.sessions.get(session_id, owner)
 
     async def authorize(self, credentials: Credentials, session_id: str) -> ChatSession:
-        """Rights read afresh: for a socket's every query and after every access change."""
-        caller = await self.identify(credentials)
-        return await self.open(session_id, caller.require_owner())
+        """Rights read afresh: for a socket's every query and after every access change.
+
+        Who the caller is and the session row are read side by side (one round
+        trip of waiting, not two); the owner check is then made on the row, as
+        `open` makes it. No identity at all answers NotSignedIn first.
+        """
+        caller, session = await asyncio.gather(
+            self.identify(credentials), self.deps.sessions.get(session_id), return_exceptions=True
+        )
+        if isinstance(caller, BaseException):
+            raise caller
+        owner = caller.require_owner()
+        if isinstance(session, BaseException):
+            raise session
+        if not owner.owns(session):
+            raise SessionNotFound("session not found")
+        return session
 
     # Turns
 
@@ -75,6 +90,16 @@ class Threads:
     async def ask(self, session: ChatSession, query: Query) -> list[dict[str, Any]]:
         """Run a turn (or replay a resend's answer); see RunRegistry.submit."""
         return await self.runs.submit(session, query)
+
+    async def ask_as(
+        self, credentials: Credentials, session_id: str, query: Query
+    ) -> tuple[ChatSession, list[dict[str, Any]]]:
+        """`ask`, for a caller whose rights are read afresh for this query (a socket):
+        they are read while the thread's lock is taken (RunRegistry.submit_allowed).
+        Returns the session as just read, and the frames for the caller alone."""
+        return await self.runs.submit_allowed(
+            self.authorize(credentials, session_id), session_id, query
+        )
 
     async def cancel(self, session: ChatSession) -> None:
         await self.events.request_cancel(session.id)

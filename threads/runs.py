@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from langchain_core.language_models import BaseChatModel
@@ -61,9 +61,14 @@ class TurnDeps:
     model: BaseChatModel
     graph: Graph
 
-    def context(self, options: ThreadOptions, cancel: asyncio.Event | None = None) -> TurnContext:
+    def context(
+        self,
+        options: ThreadOptions,
+        cancel: asyncio.Event | None = None,
+        journal: Journal | None = None,
+    ) -> TurnContext:
         return TurnContext(
-            journal=self.journal,
+            journal=journal or self.journal,
             sessions=self.sessions,
             model=self.model,
             window_messages=options.window_messages,
@@ -106,37 +111,87 @@ class RunRegistry:
         self.closing = False
 
     async def submit(self, session: ChatSession, query: Query) -> list[dict[str, Any]]:
-        """Start the turn, or answer a resend from the journal.
+        """Start the turn, or answer a resend from the journal (see `submit_allowed`)."""
+        _, frames = await self.submit_allowed(_given(session), session.id, query)
+        return frames
 
-        Returns frames for the asking socket alone (a replay); a started run's
-        frames reach every watcher through the event bus.
+    async def submit_allowed(
+        self, rights: Awaitable[ChatSession], session_id: str, query: Query
+    ) -> tuple[ChatSession, list[dict[str, Any]]]:
+        """Start the turn on the session `rights` yields, or answer a resend from the
+        journal; returns the session and the frames for the asking socket alone (a
+        replay). A started run's frames reach every watcher through the event bus.
+
+        The rights are read while the thread's lock is taken, side by side; they
+        are judged first (a stranger learns nothing, not even busy), and a lock
+        taken for a caller they refuse is given back. The journal is then read
+        once, under the lock (so what it says holds for the turn); a thread that
+        is busy still answers a resend whose answer is journaled.
+
+        Shielded: a caller that goes away meanwhile (a socket closing) cannot
+        leave the lock taken with no run to give it back; the admission ends,
+        one way or the other, and the run, if one starts, goes on without it.
         """
         if self.closing:
             raise ShuttingDown("the server is shutting down; retry in a moment")
-        validate_query(query, self.options.max_message_chars)
-        replay = await self._replay(session, query)
-        if replay is not None:
-            return replay
-        if not await self.locks.try_acquire(session.id):
+        admission = asyncio.ensure_future(self._admit(rights, session_id, query))
+        admission.add_done_callback(_retrieved)  # its error, if nobody waits any more
+        return await asyncio.shield(admission)
+
+    async def _admit(
+        self, rights: Awaitable[ChatSession], session_id: str, query: Query
+    ) -> tuple[ChatSession, list[dict[str, Any]]]:
+        allowed, locked = await asyncio.gather(
+            rights, self.locks.try_acquire(session_id), return_exceptions=True
+        )
+        if isinstance(allowed, BaseException) or isinstance(locked, BaseException):
+            if locked is True:
+                await self.locks.release(session_id)
+            raise allowed if isinstance(allowed, BaseException) else cast(BaseException, locked)
+        session = allowed
+        if not locked:
+            validate_query(query, self.options.max_message_chars)
+            replay = await self._replay(session, query)
+            if replay is not None:
+                return session, replay
             raise SessionBusy("a turn is already running in this session")
+        try:
+            validate_query(query, self.options.max_message_chars)
+            replay = await self._replay(session, query)
+        except BaseException:
+            await self.locks.release(session_id)
+            raise
+        if replay is not None or self.closing:
+            await self.locks.release(session_id)
+            if replay is None:
+                raise ShuttingDown("the server is shutting down; retry in a moment")
+            return session, replay
+        self._start(session, query)
+        return session, []
+
+    def _start(self, session: ChatSession, query: Query) -> None:
         run = ActiveRun(run_id=str(uuid.uuid4()), query_id=query["id"])
         self.active[session.id] = run
         self.events.on_cancel(session.id, run.cancel.set)
         turn = Turn(session.id, session.user_id, session.memory_enabled, query)
         run.task = asyncio.create_task(self._run(run, turn), name=f"turn-{session.id}")
-        return []
 
     async def _replay(self, session: ChatSession, query: Query) -> list[dict[str, Any]] | None:
-        """A query id already journaled is never run twice."""
-        journal = self.deps.journal
-        asked = await journal.get(query["id"])
+        """A query id already journaled is never run twice: the frames that answer a
+        resend, or None when the query is to run (new, or cut off before its answer).
+
+        One query reads the session, the id and its answer's id: all that the
+        turn's own check (`Journal.check_append`) would read again (see `_run`).
+        """
+        answer_id = answer_id_for(query["id"])
+        found = await self.deps.journal.find(session.id, [query["id"], answer_id])
+        asked, answer = found.get(query["id"]), found.get(answer_id)
         if asked is None:
             return None
         if asked.session_id != session.id:
             raise MessageIdConflict("this message id is already used in another session")
         if asked.role != "user":
             raise InvalidInput("this message id is not a user message")
-        answer = await journal.get(answer_id_for(query["id"]))
         if answer is None:
             return None  # cut off before its answer: run it now
         return [
@@ -147,26 +202,29 @@ class RunRegistry:
 
     async def _run(self, run: ActiveRun, turn: Turn) -> None:
         session_id = turn.session_id
-        ctx = self.deps.context(self.options, cancel=run.cancel)
+        # `_replay` read, under this lock, that the query may be journaled here.
+        journal = self.deps.journal.knowing_appendable(session_id, run.query_id)
+        ctx = self.deps.context(self.options, cancel=run.cancel, journal=journal)
         started, ok = time.perf_counter(), False
         try:
             async for event in run_turn(
                 self.deps.graph, self.deps.db.pool, ctx, turn, durability=self.options.durability
             ):
-                await self.events.publish(session_id, {**event, "run_id": run.run_id})
+                self.events.publish(session_id, {**event, "run_id": run.run_id})
             ok = True
         except ThreadlineError as exc:
             metrics.TURN_ERRORS.labels(exc.code).inc()
-            await self._fail(session_id, run, exc.code, str(exc))
-        except DATABASE_DOWN:
+            self._fail(session_id, run, exc.code, str(exc))
+        except DATABASE_DOWN as exc:
             metrics.TURN_ERRORS.labels("database_unavailable").inc()
-            log.warning("turn failed: database unavailable", extra={"session_id": session_id})
+            where = {"session_id": session_id, "error": type(exc).__name__}
+            log.warning("turn failed: database unavailable", extra=where)
             message = "the database is unavailable; resend to retry"
-            await self._fail(session_id, run, "database_unavailable", message)
+            self._fail(session_id, run, "database_unavailable", message)
         except Exception:
             metrics.TURN_ERRORS.labels("internal").inc()
             log.exception("turn failed", extra={"session_id": session_id, "run_id": run.run_id})
-            await self._fail(session_id, run, "internal", "the turn failed; resend to retry")
+            self._fail(session_id, run, "internal", "the turn failed; resend to retry")
         finally:
             self.active.pop(session_id, None)
             self.events.forget_cancel(session_id)
@@ -174,12 +232,12 @@ class RunRegistry:
         if ok:
             metrics.TURNS.inc()
             metrics.TURN_SECONDS.observe(time.perf_counter() - started)
-            await self.events.publish(session_id, {"type": "done", "run_id": run.run_id})
+            self.events.publish(session_id, {"type": "done", "run_id": run.run_id})
             await self._after(turn)
 
-    async def _fail(self, session_id: str, run: ActiveRun, code: str, message: str) -> None:
+    def _fail(self, session_id: str, run: ActiveRun, code: str, message: str) -> None:
         frame = {**error_frame(code, message), "run_id": run.run_id, "id": run.query_id}
-        await self.events.publish(session_id, frame)
+        self.events.publish(session_id, frame)
 
     async def _after(self, turn: Turn) -> None:
         """Work after the answer (pruning, memory saving), outside the thread's lock."""
@@ -187,9 +245,11 @@ class RunRegistry:
             await prune_after_turn(
                 self.deps.db.pool, turn.session_id, keep=self.options.checkpoints_keep
             )
-        except psycopg.Error:
-            # A concurrent turn's checkpoint raced the prune; the next prune catches up.
-            log.warning("checkpoint pruning skipped", extra={"session_id": turn.session_id})
+        except psycopg.Error as exc:
+            # A concurrent turn's checkpoint raced the prune, or the pool had no
+            # connection to spare; the next prune catches up.
+            where = {"session_id": turn.session_id, "error": type(exc).__name__}
+            log.warning("checkpoint pruning skipped", extra=where)
         for hook in self.after_turn:
             try:
                 await hook(turn)
@@ -212,3 +272,14 @@ class RunRegistry:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=2)
+
+
+async def _given(session: ChatSession) -> ChatSession:
+    """Rights already checked by the caller: the session it opened."""
+    return session
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark a task's outcome as seen (asyncio logs an error never retrieved)."""
+    if not task.cancelled():
+        task.exception()

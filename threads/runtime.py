@@ -68,8 +68,13 @@ async def open_runtime(
     *,
     background: bool = False,
     embedder: Embedder | None = None,
+    pooled_url: str | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the database, locks and event bus, and build the thread layer on them.
+
+    `pooled_url`: a pooler in transaction mode (PgBouncer) in front of `url`,
+    for the pooled queries; the thread locks, LISTEN/NOTIFY and the cleanup's
+    election keep their own sessions on `url` (docs/scaling.md).
 
     With `background` (the server), owed memory saves are finished and expired
     sessions cleaned up periodically, and memories owed an embedding (new ones,
@@ -77,7 +82,7 @@ async def open_runtime(
     `options.shutdown_grace_s` to finish before anything closes.
     """
     async with AsyncExitStack() as stack:
-        db = await open_database(url, pool_size=options.db_pool_size)
+        db = await open_database(url, pool_size=options.db_pool_size, via=pooled_url)
         stack.push_async_callback(db.close)
         sessions = SessionStore(db, anon_ttl=options.anon_ttl, retention=options.retention)
         journal = Journal(db, anon_ttl=options.anon_ttl)

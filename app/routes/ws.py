@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,11 +34,17 @@ from app.routes.sessions import SEQ_MAX
 from app.schemas import session_out
 from graph.state import Query
 from memory.errors import SessionNotFound, ThreadlineError
-from memory.journal import is_utf8
 from memory.models import ChatMessage, ChatSession
 from threads import metrics
 from threads.access import Credentials, NotSignedIn
-from threads.events import ACCESS_CHANGED, Outbox, OutboxLimits, Watcher, error_frame
+from threads.events import (
+    ACCESS_CHANGED,
+    Outbox,
+    OutboxLimits,
+    Watcher,
+    encode_frame,
+    error_frame,
+)
 from threads.operations import Threads
 
 log = logging.getLogger(__name__)
@@ -209,23 +214,25 @@ class ThreadConnection:
 
     async def write_frames(self) -> None:
         while True:
-            frame = await self.outbox.get()
-            if frame is ACCESS_CHANGED:
+            frame = await self.outbox.get_frame()
+            event = frame.event
+            if event is ACCESS_CHANGED:
                 written = await self.still_allowed()
-            elif frame["type"] == REPLAY_STEP:
-                written = await self.replay_step(frame)
-            else:
-                written = await self.send(frame)
+            elif event["type"] == REPLAY_STEP:
+                written = await self.replay_step(event)
+            else:  # the outbox is bounded, so its frames come encoded
+                written = await self.send_text(frame.text or encode_frame(event))
             if not written:
                 return  # the reader notices the disconnect and cleans up
 
     async def send(self, frame: dict[str, Any]) -> bool:
         """Write one frame; False once the socket is gone."""
+        return await self.send_text(encode_frame(frame))
+
+    async def send_text(self, text: str) -> bool:
+        """Write one frame's JSON text; False once the socket is gone."""
         if self.socket.application_state != WebSocketState.CONNECTED:
             return False
-        text = json.dumps(frame, ensure_ascii=False, default=str)
-        if not text.isascii() and not is_utf8(text):
-            text = json.dumps(frame, default=str)  # a lone surrogate (a model may stream one)
         try:
             await self.socket.send_text(text)
         except (WebSocketDisconnect, RuntimeError):
@@ -239,7 +246,11 @@ class ThreadConnection:
             self.session = await self.threads.authorize(self.credentials, self.session.id)
             return True
         except (NotSignedIn, SessionNotFound):
-            pass
+            return await self.refused()
+
+    async def refused(self) -> bool:
+        """Close the socket whose identity lost its rights: 4401, or 4404 when the
+        thread itself is gone. Always False (the socket is done)."""
         try:
             await self.threads.deps.sessions.get(self.session.id)
             code, reason = CLOSE_UNAUTHENTICATED, "your access to this session has changed"
@@ -283,17 +294,23 @@ class ThreadConnection:
         return True
 
     async def submit_query(self, frame: QueryFrame) -> bool:
-        if not await self.still_allowed():
-            return False
+        """Ask; the rights are read afresh with it (Threads.ask_as): a socket that
+        lost them is closed, False."""
         try:
             await rate_limits_of(self.socket).turn(
                 client_ip(self.socket), anonymous=self.session.user_id is None
             )
             query = Query(id=frame.id, content=frame.content)
-            for reply in await self.threads.ask(self.session, query):
-                self.outbox.put_nowait(reply)
+            self.session, replies = await self.threads.ask_as(
+                self.credentials, self.session.id, query
+            )
+        except (NotSignedIn, SessionNotFound):
+            return await self.refused()
         except ThreadlineError as exc:
             self.outbox.put_nowait({**error_frame(exc.code, str(exc)), "id": frame.id})
+            return True
+        for reply in replies:
+            self.outbox.put_nowait(reply)
         return True
 
     async def resume(self, after_seq: int) -> None:
