@@ -52,13 +52,34 @@ def error_frame(code: str, message: str) -> dict[str, str]:
     return {"type": "error", "code": code, "message": message}
 
 
+@dataclass
+class AnswerSoFar:
+    """The text a running answer has streamed (every token frame sent out so far)."""
+
+    run_id: str
+    parts: list[str] = field(default_factory=list)
+    length: int = 0  # in characters
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.length += len(text)
+
+    def frame(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "content": "".join(self.parts)}
+
+
 @dataclass(eq=False)
 class Watcher:
-    """One socket (or terminal) watching a thread: its events queue up here."""
+    """One socket (or terminal) watching a thread: its events queue up here.
+
+    `so_far`: the answer streaming when it started watching, as far as it had
+    come; every later token frame of that run reaches its queue, so the two
+    together are the whole answer, from its start."""
 
     session_id: str
     user_id: str | None = None
     queue: Outbox = field(default_factory=Outbox)
+    so_far: dict[str, str] | None = None
 
 
 class EventBus:
@@ -70,6 +91,9 @@ class EventBus:
         self._held_tokens: dict[str, list[Event]] = {}
         self._token_sent_at: dict[str, float] = {}
         self._token_timers: dict[str, asyncio.TimerHandle] = {}
+        # Each thread's answer streaming now, here or in another process (as far
+        # as its token frames reached this one).
+        self.streaming: dict[str, AnswerSoFar] = {}
 
     async def open(self) -> None:
         await self.channel.open()
@@ -78,7 +102,9 @@ class EventBus:
         self, session_id: str, user_id: str | None = None, limits: OutboxLimits | None = None
     ) -> Watcher:
         """A new watcher of the thread; with `limits`, its outbox is bounded."""
-        watcher = Watcher(session_id, user_id, Outbox(limits))
+        answer = self.streaming.get(session_id)
+        so_far = answer.frame() if answer is not None else None
+        watcher = Watcher(session_id, user_id, Outbox(limits), so_far)
         self.subscribers[session_id].add(watcher)
         return watcher
 
@@ -91,6 +117,7 @@ class EventBus:
 
     def deliver(self, session_id: str, event: Event, text: str | None = None) -> None:
         """Queue `event` for every watcher of the thread here, never waiting for any."""
+        self._follow(session_id, event)
         watchers = self.subscribers.get(session_id)
         if not watchers:
             return
@@ -98,6 +125,24 @@ class EventBus:
             text = encode_frame(event)  # once for them all
         for watcher in tuple(watchers):
             watcher.queue.offer(event, text)
+
+    def _follow(self, session_id: str, event: Event) -> None:
+        """Keep the thread's answer so far: its token frames, until its run ends
+        (its answer journaled, or its error, or `done`)."""
+        kind = event.get("type")
+        if kind == "token":
+            run_id, at = str(event.get("run_id")), event.get("at", 0)
+            answer = self.streaming.get(session_id)
+            if answer is None or answer.run_id != run_id:
+                answer = self.streaming[session_id] = AnswerSoFar(run_id)
+            if at != answer.length:  # its start was missed (this process came later)
+                self.streaming.pop(session_id)
+                return
+            answer.add(str(event.get("content", "")))
+        elif kind in ("message", "done", "error"):
+            answered = kind != "message" or event.get("message", {}).get("role") == "assistant"
+            if answered:
+                self.streaming.pop(session_id, None)
 
     def publish(self, session_id: str, event: Event) -> None:
         """Deliver here at once (tokens: see `_publish_token`), and queue the event
@@ -150,7 +195,12 @@ class EventBus:
             self._send_out(session_id, {**tokens[0], "content": content})
 
     def _send_out(self, session_id: str, event: Event) -> None:
-        """Deliver here, and queue for the other processes (unless none listens)."""
+        """Deliver here, and queue for the other processes (unless none listens).
+        A token frame says where its text starts in the answer (`at`, in characters)."""
+        if event.get("type") == "token":
+            answer = self.streaming.get(session_id)
+            same_run = answer is not None and answer.run_id == event.get("run_id")
+            event = {**event, "at": answer.length if answer is not None and same_run else 0}
         text = encode_frame(event)
         self.deliver(session_id, event, text)
         if self.channel.alone():
@@ -203,9 +253,12 @@ class EventBus:
         if item.get("cancel"):
             self.cancel_here(session_id)
             return
-        if session_id not in self.subscribers or "e" not in item:
+        if "e" not in item:
             return
         event = item["e"]
+        if session_id not in self.subscribers:
+            self._follow(session_id, event)  # a socket may start watching mid-answer
+            return
         if "message_id" in event:
             message = await self.journal.get(event.pop("message_id"))
             if message is None:

@@ -166,6 +166,17 @@ class ThreadConnection:
     async def serve(self) -> None:
         """Read and write until the client leaves, or falls behind (then close 4408)."""
         metrics.ACTIVE_SOCKETS.inc()
+        try:
+            # The session frame goes first: the frames that came since the socket
+            # started watching wait in its outbox, and follow on from it.
+            if await self.send(await self.session_frame()):
+                await self.read_and_write()
+        finally:
+            self.threads.unwatch(self.watcher)
+            self.replay = None
+            metrics.ACTIVE_SOCKETS.dec()
+
+    async def read_and_write(self) -> None:
         writer = asyncio.create_task(self.write_frames(), name="socket-writer")
         reader = asyncio.create_task(self.read_session(), name="socket-reader")
         too_slow = asyncio.create_task(self.outbox.overflowed.wait(), name="socket-outbox")
@@ -177,9 +188,6 @@ class ThreadConnection:
             for task in (reader, writer, too_slow):
                 task.cancel()
             ended = await asyncio.gather(reader, writer, too_slow, return_exceptions=True)
-            self.threads.unwatch(self.watcher)
-            self.replay = None
-            metrics.ACTIVE_SOCKETS.dec()
         if self.outbox.overflowed.is_set():
             await self.close_too_slow()
             return
@@ -188,11 +196,8 @@ class ThreadConnection:
                 raise outcome
 
     async def read_session(self) -> None:
-        try:
-            self.outbox.put_nowait(await self.session_frame())
+        with contextlib.suppress(WebSocketDisconnect):
             await self.read_frames()
-        except WebSocketDisconnect:
-            pass
 
     async def close_too_slow(self) -> None:
         """Its frames are dropped; the close frame says why, should the client read again."""
@@ -202,15 +207,22 @@ class ThreadConnection:
                 await self.socket.close(CLOSE_TOO_SLOW, "too slow: the client is not reading")
 
     async def session_frame(self) -> dict[str, Any]:
+        """The thread as this socket starts watching it: its last messages and, while
+        an answer streams, the text it has streamed so far (`answer_so_far`), which
+        the token frames that follow this one continue."""
         session = self.session
         messages, has_more = await self.threads.deps.journal.page(session.id, limit=RECENT_MESSAGES)
-        return {
+        active_run = await self.threads.is_running(session.id)
+        frame = {
             "type": "session",
             "session": session_out(session, messages[-1] if messages else None),
             "messages": [m.as_dict() for m in messages],
             "has_more": has_more,
-            "active_run": await self.threads.is_running(session.id),
+            "active_run": active_run,
         }
+        if active_run and self.watcher.so_far is not None:
+            frame["answer_so_far"] = self.watcher.so_far
+        return frame
 
     async def write_frames(self) -> None:
         while True:

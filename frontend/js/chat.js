@@ -72,6 +72,12 @@ export class ChatView {
   on_session(frame) {
     this.watched.clear(); // a new socket: what was live before is no longer followed from its start
     this.streaming = frame.active_run ? { runId: null, text: "", partial: true } : null;
+    const soFar = frame.answer_so_far;
+    if (frame.active_run && soFar) {
+      // The answer from its start: what it streamed before this socket, then its tokens.
+      this.watch(soFar.run_id);
+      this.streaming = { runId: soFar.run_id, text: soFar.content, partial: false };
+    }
     this.addMessages(frame.messages);
     this.hasMore = frame.has_more;
     if (frame.active_run) this.setBusy(true);
@@ -108,6 +114,7 @@ export class ChatView {
 
   on_token(frame) {
     this.heard();
+    if (!this.watched.has(frame.run_id) && frame.at === 0) this.watch(frame.run_id); // its start
     if (!this.watched.has(frame.run_id)) {
       if (this.streaming?.partial) return; // "Answer in progress…" is already shown
       this.streaming = { runId: frame.run_id, text: "", partial: true };

@@ -241,3 +241,38 @@ async def test_close_codes(ws: Sockets, server: ServerProcess, server_database: 
     own = {**headers, "Origin": server.url}
     sock = await ws.open(server, session_id, own)
     assert (await sock.recv())["type"] == "session"
+
+
+def tokens_continue(so_far: dict, frames: list[dict], answer: str) -> None:
+    """The answer so far and the token frames after it are the whole answer, each
+    frame starting (`at`) where the text before it ends."""
+    text = so_far["content"]
+    for frame in frames:
+        if frame["type"] == "token":
+            assert frame["run_id"] == so_far["run_id"] and frame["at"] == len(text), frame
+            text += frame["content"]
+    assert text == answer
+
+
+async def test_a_socket_opened_mid_answer_gets_the_answer_from_its_start(
+    ws: Sockets, server: ServerProcess, server_database: str
+) -> None:
+    session_id, headers = await anonymous_session(server_database)
+    first = await ws.open(server, session_id, headers)
+    assert "answer_so_far" not in await first.recv()
+    await first.ask("tell me a long story please, word after word")
+    seen = [f for f in await first.until("token") if f["type"] == "token"]
+    while sum(len(f["content"]) for f in seen) < 20:  # some words streamed already
+        frame = await first.recv()
+        seen += [frame] if frame["type"] == "token" else []
+    assert seen[0]["at"] == 0
+    late = await ws.open(server, session_id, headers)
+    opened = await late.recv()
+    assert opened["type"] == "session" and opened["active_run"] is True
+    so_far = opened["answer_so_far"]
+    assert len(so_far["content"]) >= 20 and so_far["run_id"] == seen[0]["run_id"]
+    frames = await late.until("done")
+    answer = next(f["message"] for f in frames if f["type"] == "message")
+    tokens_continue(so_far, frames, answer["content"])
+    everything = seen + await first.until("done")
+    tokens_continue({"run_id": so_far["run_id"], "content": ""}, everything, answer["content"])

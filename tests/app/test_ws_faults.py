@@ -121,3 +121,32 @@ async def test_two_processes_never_interleave_one_thread(
     rows, _ = await journal_and_window(server_db, session_id)
     roles = [r.role for r in rows]
     assert roles == ["user", "assistant"] * 3  # never two user messages in a row
+
+
+async def test_a_socket_on_another_process_gets_the_answer_from_its_start(
+    two_servers: tuple[ServerProcess, ServerProcess], server_database: str, ws: Sockets
+) -> None:
+    """The answer runs in one process; a socket opened on the other mid-answer gets
+    what it streamed so far (heard over NOTIFY), and its tokens continue it."""
+    a, b = two_servers
+    session_id, headers = await anonymous_session(server_database)
+    watching = await ws.open(b, session_id, headers)  # b listens: a sends its events
+    await watching.recv()
+    asking = await ws.open(a, session_id, headers)
+    await asking.recv()
+    await asking.ask("tell me a long story please, word after word")
+    streamed = ""
+    while len(streamed) < 20:
+        frame = await asking.recv()
+        streamed += frame["content"] if frame["type"] == "token" else ""
+    late = await ws.open(b, session_id, headers)
+    opened = await late.recv()
+    assert opened["active_run"] is True and len(opened["answer_so_far"]["content"]) >= 20
+    text = opened["answer_so_far"]["content"]
+    frames = await late.until("done")
+    for frame in frames:
+        if frame["type"] == "token":
+            assert frame["at"] == len(text), frame
+            text += frame["content"]
+    answer = next(f["message"] for f in frames if f["type"] == "message")
+    assert text == answer["content"]
