@@ -29,6 +29,9 @@ async def chat_loop(
     history, _ = await threads.deps.journal.page(session.id, limit=20)
     for message in history:
         typer.echo(f"{message.role}> {message.content}")
+    unanswered = history[-1] if history and history[-1].role == "user" else None
+    if unanswered is not None and not await threads.is_running(session.id):
+        typer.echo("(not answered: its turn failed or was cut off; /retry asks it again)")
     watcher = threads.watch(session)
     try:
         while True:
@@ -39,7 +42,19 @@ async def chat_loop(
                 return
             if text.strip() in {"/quit", "/exit"}:
                 return
-            if text.strip():
+            if text.strip() == "/retry" and unanswered is not None:
+                # The same id: the thread runs it only if it still has no answer.
+                typer.echo(f"you> {unanswered.content}")
+                await answer(
+                    threads,
+                    owner,
+                    session,
+                    watcher.queue,
+                    unanswered.content,
+                    query_id=unanswered.id,
+                )
+                unanswered = None
+            elif text.strip():
                 await answer(threads, owner, session, watcher.queue, text)
     finally:
         threads.unwatch(watcher)
@@ -79,9 +94,10 @@ async def answer(
     session: ChatSession,
     events: asyncio.Queue[dict[str, object]],
     text: str,
+    query_id: str | None = None,
 ) -> None:
     """Run one turn and print its answer as it streams."""
-    query_id = str(uuid.uuid4())
+    query_id = query_id or str(uuid.uuid4())
     typer.echo("assistant> ", nl=False)
     try:
         session = await threads.open(session.id, owner)

@@ -221,7 +221,22 @@ export class ChatView {
   render() {
     const stick = this.nearBottom();
     const ordered = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
-    const nodes = ordered.map((m) => this.messageNode(m));
+    // Answered: an answer names it (reply_to), or (imported threads name none) one follows it.
+    const answered = new Set(ordered.map((m) => m.reply_to).filter(Boolean));
+    for (let i = 1; i < ordered.length; i++) {
+      if (ordered[i].role === "assistant") answered.add(ordered[i - 1].id);
+    }
+    const last = ordered.at(-1);
+    const nodes = ordered.map((m) => {
+      const node = this.messageNode(m);
+      // A question with no answer: its turn failed, or was cut off with nobody
+      // watching. The last one can be asked again (same id: nothing doubles).
+      const beingAnswered = m === last && (this.busy || this.inFlight === m.id);
+      if (m.role === "user" && !answered.has(m.id) && !beingAnswered) {
+        node.append(this.unansweredNote(m, m === last));
+      }
+      return node;
+    });
     for (const [id, content] of this.pending) {
       if (!this.messages.has(id)) nodes.push(this.bubble("user pending", content, id));
     }
@@ -282,6 +297,30 @@ export class ChatView {
     const meta = answerMeta(m, (details, box) => this.keepOpen(details, `${m.id}:${box}`));
     if (meta) node.append(meta);
     return node;
+  }
+
+  unansweredNote(question, canRetry) {
+    const note = document.createElement("p");
+    note.className = "unanswered";
+    note.textContent = "Not answered.";
+    if (!canRetry) return note;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "retry";
+    button.textContent = "Retry";
+    button.addEventListener("click", () => this.retry(question));
+    note.append(" ", button);
+    return note;
+  }
+
+  /** Ask a question again under its own id: the server runs it only if it has no answer. */
+  retry(question) {
+    if (this.busy) return;
+    this.hideAlert();
+    this.inFlight = question.id;
+    this.setBusy(true);
+    this.resend(question.id, question.content);
+    this.render();
   }
 
   /** A <details> that stays open across re-renders once the reader opened it. */

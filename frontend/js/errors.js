@@ -9,7 +9,7 @@ const BY_CODE = {
   wrong_password: "That password is not right.",
   rate_limited: "Too many attempts in a short time. Wait a minute, then try again.",
   busy: "This conversation is still answering (perhaps in another tab). Wait for it to finish, then send again.",
-  model_unavailable: "The model is unavailable right now. Your message is saved; send it again to retry.",
+  model_unavailable: "The model is unavailable right now. Your message is saved: press Retry under it to ask again.",
   database_unavailable: "The server can't reach its database right now. Try again in a moment.",
   shutting_down: "The server is restarting. Try again in a moment.",
   not_found: "That conversation does not exist (or is not yours).",

@@ -6,8 +6,10 @@ import re
 import uuid
 
 import httpx
+import psycopg
 
 from tests.support.cli import one_line_error, threadline
+from tests.support.openai_stub import openai_stub
 from tests.support.server import ServerProcess, free_port
 
 
@@ -126,3 +128,31 @@ async def test_memories_reembed_fills_what_is_owed(vector_url: str, server_datab
         await db.close()
     plain = threadline("memories", "mode", DATABASE_URL=server_database)
     assert plain.stdout.strip() == "full_text"
+
+
+def test_terminal_chat_retries_a_question_left_unanswered(server_database: str) -> None:
+    """A model failure leaves the question unanswered; reopened, the thread says so
+    and /retry asks it again under its own id: one question, one answer."""
+    with openai_stub() as stub:
+        model = {
+            "OPENAI_BASE_URL": stub.base_url,
+            "THREADLINE_MODEL": stub.model_name,
+            "THREADLINE_MODEL_MAX_RETRIES": "0",
+            "THREADLINE_EMBEDDINGS": "off",
+            "DATABASE_URL": server_database,
+        }
+        stub.fail(500)
+        first = threadline("chat", stdin="what is a tern?\n/quit\n", **model)
+        assert "[model_unavailable]" in first.stdout, first.stdout + first.stderr
+        session = re.search(r"--session ([0-9a-f-]{36})", first.stdout)
+        assert session, first.stdout
+        stub.recover()
+        again = threadline("chat", "--session", session.group(1), stdin="/retry\n", **model)
+    assert again.returncode == 0, again.stderr
+    assert "(not answered" in again.stdout
+    assert "stub says: what is a tern?" in again.stdout
+    with psycopg.connect(server_database) as conn:
+        rows = conn.execute(
+            "SELECT role FROM chat_messages WHERE session_id = %s ORDER BY seq", (session.group(1),)
+        ).fetchall()
+    assert [role for (role,) in rows] == ["user", "assistant"]

@@ -21,6 +21,7 @@ from memory.db import open_database
 from memory.journal import Journal, NewMessage
 from tests.e2e.conftest import Tabs, screenshot
 from tests.e2e.test_browser import ask, register
+from tests.support.openai_stub import OpenAIStub, openai_stub
 from tests.support.server import ServerProcess
 
 CODE = "def greet(name):\n    return f'hello {name}'  # say hello"
@@ -418,3 +419,48 @@ def test_errors_are_said_in_words(tabs: Tabs) -> None:
     dialog.get_by_label("Password").fill("password")  # one of the most common
     dialog.get_by_role("button", name="Register").click()
     expect(error).to_have_text("The password is one of the most common passwords; choose another.")
+
+
+@pytest.fixture(scope="module")
+def stub_web(
+    server_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, OpenAIStub]]:
+    """A server whose model is the local OpenAI-compatible stub (no retries, so a
+    failure shows at once)."""
+    with openai_stub() as stub:
+        proc = ServerProcess(
+            server_database,
+            tmp_path_factory.mktemp("stub") / "server.log",
+            OPENAI_BASE_URL=stub.base_url,
+            THREADLINE_MODEL=stub.model_name,
+            THREADLINE_MODEL_MAX_RETRIES="0",
+            THREADLINE_EMBEDDINGS="off",
+        )
+        proc.start()
+        yield proc, stub
+        proc.stop()
+
+
+def test_retry_after_a_model_error(tabs: Tabs, stub_web: tuple[ServerProcess, OpenAIStub]) -> None:
+    """The failed question is marked, also after a reload; Retry asks it again under
+    its own id, and the thread holds one question and one answer."""
+    server, stub = stub_web
+    page = tabs.new(base_url=server.url)
+    page.goto("/")
+    stub.fail(500)
+    try:
+        send(page, "what is a tern?")
+        expect(page.locator("#alert")).to_contain_text("model is unavailable")
+        question = page.locator(".msg.user").last
+        expect(question.locator(".unanswered")).to_contain_text("Not answered.")
+        page.reload()  # the journal says it too
+        expect(question.locator(".unanswered")).to_contain_text("Not answered.")
+    finally:
+        stub.recover()
+    question.get_by_role("button", name="Retry").click()
+    expect(page.locator(".msg.assistant").last).to_contain_text("stub says: what is a tern?")
+    expect(page.locator(".unanswered")).to_have_count(0)
+    page.reload()
+    expect(page.locator(".msg.assistant")).to_have_count(1)
+    expect(page.locator(".msg.user")).to_have_count(1)
+    expect(page.locator(".unanswered")).to_have_count(0)
