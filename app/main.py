@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from app.errors import install_error_handlers
 from app.logs import AccessLog
 from app.ratelimit import RateLimits
-from app.routes import agent_api, auth, health, memories, sessions, ws
+from app.routes import agent_api, auth, health, memories, models, sessions, ws
 from app.security import Perimeter
 from app.settings import Settings
 from threads.runtime import open_runtime
@@ -36,17 +36,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            model = settings.chat_model()
+            chat_models = settings.models()
             async with open_runtime(
                 database_url,
                 settings.thread_options(),
-                model,
+                chat_models,
                 background=True,
                 embedder=settings.embedder(),
                 pooled_url=settings.pooled_url(),
             ) as runtime:
                 app.state.runtime = runtime
-                log.info("threadline ready", extra={"model": model._llm_type})
+                log.info("threadline ready", extra={"model": chat_models.default_name})
                 yield
         finally:
             if on_shutdown is not None:
@@ -77,6 +77,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(sessions.router)
     app.include_router(memories.router)
+    app.include_router(models.router)
     app.include_router(ws.router)
     app.include_router(agent_api.router)
     if FRONTEND_DIR.is_dir():

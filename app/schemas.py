@@ -42,6 +42,7 @@ def session_out(session: ChatSession, last_message: ChatMessage | None = None) -
         "archived": session.archived,
         "memory": session.memory_enabled,
         "anonymous": session.user_id is None,
+        "model": session.model_choice,  # None: the server's default (GET /api/models)
         "last_message": (
             {
                 "role": last_message.role,

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from graph.llm import build_chat_model
+from graph.llm import Models, build_chat_model
 from memory.embeddings import Embedder, build_embedder
 from threads.options import ThreadOptions
 
@@ -126,13 +126,27 @@ class Settings(BaseSettings):
             api_key=key.get_secret_value() if key else None,
         )
 
-    def chat_model(self) -> BaseChatModel:
-        """ChatOpenAI when a key or an endpoint is set, else the offline model."""
+    def chat_model(self, name: str | None = None) -> BaseChatModel:
+        """ChatOpenAI when a key or an endpoint is set, else the offline model;
+        `name`: another model of the same endpoint than THREADLINE_MODEL."""
         return build_chat_model(
             api_key=self.openai_api_key.get_secret_value() if self.openai_api_key else None,
             base_url=self.openai_base_url,
-            model=self.model,
+            model=name or self.model,
             timeout_s=self.model_timeout_s,
             max_retries=self.model_max_retries,
             offline_token_delay_ms=self.offline_token_delay_ms,
+        )
+
+    def models(self) -> Models:
+        """The default model and, with an endpoint, the others it lists (per chat)."""
+        default = self.chat_model()
+        if not self.uses_openai:
+            return Models.single(default)
+        return Models(
+            default,
+            self.model,
+            api_key=self.openai_api_key.get_secret_value() if self.openai_api_key else None,
+            base_url=self.openai_base_url,
+            make=self.chat_model,
         )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
+from openai import AsyncOpenAI, OpenAIError
 from pydantic import SecretStr
 
 from graph.offline import OfflineChatModel
+
+log = logging.getLogger(__name__)
 
 
 def build_chat_model(
@@ -34,3 +41,58 @@ def build_chat_model(
         streaming=True,
         stream_usage=True,
     )
+
+
+LIST_CACHE_S = 60.0  # how long the endpoint's list of models is trusted
+
+
+class Models:
+    """The models a chat may use: the configured default and, with an
+    OpenAI-compatible endpoint, every model it lists (`GET /models`, read at most
+    once a minute). A chat that names none, or one no longer listed, gets the
+    default; the offline model is the only one without an endpoint."""
+
+    def __init__(
+        self,
+        default: BaseChatModel,
+        default_name: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        make: Callable[[str], BaseChatModel] | None = None,
+    ) -> None:
+        self.default, self.default_name = default, default_name
+        self.api_key, self.base_url, self.make = api_key, base_url, make
+        self._built: dict[str, BaseChatModel] = {default_name: default}
+        self._listed: tuple[float, list[str]] = (float("-inf"), [default_name])
+
+    @classmethod
+    def single(cls, model: BaseChatModel) -> Models:
+        """Just this model (the offline one, or one given by a test)."""
+        return cls(model, "offline" if isinstance(model, OfflineChatModel) else model._llm_type)
+
+    async def names(self) -> list[str]:
+        """The default first, then what the endpoint lists (sorted); just the default
+        when there is no endpoint or it does not answer."""
+        listed_at, names = self._listed
+        if self.make is None or time.monotonic() - listed_at < LIST_CACHE_S:
+            return names
+        try:
+            client = AsyncOpenAI(
+                api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=5.0
+            )
+            found = sorted({model.id async for model in client.models.list()})
+        except OpenAIError:
+            log.warning("the model endpoint did not list its models")
+            found = []
+        names = [self.default_name, *(n for n in found if n != self.default_name)]
+        self._listed = (time.monotonic(), names)
+        return names
+
+    def named(self, name: str | None) -> BaseChatModel:
+        """The model called `name` (built once), or the default."""
+        if name is None or self.make is None or name not in self._listed[1]:
+            return self.default
+        if name not in self._built:
+            self._built[name] = self.make(name)
+        return self._built[name]

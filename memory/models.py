@@ -120,6 +120,12 @@ class ChatSession(Base):
         "metadata", JSONB, server_default=text("'{}'::jsonb")
     )
 
+    @property
+    def model_choice(self) -> str | None:
+        """The model this chat chose (`metadata.model`); None: the server's default."""
+        chosen = (self.metadata_ or {}).get("model")
+        return chosen if isinstance(chosen, str) else None
+
     __table_args__ = (
         Index("ix_chat_sessions_user_activity", "user_id", last_activity_at.desc()),
         Index("ix_chat_sessions_expires_at", "expires_at"),

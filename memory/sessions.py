@@ -104,7 +104,12 @@ class SessionStore:
         self.retention = retention
 
     async def create(
-        self, owner: Owner, *, title: str | None = None, memory: bool = True
+        self,
+        owner: Owner,
+        *,
+        title: str | None = None,
+        memory: bool = True,
+        model: str | None = None,
     ) -> ChatSession:
         """A new, empty session; anonymous ones expire after the TTL of inactivity."""
         ttl = self.anon_ttl if owner.user_id is None else self.retention
@@ -116,6 +121,7 @@ class SessionStore:
                 title=clean_title(title),
                 memory_enabled=memory and owner.user_id is not None,
                 expires_at=(func.now() + ttl) if ttl is not None else None,
+                metadata_={"model": model} if model else {},
             )
             s.add(session)
             await s.flush()
@@ -177,14 +183,22 @@ class SessionStore:
         *,
         title: str | None = None,
         archived: bool | None = None,
+        model: str | None = None,
     ) -> ChatSession:
-        """Rename or (un)archive."""
+        """Rename, (un)archive, or choose the chat's model ("": the default)."""
         session = await self.get(session_id, owner)
         values: dict[str, Any] = {"updated_at": func.now()}
         if title is not None:
             values["title"] = clean_title(title)
         if archived is not None:
             values["archived"] = archived
+        if model is not None:
+            metadata = ChatSession.metadata_
+            values["metadata_"] = (
+                metadata.op("||")(func.jsonb_build_object("model", model))
+                if model
+                else metadata.op("-")("model")
+            )
         async with self.db.sessions.begin() as s:
             await s.execute(update(ChatSession).where(ChatSession.id == session.id).values(values))
         return await self.get(session.id, owner)

@@ -20,6 +20,7 @@ from langchain_core.language_models import BaseChatModel
 
 from graph.builder import Graph
 from graph.context import MemoryLoader, TurnContext
+from graph.llm import Models
 from graph.nodes import answer_id_for
 from graph.state import Query
 from graph.turn import Turn, prune_after_turn, run_turn, validate_query
@@ -58,19 +59,24 @@ class TurnDeps:
     sessions: SessionStore
     journal: Journal
     memories: MemoryStore
-    model: BaseChatModel
+    model: BaseChatModel  # the default
     graph: Graph
+    models: Models | None = None  # the others a chat may choose (ChatSession.model_choice)
+
+    def model_named(self, name: str | None) -> BaseChatModel:
+        return self.models.named(name) if self.models is not None else self.model
 
     def context(
         self,
         options: ThreadOptions,
         cancel: asyncio.Event | None = None,
         journal: Journal | None = None,
+        model: BaseChatModel | None = None,
     ) -> TurnContext:
         return TurnContext(
             journal=journal or self.journal,
             sessions=self.sessions,
-            model=self.model,
+            model=model or self.model,
             window_messages=options.window_messages,
             max_steps=options.agent_max_steps,
             max_message_chars=options.max_message_chars,
@@ -174,7 +180,8 @@ class RunRegistry:
         self.active[session.id] = run
         self.events.on_cancel(session.id, run.cancel.set)
         turn = Turn(session.id, session.user_id, session.memory_enabled, query)
-        run.task = asyncio.create_task(self._run(run, turn), name=f"turn-{session.id}")
+        model = self.deps.model_named(session.model_choice)
+        run.task = asyncio.create_task(self._run(run, turn, model), name=f"turn-{session.id}")
 
     async def _replay(self, session: ChatSession, query: Query) -> list[dict[str, Any]] | None:
         """A query id already journaled is never run twice: the frames that answer a
@@ -200,11 +207,11 @@ class RunRegistry:
             {"type": "done", "run_id": None, "replayed": True},
         ]
 
-    async def _run(self, run: ActiveRun, turn: Turn) -> None:
+    async def _run(self, run: ActiveRun, turn: Turn, model: BaseChatModel) -> None:
         session_id = turn.session_id
         # `_replay` read, under this lock, that the query may be journaled here.
         journal = self.deps.journal.knowing_appendable(session_id, run.query_id)
-        ctx = self.deps.context(self.options, cancel=run.cancel, journal=journal)
+        ctx = self.deps.context(self.options, cancel=run.cancel, journal=journal, model=model)
         started, ok = time.perf_counter(), False
         try:
             async for event in run_turn(

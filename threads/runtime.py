@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 
 from graph.builder import build_graph
+from graph.llm import Models
 from memory.db import open_database
 from memory.embeddings import Embedder
 from memory.journal import Journal
@@ -64,7 +65,7 @@ class Runtime:
 async def open_runtime(
     url: str,
     options: ThreadOptions,
-    model: BaseChatModel,
+    model: BaseChatModel | Models,
     *,
     background: bool = False,
     embedder: Embedder | None = None,
@@ -81,6 +82,8 @@ async def open_runtime(
     or all after a change of model) embedded; on exit, running turns get
     `options.shutdown_grace_s` to finish before anything closes.
     """
+    models = model if isinstance(model, Models) else Models.single(model)
+    model = models.default
     async with AsyncExitStack() as stack:
         db = await open_database(url, pool_size=options.db_pool_size, via=pooled_url)
         stack.push_async_callback(db.close)
@@ -90,7 +93,7 @@ async def open_runtime(
         stack.push_async_callback(vectors.close)
         await vectors.open()
         memories = MemoryStore(db, vectors)
-        deps = TurnDeps(db, sessions, journal, memories, model, build_graph())
+        deps = TurnDeps(db, sessions, journal, memories, model, build_graph(), models)
         locks = ThreadLocks(url)
         stack.push_async_callback(locks.close)
         await locks.open()

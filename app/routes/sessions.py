@@ -56,14 +56,29 @@ router = APIRouter(
 )
 
 
+ModelName = Annotated[PlainText, StringConstraints(min_length=1, max_length=200)]
+
+
 class NewSession(RequestBody):
     title: Title | None = None
     memory: bool = True
+    model: ModelName | None = None  # one of GET /api/models; none: the default
 
 
 class SessionChange(RequestBody):
     title: Title | None = None
     archived: bool | None = None
+    model: ModelName | None = None  # one of GET /api/models; null: back to the default
+
+
+async def offered(threads: Threads, model: str | None) -> str | None:
+    """`model` if the server offers it (422 otherwise); the default is stored as none."""
+    models = threads.deps.models
+    names = await models.names() if models is not None else ["offline"]
+    if model is not None and model not in names:
+        raise InvalidInput(f"no model {model!r} here; GET /api/models lists them")
+    default = models.default_name if models is not None else "offline"
+    return None if model == default else model
 
 
 async def with_preview(threads: Threads, session: ChatSession) -> dict[str, Any]:
@@ -100,7 +115,10 @@ async def create_session(
         anon_token = new_token()
         owner = Owner(anon_token_hash=token_hash(anon_token))
         await accounts.issue_anonymous(owner.anon_token_hash or "", anon_ttl(settings))
-    session = await threads.deps.sessions.create(owner, title=body.title, memory=body.memory)
+    model = await offered(threads, body.model)
+    session = await threads.deps.sessions.create(
+        owner, title=body.title, memory=body.memory, model=model
+    )
     created = session_out(session)
     if anon_token is not None:
         created["anon_token"] = anon_token
@@ -141,9 +159,12 @@ async def get_session(session_id: str, owner: OwnerDep, threads: ThreadsDep) -> 
 async def change_session(
     session_id: str, body: SessionChange, owner: OwnerDep, threads: ThreadsDep
 ) -> dict[str, Any]:
-    """Rename (an empty title clears it) or (un)archive."""
+    """Rename (an empty title clears it), (un)archive, or choose the chat's model."""
+    changes: dict[str, Any] = {}
+    if "model" in body.model_fields_set:
+        changes["model"] = await offered(threads, body.model) or ""
     session = await threads.deps.sessions.update(
-        session_id, owner, title=body.title, archived=body.archived
+        session_id, owner, title=body.title, archived=body.archived, **changes
     )
     return await with_preview(threads, session)
 

@@ -50,7 +50,8 @@ export const api = {
     if (cursor) params.set("cursor", cursor);
     return call("GET", `/api/sessions?${params}`);
   },
-  createSession: (memory) => call("POST", "/api/sessions", { memory }),
+  createSession: (memory, model) => call("POST", "/api/sessions", model ? { memory, model } : { memory }),
+  models: () => call("GET", "/api/models"),
   session: (id) => call("GET", `/api/sessions/${enc(id)}`),
   updateSession: (id, change) => call("PATCH", `/api/sessions/${enc(id)}`, change),
   deleteSession: (id, forget) => call("DELETE", `/api/sessions/${enc(id)}?forget=${forget}`),

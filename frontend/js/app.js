@@ -6,6 +6,7 @@ import { humanMessage } from "./errors.js";
 import { knownIdentity, rememberIdentity } from "./identity.js";
 import { KeysPanel } from "./keys.js";
 import { MemoryPanel } from "./memory.js";
+import { ModelPicker } from "./models.js";
 import { Sidebar } from "./sidebar.js";
 import { ThreadSocket } from "./socket.js";
 
@@ -46,6 +47,7 @@ const sidebar = new Sidebar({
 const auth = new AuthDialog($("#auth-dialog"));
 const memoryPanel = new MemoryPanel($("#memory-dialog"));
 const keysPanel = new KeysPanel($("#keys-dialog"));
+const models = new ModelPicker($("#model"), $("#model-row"), { onError: reportError });
 
 /** Show what went wrong in words; a lost connection clears itself once the server answers. */
 function reportError(error) {
@@ -113,7 +115,10 @@ function connect(session) {
   state.session = session;
   state.socket = new ThreadSocket(session.id, {
     onFrame: (frame) => {
-      if (frame.type === "session") state.session = frame.session;
+      if (frame.type === "session") {
+        state.session = frame.session;
+        models.show(frame.session);
+      }
       chat.apply(frame);
       showNotes();
     },
@@ -121,6 +126,7 @@ function connect(session) {
     lastSeq: () => chat.lastSeq,
   });
   sidebar.select(session.id);
+  models.show(session);
   showNotes();
   closeSidebarOnPhone();
 }
@@ -130,6 +136,7 @@ function startNewChat() {
   state.socket = null;
   state.session = null;
   chat.reset();
+  models.show(null);
   sidebar.select(null);
   if (location.hash) history.replaceState(null, "", location.pathname);
   showNotes();
@@ -139,7 +146,7 @@ function startNewChat() {
 async function send(content) {
   if (!content.trim() || chat.busy) return;
   if (!state.session) {
-    const created = await api.createSession($("#new-chat-memory").checked);
+    const created = await api.createSession($("#new-chat-memory").checked, models.forNewChats());
     if (!state.user) rememberIdentity("anonymous");
     history.replaceState(null, "", `#/s/${created.id}`);
     connect(created);
@@ -261,6 +268,7 @@ function wire() {
 async function main() {
   wire();
   showComposer(false);
+  models.load();
   const sessions = await refreshIdentity();
   if (location.hash) route();
   else if (sessions.length) location.hash = `#/s/${sessions[0].id}`;

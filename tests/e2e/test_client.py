@@ -427,7 +427,7 @@ def stub_web(
 ) -> Iterator[tuple[ServerProcess, OpenAIStub]]:
     """A server whose model is the local OpenAI-compatible stub (no retries, so a
     failure shows at once)."""
-    with openai_stub() as stub:
+    with openai_stub(listed_models=["stub-model", "bigger-model"]) as stub:
         proc = ServerProcess(
             server_database,
             tmp_path_factory.mktemp("stub") / "server.log",
@@ -464,3 +464,34 @@ def test_retry_after_a_model_error(tabs: Tabs, stub_web: tuple[ServerProcess, Op
     expect(page.locator(".msg.assistant")).to_have_count(1)
     expect(page.locator(".msg.user")).to_have_count(1)
     expect(page.locator(".unanswered")).to_have_count(0)
+
+
+def test_the_model_picker_chooses_per_chat(
+    tabs: Tabs, stub_web: tuple[ServerProcess, OpenAIStub]
+) -> None:
+    """The stub lists two models: the chat asks the one picked, keeps it after a
+    reload, and a new chat starts with the last one picked."""
+    server, stub = stub_web
+    page = tabs.new(base_url=server.url)
+    page.goto("/")
+    picker = page.get_by_label("Model", exact=True)
+    expect(picker).to_be_visible()
+    expect(picker.locator("option")).to_have_text(["stub-model", "bigger-model"])
+    expect(picker).to_have_value("stub-model")
+    picker.select_option("bigger-model")
+    send(page, "which model?")
+    expect(page.locator(".msg.assistant").last).to_contain_text("stub says: which model?")
+    chats = [r for r in stub.requests if r.path.endswith("/chat/completions")]
+    assert chats[-1].body["model"] == "bigger-model"
+    page.reload()
+    expect(page.locator(".msg.assistant")).to_have_count(1)  # the chat is open again
+    expect(picker).to_have_value("bigger-model")
+    with page.expect_response(lambda r: r.request.method == "PATCH") as saved:
+        picker.select_option("stub-model")  # changed mid-chat: the next turn uses it
+    assert saved.value.ok
+    send(page, "and now?")
+    expect(page.locator(".msg.assistant").last).to_contain_text("stub says: and now?")
+    chats = [r for r in stub.requests if r.path.endswith("/chat/completions")]
+    assert chats[-1].body["model"] == "stub-model"
+    page.get_by_role("button", name="New chat").click()
+    expect(picker).to_have_value("stub-model")

@@ -6,9 +6,9 @@ and failures on demand (429s, 500s, hangs).
         ...
         assert stub.requests[0].body["stream"] is True
 
-It serves `POST /v1/embeddings` (a deterministic bag-of-words vector per
-input: texts sharing words are near) and `POST /v1/chat/completions`, both
-plain and streaming (SSE chunks
+It serves `GET /v1/models` (`listed_models`), `POST /v1/embeddings` (a
+deterministic bag-of-words vector per input: texts sharing words are near)
+and `POST /v1/chat/completions`, both plain and streaming (SSE chunks
 carrying `choices[0].delta.content`, then a usage chunk when
 `stream_options.include_usage` is asked for, then `data: [DONE]`). The script
 may answer with tool calls instead of (or after) text: a list of
@@ -147,6 +147,7 @@ class OpenAIStub:
     usage: tuple[int, int] | None = None  # (prompt, completion) tokens; None: counted
     chunk_delay_s: float = 0.0
     model_name: str = "stub-model"
+    listed_models: list[str] = field(default_factory=lambda: ["stub-model"])  # GET /v1/models
     keep_alive: bool = False  # False: `Connection: close`, so no client socket outlives a test
     cut_after: int | None = None  # drop streamed answers after this many text pieces
     host: str = "127.0.0.1"
@@ -336,9 +337,14 @@ class OpenAIStub:
         ]
         return JSONResponse({"object": "list", "data": data, "model": body.get("model")})
 
+    async def models(self, request: Request) -> Response:
+        data = [{"id": name, "object": "model", "owned_by": "stub"} for name in self.listed_models]
+        return JSONResponse({"object": "list", "data": data})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/v1/models", self.models, methods=["GET"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/v1/chat/completions", self._endpoint, methods=["POST"]),
                 Route("/chat/completions", self._endpoint, methods=["POST"]),
