@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from graph.nodes import answer_id_for
 from tests.support.identities import anonymous_session, user_session
 from tests.support.server import ServerProcess
-from tests.support.ws import Sockets
+from tests.support.ws import LONG_QUESTION, Sockets
 
 
 def messages_of(server: ServerProcess, session_id: str, headers: dict[str, str]) -> list[dict]:
@@ -255,12 +255,15 @@ def tokens_continue(so_far: dict, frames: list[dict], answer: str) -> None:
 
 
 async def test_a_socket_opened_mid_answer_gets_the_answer_from_its_start(
-    ws: Sockets, server: ServerProcess, server_database: str
+    ws: Sockets, fresh_server: ServerProcess, server_database: str
 ) -> None:
+    server = fresh_server
+    server.env["THREADLINE_OFFLINE_TOKEN_DELAY_MS"] = "100"  # an answer of about 6 s
+    server.start()
     session_id, headers = await anonymous_session(server_database)
     first = await ws.open(server, session_id, headers)
     assert "answer_so_far" not in await first.recv()
-    await first.ask("tell me a long story please, word after word")
+    await first.ask(LONG_QUESTION)
     seen = [f for f in await first.until("token") if f["type"] == "token"]
     while sum(len(f["content"]) for f in seen) < 20:  # some words streamed already
         frame = await first.recv()

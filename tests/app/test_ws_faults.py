@@ -16,7 +16,7 @@ from memory.db import Database, open_database
 from memory.journal import Journal
 from tests.support.identities import anonymous_session
 from tests.support.server import ServerProcess
-from tests.support.ws import Sockets
+from tests.support.ws import LONG_QUESTION, Sockets
 
 
 @pytest.fixture
@@ -70,13 +70,14 @@ async def test_sigkill_mid_answer_loses_nothing(
     assert [m.id for m in window] == ids[-len(window) :]  # the window is the journal's tail
 
 
-@pytest.fixture
-def two_servers(
-    server_database: str, tmp_path: Path
+def started_pair(
+    database: str, logs: Path, token_delay_ms: int
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     servers = tuple(
         ServerProcess(
-            server_database, tmp_path / f"server{i}.log", THREADLINE_OFFLINE_TOKEN_DELAY_MS="20"
+            database,
+            logs / f"server{i}.log",
+            THREADLINE_OFFLINE_TOKEN_DELAY_MS=str(token_delay_ms),
         )
         for i in range(2)
     )
@@ -85,6 +86,21 @@ def two_servers(
     yield servers  # type: ignore[misc]
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def two_servers(
+    server_database: str, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    yield from started_pair(server_database, tmp_path, token_delay_ms=20)
+
+
+@pytest.fixture
+def two_slow_servers(
+    server_database: str, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Answers of about 6 s: long enough to open a socket in the middle of one."""
+    yield from started_pair(server_database, tmp_path, token_delay_ms=100)
 
 
 async def test_two_processes_never_interleave_one_thread(
@@ -124,17 +140,17 @@ async def test_two_processes_never_interleave_one_thread(
 
 
 async def test_a_socket_on_another_process_gets_the_answer_from_its_start(
-    two_servers: tuple[ServerProcess, ServerProcess], server_database: str, ws: Sockets
+    two_slow_servers: tuple[ServerProcess, ServerProcess], server_database: str, ws: Sockets
 ) -> None:
     """The answer runs in one process; a socket opened on the other mid-answer gets
     what it streamed so far (heard over NOTIFY), and its tokens continue it."""
-    a, b = two_servers
+    a, b = two_slow_servers
     session_id, headers = await anonymous_session(server_database)
     watching = await ws.open(b, session_id, headers)  # b listens: a sends its events
     await watching.recv()
     asking = await ws.open(a, session_id, headers)
     await asking.recv()
-    await asking.ask("tell me a long story please, word after word")
+    await asking.ask(LONG_QUESTION)
     streamed = ""
     while len(streamed) < 20:
         frame = await asking.recv()

@@ -9,6 +9,11 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+# The offline model says the question back: its answer to this streams for
+# seconds (a token a word), long enough to act in the middle of it, however
+# loaded the machine.
+LONG_QUESTION = "please tell me a long story, " + " ".join(f"word{n}" for n in range(200))
+
 
 class Socket:
     def __init__(self, conn: ClientConnection) -> None:
