@@ -35,6 +35,7 @@ const enc = encodeURIComponent;
 
 export const api = {
   me: () => call("GET", "/api/auth/me"),
+  updateMe: (change) => call("PATCH", "/api/auth/me", change),
   identity: () => call("GET", "/api/auth/identity"),
   apiKeys: () => call("GET", "/api/auth/api-keys"),
   createApiKey: (name) => call("POST", "/api/auth/api-keys", { name }),

@@ -28,11 +28,37 @@ export class MemoryPanel {
     });
     dialog.querySelector("#memory-add").addEventListener("submit", (event) => this.add(event));
     dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
+    this.retention = dialog.querySelector("#retention");
+    this.retention.addEventListener("change", () => this.keepFor(this.retention.value));
   }
 
   async open() {
     this.dialog.showModal();
-    await this.refresh();
+    await Promise.all([this.refresh(), this.showRetention()]);
+  }
+
+  /** The account's retention; one not among the choices is added as it is. */
+  async showRetention() {
+    try {
+      const { retention_days: days } = await api.me();
+      const value = days ? String(days) : "";
+      if (![...this.retention.options].some((o) => o.value === value)) {
+        this.retention.append(Object.assign(document.createElement("option"), { value, textContent: `${days} days` }));
+      }
+      this.retention.value = value;
+    } catch (error) {
+      this.error.textContent = humanMessage(error);
+    }
+  }
+
+  async keepFor(value) {
+    try {
+      await api.updateMe({ retention_days: value ? Number(value) : null });
+      this.error.textContent = "";
+    } catch (error) {
+      this.error.textContent = humanMessage(error);
+      await this.showRetention();
+    }
   }
 
   async refresh() {
@@ -52,6 +78,7 @@ export class MemoryPanel {
   item(memory) {
     const li = document.createElement("li");
     li.className = "memory";
+    li.dataset.id = memory.id;
     const kind = Object.assign(document.createElement("span"), { className: "kind", textContent: memory.kind });
     const text = Object.assign(document.createElement("span"), { textContent: memory.content });
     const actions = document.createElement("div");
@@ -76,9 +103,29 @@ export class MemoryPanel {
     form.content.value = "";
   }
 
-  async edit(memory) {
-    const content = prompt("Edit memory", memory.content);
-    if (content) await this.guard(() => api.updateMemory(memory.id, content));
+  /** Edit in place: the memory's text becomes a field with Save and Cancel. */
+  edit(memory) {
+    const li = [...this.list.children].find((item) => item.dataset.id === memory.id);
+    if (!li) return;
+    const form = document.createElement("form");
+    form.className = "memory-edit";
+    const field = Object.assign(document.createElement("input"), { type: "text", value: memory.content, required: true });
+    field.setAttribute("aria-label", "Memory");
+    const save = Object.assign(document.createElement("button"), { type: "submit", textContent: "Save" });
+    const cancel = button("Cancel", "Cancel editing", () => this.refresh());
+    form.append(field, save, cancel);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const content = field.value.trim();
+      if (content) this.guard(() => api.updateMemory(memory.id, content));
+    });
+    field.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.preventDefault(); // Escape cancels the edit, not the whole panel
+      this.refresh();
+    });
+    li.replaceChildren(form);
+    field.focus();
   }
 
   async remove(memory) {

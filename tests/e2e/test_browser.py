@@ -158,13 +158,24 @@ def test_memory_panel_lists_adds_edits_and_deletes(tabs: Tabs) -> None:
     panel.get_by_role("button", name="Add").click()
     expect(panel.locator(".memory")).to_contain_text("Prefers answers in German")
     expect(panel.locator(".memory-group")).to_have_text(["About you"])  # no summaries yet
-    page.once("dialog", lambda d: d.accept("Prefers answers in Korean"))
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
     panel.get_by_role("button", name=re.compile("^Edit memory")).click()
+    field = panel.get_by_role("textbox", name="Memory", exact=True)
+    expect(field).to_have_value("Prefers answers in German")  # edited in place
+    field.fill("Prefers answers in Korean")
+    panel.get_by_role("button", name="Save").click()
     expect(panel.locator(".memory")).to_contain_text("Korean")
+    assert dialogs == []  # no window.prompt()
     screenshot(page, "memory-panel")
     panel.get_by_role("button", name=re.compile("^Delete memory")).click()
     expect(panel.locator(".memory")).to_have_count(0)
     assert page.request.get("/api/memories").json()["memories"] == []
+    retention = panel.get_by_label(re.compile("^Forget chats"))
+    expect(retention).to_have_value("")  # off by default
+    with page.expect_response(lambda r: r.request.method == "PATCH") as saved:
+        retention.select_option("90")
+    assert saved.value.ok and page.request.get("/api/auth/me").json()["retention_days"] == 90
 
 
 def test_rename_search_export_and_delete(tabs: Tabs, tmp_path: Path) -> None:
