@@ -266,9 +266,8 @@ class Threads:
             for session in expired:
                 try:
                     async with self.locks.hold(session.id):
-                        await self.deps.sessions.delete(
-                            session.id, None, forget=self.options.cleanup_forgets_memories
-                        )
+                        forget = session.forget or self.options.cleanup_forgets_memories
+                        await self.deps.sessions.delete(session.id, None, forget=forget)
                 except SessionBusy:
                     busy.add(session.id)
                     continue
