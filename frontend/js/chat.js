@@ -9,6 +9,7 @@
 // The last question can be edited and its answer regenerated: the server takes
 // them out of the journal (`retracted`) and runs the turn again.
 import { answerMeta } from "./answer-meta.js";
+import { copyButton } from "./clipboard.js";
 import { humanMessage } from "./errors.js";
 import { renderMarkdown } from "./markdown.js";
 
@@ -237,7 +238,7 @@ export class ChatView {
     const nodes = ordered.map((m) => {
       if (redoable && m === question && this.editing?.id === m.id) return this.editorNode(m);
       const node = this.messageNode(m);
-      if (redoable && m === question) node.append(this.actions(actionButton("Edit", () => this.startEdit(m))));
+      if (redoable && m === question) node.querySelector(".msg-meta").append(actionButton("Edit", () => this.startEdit(m)));
       if (redoable && m === last && m.role === "assistant") {
         const regenerate = actionButton("Regenerate", () => this.regenerate(question));
         (node.querySelector(".msg-meta") || node.appendChild(this.actions())).append(regenerate);
@@ -306,7 +307,10 @@ export class ChatView {
   messageNode(m) {
     const node = this.bubble(`${m.role}${m.has_error ? " error" : ""}`, m.content, m.id);
     node.dataset.seq = m.seq;
-    if (m.role !== "assistant") return node;
+    if (m.role !== "assistant") {
+      node.append(this.actions(copyButton("Copy message", () => m.content)));
+      return node;
+    }
     const meta = answerMeta(m, (details, box) => this.keepOpen(details, `${m.id}:${box}`));
     if (meta) node.append(meta);
     return node;

@@ -515,6 +515,7 @@ def test_regenerate_and_edit_the_last_turn(
     finally:
         stub.reply = echo_reply
     expect(answers).to_have_count(1)
+    expect(questions.last.get_by_role("button", name="Copy message")).to_be_visible()
     page.get_by_role("button", name="Edit").click()
     editor = page.get_by_role("textbox", name="Edit your message")
     expect(editor).to_have_value("name a bird")
