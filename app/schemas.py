@@ -61,4 +61,5 @@ def user_out(user: User) -> dict[str, Any]:
         "email": user.email,
         "display_name": user.display_name,
         "created_at": user.created_at.isoformat(),
+        "retention_days": user.retention_days,
     }

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    delete,
     func,
     insert,
     or_,
@@ -302,6 +303,33 @@ class Journal:
         if not rows:
             raise SessionNotFound("session not found")
         return {message.id: message for _, message in rows if message is not None}
+
+    async def retract(self, session_id: str, message_ids: list[str]) -> list[str]:
+        """Take these messages of the session out of the journal (a regenerated
+        answer, an edited question with its answer); returns the ids removed.
+
+        One transaction. The session's seq counter moves on by one, so the next
+        message does not follow the thread's window: its turn rebuilds the window
+        from the journal, without them (graph/nodes.py, initialize).
+        """
+        async with self.db.sessions.begin() as s:
+            removed = list(
+                await s.scalars(
+                    delete(ChatMessage)
+                    .where(ChatMessage.session_id == session_id, ChatMessage.id.in_(message_ids))
+                    .returning(ChatMessage.id)
+                )
+            )
+            await s.execute(
+                update(ChatSession)
+                .where(ChatSession.id == session_id)
+                .values(
+                    last_seq=ChatSession.last_seq + 1,
+                    message_count=ChatSession.message_count - len(removed),
+                    updated_at=func.now(),
+                )
+            )
+        return removed
 
     async def tail(self, session_id: str, n: int, *, min_seq: int = 0) -> list[ChatMessage]:
         """The last `n` messages (seq >= min_seq), oldest first."""

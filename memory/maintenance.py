@@ -14,7 +14,7 @@ from memory.checkpoints import delete_thread
 from memory.db import Database
 from memory.errors import InvalidInput
 from memory.journal import grow_session
-from memory.models import ChatMessage, ChatSession, Memory
+from memory.models import ChatMessage, ChatSession, Memory, User
 from memory.sessions import Owner, SessionStore
 
 # Renumbering by time: negative seqs first, so the unique (session_id, seq)
@@ -102,18 +102,33 @@ class Expired:
     id: str
     anonymous: bool
     last_activity_at: str
+    forget: bool = False  # its account's retention: the memories learned from it go too
+
+
+# A user session idle longer than its account's own retention (users.retention_days).
+_PAST_ACCOUNT_RETENTION = (
+    select(User.id)
+    .where(
+        User.id == ChatSession.user_id,
+        User.retention_days.is_not(None),
+        ChatSession.last_activity_at
+        < func.now() - func.make_interval(0, 0, 0, User.retention_days),
+    )
+    .exists()
+)
 
 
 def expired_filter(retention: timedelta | None) -> Any:
-    """Anonymous sessions past their expiry; others idle longer than the retention."""
+    """Anonymous sessions past their expiry; others idle longer than the server's
+    retention or their account's."""
     anonymous = and_(ChatSession.expires_at.is_not(None), ChatSession.expires_at <= func.now())
     if retention is None:
-        return anonymous
+        return or_(anonymous, _PAST_ACCOUNT_RETENTION)
     idle = and_(
         ChatSession.user_id.is_not(None),
         ChatSession.last_activity_at < func.now() - retention,
     )
-    return or_(anonymous, idle)
+    return or_(anonymous, idle, _PAST_ACCOUNT_RETENTION)
 
 
 async def find_expired(
@@ -121,7 +136,12 @@ async def find_expired(
 ) -> list[Expired]:
     """Expired sessions, oldest activity first; only `owner`'s when given."""
     query = (
-        select(ChatSession.id, ChatSession.user_id, ChatSession.last_activity_at)
+        select(
+            ChatSession.id,
+            ChatSession.user_id,
+            ChatSession.last_activity_at,
+            _PAST_ACCOUNT_RETENTION.label("forget"),
+        )
         .where(expired_filter(retention))
         .order_by(ChatSession.last_activity_at)
         .limit(limit)
@@ -130,4 +150,7 @@ async def find_expired(
         query = owner.filter(query)
     async with db.sessions() as s:
         rows = (await s.execute(query)).all()
-    return [Expired(r.id, r.user_id is None, r.last_activity_at.isoformat()) for r in rows]
+    return [
+        Expired(r.id, r.user_id is None, r.last_activity_at.isoformat(), bool(r.forget))
+        for r in rows
+    ]

@@ -40,6 +40,9 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Threads idle longer than this many days, and what was learned from them,
+    # are deleted by the cleanup (None: kept, unless the server sets a retention).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ux_users_email_lower", func.lower(email), unique=True),)
 

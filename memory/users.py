@@ -68,6 +68,15 @@ class UserStore:
         async with self.db.sessions() as s:
             return list((await s.scalars(select(User).order_by(User.created_at))).all())
 
+    async def set_retention(self, user_id: str, days: int | None) -> User:
+        """Keep this account's threads (and what was learned from them) for `days`
+        after their last activity; None: no retention of the account's own."""
+        async with self.db.sessions.begin() as s:
+            await s.execute(update(User).where(User.id == user_id).values(retention_days=days))
+        user = await self.get(user_id)
+        assert user is not None
+        return user
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         async with self.db.sessions.begin() as s:
             await s.execute(

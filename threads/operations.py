@@ -14,9 +14,10 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
+from graph.nodes import answer_id_for
 from graph.state import Query
-from graph.turn import read_window
-from memory.errors import SessionNotFound
+from graph.turn import read_window, validate_query
+from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
 from memory.import_reading import import_scope
 from memory.imports import ImportReport, import_sessions
 from memory.maintenance import Expired, find_expired, merge_sessions
@@ -99,6 +100,45 @@ class Threads:
         Returns the session as just read, and the frames for the caller alone."""
         return await self.runs.submit_allowed(
             self.authorize(credentials, session_id), session_id, query
+        )
+
+    async def redo(
+        self, credentials: Credentials, session_id: str, question_id: str, new: Query | None = None
+    ) -> tuple[ChatSession, list[dict[str, Any]]]:
+        """Ask the thread's last question again (regenerate: `new` is None) or in new
+        words (edit: `new` replaces it), like `ask_as`.
+
+        Under the thread's lock, before the turn: the question must be the
+        thread's last message or be followed only by its answer (else
+        InvalidInput); its answer, and for an edit the question too, are taken
+        out of the journal, and every watcher is told (`retracted`). The turn
+        then runs as any other, so nothing is doubled: a regenerated answer keeps
+        its id, the model sees the thread without what was taken out.
+        """
+        if new is not None:
+            validate_query(new, self.options.max_message_chars)
+
+        async def retract(session: ChatSession) -> Query:
+            journal = self.deps.journal
+            last = await journal.tail(session.id, 2)
+            ids, answer_id = [m.id for m in last], answer_id_for(question_id)
+            if ids[-1:] == [question_id]:
+                question, taken = last[-1], []
+            elif ids == [question_id, answer_id]:
+                question, taken = last[0], [answer_id]
+            else:
+                raise InvalidInput("only the last question can be asked again or edited")
+            if new is not None:
+                if await journal.find(session.id, [new["id"]]):
+                    raise MessageIdConflict("this message id is already used")
+                taken = [question_id, *taken]
+            if taken:
+                await journal.retract(session.id, taken)
+                self.events.publish(session.id, {"type": "retracted", "ids": taken})
+            return new or Query(id=question.id, content=question.content)
+
+        return await self.runs.submit_allowed(
+            self.authorize(credentials, session_id), session_id, retract
         )
 
     async def cancel(self, session: ChatSession) -> None:
@@ -226,9 +266,8 @@ class Threads:
             for session in expired:
                 try:
                     async with self.locks.hold(session.id):
-                        await self.deps.sessions.delete(
-                            session.id, None, forget=self.options.cleanup_forgets_memories
-                        )
+                        forget = session.forget or self.options.cleanup_forgets_memories
+                        await self.deps.sessions.delete(session.id, None, forget=forget)
                 except SessionBusy:
                     busy.add(session.id)
                     continue

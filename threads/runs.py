@@ -51,6 +51,11 @@ class ActiveRun:
     task: asyncio.Task[None] | None = None
 
 
+# Work on the journal done under the thread's lock before a turn, which gives
+# the query that turn runs (a regenerated answer, an edited question).
+Rework = Callable[[ChatSession], Awaitable[Query]]
+
+
 @dataclass
 class TurnDeps:
     """What a turn reads and writes: storage, the model, the graph."""
@@ -122,7 +127,7 @@ class RunRegistry:
         return frames
 
     async def submit_allowed(
-        self, rights: Awaitable[ChatSession], session_id: str, query: Query
+        self, rights: Awaitable[ChatSession], session_id: str, query: Query | Rework
     ) -> tuple[ChatSession, list[dict[str, Any]]]:
         """Start the turn on the session `rights` yields, or answer a resend from the
         journal; returns the session and the frames for the asking socket alone (a
@@ -133,6 +138,10 @@ class RunRegistry:
         taken for a caller they refuse is given back. The journal is then read
         once, under the lock (so what it says holds for the turn); a thread that
         is busy still answers a resend whose answer is journaled.
+
+        A `Rework` instead of a query runs first under the lock (it changes the
+        journal: Threads.redo) and gives the query to run; it needs the thread
+        free (busy otherwise).
 
         Shielded: a caller that goes away meanwhile (a socket closing) cannot
         leave the lock taken with no run to give it back; the admission ends,
@@ -145,7 +154,7 @@ class RunRegistry:
         return await asyncio.shield(admission)
 
     async def _admit(
-        self, rights: Awaitable[ChatSession], session_id: str, query: Query
+        self, rights: Awaitable[ChatSession], session_id: str, query: Query | Rework
     ) -> tuple[ChatSession, list[dict[str, Any]]]:
         allowed, locked = await asyncio.gather(
             rights, self.locks.try_acquire(session_id), return_exceptions=True
@@ -155,13 +164,18 @@ class RunRegistry:
                 await self.locks.release(session_id)
             raise allowed if isinstance(allowed, BaseException) else cast(BaseException, locked)
         session = allowed
+        if not locked and callable(query):
+            raise SessionBusy("a turn is running in this session; wait for it to end")
         if not locked:
+            assert not callable(query)
             validate_query(query, self.options.max_message_chars)
             replay = await self._replay(session, query)
             if replay is not None:
                 return session, replay
             raise SessionBusy("a turn is already running in this session")
         try:
+            if callable(query):
+                query = await query(session)
             validate_query(query, self.options.max_message_chars)
             replay = await self._replay(session, query)
         except BaseException:

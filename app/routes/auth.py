@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from app.auth import (
     ANON_COOKIE,
@@ -121,6 +121,19 @@ async def logout(
 @router.get("/me")
 async def me(user: UserDep) -> dict[str, Any]:
     return user_out(user)
+
+
+class AccountChange(RequestBody):
+    # Days after their last activity that this account's threads, and the
+    # memories learned from them, are kept; null: kept until deleted.
+    retention_days: Annotated[int, Field(ge=1, le=36500)] | None
+
+
+@router.patch("/me")
+async def change_account(body: AccountChange, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
+    """The account's settings: `retention_days` (the cleanup deletes older threads
+    and what was learned from them, as a deletion with `forget=true` would)."""
+    return user_out(await threads.users.set_retention(user.id, body.retention_days))
 
 
 @router.get("/identity")

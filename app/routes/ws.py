@@ -68,6 +68,22 @@ class QueryFrame(BaseModel):
     content: str
 
 
+class RegenerateFrame(BaseModel):
+    """Ask the last question again; its answer is replaced."""
+
+    type: Literal["regenerate"]
+    id: str = Field(pattern=UUID_PATTERN)  # the question
+
+
+class EditFrame(BaseModel):
+    """Replace the last question (and its answer) by `content`, asked as `new_id`."""
+
+    type: Literal["edit"]
+    id: str = Field(pattern=UUID_PATTERN)  # the question replaced
+    new_id: str = Field(pattern=UUID_PATTERN)
+    content: str
+
+
 class ResumeFrame(BaseModel):
     type: Literal["resume"]
     after_seq: int = Field(ge=0, le=SEQ_MAX)  # a seq is a BIGINT; REST's bound
@@ -82,7 +98,10 @@ class PingFrame(BaseModel):
 
 
 ClientFrame = TypeAdapter(
-    Annotated[QueryFrame | ResumeFrame | CancelFrame | PingFrame, Field(discriminator="type")]
+    Annotated[
+        QueryFrame | RegenerateFrame | EditFrame | ResumeFrame | CancelFrame | PingFrame,
+        Field(discriminator="type"),
+    ]
 )
 
 
@@ -305,21 +324,30 @@ class ThreadConnection:
             return await self.submit_query(frame)
         return True
 
-    async def submit_query(self, frame: QueryFrame) -> bool:
-        """Ask; the rights are read afresh with it (Threads.ask_as): a socket that
-        lost them is closed, False."""
+    async def submit_query(self, frame: QueryFrame | RegenerateFrame | EditFrame) -> bool:
+        """Ask (or ask again: Threads.redo); the rights are read afresh with it
+        (Threads.ask_as): a socket that lost them is closed, False."""
         try:
             await rate_limits_of(self.socket).turn(
                 client_ip(self.socket), anonymous=self.session.user_id is None
             )
-            query = Query(id=frame.id, content=frame.content)
-            self.session, replies = await self.threads.ask_as(
-                self.credentials, self.session.id, query
-            )
+            credentials, session_id = self.credentials, self.session.id
+            if isinstance(frame, QueryFrame):
+                query = Query(id=frame.id, content=frame.content)
+                self.session, replies = await self.threads.ask_as(credentials, session_id, query)
+            elif isinstance(frame, EditFrame):
+                new = Query(id=frame.new_id, content=frame.content)
+                self.session, replies = await self.threads.redo(
+                    credentials, session_id, frame.id, new
+                )
+            else:
+                self.session, replies = await self.threads.redo(credentials, session_id, frame.id)
         except (NotSignedIn, SessionNotFound):
             return await self.refused()
         except ThreadlineError as exc:
-            self.outbox.put_nowait({**error_frame(exc.code, str(exc)), "id": frame.id})
+            # An edit's error names the query it would have asked (the page's pending one).
+            asked = frame.new_id if isinstance(frame, EditFrame) else frame.id
+            self.outbox.put_nowait({**error_frame(exc.code, str(exc)), "id": asked})
             return True
         for reply in replies:
             self.outbox.put_nowait(reply)

@@ -26,6 +26,7 @@ const chat = new ChatView({
   onIdle: () => sidebar.refresh().then(() => sidebar.select(state.session?.id)),
   onBusyChange: showComposer,
   resend: (id, content) => state.socket?.send({ type: "query", id, content }),
+  sendFrame: (frame) => state.socket?.send(frame),
   emptyText,
 });
 const sidebar = new Sidebar({

@@ -1,11 +1,15 @@
 // The conversation: journaled messages by seq, the answer being streamed, the
 // agent's steps, and the memories each answer used.
 //
-// Live tokens are shown only for a run this socket saw start: after a reload or
-// a reconnect, the tokens that arrive continue an answer whose beginning was
-// never received, so the view says "Answer in progress…" until the journaled
-// message replaces it.
+// Live tokens are shown for a run this socket saw start, or whose start the
+// server sent (`answer_so_far` on connect). Otherwise the tokens that arrive
+// continue an answer whose beginning was never received, so the view says
+// "Answer in progress…" until the journaled message replaces it.
+//
+// The last question can be edited and its answer regenerated: the server takes
+// them out of the journal (`retracted`) and runs the turn again.
 import { answerMeta } from "./answer-meta.js";
+import { copyButton } from "./clipboard.js";
 import { humanMessage } from "./errors.js";
 import { renderMarkdown } from "./markdown.js";
 
@@ -14,8 +18,8 @@ const WAIT_HINT_MS = 5000; // time without a word of the answer (or a tool call)
 const IN_PROGRESS = "Answer in progress…";
 
 export class ChatView {
-  constructor({ log, steps, alert, onIdle, onBusyChange, resend, emptyText }) {
-    Object.assign(this, { log, steps, alert, onIdle, onBusyChange, resend, emptyText });
+  constructor({ log, steps, alert, onIdle, onBusyChange, resend, sendFrame, emptyText }) {
+    Object.assign(this, { log, steps, alert, onIdle, onBusyChange, resend, sendFrame, emptyText });
     this.openDetails = new Set(); // "<message id>:<box>" the reader opened; kept across renders
     this.reset();
   }
@@ -26,6 +30,7 @@ export class ChatView {
     this.inFlight = null; // acked query id still waiting for its answer
     this.streaming = null; // { runId, text, partial }; partial: a run whose start we did not see
     this.watched = new Set(); // ids of the runs this socket saw start
+    this.editing = null; // { id, text }: the last question, being edited
     this.hasMore = false;
     this.setBusy(false);
     this.setStep("");
@@ -227,8 +232,17 @@ export class ChatView {
       if (ordered[i].role === "assistant") answered.add(ordered[i - 1].id);
     }
     const last = ordered.at(-1);
+    // The last question, and its answer when that is the last message, can be redone.
+    const question = ordered.findLast((m) => m.role === "user");
+    const redoable = Boolean(question) && !this.busy && ordered.indexOf(question) >= ordered.length - 2;
     const nodes = ordered.map((m) => {
+      if (redoable && m === question && this.editing?.id === m.id) return this.editorNode(m);
       const node = this.messageNode(m);
+      if (redoable && m === question) node.querySelector(".msg-meta").append(actionButton("Edit", () => this.startEdit(m)));
+      if (redoable && m === last && m.role === "assistant") {
+        const regenerate = actionButton("Regenerate", () => this.regenerate(question));
+        (node.querySelector(".msg-meta") || node.appendChild(this.actions())).append(regenerate);
+      }
       // A question with no answer: its turn failed, or was cut off with nobody
       // watching. The last one can be asked again (same id: nothing doubles).
       const beingAnswered = m === last && (this.busy || this.inFlight === m.id);
@@ -293,7 +307,10 @@ export class ChatView {
   messageNode(m) {
     const node = this.bubble(`${m.role}${m.has_error ? " error" : ""}`, m.content, m.id);
     node.dataset.seq = m.seq;
-    if (m.role !== "assistant") return node;
+    if (m.role !== "assistant") {
+      node.append(this.actions(copyButton("Copy message", () => m.content)));
+      return node;
+    }
     const meta = answerMeta(m, (details, box) => this.keepOpen(details, `${m.id}:${box}`));
     if (meta) node.append(meta);
     return node;
@@ -313,6 +330,72 @@ export class ChatView {
     return note;
   }
 
+  actions(...buttons) {
+    const row = document.createElement("div");
+    row.className = "msg-meta";
+    row.append(...buttons);
+    return row;
+  }
+
+  editorNode(question) {
+    const node = document.createElement("form");
+    node.className = "msg user editing";
+    const box = document.createElement("textarea");
+    box.setAttribute("aria-label", "Edit your message");
+    box.value = this.editing.text;
+    box.addEventListener("input", () => (this.editing.text = box.value));
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "primary";
+    save.textContent = "Save and send";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", () => {
+      this.editing = null;
+      this.render();
+    });
+    node.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submitEdit(question, box.value);
+    });
+    node.append(box, this.actions(save, cancel));
+    queueMicrotask(() => box.focus());
+    return node;
+  }
+
+  startEdit(question) {
+    this.editing = { id: question.id, text: question.content };
+    this.render();
+  }
+
+  /** The last question in new words: the server takes it and its answer out, then asks. */
+  submitEdit(question, text) {
+    if (!text.trim() || this.busy) return;
+    const id = crypto.randomUUID();
+    this.editing = null;
+    this.hideAlert();
+    this.pending.set(id, text);
+    this.setBusy(true);
+    this.sendFrame({ type: "edit", id: question.id, new_id: id, content: text });
+    this.render();
+  }
+
+  /** A new answer to the last question, in place of the one it has. */
+  regenerate(question) {
+    if (this.busy) return;
+    this.hideAlert();
+    this.inFlight = question.id;
+    this.setBusy(true);
+    this.sendFrame({ type: "regenerate", id: question.id });
+    this.render();
+  }
+
+  on_retracted(frame) {
+    for (const id of frame.ids) this.messages.delete(id);
+    this.render();
+  }
+
   /** Ask a question again under its own id: the server runs it only if it has no answer. */
   retry(question) {
     if (this.busy) return;
@@ -329,6 +412,12 @@ export class ChatView {
     details.addEventListener("toggle", () => (details.open ? this.openDetails.add(key) : this.openDetails.delete(key)));
     return details;
   }
+}
+
+function actionButton(text, onClick) {
+  const button = Object.assign(document.createElement("button"), { type: "button", className: "copy", textContent: text });
+  button.addEventListener("click", onClick);
+  return button;
 }
 
 function humanName(name) {

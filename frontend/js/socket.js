@@ -3,6 +3,7 @@
 // whatever came after the last seq we have, so nothing is lost or doubled.
 
 const NO_RETRY = new Set([4401, 4403, 4404]);
+const TURNS = new Set(["query", "regenerate", "edit"]); // frames that start a turn
 
 export class ThreadSocket {
   constructor(sessionId, { onFrame, onStatus, lastSeq }) {
@@ -57,7 +58,7 @@ export class ThreadSocket {
 
   send(frame) {
     if (this.ready) this.ws.send(JSON.stringify(frame));
-    else if (frame.type === "query") this.outbox.push(frame);
+    else if (TURNS.has(frame.type)) this.outbox.push(frame); // sent once connected again
   }
 
   close() {

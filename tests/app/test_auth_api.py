@@ -58,7 +58,8 @@ async def test_register_login_me_logout(api: httpx.AsyncClient) -> None:
     assert reply.status_code == 201
     user = reply.json()
     assert user["email"] == email and user["display_name"] == "Ada"
-    assert set(user) == {"id", "email", "display_name", "created_at"}
+    assert set(user) == {"id", "email", "display_name", "created_at", "retention_days"}
+    assert user["retention_days"] is None  # off by default
 
     reply = await api.post("/api/auth/login", json={"email": email, "password": PASSWORD})
     assert reply.status_code == 200
@@ -70,6 +71,24 @@ async def test_register_login_me_logout(api: httpx.AsyncClient) -> None:
     reply = await api.get("/api/auth/me", headers=bearer(token))
     assert reply.status_code == 401
     assert reply.json()["error"]["code"] == "unauthorized"
+
+
+async def test_an_account_sets_its_retention(api: httpx.AsyncClient) -> None:
+    email = unique_email()
+    await api.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+    login = await api.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    headers = bearer(login.json()["token"])
+    for bad in (0, -1, 36501, "30", 1.5, True):
+        reply = await api.patch("/api/auth/me", json={"retention_days": bad}, headers=headers)
+        assert reply.status_code == 422, (bad, reply.text)
+    assert (await api.patch("/api/auth/me", json={}, headers=headers)).status_code == 422
+    reply = await api.patch("/api/auth/me", json={"retention_days": 90}, headers=headers)
+    assert reply.status_code == 200 and reply.json()["retention_days"] == 90
+    assert (await api.get("/api/auth/me", headers=headers)).json()["retention_days"] == 90
+    reply = await api.patch("/api/auth/me", json={"retention_days": None}, headers=headers)
+    assert reply.json()["retention_days"] is None
+    anonymous = await api.patch("/api/auth/me", json={"retention_days": 5})
+    assert anonymous.status_code == 401
 
 
 async def test_login_cookie_is_httponly_lax_and_authenticates(server: ServerProcess) -> None:

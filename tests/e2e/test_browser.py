@@ -100,7 +100,7 @@ def test_log_in_chat_reload_and_the_history_is_intact(tabs: Tabs) -> None:
     page.reload()
     expect(page.locator("#log .msg")).to_have_count(4)
     assert page.locator("#log .msg").all_inner_texts() == before
-    assert page.locator(".msg.user").first.inner_text() == "First question about **markdown**"
+    assert page.locator(".msg.user .body").first.inner_text() == "First question about **markdown**"
 
 
 def test_a_fact_told_in_one_thread_is_recalled_in_a_new_one(tabs: Tabs) -> None:
@@ -224,7 +224,7 @@ def test_two_tabs_on_one_thread_stay_in_sync(tabs: Tabs) -> None:
     expect(second.locator(".msg")).to_have_count(2)
     ask(first, "and again")
     expect(second.locator(".msg")).to_have_count(4)
-    expect(second.locator(".msg.user").last).to_have_text("and again")
+    expect(second.locator(".msg.user .body").last).to_have_text("and again")
     ask(second, "now from the second tab")
     expect(first.locator(".msg")).to_have_count(6)
     assert (

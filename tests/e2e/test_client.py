@@ -21,7 +21,7 @@ from memory.db import open_database
 from memory.journal import Journal, NewMessage
 from tests.e2e.conftest import Tabs, screenshot
 from tests.e2e.test_browser import ask, register
-from tests.support.openai_stub import OpenAIStub, openai_stub
+from tests.support.openai_stub import OpenAIStub, echo_reply, openai_stub
 from tests.support.server import ServerProcess
 
 CODE = "def greet(name):\n    return f'hello {name}'  # say hello"
@@ -495,3 +495,37 @@ def test_the_model_picker_chooses_per_chat(
     assert chats[-1].body["model"] == "stub-model"
     page.get_by_role("button", name="New chat").click()
     expect(picker).to_have_value("stub-model")
+
+
+def test_regenerate_and_edit_the_last_turn(
+    tabs: Tabs, stub_web: tuple[ServerProcess, OpenAIStub]
+) -> None:
+    """Regenerate replaces the last answer, Edit the last question and its answer;
+    after a reload the journal shows the same, nothing doubled."""
+    server, stub = stub_web
+    page = tabs.new(base_url=server.url)
+    page.goto("/")
+    send(page, "name a bird")
+    answers, questions = page.locator(".msg.assistant"), page.locator(".msg.user")
+    expect(answers.last).to_contain_text("stub says: name a bird")
+    stub.reply = lambda messages: "a tern"
+    try:
+        page.get_by_role("button", name="Regenerate").click()
+        expect(answers.last).to_contain_text("a tern")
+    finally:
+        stub.reply = echo_reply
+    expect(answers).to_have_count(1)
+    expect(questions.last.get_by_role("button", name="Copy message")).to_be_visible()
+    page.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("textbox", name="Edit your message")
+    expect(editor).to_have_value("name a bird")
+    editor.fill("name a fish")
+    page.get_by_role("button", name="Save and send").click()
+    expect(answers.last).to_contain_text("stub says: name a fish")
+    expect(questions).to_have_count(1)
+    expect(questions.last).to_contain_text("name a fish")
+    page.reload()
+    expect(answers).to_have_count(1)
+    expect(questions).to_have_count(1)
+    expect(answers.last).to_contain_text("stub says: name a fish")
+    expect(page.get_by_role("button", name="Regenerate")).to_be_visible()
