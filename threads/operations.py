@@ -9,7 +9,7 @@ turn, in this process or another.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
@@ -31,7 +31,7 @@ from threads.import_reader import read_parts
 from threads.locks import SessionBusy, ThreadLocks
 from threads.memory_saver import MemorySaver
 from threads.options import ThreadOptions
-from threads.runs import RunRegistry, TurnDeps
+from threads.runs import RunRegistry, TurnDeps, already_opened
 
 PAGE = 500
 CLEANUP_BATCH = 200
@@ -105,8 +105,16 @@ class Threads:
     async def redo(
         self, credentials: Credentials, session_id: str, question_id: str, new: Query | None = None
     ) -> tuple[ChatSession, list[dict[str, Any]]]:
+        """`redo_in`, for a caller whose rights are read afresh for it (a socket)."""
+        return await self._redo(
+            self.authorize(credentials, session_id), session_id, question_id, new
+        )
+
+    async def redo_in(
+        self, session: ChatSession, question_id: str, new: Query | None = None
+    ) -> list[dict[str, Any]]:
         """Ask the thread's last question again (regenerate: `new` is None) or in new
-        words (edit: `new` replaces it), like `ask_as`.
+        words (edit: `new` replaces it), like `ask`, on a session the caller opened.
 
         Under the thread's lock, before the turn: the question must be the
         thread's last message or be followed only by its answer (else
@@ -115,6 +123,16 @@ class Threads:
         then runs as any other, so nothing is doubled: a regenerated answer keeps
         its id, the model sees the thread without what was taken out.
         """
+        _, frames = await self._redo(already_opened(session), session.id, question_id, new)
+        return frames
+
+    async def _redo(
+        self,
+        rights: Awaitable[ChatSession],
+        session_id: str,
+        question_id: str,
+        new: Query | None,
+    ) -> tuple[ChatSession, list[dict[str, Any]]]:
         if new is not None:
             validate_query(new, self.options.max_message_chars)
 
@@ -137,9 +155,7 @@ class Threads:
                 self.events.publish(session.id, {"type": "retracted", "ids": taken})
             return new or Query(id=question.id, content=question.content)
 
-        return await self.runs.submit_allowed(
-            self.authorize(credentials, session_id), session_id, retract
-        )
+        return await self.runs.submit_allowed(rights, session_id, retract)
 
     async def cancel(self, session: ChatSession) -> None:
         await self.events.request_cancel(session.id)

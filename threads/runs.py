@@ -123,7 +123,7 @@ class RunRegistry:
 
     async def submit(self, session: ChatSession, query: Query) -> list[dict[str, Any]]:
         """Start the turn, or answer a resend from the journal (see `submit_allowed`)."""
-        _, frames = await self.submit_allowed(_given(session), session.id, query)
+        _, frames = await self.submit_allowed(already_opened(session), session.id, query)
         return frames
 
     async def submit_allowed(
@@ -295,7 +295,7 @@ class RunRegistry:
             await asyncio.wait(pending, timeout=2)
 
 
-async def _given(session: ChatSession) -> ChatSession:
+async def already_opened(session: ChatSession) -> ChatSession:
     """Rights already checked by the caller: the session it opened."""
     return session
 

@@ -306,6 +306,10 @@ class RunCreate(BaseModel):
     context: dict[str, Any] | None = None
     stream_subgraphs: bool = False
     on_disconnect: Literal["cancel", "continue"] = "continue"
+    # Start from an earlier state: regenerate the last answer, or edit the last
+    # question (see `rework_of`); the latest state is where every run starts.
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
 
 
 def query_of(body: RunCreate) -> dict[str, str]:
@@ -336,21 +340,69 @@ def modes_of(body: RunCreate) -> set[str]:
     return {"messages-tuple" if m == "messages" else m for m in modes}
 
 
+def has_input(body: RunCreate) -> bool:
+    return body.input is not None and bool(body.input.messages)
+
+
+async def rework_of(
+    threads: Threads, session: ChatSession, body: RunCreate
+) -> tuple[str, dict[str, str] | None] | None:
+    """What a run from an earlier checkpoint redoes, as (question id, new query or
+    None); None for a run from the latest state.
+
+    Checkpoints are journal positions (`seq-<n>`, the seq of the state's last
+    message). From the state before the last question, with a human message as
+    input, the question is edited; from the state before it, or holding it, with
+    no input, its answer is regenerated. Any other earlier state: 422.
+    """
+    wanted = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+    if wanted is None:
+        return None
+    seq = seq_of(wanted)
+    if seq is None:
+        raise HTTPException(422, f"no checkpoint {wanted!r} in this thread")
+    rows = await threads.deps.journal.tail(session.id, 3)
+    if (rows[-1].seq if rows else 0) == seq and has_input(body):
+        return None  # the latest state: an ordinary run
+    users = [i for i, row in enumerate(rows) if row.role == "user"]
+    last = users[-1] if users else None
+    if last is not None and last >= len(rows) - 2:
+        question = rows[last]
+        before = rows[last - 1].seq if last > 0 else 0  # the state before the question
+        if has_input(body) and seq == before:
+            return question.id, query_of(body)
+        if not has_input(body) and seq in (before, question.seq):
+            return question.id, None
+    raise HTTPException(
+        422,
+        "only the last question can be edited or its answer regenerated; "
+        "other runs start from the thread's latest state",
+    )
+
+
 class RunFeed:
     """One run's frames from the thread's watcher, until it is done."""
 
-    def __init__(self, threads: Threads, session: ChatSession, query: dict[str, str]) -> None:
-        self.threads, self.session, self.query = threads, session, query
+    def __init__(
+        self,
+        threads: Threads,
+        session: ChatSession,
+        query: dict[str, str],
+        rework: tuple[str, dict[str, str] | None] | None = None,
+    ) -> None:
+        self.threads, self.session, self.query, self.rework = threads, session, query, rework
         self.watcher = threads.watch(session)
         self.run_id: str | None = None
 
     async def start(self) -> list[dict[str, Any]]:
         try:
-            replayed = await self.threads.ask(self.session, self.query)  # type: ignore[arg-type]
+            if self.rework is None:
+                return await self.threads.ask(self.session, self.query)  # type: ignore[arg-type]
+            question_id, new = self.rework
+            return await self.threads.redo_in(self.session, question_id, new)  # type: ignore[arg-type]
         except BaseException:
             self.threads.unwatch(self.watcher)
             raise
-        return replayed
 
     async def frames(self, replayed: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -387,7 +439,13 @@ async def start_run(
             f"multitask_strategy {body.multitask_strategy!r} is not supported yet: use 'reject'",
         )
     session = await owned(threads, thread_id, user)
-    feed = RunFeed(threads, session, query_of(body))
+    rework = await rework_of(threads, session, body)
+    if rework is None:
+        query = query_of(body)
+    else:
+        question_id, new = rework
+        query = new or {"id": question_id}  # a regenerated answer answers the same question
+    feed = RunFeed(threads, session, query, rework)
     try:
         replayed = await feed.start()
     except ThreadlineError as exc:

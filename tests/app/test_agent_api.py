@@ -162,3 +162,62 @@ async def test_personal_api_keys_work_as_x_api_key_until_revoked(server: ServerP
         f"{server.url}/threads/search", json={}, headers={"x-api-key": "tl_made_up"}, timeout=10
     )
     assert made_up.status_code == 401
+
+
+async def test_a_run_from_an_earlier_checkpoint_regenerates_or_edits_the_last_turn(
+    server: ServerProcess,
+) -> None:
+    """Agent Chat UI's regenerate (no input, from the state before the last
+    question) and edit (a new human message from there): on the journal, nothing
+    doubled; any other earlier state is a clear 422."""
+    headers = register(server)
+    async with client_for(server, headers) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        for question in ("my name is Ada Lovelace", "what is my name?"):
+            human = {"type": "human", "content": question}
+            await client.runs.wait(thread_id, "threadline", input={"messages": [human]})
+        latest = (await client.threads.get_history(thread_id))[0]
+        before_question = latest["parent_checkpoint"]
+        answered = latest["values"]["messages"]
+
+        regenerated = await client.runs.wait(
+            thread_id, "threadline", checkpoint_id=before_question["checkpoint_id"]
+        )
+        messages = regenerated["messages"]
+        assert [m["id"] for m in messages] == [m["id"] for m in answered]
+        assert "Your name is Ada Lovelace" in messages[-1]["content"]
+
+        edited = await client.runs.wait(
+            thread_id,
+            "threadline",
+            input={"messages": [{"type": "human", "content": "where do I live?"}]},
+            checkpoint=before_question,
+        )
+        contents = [m["content"] for m in edited["messages"]]
+        assert len(contents) == 4 and contents[:2] == [m["content"] for m in answered[:2]]
+        assert contents[2] == "where do I live?" and "what is my name?" not in contents
+
+        def journal() -> list[str]:
+            url = f"{server.url}/api/sessions/{thread_id}/messages"
+            reply = httpx.get(url, headers=headers, timeout=10)
+            return [m["content"] for m in reply.json()["messages"]]
+
+        assert journal() == contents
+        asking = {
+            "assistant_id": "threadline",
+            "input": {"messages": [{"type": "human", "content": "hi"}]},
+        }
+        now = (await client.threads.get_state(thread_id))["checkpoint"]["checkpoint_id"]
+        for body in (
+            {**asking, "checkpoint_id": "seq-1"},  # an older question
+            {**asking, "checkpoint_id": "not-a-checkpoint"},
+            {"assistant_id": "threadline", "checkpoint_id": now},  # no input, nothing to redo
+        ):
+            reply = httpx.post(
+                f"{server.url}/threads/{thread_id}/runs/wait",
+                json=body,
+                headers=headers,
+                timeout=30,
+            )
+            assert reply.status_code == 422, reply.text
+        assert journal() == contents
