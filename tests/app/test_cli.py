@@ -134,13 +134,7 @@ def test_terminal_chat_retries_a_question_left_unanswered(server_database: str) 
     """A model failure leaves the question unanswered; reopened, the thread says so
     and /retry asks it again under its own id: one question, one answer."""
     with openai_stub() as stub:
-        model = {
-            "OPENAI_BASE_URL": stub.base_url,
-            "THREADLINE_MODEL": stub.model_name,
-            "THREADLINE_MODEL_MAX_RETRIES": "0",
-            "THREADLINE_EMBEDDINGS": "off",
-            "DATABASE_URL": server_database,
-        }
+        model = stub.server_env(THREADLINE_MODEL_MAX_RETRIES="0", DATABASE_URL=server_database)
         stub.fail(500)
         first = threadline("chat", stdin="what is a tern?\n/quit\n", **model)
         assert "[model_unavailable]" in first.stdout, first.stdout + first.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.openai_stub import OpenAIStub, openai_stub
+from tests.support.openai_stub import OpenAIStub, openai_stub, server_on_stub
 from tests.support.server import ServerProcess
 from tests.support.ws import Sockets
 
@@ -18,17 +18,13 @@ from tests.support.ws import Sockets
 def stub_server(
     server_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, OpenAIStub]]:
-    with openai_stub(listed_models=["stub-model", "bigger-model", "tiny-model"]) as stub:
-        server = ServerProcess(
-            server_database,
-            tmp_path_factory.mktemp("models") / "server.log",
-            OPENAI_BASE_URL=stub.base_url,
-            THREADLINE_MODEL="stub-model",
-            THREADLINE_EMBEDDINGS="off",
-        )
-        server.start()
+    listed = ["stub-model", "bigger-model", "tiny-model"]
+    logs = tmp_path_factory.mktemp("models") / "server.log"
+    with (
+        openai_stub(listed_models=listed) as stub,
+        server_on_stub(server_database, logs, stub) as server,
+    ):
         yield server, stub
-        server.stop()
 
 
 def new_chat(server: ServerProcess, **body: object) -> tuple[dict, dict[str, str]]:
@@ -114,17 +110,11 @@ def test_the_offline_server_offers_the_offline_model(server: ServerProcess) -> N
 
 def test_the_endpoint_not_listing_leaves_the_default(tmp_path: Path, server_database: str) -> None:
     """An endpoint without GET /models (or down): the default is all there is."""
-    with openai_stub(listed_models=[]) as stub:
-        server = ServerProcess(
-            server_database,
-            tmp_path / "server.log",
-            OPENAI_BASE_URL=stub.base_url,
-            THREADLINE_MODEL="only-model",
-            THREADLINE_EMBEDDINGS="off",
-        )
-        server.start()
-        try:
-            listed = httpx.get(f"{server.url}/api/models", timeout=10).json()
-        finally:
-            server.stop()
+    with (
+        openai_stub(listed_models=[]) as stub,
+        server_on_stub(
+            server_database, tmp_path / "server.log", stub, THREADLINE_MODEL="only-model"
+        ) as server,
+    ):
+        listed = httpx.get(f"{server.url}/api/models", timeout=10).json()
     assert listed == {"models": ["only-model"], "default": "only-model"}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from graph.nodes import answer_id_for
-from tests.support.openai_stub import OpenAIStub, echo_reply, openai_stub
+from tests.support.openai_stub import OpenAIStub, echo_reply, openai_stub, server_on_stub
 from tests.support.server import ServerProcess
 from tests.support.ws import Socket, Sockets
 
@@ -21,17 +21,9 @@ from tests.support.ws import Socket, Sockets
 def stub_server(
     server_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, OpenAIStub]]:
-    with openai_stub() as stub:
-        server = ServerProcess(
-            server_database,
-            tmp_path_factory.mktemp("redo") / "server.log",
-            OPENAI_BASE_URL=stub.base_url,
-            THREADLINE_MODEL=stub.model_name,
-            THREADLINE_EMBEDDINGS="off",
-        )
-        server.start()
+    logs = tmp_path_factory.mktemp("redo") / "server.log"
+    with openai_stub() as stub, server_on_stub(server_database, logs, stub) as server:
         yield server, stub
-        server.stop()
 
 
 async def chat(ws: Sockets, server: ServerProcess) -> tuple[Socket, Socket, dict[str, str], str]:

@@ -21,7 +21,7 @@ from memory.db import open_database
 from memory.journal import Journal, NewMessage
 from tests.e2e.conftest import Tabs, screenshot
 from tests.e2e.test_browser import ask, register
-from tests.support.openai_stub import OpenAIStub, echo_reply, openai_stub
+from tests.support.openai_stub import OpenAIStub, echo_reply, openai_stub, server_on_stub
 from tests.support.server import ServerProcess
 
 CODE = "def greet(name):\n    return f'hello {name}'  # say hello"
@@ -427,18 +427,12 @@ def stub_web(
 ) -> Iterator[tuple[ServerProcess, OpenAIStub]]:
     """A server whose model is the local OpenAI-compatible stub (no retries, so a
     failure shows at once)."""
-    with openai_stub(listed_models=["stub-model", "bigger-model"]) as stub:
-        proc = ServerProcess(
-            server_database,
-            tmp_path_factory.mktemp("stub") / "server.log",
-            OPENAI_BASE_URL=stub.base_url,
-            THREADLINE_MODEL=stub.model_name,
-            THREADLINE_MODEL_MAX_RETRIES="0",
-            THREADLINE_EMBEDDINGS="off",
-        )
-        proc.start()
+    logs = tmp_path_factory.mktemp("stub") / "server.log"
+    with (
+        openai_stub(listed_models=["stub-model", "bigger-model"]) as stub,
+        server_on_stub(server_database, logs, stub, THREADLINE_MODEL_MAX_RETRIES="0") as proc,
+    ):
         yield proc, stub
-        proc.stop()
 
 
 def test_retry_after_a_model_error(tabs: Tabs, stub_web: tuple[ServerProcess, OpenAIStub]) -> None:

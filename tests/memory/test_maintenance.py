@@ -22,6 +22,7 @@ from memory.memories import MemoryDraft, MemoryStore
 from memory.session_format import UnreadableImport
 from memory.sessions import Owner, SessionStore
 from tests.memory.files import export_file
+from tests.support.chatgpt import conversation
 from tests.support.users import create_user
 
 CHATGPT = Path(__file__).parent.parent / "data" / "chatgpt_conversations.json"
@@ -177,28 +178,8 @@ async def test_a_large_chatgpt_export_is_streamed_in_bounded_memory(
     with path.open("w") as f:
         f.write("[")
         for c in range(800):
-            mapping = {"root": {"id": "root", "message": None, "parent": None}}
-            parent = "root"
-            for m in range(5):
-                node = f"n{m}"
-                role = "user" if m % 2 == 0 else "assistant"
-                mapping[node] = {
-                    "id": node,
-                    "parent": parent,
-                    "message": {
-                        "id": f"c{c}-m{m}",
-                        "author": {"role": role},
-                        "content": {"parts": [f"{c}/{m} {body}"]},
-                    },
-                }
-                parent = node
-            conversation = {
-                "id": f"conv-{c}",
-                "title": f"c{c}",
-                "current_node": parent,
-                "mapping": mapping,
-            }
-            f.write(("," if c else "") + json.dumps(conversation))
+            texts = [f"{c}/{m} {body}" for m in range(5)]
+            f.write(("," if c else "") + json.dumps(conversation(c, texts)))
         f.write("]")
     size = path.stat().st_size
     assert size > 20 * 2**20

@@ -26,6 +26,7 @@ import pytest
 from app.auth import token_hash
 from memory.import_reading import read_sessions
 from memory.session_format import ImportLimits, UnreadableImport
+from tests.support.chatgpt import conversation
 from tests.support.identities import seed_messages, user_session
 from tests.support.server import ServerProcess
 
@@ -102,33 +103,6 @@ def message(content: str = "hello", **fields: Any) -> dict[str, Any]:
         "role": "user",
         "content": content,
         "created_at": "2026-01-02T03:04:05+00:00",
-        **fields,
-    }
-
-
-def conversation(index: int, texts: list[str], **fields: Any) -> dict[str, Any]:
-    """One conversation of ChatGPT's `conversations.json`, user and assistant in turn."""
-    mapping: dict[str, Any] = {"root": {"id": "root", "message": None, "parent": None}}
-    parent = "root"
-    for n, text in enumerate(texts):
-        node = f"{index}-{n}"
-        role = "user" if n % 2 == 0 else "assistant"
-        mapping[node] = {
-            "id": node,
-            "parent": parent,
-            "message": {
-                "id": f"msg-{node}",
-                "author": {"role": role},
-                "create_time": 1714000000 + n,
-                "content": {"content_type": "text", "parts": [text]},
-            },
-        }
-        parent = node
-    return {
-        "id": f"conv-{index}",
-        "title": f"conversation {index}",
-        "current_node": parent,
-        "mapping": mapping,
         **fields,
     }
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -36,6 +37,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.server import ServerProcess
 
 Messages = list[dict[str, Any]]
 
@@ -167,6 +170,16 @@ class OpenAIStub:
     def base_url(self) -> str:
         """What to give an OpenAI client as its base URL."""
         return f"{self.url}/v1"
+
+    def server_env(self, **env: str) -> dict[str, str]:
+        """A Threadline server's settings to use this stub as its model (its
+        `model_name` unless THREADLINE_MODEL is given), embeddings off."""
+        return {
+            "OPENAI_BASE_URL": self.base_url,
+            "THREADLINE_MODEL": self.model_name,
+            "THREADLINE_EMBEDDINGS": "off",
+            **env,
+        }
 
     # -- the script -------------------------------------------------------------
     def fail(
@@ -407,3 +420,16 @@ def openai_stub(reply: Reply = echo_reply, **options: Any) -> Iterator[OpenAIStu
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextlib.contextmanager
+def server_on_stub(
+    database_url: str, log_path: Path, stub: OpenAIStub, **env: str
+) -> Iterator[ServerProcess]:
+    """A started Threadline server whose model is `stub` (see `server_env`)."""
+    server = ServerProcess(database_url, log_path, **stub.server_env(**env))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

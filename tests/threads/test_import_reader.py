@@ -13,32 +13,20 @@ import pytest
 
 from memory.import_reading import BATCH, read_sessions
 from memory.session_format import ImportLimits, UnreadableImport
+from tests.support.chatgpt import conversation
 from threads import import_reader
 from threads.import_reader import IN_THREAD_BYTES, in_child_process, read_parts
 
 
 def chatgpt_file(conversations: int, messages: int, *, last: str = "fine") -> bytes:
-    """A ChatGPT export of linear conversations, the last message of the last
-    one saying `last`."""
-    files: list[dict[str, Any]] = []
+    """A ChatGPT export of `conversations` conversations of `messages` messages
+    each, the very last message saying `last`."""
+    files = []
     for c in range(conversations):
-        mapping: dict[str, Any] = {"root": {"id": "root", "message": None, "parent": None}}
-        parent = "root"
-        for n in range(messages):
-            text = last if (c, n) == (conversations - 1, messages - 1) else f"message {c}.{n} " * 20
-            role = "user" if n % 2 == 0 else "assistant"
-            mapping[f"n{n}"] = {
-                "id": f"n{n}",
-                "parent": parent,
-                "message": {
-                    "id": f"m{c}.{n}",
-                    "author": {"role": role},
-                    "create_time": 1714000000 + n,
-                    "content": {"content_type": "text", "parts": [text]},
-                },
-            }
-            parent = f"n{n}"
-        files.append({"id": f"c{c}", "title": f"c{c}", "current_node": parent, "mapping": mapping})
+        texts = [f"message {c}.{n} " * 20 for n in range(messages)]
+        if c == conversations - 1:
+            texts[-1] = last
+        files.append(conversation(c, texts))
     return json.dumps(files).encode()
 
 
