@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
 from app.logs import AccessLog
+from app.mcp_http import mount_mcp
 from app.ratelimit import RateLimits
 from app.routes import agent_api, auth, health, memories, models, sessions, ws
 from app.security import Perimeter
@@ -37,14 +38,17 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             chat_models = settings.models()
-            async with open_runtime(
-                database_url,
-                settings.thread_options(),
-                chat_models,
-                background=True,
-                embedder=settings.embedder(),
-                pooled_url=settings.pooled_url(),
-            ) as runtime:
+            async with (
+                open_runtime(
+                    database_url,
+                    settings.thread_options(),
+                    chat_models,
+                    background=True,
+                    embedder=settings.embedder(),
+                    pooled_url=settings.pooled_url(),
+                ) as runtime,
+                mcp_serving,
+            ):
                 app.state.runtime = runtime
                 log.info("threadline ready", extra={"model": chat_models.default_name})
                 yield
@@ -54,6 +58,7 @@ def create_app(
 
     app = FastAPI(title="Threadline", version="1", lifespan=lifespan)
     app.state.settings = settings
+    mcp_serving = mount_mcp(app)  # MCP over streamable HTTP at /mcp
     app.state.rate_limits = RateLimits.from_settings(settings)
     # Middleware added last runs first: the access log sees every request, the
     # perimeter (app/security.py) checks it and heads every reply, including the
