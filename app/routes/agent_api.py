@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.deps import ThreadsDep, UserDep
@@ -404,7 +405,7 @@ class RunFeed:
             self.threads.unwatch(self.watcher)
             raise
 
-    async def frames(self, replayed: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async def frames(self, replayed: list[dict[str, Any]]) -> AsyncGenerator[dict[str, Any], None]:
         try:
             for frame in replayed:
                 yield frame
@@ -452,8 +453,9 @@ async def start_run(
         if exc.code == "busy":
             raise HTTPException(409, "the thread is busy with another run") from exc
         raise
-    run_id = str(uuid.uuid4())
-    return feed, replayed, run_id
+    # A run is named by the question it answers: its status can be read from the
+    # journal in any process, with nothing else stored (see `run_status`).
+    return feed, replayed, query["id"]
 
 
 @router.post("/threads/{thread_id}/runs/stream")
@@ -532,6 +534,92 @@ async def wait_run(
     if error is not None:
         values["__error__"] = {"error": error.get("code"), "message": error.get("message")}
     return values
+
+
+# -- background runs ---------------------------------------------------------------
+
+
+async def run_status(threads: Threads, session: ChatSession, run_id: str) -> tuple[str, Any]:
+    """What became of the run that asked `run_id` (its question's id), read from the
+    journal: `success` (answered), `interrupted` (stopped: its partial answer is
+    journaled), `running` (the thread's turn is on its question), or `error`
+    (failed or cut off; asking it again retries). 404 for no such run here."""
+    try:
+        uuid.UUID(run_id)
+    except ValueError:
+        raise HTTPException(404, "run not found") from None
+    found = await threads.deps.journal.find(session.id, [run_id, answer_id_for(run_id)])
+    question, answer = found.get(run_id), found.get(answer_id_for(run_id))
+    if question is None or question.session_id != session.id or question.role != "user":
+        raise HTTPException(404, "run not found")
+    if answer is not None:
+        if answer.as_dict()["cancelled"]:
+            return "interrupted", answer
+        return ("error" if answer.has_error else "success"), answer
+    last = await threads.deps.journal.tail(session.id, 1)
+    latest = bool(last) and last[-1].id == run_id
+    return ("running" if latest and await threads.is_running(session.id) else "error"), question
+
+
+def run_dict(session: ChatSession, run_id: str, status: str, row: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "thread_id": session.id,
+        "assistant_id": ASSISTANT_UUID,
+        "created_at": iso(row.created_at if row is not None else None),
+        "updated_at": iso(row.created_at if row is not None else None),
+        "status": status,
+        "metadata": {},
+        "multitask_strategy": "reject",
+        "kwargs": {},
+    }
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(
+    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep
+) -> JSONResponse:
+    """Start a run in the background; answered once its question is journaled
+    (status `running`, or `success` for a question already answered)."""
+    feed, replayed, run_id = await start_run(threads, thread_id, body, user)
+    async with aclosing(feed.frames(replayed)) as frames:
+        async for frame in frames:
+            if frame["type"] in ("ack", "error", "done"):
+                break
+    status, row = await run_status(threads, feed.session, run_id)
+    headers = {
+        "Location": f"/threads/{thread_id}/runs/{run_id}/stream",
+        "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
+    }
+    return JSONResponse(run_dict(feed.session, run_id, status, row), headers=headers)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(
+    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep
+) -> dict[str, Any]:
+    session = await owned(threads, thread_id, user)
+    status, row = await run_status(threads, session, run_id)
+    return run_dict(session, run_id, status, row)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(
+    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep
+) -> dict[str, Any]:
+    """Wait for the run to end; then the thread's values, as `runs/wait` answers."""
+    session = await owned(threads, thread_id, user)
+    watcher = threads.watch(session)  # before reading the status: no end goes unheard
+    try:
+        status, _ = await run_status(threads, session, run_id)
+        while status == "running":
+            frame = await watcher.queue.get()
+            if frame.get("type") in ("done", "error"):
+                status, _ = await run_status(threads, session, run_id)
+    finally:
+        threads.unwatch(watcher)
+    session = await threads.deps.sessions.get(session.id)
+    return {"messages": await journal_messages(threads, session)}
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)

@@ -221,3 +221,41 @@ async def test_a_run_from_an_earlier_checkpoint_regenerates_or_edits_the_last_tu
             )
             assert reply.status_code == 422, reply.text
         assert journal() == contents
+
+
+async def test_background_runs_create_get_join_and_cancel(fresh_server: ServerProcess) -> None:
+    """runs.create answers once the question is journaled; the run is named by it,
+    so runs.get reads its status from the journal in any process; join waits for
+    its end; a cancelled run is `interrupted` with its partial answer kept."""
+    server = fresh_server
+    server.env["THREADLINE_OFFLINE_TOKEN_DELAY_MS"] = "100"  # answers of several seconds
+    server.start()
+    headers = register(server)
+    human = {"type": "human", "content": "my name is Grace Hopper"}
+    async with client_for(server, headers) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        run = await client.runs.create(thread_id, "threadline", input={"messages": [human]})
+        assert run["status"] == "running" and run["thread_id"] == thread_id
+        assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "running"
+        values = await client.runs.join(thread_id, run["run_id"])
+        assert "offline model" in values["messages"][-1]["content"]
+        assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
+        assert (await client.threads.get(thread_id))["status"] == "idle"
+
+        again = {"type": "human", "content": "tell me a long story"}
+        slow = await client.runs.create(thread_id, "threadline", input={"messages": [again]})
+        await client.runs.cancel(thread_id, slow["run_id"])
+        values = await client.runs.join(thread_id, slow["run_id"])
+        assert (await client.runs.get(thread_id, slow["run_id"]))["status"] == "interrupted"
+        assert len(values["messages"]) == 4  # the stopped answer is journaled too
+
+        for missing in (str(uuid.uuid4()), "not-a-run", values["messages"][1]["id"]):
+            reply = httpx.get(
+                f"{server.url}/threads/{thread_id}/runs/{missing}", headers=headers, timeout=10
+            )
+            assert reply.status_code == 404, (missing, reply.text)
+    stranger = register(server)
+    reply = httpx.get(
+        f"{server.url}/threads/{thread_id}/runs/{run['run_id']}", headers=stranger, timeout=10
+    )
+    assert reply.status_code == 404
