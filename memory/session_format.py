@@ -74,8 +74,20 @@ def export_markdown(session: ChatSession, messages: Sequence[ChatMessage]) -> st
     lines.append(f"_Exported from Threadline on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC._")
     for message in messages:
         who = {"user": "You", "assistant": "Assistant"}.get(message.role, message.role.title())
-        lines += ["", f"### {who} · {message.created_at:%Y-%m-%d %H:%M}", "", message.content]
+        lines += ["", f"### {who} · {message.created_at:%Y-%m-%d %H:%M}", "", _readable(message)]
     return "\n".join(lines) + "\n"
+
+
+def _readable(message: ChatMessage) -> str:
+    """A message's text, and what became of an answer that was stopped or failed
+    (a stopped answer may have said nothing: no empty section)."""
+    if (message.metadata_ or {}).get("cancelled"):
+        note = "_(stopped)_" if message.content else "_(stopped before it said anything)_"
+    elif message.has_error:
+        note = f"_(failed: {message.error_message or 'error'})_"
+    else:
+        return message.content
+    return f"{message.content}\n\n{note}" if message.content else note
 
 
 def threadline_header(fields: dict[str, Any]) -> ImportedSession:

@@ -60,3 +60,27 @@ def test_markdown_reads_as_a_conversation() -> None:
         "### Assistant · 2026-01-02 03:04\n\nhello\n\n"
         "### Tool · 2026-01-02 03:04\n\n42\n"
     )
+
+
+def test_markdown_says_what_became_of_a_stopped_or_failed_answer() -> None:
+    at = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    stopped = {"cancelled": True}
+    messages = [
+        ChatMessage(id="1", role="assistant", content="", created_at=at, metadata_=stopped),
+        ChatMessage(id="2", role="assistant", content="Once", created_at=at, metadata_=stopped),
+        ChatMessage(
+            id="3",
+            role="assistant",
+            content="",
+            created_at=at,
+            has_error=True,
+            error_message="the model is unavailable",
+        ),
+    ]
+    text = export_markdown(ChatSession(id=str(uuid.uuid4()), title="t"), messages)
+    sections = text.split("### Assistant · 2026-01-02 03:04\n\n")[1:]
+    assert [s.strip() for s in sections] == [
+        "_(stopped before it said anything)_",
+        "Once\n\n_(stopped)_",
+        "_(failed: the model is unavailable)_",
+    ]
