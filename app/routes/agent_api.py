@@ -14,9 +14,9 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -538,6 +538,17 @@ async def wait_run(
 
 # -- background runs ---------------------------------------------------------------
 
+RUNS_SCANNED = 1000  # messages read (newest first) to list a thread's runs
+
+
+def status_of(answer: ChatMessage | None, running: bool) -> str:
+    """A run's status from its answer (or its absence) and whether it still runs."""
+    if answer is None:
+        return "running" if running else "error"
+    if answer.as_dict()["cancelled"]:
+        return "interrupted"
+    return "error" if answer.has_error else "success"
+
 
 async def run_status(threads: Threads, session: ChatSession, run_id: str) -> tuple[str, Any]:
     """What became of the run that asked `run_id` (its question's id), read from the
@@ -553,12 +564,10 @@ async def run_status(threads: Threads, session: ChatSession, run_id: str) -> tup
     if question is None or question.session_id != session.id or question.role != "user":
         raise HTTPException(404, "run not found")
     if answer is not None:
-        if answer.as_dict()["cancelled"]:
-            return "interrupted", answer
-        return ("error" if answer.has_error else "success"), answer
+        return status_of(answer, False), answer
     last = await threads.deps.journal.tail(session.id, 1)
     latest = bool(last) and last[-1].id == run_id
-    return ("running" if latest and await threads.is_running(session.id) else "error"), question
+    return status_of(None, latest and await threads.is_running(session.id)), question
 
 
 def run_dict(session: ChatSession, run_id: str, status: str, row: Any) -> dict[str, Any]:
@@ -592,6 +601,37 @@ async def create_run(
         "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
     }
     return JSONResponse(run_dict(feed.session, run_id, status, row), headers=headers)
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    user: UserDep,
+    threads: ThreadsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    status: Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+    | None = None,
+) -> list[dict[str, Any]]:
+    """The thread's runs, newest first: one per question asked (from the socket,
+    the SDK or an import alike), with its status read from the journal."""
+    session = await owned(threads, thread_id, user)
+    # A question and its answer per run: twice as many messages as runs wanted,
+    # and with a status filter the thread's last RUNS_SCANNED messages.
+    wanted = RUNS_SCANNED if status else min(2 * (offset + limit) + 1, RUNS_SCANNED)
+    rows = await threads.deps.journal.tail(session.id, wanted)
+    by_id = {row.id: row for row in rows}
+    running = await threads.is_running(session.id)
+    last_id = rows[-1].id if rows else None
+    runs = []
+    for row in reversed(rows):
+        if row.role != "user":
+            continue
+        answer = by_id.get(answer_id_for(row.id))
+        found = status_of(answer, running and row.id == last_id)
+        if status is None or found == status:
+            runs.append(run_dict(session, row.id, found, answer or row))
+    return runs[offset : offset + limit]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")

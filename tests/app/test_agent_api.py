@@ -249,6 +249,18 @@ async def test_background_runs_create_get_join_and_cancel(fresh_server: ServerPr
         assert (await client.runs.get(thread_id, slow["run_id"]))["status"] == "interrupted"
         assert len(values["messages"]) == 4  # the stopped answer is journaled too
 
+        listed = await client.runs.list(thread_id)
+        assert [(r["run_id"], r["status"]) for r in listed] == [
+            (slow["run_id"], "interrupted"),
+            (run["run_id"], "success"),
+        ]
+        assert [r["run_id"] for r in await client.runs.list(thread_id, status="success")] == [
+            run["run_id"]
+        ]
+        assert [r["run_id"] for r in await client.runs.list(thread_id, limit=1, offset=1)] == [
+            run["run_id"]
+        ]
+
         for missing in (str(uuid.uuid4()), "not-a-run", values["messages"][1]["id"]):
             reply = httpx.get(
                 f"{server.url}/threads/{thread_id}/runs/{missing}", headers=headers, timeout=10
