@@ -194,6 +194,10 @@ class ThreadConnection:
             self.threads.unwatch(self.watcher)
             self.replay = None
             metrics.ACTIVE_SOCKETS.dec()
+        # A socket that fell behind is done with before its close frame goes: that
+        # frame waits behind what is on the wire, for as long as the client reads not.
+        if self.outbox.overflowed.is_set():
+            await self.close_too_slow()
 
     async def read_and_write(self) -> None:
         writer = asyncio.create_task(self.write_frames(), name="socket-writer")
@@ -208,7 +212,6 @@ class ThreadConnection:
                 task.cancel()
             ended = await asyncio.gather(reader, writer, too_slow, return_exceptions=True)
         if self.outbox.overflowed.is_set():
-            await self.close_too_slow()
             return
         for outcome in ended[:2]:
             if isinstance(outcome, Exception):
