@@ -22,6 +22,15 @@ from memory.sessions import Owner, SessionStore
 from memory.users import UserStore
 from tests.support.server import ROOT
 
+TOOLS = {  # what an MCP client is offered, over stdio and over HTTP alike
+    "list_sessions",
+    "search_sessions",
+    "resume_session",
+    "export_session",
+    "merge_sessions",
+    "cleanup_sessions",
+}
+
 
 async def seed(url: str) -> tuple[str, list[str], str]:
     """A user with two sessions (one mentions Seoul), and a stranger's session."""
@@ -72,14 +81,7 @@ async def test_every_tool_over_stdio(server_database: str, tmp_path: Path) -> No
         ):
             await mcp.initialize()
             names = {tool.name for tool in (await mcp.list_tools()).tools}
-            assert names == {
-                "list_sessions",
-                "search_sessions",
-                "resume_session",
-                "export_session",
-                "merge_sessions",
-                "cleanup_sessions",
-            }
+            assert names == TOOLS
             listed = data(await mcp.call_tool("list_sessions", {}))
             assert {s["id"] for s in listed} == {seoul, groceries}
             for limit in (-5, 0, 10**12):  # bounded to 1..100, never a crash

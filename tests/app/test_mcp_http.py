@@ -11,18 +11,9 @@ import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.app.test_mcp import data
+from tests.app.test_mcp import TOOLS, data
 from tests.support.api import new_session, register
 from tests.support.server import ServerProcess
-
-TOOLS = {
-    "list_sessions",
-    "search_sessions",
-    "resume_session",
-    "export_session",
-    "merge_sessions",
-    "cleanup_sessions",
-}
 
 
 def api_key(server: ServerProcess, headers: dict[str, str]) -> str:
