@@ -16,7 +16,7 @@ from app.errors import install_error_handlers
 from app.logs import AccessLog
 from app.mcp_http import mount_mcp
 from app.ratelimit import RateLimits
-from app.routes import agent_api, auth, health, memories, models, sessions, ws
+from app.routes import agent_api, agent_runs, auth, health, memories, models, sessions, ws
 from app.security import Perimeter
 from app.settings import Settings
 from threads.runtime import open_runtime
@@ -85,6 +85,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(ws.router)
     app.include_router(agent_api.router)
+    app.include_router(agent_runs.router)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app
