@@ -32,6 +32,10 @@ class ServerProcess:
             "DATABASE_URL": database_url,
             "THREADLINE_PORT": str(self.port),
             "THREADLINE_RATE_LIMITS": "off",
+            # A test server never expires rows behind another test's back (a shared
+            # server's pass every 600 s once deleted a row a CLI test had just made);
+            # the tests of periodic cleanup turn it on.
+            "THREADLINE_CLEANUP_INTERVAL_S": "0",
             **env,
         }
         for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
