@@ -14,6 +14,7 @@ from memory.models import User
 from memory.sessions import Owner
 from threads.access import Caller, Credentials
 from threads.accounts import Accounts
+from threads.agent_runs import AgentRuns
 from threads.operations import Threads
 from threads.runtime import Runtime
 
@@ -25,6 +26,10 @@ def get_runtime(conn: HTTPConnection) -> Runtime:
 
 def get_threads(conn: HTTPConnection) -> Threads:
     return get_runtime(conn).threads
+
+
+def get_agent_runs(conn: HTTPConnection) -> AgentRuns:
+    return get_runtime(conn).agent_runs
 
 
 def get_accounts(conn: HTTPConnection) -> Accounts:
@@ -90,6 +95,7 @@ async def get_user(caller: Annotated[Caller, Depends(get_caller)]) -> User:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ThreadsDep = Annotated[Threads, Depends(get_threads)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+AgentRunsDep = Annotated[AgentRuns, Depends(get_agent_runs)]
 MemoriesDep = Annotated[MemoryStore, Depends(get_memories)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

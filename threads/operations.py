@@ -157,6 +157,26 @@ class Threads:
 
         return await self.runs.submit_allowed(rights, session_id, retract)
 
+    async def ask_instead(
+        self, session: ChatSession, stopped_id: str, query: Query
+    ) -> list[dict[str, Any]]:
+        """`ask`, after taking the stopped question `stopped_id` and its answer out of
+        the journal (a rollback), in one admission under the thread's lock: no
+        other turn runs between the two. Every watcher hears `retracted`."""
+
+        async def take_back(session: ChatSession) -> Query:
+            ids = [stopped_id, answer_id_for(stopped_id)]
+            last = [m.id for m in await self.deps.journal.tail(session.id, 2)]
+            if stopped_id not in last or last[-1] not in ids:
+                raise SessionBusy("another turn ran in this session meanwhile; nothing rolled back")
+            taken = await self.deps.journal.retract(session.id, ids)
+            if taken:
+                self.events.publish(session.id, {"type": "retracted", "ids": taken})
+            return query
+
+        _, frames = await self.runs.submit_allowed(already_opened(session), session.id, take_back)
+        return frames
+
     async def cancel(self, session: ChatSession) -> None:
         await self.events.request_cancel(session.id)
 

@@ -120,6 +120,9 @@ class RunRegistry:
         self.after_turn = after_turn
         self.active: dict[str, ActiveRun] = {}
         self.closing = False
+        # Told when a thread's turn ended here and the thread is free (the Agent
+        # Server API's queue starts the thread's next run: threads/agent_runs.py).
+        self.on_end: list[Callable[[str], Awaitable[None]]] = []
 
     async def submit(self, session: ChatSession, query: Query) -> list[dict[str, Any]]:
         """Start the turn, or answer a resend from the journal (see `submit_allowed`)."""
@@ -254,6 +257,9 @@ class RunRegistry:
             metrics.TURNS.inc()
             metrics.TURN_SECONDS.observe(time.perf_counter() - started)
             self.events.publish(session_id, {"type": "done", "run_id": run.run_id})
+        for ended in self.on_end:
+            await ended(session_id)
+        if ok:
             await self._after(turn)
 
     def _fail(self, session_id: str, run: ActiveRun, code: str, message: str) -> None:

@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 
 from graph.builder import build_graph
 from graph.llm import Models
+from memory.agent_runs import AgentRunStore
 from memory.db import open_database
 from memory.embeddings import Embedder
 from memory.journal import Journal
@@ -26,6 +27,7 @@ from memory.sessions import SessionStore
 from memory.users import UserStore
 from memory.vectors import Vectors
 from threads.accounts import Accounts
+from threads.agent_runs import AgentRuns
 from threads.cleanup import periodic_cleanup
 from threads.events import EventBus
 from threads.locks import ThreadLocks
@@ -43,6 +45,7 @@ class Runtime:
 
     threads: Threads
     accounts: Accounts
+    agent_runs: AgentRuns
 
     @property
     def deps(self) -> TurnDeps:
@@ -105,14 +108,18 @@ async def open_runtime(
         )
         stack.push_async_callback(saver.close)
         runs = RunRegistry(deps, locks, events, options, after_turn=[saver.after_turn])
-        stack.push_async_callback(runs.drain, options.shutdown_grace_s)
         threads = Threads(deps, UserStore(db), locks, events, runs, saver, options)
+        agent_runs = AgentRuns(threads, AgentRunStore(db))
+        stack.push_async_callback(agent_runs.close)
+        # Before agent_runs closes, the turns drain: its recorders end with them.
+        stack.push_async_callback(runs.drain, options.shutdown_grace_s)
         if background:
+            agent_runs.start_scanning()
             saver.start_owed_saves()
             if vectors.on:
                 await stack.enter_async_context(backfilling(vectors))
             await stack.enter_async_context(periodic_cleanup(threads))
-        yield Runtime(threads, Accounts(threads))
+        yield Runtime(threads, Accounts(threads), agent_runs)
 
 
 @asynccontextmanager

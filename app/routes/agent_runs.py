@@ -6,17 +6,19 @@ its status is read from the journal, in any process.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.deps import ThreadsDep, UserDep
+from app.deps import AgentRunsDep, ThreadsDep, UserDep
 from app.routes.agent_api import (
     ASSISTANT_ID,
     ASSISTANT_UUID,
@@ -27,11 +29,14 @@ from app.routes.agent_api import (
     seq_of,
 )
 from graph.nodes import answer_id_for
+from memory.agent_runs import AgentRun
 from memory.errors import ThreadlineError
 from memory.models import ChatMessage, ChatSession
+from threads.agent_runs import AgentRuns
 from threads.operations import Threads
 
 router = APIRouter(tags=["agent server api"])
+T = TypeVar("T")
 StreamMode = Literal["values", "messages", "messages-tuple", "updates", "custom", "events", "debug"]
 
 
@@ -81,8 +86,8 @@ def query_of(body: RunCreate) -> dict[str, str]:
     return {"id": query_id, "content": content}
 
 
-def modes_of(body: RunCreate) -> set[str]:
-    modes = body.stream_mode if isinstance(body.stream_mode, list) else [body.stream_mode]
+def mode_set(stream_mode: StreamMode | list[StreamMode]) -> set[str]:
+    modes = stream_mode if isinstance(stream_mode, list) else [stream_mode]
     return {"messages-tuple" if m == "messages" else m for m in modes}
 
 
@@ -126,64 +131,66 @@ async def rework_of(
     )
 
 
-class RunFeed:
-    """One run's frames from the thread's watcher, until it is done."""
+ALL_EVENTS = 1 << 30  # "all of the frame's events" in a parsed Last-Event-ID
 
-    def __init__(
-        self,
-        threads: Threads,
-        session: ChatSession,
-        query: dict[str, str],
-        rework: tuple[str, dict[str, str] | None] | None = None,
-    ) -> None:
-        self.threads, self.session, self.query, self.rework = threads, session, query, rework
-        self.watcher = threads.watch(session)
-        self.run_id: str | None = None
 
-    async def start(self) -> list[dict[str, Any]]:
+def sse(event: str, data: Any, event_id: str | None = None) -> str:
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def last_seen(last_event_id: str | None) -> tuple[int, int]:
+    """A `Last-Event-ID` as (frame number, its last event seen): `n` is all of
+    frame n, `n.i` its events up to i (see `numbered_events`)."""
+    if not last_event_id:
+        return 0, ALL_EVENTS
+    frame, _, event = last_event_id.strip().partition(".")
+    try:
+        n, i = int(frame), int(event) if event else ALL_EVENTS
+    except ValueError:
+        raise HTTPException(422, "Last-Event-ID is not an event id of this stream") from None
+    if n < 0 or i < 0 or n >= 2**31:
+        raise HTTPException(422, "Last-Event-ID is not an event id of this stream")
+    return n, i
+
+
+HEARTBEAT_S = 15.0
+
+
+async def with_heartbeats(
+    items: AsyncGenerator[T, None], every: float = HEARTBEAT_S
+) -> AsyncIterator[T | None]:
+    """`items`, with None whenever `every` seconds pass without one (the item
+    being awaited is never cancelled by it)."""
+    async with aclosing(items):
+        step: asyncio.Task[T] | None = None
         try:
-            if self.rework is None:
-                return await self.threads.ask(self.session, self.query)  # type: ignore[arg-type]
-            question_id, new = self.rework
-            return await self.threads.redo_in(self.session, question_id, new)  # type: ignore[arg-type]
-        except BaseException:
-            self.threads.unwatch(self.watcher)
-            raise
-
-    async def frames(self, replayed: list[dict[str, Any]]) -> AsyncGenerator[dict[str, Any], None]:
-        try:
-            for frame in replayed:
-                yield frame
-            if replayed:
-                return
             while True:
-                frame = await self.watcher.queue.get()
-                if self.run_id is None and frame.get("type") == "ack":
-                    if frame.get("id") != self.query["id"]:
-                        continue
-                    self.run_id = frame.get("run_id")
-                if self.run_id is None or frame.get("run_id") not in (None, self.run_id):
+                if step is None:
+                    step = asyncio.ensure_future(anext(items))
+                done, _ = await asyncio.wait({step}, timeout=every)
+                if not done:
+                    yield None
                     continue
-                yield frame
-                if frame["type"] in ("done", "error"):
+                try:
+                    item = step.result()
+                except StopAsyncIteration:
                     return
+                step = None
+                yield item
         finally:
-            self.threads.unwatch(self.watcher)
-
-
-def sse(event: str, data: Any, event_id: int) -> str:
-    return f"event: {event}\nid: {event_id}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+            if step is not None and not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
 
 
 async def start_run(
-    threads: Threads, thread_id: str, body: RunCreate, user: Any
-) -> tuple[RunFeed, list[dict[str, Any]], str]:
+    runs: AgentRuns, threads: Threads, thread_id: str, body: RunCreate, user: Any
+) -> tuple[ChatSession, str, int]:
+    """Ask the run (docs/agent-server-api.md: double texting); returns its thread,
+    its id and the number its frames follow."""
     known_assistant(body.assistant_id)
-    if body.multitask_strategy != "reject":
-        raise HTTPException(
-            422,
-            f"multitask_strategy {body.multitask_strategy!r} is not supported yet: use 'reject'",
-        )
     session = await owned(threads, thread_id, user)
     rework = await rework_of(threads, session, body)
     if rework is None:
@@ -191,62 +198,113 @@ async def start_run(
     else:
         question_id, new = rework
         query = new or {"id": question_id}  # a regenerated answer answers the same question
-    feed = RunFeed(threads, session, query, rework)
     try:
-        replayed = await feed.start()
+        run, after = await runs.ask(
+            session,
+            query,  # type: ignore[arg-type]
+            body.multitask_strategy,
+            rework=rework,  # type: ignore[arg-type]
+        )
     except ThreadlineError as exc:
         if exc.code == "busy":
             raise HTTPException(409, "the thread is busy with another run") from exc
         raise
     # A run is named by the question it answers: its status can be read from the
-    # journal in any process, with nothing else stored (see `run_status`).
-    return feed, replayed, query["id"]
+    # journal in any process (see `run_status`).
+    return session, run.id, after
+
+
+def run_links(thread_id: str, run_id: str) -> dict[str, str]:
+    return {
+        "Location": f"/threads/{thread_id}/runs/{run_id}/stream",
+        "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
+    }
+
+
+def stream_response(
+    runs: AgentRuns,
+    threads: Threads,
+    session: ChatSession,
+    run_id: str,
+    modes: set[str],
+    seen: tuple[int, int],
+) -> StreamingResponse:
+    """The run's events after `seen`, as SSE: `metadata`, the frames' events (each
+    with its id), then `values` (for that mode) and `end`."""
+    after, seen_event = seen
+    start = after if seen_event >= ALL_EVENTS else after - 1
+
+    async def events() -> AsyncIterator[str]:
+        yield sse("metadata", {"run_id": run_id, "attempt": 1})
+        async for item in with_heartbeats(runs.follow(session, run_id, max(start, 0))):
+            if item is None:
+                yield ": heartbeat\n\n"
+                continue
+            n, frame = item
+            found = translate(frame, session.id, modes, run_id)
+            for i, (event, data) in enumerate(found):
+                if n == after and i <= seen_event:
+                    continue  # seen before the client came back
+                yield sse(event, data, f"{n}" if len(found) == 1 else f"{n}.{i}")
+        if "values" in modes:
+            now = await threads.deps.sessions.get(session.id)
+            yield sse("values", {"messages": await journal_messages(threads, now)})
+        yield sse("end", None)
+
+    headers = {**run_links(session.id, run_id), "Cache-Control": "no-store"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 @router.post("/threads/{thread_id}/runs/stream")
 async def stream_run(
-    thread_id: str, body: RunCreate, request: Request, user: UserDep, threads: ThreadsDep
+    thread_id: str,
+    body: RunCreate,
+    user: UserDep,
+    threads: ThreadsDep,
+    runs: AgentRunsDep,
 ) -> StreamingResponse:
-    feed, replayed, run_id = await start_run(threads, thread_id, body, user)
-    modes = modes_of(body)
+    session, run_id, after = await start_run(runs, threads, thread_id, body, user)
+    return stream_response(
+        runs, threads, session, run_id, mode_set(body.stream_mode), (after, ALL_EVENTS)
+    )
 
-    async def events() -> AsyncIterator[str]:
-        n = 0
 
-        def next_id() -> int:
-            nonlocal n
-            n += 1
-            return n
-
-        yield sse("metadata", {"run_id": run_id, "attempt": 1}, next_id())
-        async for frame in feed.frames(replayed):
-            for event, data in translate(frame, feed, modes, run_id):
-                yield sse(event, data, next_id())
-        if "values" in modes:
-            session = await threads.deps.sessions.get(feed.session.id)
-            values = {"messages": await journal_messages(threads, session)}
-            yield sse("values", values, next_id())
-        yield sse("end", None, next_id())
-
-    headers = {
-        "Location": f"/threads/{thread_id}/runs/{run_id}/stream",
-        "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
-        "Cache-Control": "no-store",
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_run_stream(
+    thread_id: str,
+    run_id: str,
+    user: UserDep,
+    threads: ThreadsDep,
+    runs: AgentRunsDep,
+    stream_mode: Annotated[list[StreamMode] | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Follow a run's stream from its start, or after the `Last-Event-ID` the
+    client saw (in any process, also after a restart: the run's frames are
+    logged while it runs)."""
+    session = await owned(threads, thread_id, user)
+    seen = last_seen(last_event_id)
+    await run_status(threads, runs, session, run_id)  # 404 for no such run
+    modes: set[str] = {
+        "messages-tuple" if m == "messages" else m for m in stream_mode or ["values"]
     }
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return stream_response(runs, threads, session, run_id, modes, seen)
 
 
 def translate(
-    frame: dict[str, Any], feed: RunFeed, modes: set[str], run_id: str
+    frame: dict[str, Any], thread_id: str, modes: set[str], run_id: str
 ) -> list[tuple[str, Any]]:
-    """One Threadline frame as the API's stream events, for the modes asked."""
+    """One Threadline frame as the API's stream events, for the modes asked (the
+    run's id is its question's id)."""
     kind = frame.get("type")
     out: list[tuple[str, Any]] = []
-    meta = {"run_id": run_id, "thread_id": feed.session.id, "langgraph_node": frame.get("node")}
+    meta = {"run_id": run_id, "thread_id": thread_id, "langgraph_node": frame.get("node")}
+    if kind == "attempt":  # the run asked again after its process went away
+        return [("metadata", {"run_id": run_id, "attempt": frame["attempt"]})]
     if kind == "token" and "messages-tuple" in modes:
         chunk = {
             "type": "AIMessageChunk",
-            "id": answer_id_for(feed.query["id"]),
+            "id": answer_id_for(run_id),
             "content": frame["content"],
         }
         out.append(("messages", [chunk, {**meta, "langgraph_node": "execution"}]))
@@ -257,7 +315,7 @@ def translate(
     if kind == "progress" and frame.get("status") == "finished" and "updates" in modes:
         detail = {k: v for k, v in frame.items() if k not in ("type", "status", "node", "run_id")}
         out.append(("updates", {frame["node"]: detail}))
-    if "custom" in modes and kind not in ("done",):
+    if "custom" in modes and kind != "done":
         out.append(("custom", {k: v for k, v in frame.items() if k != "run_id"}))
     if kind == "error":
         out.append(("error", {"error": frame.get("code"), "message": frame.get("message")}))
@@ -266,16 +324,16 @@ def translate(
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(
-    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep
+    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     """Run a turn and answer with the thread's values once it is done."""
-    feed, replayed, _ = await start_run(threads, thread_id, body, user)
+    session, run_id, after = await start_run(runs, threads, thread_id, body, user)
     error: dict[str, Any] | None = None
-    async for frame in feed.frames(replayed):
+    async for _, frame in runs.follow(session, run_id, after):
         if frame["type"] == "error":
             error = frame
-    session = await threads.deps.sessions.get(feed.session.id)
-    values: dict[str, Any] = {"messages": await journal_messages(threads, session)}
+    now = await threads.deps.sessions.get(session.id)
+    values: dict[str, Any] = {"messages": await journal_messages(threads, now)}
     if error is not None:
         values["__error__"] = {"error": error.get("code"), "message": error.get("message")}
     return values
@@ -284,9 +342,10 @@ async def wait_run(
 # -- background runs ---------------------------------------------------------------
 
 RUNS_SCANNED = 1000  # messages read (newest first) to list a thread's runs
+RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 
 
-def status_of(answer: ChatMessage | None, running: bool) -> str:
+def status_of(answer: ChatMessage | None, running: bool) -> RunStatus:
     """A run's status from its answer (or its absence) and whether it still runs."""
     if answer is None:
         return "running" if running else "error"
@@ -295,27 +354,52 @@ def status_of(answer: ChatMessage | None, running: bool) -> str:
     return "error" if answer.has_error else "success"
 
 
-async def run_status(threads: Threads, session: ChatSession, run_id: str) -> tuple[str, Any]:
-    """What became of the run that asked `run_id` (its question's id), read from the
-    journal: `success` (answered), `interrupted` (stopped: its partial answer is
-    journaled), `running` (the thread's turn is on its question), or `error`
-    (failed or cut off; asking it again retries). 404 for no such run here."""
+def waiting_status(run: AgentRun, running: bool) -> RunStatus | None:
+    """The status of a run whose question is not (or not yet) in the journal."""
+    if run.state == "queued" or (run.state == "started" and not running):
+        return "pending"  # waiting for the thread, or to be asked again after a restart
+    if run.state == "started":
+        return "running"
+    if run.state == "cancelled":
+        return "interrupted"
+    return None  # ended with nothing journaled: refused, or rolled back
+
+
+async def run_status(
+    threads: Threads, runs: AgentRuns, session: ChatSession, run_id: str
+) -> tuple[RunStatus, Any]:
+    """What became of the run `run_id` (its question's id): `pending` (queued),
+    `running`, `success` (answered), `interrupted` (stopped: its partial answer
+    is journaled; or taken out of the queue) or `error` (failed or cut off;
+    asking it again retries), read from the journal and the run's row. 404 for
+    no such run here (also a run rolled back: it left nothing)."""
     try:
         uuid.UUID(run_id)
     except ValueError:
         raise HTTPException(404, "run not found") from None
     found = await threads.deps.journal.find(session.id, [run_id, answer_id_for(run_id)])
     question, answer = found.get(run_id), found.get(answer_id_for(run_id))
-    if question is None or question.session_id != session.id or question.role != "user":
+    if question is not None and (question.session_id != session.id or question.role != "user"):
         raise HTTPException(404, "run not found")
     if answer is not None:
         return status_of(answer, False), answer
+    row = await runs.store.get(session.id, run_id)
+    running = await threads.is_running(session.id)
+    if question is None:
+        status = waiting_status(row, running) if row is not None else None
+        if status is None:
+            raise HTTPException(404, "run not found")
+        return status, None
     last = await threads.deps.journal.tail(session.id, 1)
     latest = bool(last) and last[-1].id == run_id
-    return status_of(None, latest and await threads.is_running(session.id)), question
+    if row is not None and row.state in ("queued", "started") and not (latest and running):
+        return "pending", question  # cut off; asked again as soon as the thread is free
+    return status_of(None, latest and running), question
 
 
-def run_dict(session: ChatSession, run_id: str, status: str, row: Any) -> dict[str, Any]:
+def run_dict(
+    session: ChatSession, run_id: str, status: str, row: Any, strategy: str = "reject"
+) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "thread_id": session.id,
@@ -324,28 +408,30 @@ def run_dict(session: ChatSession, run_id: str, status: str, row: Any) -> dict[s
         "updated_at": iso(row.created_at if row is not None else None),
         "status": status,
         "metadata": {},
-        "multitask_strategy": "reject",
+        "multitask_strategy": strategy,
         "kwargs": {},
     }
 
 
 @router.post("/threads/{thread_id}/runs")
 async def create_run(
-    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep
+    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> JSONResponse:
-    """Start a run in the background; answered once its question is journaled
-    (status `running`, or `success` for a question already answered)."""
-    feed, replayed, run_id = await start_run(threads, thread_id, body, user)
-    async with aclosing(feed.frames(replayed)) as frames:
-        async for frame in frames:
-            if frame["type"] in ("ack", "error", "done"):
-                break
-    status, row = await run_status(threads, feed.session, run_id)
-    headers = {
-        "Location": f"/threads/{thread_id}/runs/{run_id}/stream",
-        "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
-    }
-    return JSONResponse(run_dict(feed.session, run_id, status, row), headers=headers)
+    """Start a run in the background: answered once its question is journaled
+    (status `running`, or `success` for a question answered before), or once it
+    is queued (`pending`, with `enqueue` while the thread is busy)."""
+    session, run_id, after = await start_run(runs, threads, thread_id, body, user)
+    row = await runs.store.get(session.id, run_id)
+    if row is not None and row.state != "queued":
+        async with aclosing(runs.follow(session, run_id, after)) as frames:
+            async for _, frame in frames:
+                if frame["type"] in ("ack", "error", "done"):
+                    break
+    status, journaled = await run_status(threads, runs, session, run_id)
+    return JSONResponse(
+        run_dict(session, run_id, status, journaled, body.multitask_strategy),
+        headers=run_links(thread_id, run_id),
+    )
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -353,13 +439,14 @@ async def list_runs(
     thread_id: str,
     user: UserDep,
     threads: ThreadsDep,
+    runs: AgentRunsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-    status: Literal["pending", "running", "error", "success", "timeout", "interrupted"]
-    | None = None,
+    status: RunStatus | None = None,
 ) -> list[dict[str, Any]]:
-    """The thread's runs, newest first: one per question asked (from the socket,
-    the SDK or an import alike), with its status read from the journal."""
+    """The thread's runs, newest first: the queued ones, then one per question
+    asked (from the socket, the SDK or an import alike), with its status read
+    from the journal."""
     session = await owned(threads, thread_id, user)
     # A question and its answer per run: twice as many messages as runs wanted,
     # and with a status filter the thread's last RUNS_SCANNED messages.
@@ -368,50 +455,60 @@ async def list_runs(
     by_id = {row.id: row for row in rows}
     running = await threads.is_running(session.id)
     last_id = rows[-1].id if rows else None
-    runs = []
+    found: list[dict[str, Any]] = []
+    for waiting in reversed(await runs.store.open_runs(session.id)):
+        if waiting.id not in by_id:
+            state = waiting_status(waiting, running and waiting.id != last_id)
+            if state is not None and status in (None, state):
+                found.append(run_dict(session, waiting.id, state, None, "enqueue"))
     for row in reversed(rows):
         if row.role != "user":
             continue
         answer = by_id.get(answer_id_for(row.id))
-        found = status_of(answer, running and row.id == last_id)
-        if status is None or found == status:
-            runs.append(run_dict(session, row.id, found, answer or row))
-    return runs[offset : offset + limit]
+        state = status_of(answer, running and row.id == last_id)
+        if status is None or state == status:
+            found.append(run_dict(session, row.id, state, answer or row))
+    return found[offset : offset + limit]
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def get_run(
-    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep
+    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     session = await owned(threads, thread_id, user)
-    status, row = await run_status(threads, session, run_id)
+    status, row = await run_status(threads, runs, session, run_id)
     return run_dict(session, run_id, status, row)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(
-    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep
+    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     """Wait for the run to end; then the thread's values, as `runs/wait` answers."""
     session = await owned(threads, thread_id, user)
     watcher = threads.watch(session)  # before reading the status: no end goes unheard
     try:
-        status, _ = await run_status(threads, session, run_id)
-        while status == "running":
+        status, _ = await run_status(threads, runs, session, run_id)
+        if status in ("pending", "running"):
+            await runs.wait_over(session, run_id)
+        status, _ = await run_status(threads, runs, session, run_id)
+        while status == "running":  # a turn asked from the socket: no row, no log
             frame = await watcher.queue.get()
             if frame.get("type") in ("done", "error"):
-                status, _ = await run_status(threads, session, run_id)
+                status, _ = await run_status(threads, runs, session, run_id)
     finally:
         threads.unwatch(watcher)
-    session = await threads.deps.sessions.get(session.id)
-    return {"messages": await journal_messages(threads, session)}
+    now = await threads.deps.sessions.get(session.id)
+    return {"messages": await journal_messages(threads, now)}
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)
 async def cancel_run(
-    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep
+    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
-    """Stop the thread's running turn (its partial answer is journaled)."""
+    """Take a queued run out of the queue, or stop the thread's running turn (its
+    partial answer is journaled)."""
     session = await owned(threads, thread_id, user)
-    await threads.cancel(session)
+    if not await runs.cancel_queued(session, run_id):
+        await threads.cancel(session)
     return {"run_id": run_id, "status": "interrupted"}

@@ -1,0 +1,184 @@
+"""The Agent Server API's runs as rows (migration 0008): the queue of runs that
+wait for their thread, and each run's frames, numbered, for joining its stream.
+
+A run is named by the id of the question it answers. Its state: `queued`
+(waiting for the thread), `started` (handed to a process's turn), `ended` (its
+turn ended: answered, stopped or failed; the journal says which) or `cancelled`
+(taken out of the queue before it started).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from memory.db import Database
+
+KEEP_LOGS = 10  # a thread keeps the frames of its newest runs only
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    id: str
+    session_id: str
+    query: dict[str, Any]
+    state: str
+    attempt: int
+
+
+_COLUMNS = "id, session_id, query, state, attempt"
+_ADD = text(
+    "INSERT INTO agent_runs (id, session_id, query, state) "
+    "VALUES (:id, :session_id, CAST(:query AS jsonb), :state) "
+    "ON CONFLICT (id) DO NOTHING RETURNING " + _COLUMNS
+)
+# A run asked again from an earlier state (regenerate, edit) starts a new log.
+_RESTART = text(
+    "WITH gone AS (DELETE FROM agent_run_events WHERE run_id = :id) "
+    "INSERT INTO agent_runs (id, session_id, query, state) "
+    "VALUES (:id, :session_id, CAST(:query AS jsonb), :state) "
+    "ON CONFLICT (id) DO UPDATE SET query = excluded.query, state = excluded.state, "
+    "attempt = 0, updated_at = now() WHERE agent_runs.session_id = excluded.session_id "
+    "RETURNING " + _COLUMNS
+)
+_GET = text(f"SELECT {_COLUMNS} FROM agent_runs WHERE id = :id AND session_id = :session_id")
+_OPEN_OF = text(
+    f"SELECT {_COLUMNS} FROM agent_runs WHERE session_id = :session_id "
+    "AND state IN ('queued', 'started') ORDER BY position"
+)
+# The head of a thread's queue, claimed (Recorder start counts the attempt).
+_TAKE = text(
+    "UPDATE agent_runs SET state = 'started', updated_at = now() "
+    "WHERE id = (SELECT id FROM agent_runs WHERE session_id = :session_id "
+    "AND state IN ('queued', 'started') ORDER BY position LIMIT 1) "
+    "AND (state = 'queued' OR updated_at < now() - make_interval(secs => :stale_s)) "
+    "RETURNING " + _COLUMNS
+)
+_MARK_STARTED = text(
+    "UPDATE agent_runs SET state = 'started', attempt = attempt + 1, updated_at = now() "
+    "WHERE id = :id RETURNING attempt"
+)
+_REQUEUE = text(
+    "UPDATE agent_runs SET state = 'queued', updated_at = now() "
+    "WHERE id = :id AND state = 'started'"
+)
+_SET_STATE = text(
+    "UPDATE agent_runs SET state = :state, updated_at = now() "
+    "WHERE id = :id AND state IN ('queued', 'started') RETURNING id"
+)
+_WAITING = text(
+    "SELECT DISTINCT session_id FROM agent_runs WHERE state IN ('queued', 'started') "
+    "AND (state = 'queued' OR updated_at < now() - make_interval(secs => :stale_s)) LIMIT 100"
+)
+_LOG = text(
+    "WITH touched AS (UPDATE agent_runs SET updated_at = now() WHERE id = :run_id) "
+    "INSERT INTO agent_run_events (run_id, n, frame) "
+    "SELECT :run_id, n, frame FROM unnest(CAST(:ns AS int[]), CAST(:frames AS jsonb[])) "
+    "AS t(n, frame) ON CONFLICT DO NOTHING"
+)
+_AFTER = text(
+    "SELECT n, frame FROM agent_run_events WHERE run_id = :run_id AND n > :after "
+    "AND n < :before ORDER BY n LIMIT :limit"
+)
+# Beyond a thread's newest KEEP_LOGS runs, the rows of runs that are over go.
+_PRUNE = text(
+    "DELETE FROM agent_runs WHERE session_id = :session_id AND state IN ('ended', 'cancelled') "
+    "AND position < (SELECT position FROM agent_runs WHERE session_id = :session_id "
+    "ORDER BY position DESC OFFSET :keep LIMIT 1) + 1"
+)
+
+
+def _run(row: Any) -> AgentRun:
+    return AgentRun(row.id, row.session_id, dict(row.query), row.state, row.attempt)
+
+
+class AgentRunStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self, run_id: str, session_id: str, query: dict[str, Any], *, queued: bool, fresh: bool
+    ) -> tuple[AgentRun, bool] | None:
+        """A new run (`queued`, or `started` once a turn takes it) and True; the
+        run as it was and False when it was asked before (a resend keeps its row
+        and its log); None when the id is another thread's run. With `fresh` (a
+        run from an earlier state) a run of the same id starts over, log emptied."""
+        params = {
+            "id": run_id,
+            "session_id": session_id,
+            "query": json.dumps(query),
+            "state": "queued" if queued else "started",
+        }
+        async with self.db.autocommit() as s:
+            row = (await s.execute(_RESTART if fresh else _ADD, params)).first()
+        if row is not None:
+            return _run(row), True
+        found = await self.get(session_id, run_id)
+        return (found, False) if found is not None else None
+
+    async def get(self, session_id: str, run_id: str) -> AgentRun | None:
+        async with self.db.autocommit() as s:
+            row = (await s.execute(_GET, {"id": run_id, "session_id": session_id})).first()
+        return _run(row) if row is not None else None
+
+    async def open_runs(self, session_id: str) -> list[AgentRun]:
+        """The thread's runs not yet over (queued or started), in queue order."""
+        async with self.db.autocommit() as s:
+            rows = (await s.execute(_OPEN_OF, {"session_id": session_id})).all()
+        return [_run(row) for row in rows]
+
+    async def take_next(self, session_id: str, stale_s: float) -> AgentRun | None:
+        """The thread's first open run, marked `started`: a queued one, or a started
+        one nothing has written about for `stale_s` (its process went away)."""
+        async with self.db.autocommit() as s:
+            row = (await s.execute(_TAKE, {"session_id": session_id, "stale_s": stale_s})).first()
+        return _run(row) if row is not None else None
+
+    async def requeue(self, run_id: str) -> None:
+        """A claimed run that could not start waits again, in its place."""
+        async with self.db.autocommit() as s:
+            await s.execute(_REQUEUE, {"id": run_id})
+
+    async def mark_started(self, run_id: str) -> int:
+        """The run's turn was handed over here; returns its attempt (1 for the first)."""
+        async with self.db.autocommit() as s:
+            return int((await s.execute(_MARK_STARTED, {"id": run_id})).scalar_one_or_none() or 1)
+
+    async def finish(self, run_id: str, state: str = "ended") -> bool:
+        """`ended` or `cancelled`; False when the run was over already."""
+        async with self.db.autocommit() as s:
+            done = await s.execute(_SET_STATE, {"id": run_id, "state": state})
+            return done.first() is not None
+
+    async def waiting_sessions(self, stale_s: float) -> list[str]:
+        async with self.db.autocommit() as s:
+            return list((await s.execute(_WAITING, {"stale_s": stale_s})).scalars())
+
+    async def log(self, run_id: str, frames: list[tuple[int, dict[str, Any]]]) -> None:
+        """Numbered frames of the run, in one statement (a number logged twice keeps
+        the first)."""
+        if not frames:
+            return
+        params = {
+            "run_id": run_id,
+            "ns": [n for n, _ in frames],
+            "frames": [json.dumps(frame) for _, frame in frames],
+        }
+        async with self.db.autocommit() as s:
+            await s.execute(_LOG, params)
+
+    async def frames_after(
+        self, run_id: str, after: int, *, before: int = 2**31 - 1, limit: int = 500
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The run's logged frames numbered above `after` (and below `before`)."""
+        params = {"run_id": run_id, "after": after, "before": before, "limit": limit}
+        async with self.db.autocommit() as s:
+            rows = await s.execute(_AFTER, params)
+            return [(row.n, dict(row.frame)) for row in rows]
+
+    async def prune(self, session_id: str, keep: int = KEEP_LOGS) -> None:
+        async with self.db.autocommit() as s:
+            await s.execute(_PRUNE, {"session_id": session_id, "keep": keep})

@@ -1,0 +1,255 @@
+"""Agent Server API runs that outlive their request: joining a run's stream after
+`Last-Event-ID` (a dropped connection, a server SIGKILL) and double texting
+(`reject`, `enqueue`, `interrupt`, `rollback`), with the real `langgraph-sdk`
+Python client against a real uvicorn of the test's own (`fresh_server`), whose
+offline model streams slowly enough to be caught mid-answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.errors import ConflictError
+
+from app.routes.agent_runs import with_heartbeats
+from tests.support.api import register
+from tests.support.server import ServerProcess
+
+LONG = "tell me a long story about the sea"
+
+
+def human(text: str) -> dict[str, Any]:
+    return {"messages": [{"type": "human", "content": text}]}
+
+
+@pytest.fixture
+def slow_api(fresh_server: ServerProcess) -> Iterator[ServerProcess]:
+    """A server of the test's own whose answers take several seconds."""
+    fresh_server.env["THREADLINE_OFFLINE_TOKEN_DELAY_MS"] = "60"
+    fresh_server.start()
+    yield fresh_server
+
+
+def sse_events(reply: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The events of an SSE response as {"event", "id", "data"}, as they arrive."""
+    event: dict[str, Any] = {}
+    for line in reply.iter_lines():
+        if not line:
+            if event:
+                yield event
+            event = {}
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(": ")
+            event[field] = json.loads(value) if field == "data" else value
+
+
+def chunks_of(events: list[Any]) -> str:
+    """The answer's streamed text: its AIMessageChunks, concatenated."""
+    return "".join(
+        data[0]["content"]
+        for event, data in events
+        if event == "messages" and data[0]["type"] == "AIMessageChunk"
+    )
+
+
+def journal(database: str, thread_id: str) -> list[tuple[str, str, bool]]:
+    """The thread's messages as (id, role, cancelled), oldest first."""
+    with psycopg.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT id, role, coalesce((metadata->>'cancelled')::boolean, false)"
+            " FROM chat_messages WHERE session_id = %s ORDER BY seq",
+            (thread_id,),
+        ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def first_events(
+    server: ServerProcess, headers: dict[str, str], thread_id: str, text: str, chunks: int
+) -> tuple[list[Any], str, str]:
+    """Start a streamed run and read it until `chunks` answer chunks came, then
+    drop the connection; returns the events read, the run id and the last event id."""
+    seen: list[Any] = []
+    last_id = ""
+    body = {"assistant_id": "threadline", "input": human(text), "stream_mode": ["messages-tuple"]}
+    url = f"{server.url}/threads/{thread_id}/runs/stream"
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as reply:
+        assert reply.status_code == 200, reply.read()
+        run_id = reply.headers["Content-Location"].rsplit("/", 1)[1]
+        for event in sse_events(reply):
+            seen.append((event["event"], event["data"]))
+            last_id = event.get("id", last_id)
+            if chunks_of(seen).count(" ") >= chunks:
+                break
+    return seen, run_id, last_id
+
+
+async def test_join_stream_after_a_dropped_connection_misses_nothing(
+    slow_api: ServerProcess,
+) -> None:
+    headers = register(slow_api)
+    async with get_client(url=slow_api.url, headers=headers, api_key=None) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        seen, run_id, last_id = first_events(slow_api, headers, thread_id, LONG, chunks=5)
+        assert last_id, "the stream's events carry ids"
+        rest = [
+            (part.event, part.data)
+            async for part in client.runs.join_stream(
+                thread_id, run_id, stream_mode="messages-tuple", last_event_id=last_id
+            )
+        ]
+        assert rest[-1][0] == "end"
+        answers = [d[0] for e, d in rest if e == "messages" and d[0]["type"] == "ai"]
+        assert len(answers) == 1  # the journaled answer, once
+        # What was read before the drop and what the join sent are the answer, exactly.
+        assert chunks_of(seen) + chunks_of(rest) == answers[0]["content"]
+        assert (await client.runs.get(thread_id, run_id))["status"] == "success"
+
+        # Joined from the start once it is over: the whole run again, from its log.
+        replay = [
+            (p.event, p.data)
+            async for p in client.runs.join_stream(thread_id, run_id, stream_mode="messages")
+        ]
+        assert chunks_of(replay) == answers[0]["content"]
+
+
+async def test_a_run_cut_off_by_sigkill_is_asked_again_and_joined_after_restart(
+    slow_api: ServerProcess, server_database: str
+) -> None:
+    """The process dies mid-answer; after the restart the run is asked again (its
+    turn reruns, attempt 2) and a client joining after its last event id reads
+    the rest: one question, one answer in the journal."""
+    headers = register(slow_api)
+    async with get_client(url=slow_api.url, headers=headers, api_key=None) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        _, run_id, last_id = first_events(slow_api, headers, thread_id, LONG, chunks=3)
+        slow_api.kill()
+        slow_api.start()
+        rest = [
+            (part.event, part.data)
+            async for part in client.runs.join_stream(
+                thread_id, run_id, stream_mode=["messages-tuple"], last_event_id=last_id
+            )
+        ]
+        assert ("metadata", {"run_id": run_id, "attempt": 2}) in rest
+        answers = [d[0] for e, d in rest if e == "messages" and d[0]["type"] == "ai"]
+        assert len(answers) == 1 and "offline model" in answers[0]["content"]
+        assert rest[-1][0] == "end"
+        assert (await client.runs.get(thread_id, run_id))["status"] == "success"
+    assert [(role, cancelled) for _, role, cancelled in journal(server_database, thread_id)] == [
+        ("user", False),
+        ("assistant", False),
+    ]
+
+
+async def test_double_texting_reject_enqueue_interrupt_rollback(
+    slow_api: ServerProcess, server_database: str
+) -> None:
+    headers = register(slow_api)
+    async with get_client(url=slow_api.url, headers=headers, api_key=None) as client:
+        # reject: a second run while one runs is refused, and nothing of it is kept.
+        thread_id = (await client.threads.create())["thread_id"]
+        first = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        with pytest.raises(ConflictError):
+            await client.runs.create(
+                thread_id, "threadline", input=human("hello"), multitask_strategy="reject"
+            )
+        await client.runs.join(thread_id, first["run_id"])
+        assert [r for _, r, _ in journal(server_database, thread_id)] == ["user", "assistant"]
+
+        # enqueue: the second waits (pending) and runs once the first is answered.
+        thread_id = (await client.threads.create())["thread_id"]
+        first = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        queued = await client.runs.create(
+            thread_id, "threadline", input=human("my name is Ada"), multitask_strategy="enqueue"
+        )
+        assert queued["status"] == "pending"
+        listed = await client.runs.list(thread_id)
+        assert [(r["run_id"], r["status"]) for r in listed] == [
+            (queued["run_id"], "pending"),
+            (first["run_id"], "running"),
+        ]
+        values = await client.runs.join(thread_id, queued["run_id"])
+        assert [m["type"] for m in values["messages"]] == ["human", "ai", "human", "ai"]
+        assert values["messages"][2]["id"] == queued["run_id"]
+        for run in (first, queued):
+            assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
+
+        # interrupt: the first stops (its partial answer kept), the second answers.
+        thread_id = (await client.threads.create())["thread_id"]
+        first = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        second = await client.runs.wait(
+            thread_id, "threadline", input=human("hello"), multitask_strategy="interrupt"
+        )
+        assert isinstance(second, dict)
+        assert (await client.runs.get(thread_id, first["run_id"]))["status"] == "interrupted"
+        assert [(r, c) for _, r, c in journal(server_database, thread_id)] == [
+            ("user", False),
+            ("assistant", True),
+            ("user", False),
+            ("assistant", False),
+        ]
+
+        # rollback: the first stops and leaves nothing behind.
+        thread_id = (await client.threads.create())["thread_id"]
+        first = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        await client.runs.wait(
+            thread_id, "threadline", input=human("hello"), multitask_strategy="rollback"
+        )
+        rows = journal(server_database, thread_id)
+        assert [(r, c) for _, r, c in rows] == [("user", False), ("assistant", False)]
+        assert first["run_id"] not in [i for i, _, _ in rows]
+        gone = httpx.get(
+            f"{slow_api.url}/threads/{thread_id}/runs/{first['run_id']}",
+            headers=headers,
+            timeout=10,
+        )
+        assert gone.status_code == 404
+
+
+async def test_queued_runs_survive_a_restart_in_order(
+    slow_api: ServerProcess, server_database: str
+) -> None:
+    headers = register(slow_api)
+    async with get_client(url=slow_api.url, headers=headers, api_key=None) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        first = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        queued = [
+            await client.runs.create(
+                thread_id, "threadline", input=human(text), multitask_strategy="enqueue"
+            )
+            for text in ("my name is Ada", "I live in Oslo")
+        ]
+        slow_api.kill()
+        slow_api.start()
+        for run in (first, *queued):
+            await client.runs.join(thread_id, run["run_id"])
+            assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
+    rows = journal(server_database, thread_id)
+    questions = [i for i, role, _ in rows if role == "user"]
+    assert questions == [first["run_id"], *(r["run_id"] for r in queued)]
+    assert [r for _, r, _ in rows] == ["user", "assistant"] * 3
+    assert not any(cancelled for _, _, cancelled in rows)
+
+
+async def test_a_quiet_stream_gets_heartbeats_without_losing_its_next_event() -> None:
+    gate = asyncio.Event()
+
+    async def frames() -> AsyncGenerator[int, None]:
+        yield 1
+        await gate.wait()  # quiet until the test has seen a heartbeat
+        yield 2
+
+    seen: list[int | None] = []
+    async for item in with_heartbeats(frames(), every=0.01):
+        seen.append(item)
+        if item is None:
+            gate.set()
+    assert seen[0] == 1 and seen[-1] == 2 and None in seen
