@@ -50,6 +50,11 @@ class Frame:
     text: str | None
 
 
+def _continues(event: Event, token: Event) -> bool:
+    """Whether `event` is the next token frame of `token`'s run."""
+    return event.get("type") == "token" and event.get("run_id") == token.get("run_id")
+
+
 class Outbox(asyncio.Queue[Event]):
     """A watcher's queue of events (one consumer); bounded when given limits.
 
@@ -90,9 +95,23 @@ class Outbox(asyncio.Queue[Event]):
         super().put_nowait(event)
 
     async def get_frame(self) -> Frame:
-        """The oldest event with its text, waiting for one (for the one consumer)."""
+        """The oldest event with its text, waiting for one (for the one consumer).
+
+        Token frames of one run queued one behind the other go out as one: a
+        consumer that fell behind (a busy process, a slow socket) catches up
+        with one write instead of one per frame. The joined frame starts where
+        the first did (`at`): the text is the same, in fewer frames."""
         event = await self.get()
-        return Frame(event, self._taken[1])
+        text = self._taken[1]
+        if event.get("type") != "token":
+            return Frame(event, text)
+        parts: list[str] = []
+        while self._frames and _continues(self._frames[0][0], event):
+            parts.append(str(self.get_nowait()["content"]))
+        if not parts:
+            return Frame(event, text)
+        joined = {**event, "content": str(event["content"]) + "".join(parts)}
+        return Frame(joined, encode_frame(joined))
 
     def _get(self) -> Event:
         self._taken = self._frames.popleft()
