@@ -10,8 +10,9 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from tests.support.api import register
+from tests.support.api import new_session, register
 from tests.support.server import ServerProcess
+from tests.support.ws import Sockets
 
 
 def client_for(server: ServerProcess, headers: dict[str, str]) -> Any:
@@ -271,3 +272,24 @@ async def test_background_runs_create_get_join_and_cancel(fresh_server: ServerPr
         f"{server.url}/threads/{thread_id}/runs/{run['run_id']}", headers=stranger, timeout=10
     )
     assert reply.status_code == 404
+
+
+async def test_a_thread_written_over_the_websocket_reads_the_same_through_the_sdk(
+    server: ServerProcess, ws: Sockets
+) -> None:
+    headers = register(server)
+    session = new_session(server, headers)
+    sock = await ws.open(server, session["id"], headers)
+    asked = await sock.ask("I live in Tromsø")
+    await sock.until("done")
+    journal = httpx.get(
+        f"{server.url}/api/sessions/{session['id']}/messages", headers=headers, timeout=10
+    ).json()["messages"]
+    async with client_for(server, headers) as client:
+        state = await client.threads.get_state(session["id"])
+        assert [(m["id"], m["content"]) for m in state["values"]["messages"]] == [
+            (m["id"], m["content"]) for m in journal
+        ]
+        assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"]
+        [run] = await client.runs.list(session["id"])
+        assert run["run_id"] == asked and run["status"] == "success"

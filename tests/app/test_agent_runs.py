@@ -21,7 +21,9 @@ from app.routes.agent_runs import with_heartbeats
 from tests.support.api import register
 from tests.support.server import ServerProcess
 
-LONG = "tell me a long story about the sea"
+# The offline model says the question back, a word a token: at 60 ms a token this
+# answer streams for seconds, long enough to act in the middle of it.
+LONG = "please tell me a long story, " + " ".join(f"word{n}" for n in range(40))
 
 
 def human(text: str) -> dict[str, Any]:
