@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=32_000, ge=1)
     max_import_bytes: int = Field(default=64 * 2**20, ge=1024)
     max_frame_bytes: int = Field(default=256_000, ge=1024)
+    # permessage-deflate on the WebSocket: off, since frames are small (a token,
+    # a progress step) and deflating each cost more CPU than it saved bytes
+    # (docs/benchmarks.md, the fast path); on for clients on slow links.
+    ws_compression: bool = False
     anon_ttl_hours: float = 24.0
     retention_days: float | None = None
     cleanup_interval_s: float = Field(default=600, ge=0)  # 0 turns periodic cleanup off

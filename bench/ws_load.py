@@ -68,6 +68,7 @@ class LoadResult:
     wall_s: float
     turns: list[TurnResult]
     frames: Counter[str] = field(default_factory=Counter)
+    server_cpu_s: float = 0.0  # user + system CPU of the server processes meanwhile
 
     @property
     def completed(self) -> list[TurnResult]:
@@ -76,6 +77,10 @@ class LoadResult:
     @property
     def turns_per_s(self) -> float:
         return len(self.completed) / self.wall_s
+
+    @property
+    def cpu_ms_per_turn(self) -> float:
+        return 1000 * self.server_cpu_s / max(1, len(self.completed))
 
     def failures(self) -> Counter[str]:
         return Counter(t.error for t in self.turns if t.error is not None)
@@ -289,8 +294,8 @@ def table(loads: list[LoadResult], floors: list[FloorResult]) -> str:
     rows = [
         "| clients | turns done / asked | wall s | turns/s | query→ack p50 / p99 ms "
         "| query→done p50 / p99 ms | failed turns | INSERT conns | INSERTs/s "
-        "| INSERT p50 / p99 ms | turns/s ÷ INSERTs/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| INSERT p50 / p99 ms | turns/s ÷ INSERTs/s | server CPU ms / turn |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for load, floor in zip(loads, floors, strict=True):
         inserts = floor.latencies_ms
@@ -302,7 +307,7 @@ def table(loads: list[LoadResult], floors: list[FloorResult]) -> str:
             f"| {load.turns_per_s:.1f} | {ms(acks, 50)} / {ms(acks, 99)} "
             f"| {ms(dones, 50)} / {ms(dones, 99)} | {failed} | {floor.connections} "
             f"| {floor.inserts_per_s:.0f} | {ms(inserts, 50)} / {ms(inserts, 99)} "
-            f"| {load.turns_per_s / floor.inserts_per_s:.3f} |"
+            f"| {load.turns_per_s / floor.inserts_per_s:.3f} | {load.cpu_ms_per_turn:.1f} |"
         )
     return "\n".join(rows)
 
@@ -363,7 +368,9 @@ def report(
 `THREADLINE_RATE_LIMITS=off`, `THREADLINE_DB_POOL_SIZE={POOL_SIZE // fleet[0]}` each); per row,
 N anonymous sessions and N WebSocket clients, each running its turns one after another on
 its own session. turns/s is completed turns over wall time; latencies are
-from sending `query` to its `ack` and to `done`. The floor, measured in the
+from sending `query` to its `ack` and to `done`; server CPU is the user +
+system CPU time of the server processes over the row, per completed turn
+(the figure least moved by other work on the machine). The floor, measured in the
 same run before the server starts, is the same number of one-row autocommit
 INSERTs into a scratch table from N concurrent psycopg connections (fewer if
 PostgreSQL's `max_connections` leaves less room: see the INSERT conns column).
@@ -417,6 +424,18 @@ class Fleet:
         return [server.log_path for server in self.servers]
 
 
+def cpu_seconds(servers: list[ServerProcess]) -> float:
+    """User + system CPU seconds the server processes have used so far (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for server in servers:
+        if server.proc is None:
+            continue
+        fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 async def measure(
     fleet: Fleet, clients: list[int], turns: int, py_spy: str | None = None
 ) -> tuple[list[LoadResult], list[FloorResult]]:
@@ -439,7 +458,9 @@ async def measure(
         first = fleet.servers[0].proc
         with sampled(py_spy, first.pid if first else None, fleet.log_dir / "server.pyspy.txt"):
             for n in clients:
+                cpu_before = cpu_seconds(fleet.servers)
                 loads.append(await measure_load(url, fleet.servers, n, turns))
+                loads[-1].server_cpu_s = cpu_seconds(fleet.servers) - cpu_before
                 print(
                     f"load N={n}: {loads[-1].turns_per_s:.1f} turns/s in {loads[-1].wall_s:.1f} s",
                     flush=True,

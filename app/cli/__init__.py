@@ -47,6 +47,7 @@ def serve(
             log_config=None,
             access_log=False,  # app/logs.py AccessLog: no query strings in the log
             ws_max_size=settings.max_frame_bytes * 4,
+            ws_per_message_deflate=settings.ws_compression,
             timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         )
 
