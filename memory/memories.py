@@ -3,6 +3,7 @@ entities and facts, each recording the session it came from."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import re
 from dataclasses import dataclass
@@ -10,13 +11,16 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory import recall
 from memory.db import Database
+from memory.embeddings import Vector
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
 from memory.models import ChatSession, Memory
-from memory.vectors import Vectors
+from memory.same_fact import same_memory
+from memory.vectors import STORE, Vectors, vector_literal
 
 KINDS = ("summary", "preference", "entity", "fact")
 CONTENT_MAX = 4000
@@ -150,17 +154,28 @@ class MemoryStore:
         self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
     ) -> builtins.list[dict[str, Any]]:
         """What planning hands the model (see memory/recall.py): hybrid when
-        vectors are on, by full text otherwise."""
-        vector = await self.vectors.query_vector(query) if self.vectors is not None else None
-        return await recall.load_relevant(
-            self.db,
-            user_id,
-            query,
-            summaries=summaries,
-            budget_tokens=budget_tokens,
-            query_vector=vector,
-            model=self.vectors.model if self.vectors is not None else None,
-        )
+        vectors are on, by full text otherwise.
+
+        The question is embedded (on the embedder's thread, or over HTTP) while
+        the full-text statement runs: recall awaits the vector only for its
+        nearest search.
+        """
+        embedding = None
+        if self.vectors is not None and self.vectors.on:
+            embedding = asyncio.ensure_future(self.vectors.query_vector(query))
+        try:
+            return await recall.load_relevant(
+                self.db,
+                user_id,
+                query,
+                summaries=summaries,
+                budget_tokens=budget_tokens,
+                query_vector=embedding,
+                model=self.vectors.model if self.vectors is not None else None,
+            )
+        finally:
+            if embedding is not None and not embedding.done():
+                embedding.cancel()  # the load failed before it needed the vector
 
     async def save_from_session(
         self,
@@ -173,15 +188,17 @@ class MemoryStore:
     ) -> bool:
         """Write what a session taught us, once, and only if it is still this user's.
 
-        `drafts` are new memories (a keyed one supersedes the user's memory of
-        that key; an unkeyed one already said word for word is not stored
-        again); `updates` change known memories by id (a changed fact, now
-        learned here); `summary` None leaves the session without one.
+        `drafts` are new memories, one memory per fact (see `_write_draft`);
+        `updates` change known memories by id (a changed fact, now learned
+        here); `summary` None leaves the session without one.
 
         The session row is locked first: a concurrent delete (with forget) or
         claim either finishes before us, and we see it and write nothing, or
         waits for us and then removes what we wrote.
         """
+        checked = [check_draft(draft) for draft in drafts]
+        # Embedded before the transaction: no session is held while the model runs.
+        vectors = await self._vectors_of(checked)
         async with self.db.sessions.begin() as s:
             row = (
                 await s.execute(
@@ -198,11 +215,8 @@ class MemoryStore:
                 return False
             if row.memory_saved_seq >= upto_seq:
                 return False  # already saved: a rerun after a crash writes nothing twice
-            for draft in drafts:
-                checked = check_draft(draft)
-                if checked.key is None and await s.scalar(_said_before(user_id, checked)):
-                    continue
-                await s.execute(_upsert(user_id, checked, session_id))
+            for draft, vector in zip(checked, vectors, strict=True):
+                await self._write_draft(s, user_id, session_id, draft, vector)
             for memory_id, content in (updates or {}).items():
                 changed = check_draft(MemoryDraft("fact", None, content)).content
                 await s.execute(
@@ -224,6 +238,43 @@ class MemoryStore:
             )
         await self._embed(user_id)
         return True
+
+    async def _vectors_of(self, drafts: builtins.list[MemoryDraft]) -> builtins.list[Vector | None]:
+        """Each draft's embedding; all None when vectors are off or the embedder failed."""
+        found = None
+        if self.vectors is not None:
+            found = await self.vectors.passage_vectors([(d.key, d.content) for d in drafts])
+        return builtins.list(found) if found is not None else [None] * len(drafts)
+
+    async def _write_draft(
+        self,
+        s: AsyncSession,
+        user_id: str,
+        session_id: str,
+        draft: MemoryDraft,
+        vector: Vector | None,
+    ) -> None:
+        """One memory per fact. A keyed draft supersedes the user's memory of
+        that key (a new city). Otherwise a memory of the kind that says the same,
+        word for word or (with vectors) in other words, is refreshed: learned
+        again here, its content, key and embedding kept. Else a new memory."""
+        model = self.vectors.model if self.vectors is not None else None
+        if draft.key is None or await s.scalar(_keyed(user_id, draft)) is None:
+            same = await s.scalar(_said_before(user_id, draft))
+            if same is None and vector is not None and model is not None:
+                same = await same_memory(s, user_id, draft.kind, draft.content, vector, model)
+            if same is not None:
+                await s.execute(
+                    update(Memory)
+                    .where(Memory.id == same, Memory.user_id == user_id)
+                    .values(source_session_id=session_id, updated_at=func.now())
+                )
+                return
+        saved_id = await s.scalar(_upsert(user_id, draft, session_id))
+        if vector is not None and model is not None:
+            # Stored now, so the next draft of this save can find it.
+            stored = {"id": saved_id, "content": draft.content, "model": model}
+            await s.execute(STORE, {**stored, "embedding": vector_literal(vector)})
 
     async def summary_of(self, user_id: str, session_id: str) -> str:
         """The saved conversation summary of a session, or ""."""
@@ -276,6 +327,13 @@ def _upsert(
             },
         )
     return statement.returning(Memory.id)
+
+
+def _keyed(user_id: str, draft: MemoryDraft) -> Any:
+    """The user's memory of the draft's kind and key, which the draft supersedes."""
+    return select(Memory.id).where(
+        Memory.user_id == user_id, Memory.kind == draft.kind, Memory.key == draft.key
+    )
 
 
 def _said_before(user_id: str, draft: MemoryDraft) -> Any:

@@ -16,13 +16,15 @@ similarity orders ties and is the fallback for what full text does not split
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from sqlalchemy import REAL, bindparam, cast, func, literal, literal_column, select, union_all
 from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memory.db import Database
+from memory.embeddings import Vector
 from memory.models import Memory
 from memory.vectors import NEAREST, vector_literal
 
@@ -192,48 +194,69 @@ async def load_relevant(
     *,
     summaries: int = 4,
     budget_tokens: int = 1500,
-    query_vector: list[float] | None = None,
+    query_vector: Vector | Awaitable[Vector | None] | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
     """Recent facts, the relevant matches, preferences, summaries, entities, deduplicated.
 
     With `query_vector` (and the `model` that made it), the relevant matches are
-    the full-text ones fused with the user's nearest memories by meaning.
+    the full-text ones fused with the user's nearest memories by meaning. It may
+    be still on its way (an awaitable): the full-text statement runs meanwhile,
+    and no connection is held while it is awaited (a remote embedder may be
+    slow). An awaitable that gives None (the embedder failed) leaves full text.
 
-    Runs in a transaction on purpose: psycopg forgets prepared statements at its
-    ROLLBACK, so every load is planned for its own user (a generic plan reused
-    across users plans for an average user and is several times slower for a
-    large one).
+    Each statement runs in a transaction on purpose: psycopg forgets prepared
+    statements at its ROLLBACK, so every load is planned for its own user (a
+    generic plan reused across users plans for an average user and is several
+    times slower for a large one).
     """
     terms = search_terms(query)
     params: dict[str, Any] = {"user_id": user_id, "summaries": summaries, "query": query}
+    hybrid = query_vector is not None and model is not None
     async with db.engine.connect() as conn:
         statement = RECENT_AND_MATCHING if terms else RECENT
         rows = (await conn.execute(statement, {**params, "terms": terms})).all()
         matched = [row for row in rows if row.part == 1]
-        if query_vector is not None and model is not None:
-            nearest = (
-                await conn.execute(
-                    NEAREST,
-                    {
-                        "user_id": user_id,
-                        "model": model,
-                        "query": vector_literal(query_vector),
-                        "limit": MATCHES,
-                    },
-                )
-            ).all()
-            known = {row.id: row for row in rows}
-            missing = [n.id for n in nearest if n.id not in known]
-            if missing:
-                found = await conn.execute(BY_IDS, {"user_id": user_id, "ids": missing})
-                known.update({row.id: row for row in found.all()})
-            matched = fused(matched, nearest, known)
-        elif len(matched) < MATCHES:
-            exclude = [row.id for row in matched]
-            fallback = {**params, "exclude": exclude, "limit": MATCHES - len(matched)}
-            matched.extend((await conn.execute(SIMILAR, fallback)).all())
+        if not hybrid:
+            matched = await _with_similar(conn, params, matched)
+    if query_vector is not None and model is not None:
+        vector = query_vector if isinstance(query_vector, list) else await query_vector
+        async with db.engine.connect() as conn:
+            if vector is not None:
+                matched = await _fused_with_nearest(conn, user_id, model, vector, rows, matched)
+            else:
+                matched = await _with_similar(conn, params, matched)
     # The matches first: when the budget is tight, they are what the question needs.
     picked = matched + [row for row in rows if row.part == 0]
     picked += [row for row in rows if row.part > 1]
     return _within_budget(picked, budget_tokens, {row.id for row in matched})
+
+
+async def _with_similar(
+    conn: AsyncConnection, params: dict[str, Any], matched: list[Any]
+) -> list[Any]:
+    """The full-text matches, topped up by trigram similarity (SIMILAR) to MATCHES."""
+    if len(matched) >= MATCHES:
+        return matched
+    exclude = [row.id for row in matched]
+    fallback = {**params, "exclude": exclude, "limit": MATCHES - len(matched)}
+    return matched + list((await conn.execute(SIMILAR, fallback)).all())
+
+
+async def _fused_with_nearest(
+    conn: AsyncConnection,
+    user_id: str,
+    model: str,
+    vector: Vector,
+    rows: Sequence[Any],
+    matched: list[Any],
+) -> list[Any]:
+    """The full-text matches fused with the user's nearest memories (vectors.NEAREST)."""
+    params = {"user_id": user_id, "model": model, "query": vector_literal(vector)}
+    nearest = (await conn.execute(NEAREST, {**params, "limit": MATCHES})).all()
+    known = {row.id: row for row in rows}
+    missing = [n.id for n in nearest if n.id not in known]
+    if missing:
+        found = await conn.execute(BY_IDS, {"user_id": user_id, "ids": missing})
+        known.update({row.id: row for row in found.all()})
+    return fused(matched, nearest, known)

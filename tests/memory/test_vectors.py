@@ -17,7 +17,7 @@ from memory.embeddings import LocalEmbedder, OpenAIEmbedder
 from memory.memories import MemoryDraft, MemoryStore
 from memory.schema import migrate_sync
 from memory.vectors import Vectors
-from tests.support.database import throwaway_database, truncate_all
+from tests.support.database import throwaway_database
 from tests.support.openai_stub import OpenAIStub, openai_stub
 from tests.support.users import create_user
 
@@ -57,14 +57,6 @@ FILLER = [
         "the podcast episode was long",
     )
 ]
-
-
-@pytest.fixture
-async def vector_db(vector_url: str) -> AsyncIterator[Database]:
-    truncate_all(vector_url)
-    database = await open_database(vector_url, pool_size=4)
-    yield database
-    await database.close()
 
 
 async def store_with(db: Database, embedder: object) -> MemoryStore:
