@@ -3,7 +3,7 @@ memories among 1,000,000 memories of other users, and what it adds to the time
 from `query` to the first token.
 
     .venv/bin/python -m bench.memory_load [--sizes 100,1000,10000] [--others 1000000]
-        [--calls 200] [--turns 50] [--explain] [--write]
+        [--calls 200] [--turns 50] [--explain] [--write] [--vectors]
 
 One run: a throwaway database, migrated; 10,000 other users with 100 memories
 each, written server-side (`INSERT ... SELECT generate_series`) from a small
@@ -21,6 +21,9 @@ token delay) for the largest user, in a new session each turn, alternating a
 session with memory on (the loader in TurnContext) and one with memory off,
 and times from starting the turn to its first `token` event.
 
+`--vectors` runs the same on an embedded PostgreSQL 18 with pgvector, every
+memory embedded, and times the hybrid load (bench/memory_load_vectors.py).
+
 `--explain` prints EXPLAIN (ANALYZE, BUFFERS) of each query a load issues for
 the largest user. The queries are memory/recall.py's (per-user GIN indexes on a
 stored search vector, migration 0003); before them, the same run measured
@@ -35,6 +38,7 @@ import contextlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -143,7 +147,8 @@ def pick(name: str) -> str:
 # One row per (g, uid, j, n, ko, session): j is the memory's number within its
 # user (0 oldest), n the user's count, ko whether the user writes Korean.
 MEMORY_ROWS = f"""
-INSERT INTO memories (id, user_id, kind, key, content, source_session_id, created_at, updated_at)
+INSERT INTO memories (id, user_id, kind, key, content, source_session_id, created_at, updated_at
+  {{vector_columns}})
 SELECT gen_random_uuid()::text, uid,
   kind,
   CASE WHEN j = 0 THEN 'name' WHEN j = 1 THEN 'location'
@@ -163,7 +168,7 @@ SELECT gen_random_uuid()::text, uid,
     ELSE 'Conversation summary: ' || pg_temp.phrase(vocab, 20 + (g + j) %% 31)
   END,
   session,
-  at, at
+  at, at {{vector_values}}
 FROM (
   SELECT g, uid, j, ko, session, at, r,
     CASE WHEN j < 2 THEN 'fact' WHEN r < 0.40 THEN 'fact' WHEN r < 0.65 THEN 'entity'
@@ -210,8 +215,29 @@ def vocab_params() -> dict[str, Any]:
     }
 
 
-def load_data(url: str, others: int, sizes: list[int]) -> dict[int, str]:
-    """Fill the database; return the measured user of each size."""
+def rows_sql(source: str, vectors: bool) -> str:
+    """MEMORY_ROWS from `source`; with `vectors`, each row takes a unit vector of
+    the pool (bench/memory_load_vectors.py) and the model's name."""
+    sql = MEMORY_ROWS.replace("{source}", source)
+    columns, values = (", embedding, embedding_model", VECTOR_VALUES) if vectors else ("", "")
+    return sql.replace("{vector_columns}", columns).replace("{vector_values}", values)
+
+
+VECTOR_VALUES = ", (SELECT v FROM bench_pool WHERE i = t.g %% %(pool)s), %(model)s"
+
+
+def load_data(
+    url: str,
+    others: int,
+    sizes: list[int],
+    fill: Callable[[psycopg.Connection[Any]], dict[str, Any]] | None = None,
+) -> dict[int, str]:
+    """Fill the database; return the measured user of each size.
+
+    `fill` (the vector mode) prepares the connection before the other users'
+    rows and returns what their vector columns need: those rows then have
+    embeddings; the measured users' rows are left owed.
+    """
     users = max(1, others // 100)
     targets: dict[int, str] = {}
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
@@ -224,12 +250,20 @@ def load_data(url: str, others: int, sizes: list[int]) -> dict[int, str]:
             "FROM generate_series(0, %(users)s - 1) u",
             {"users": users},
         )
+        extra = fill(conn) if fill is not None else {}
         step = 100_000
         for lo in range(0, others, step):
             started = time.perf_counter()
-            sql = MEMORY_ROWS.replace("{source}", OTHERS_SOURCE)
+            sql = rows_sql(OTHERS_SOURCE, fill is not None)
             conn.execute(
-                sql, {**vocab_params(), "users": users, "lo": lo, "hi": min(others, lo + step)}
+                sql,
+                {
+                    **vocab_params(),
+                    **extra,
+                    "users": users,
+                    "lo": lo,
+                    "hi": min(others, lo + step),
+                },
             )
             print(
                 f"  others: {min(others, lo + step):>9,} rows "
@@ -250,7 +284,7 @@ def load_data(url: str, others: int, sizes: list[int]) -> dict[int, str]:
                 "FROM generate_series(0, %(n)s - 1) g",
                 {"uid": uid, "n": n},
             )
-            sql = MEMORY_ROWS.replace("{source}", TARGET_SOURCE)
+            sql = rows_sql(TARGET_SOURCE, False)
             conn.execute(sql, {**vocab_params(), "uid": uid, "n": n})
             # The name and home the test questions ask about, and a few more matches;
             # they stay among the user's oldest memories.
@@ -270,10 +304,15 @@ def load_data(url: str, others: int, sizes: list[int]) -> dict[int, str]:
                     (uid, kind, key, content, uid, i % n, i, i),
                 )
             print(f"  user with {n:,} memories loaded", flush=True)
-        started = time.perf_counter()
-        conn.execute("VACUUM (ANALYZE)")
-        print(f"  VACUUM ANALYZE ({time.perf_counter() - started:.1f} s)", flush=True)
+        if fill is None:
+            vacuum(conn)
     return targets
+
+
+def vacuum(conn: psycopg.Connection[Any]) -> None:
+    started = time.perf_counter()
+    conn.execute("VACUUM (ANALYZE)")
+    print(f"  VACUUM ANALYZE ({time.perf_counter() - started:.1f} s)", flush=True)
 
 
 Loader = MemoryLoader
@@ -530,8 +569,18 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=50, help="turns per first-token median")
     parser.add_argument("--explain", action="store_true", help="print the query plans")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--vectors",
+        action="store_true",
+        help="hybrid recall on an embedded PostgreSQL 18 with pgvector (bench/memory_load_vectors)",
+    )
     args = parser.parse_args()
     args.sizes = sorted(int(n) for n in args.sizes.split(","))
+    if args.vectors:
+        from bench import memory_load_vectors  # it imports this module
+
+        asyncio.run(memory_load_vectors.main(args))
+        return
     body = asyncio.run(run(args))
     print()
     print(body)
