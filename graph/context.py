@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
@@ -30,3 +30,30 @@ class TurnContext:
     memory_loader: MemoryLoader | None = None
     memories: MemoryStore | None = None  # for the agent's memory tools
     cancel: asyncio.Event | None = None
+    # Memory loads begun early (start_loading_memories), by (user id, question).
+    _early: dict[tuple[str, str], asyncio.Future[list[dict[str, Any]]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def start_loading_memories(self, user_id: str, query: str) -> None:
+        """Begin planning's memory load now: initialize calls it before it journals
+        the question, so the load (the question's embedding above all) runs beside
+        the journal write and the window check instead of after them."""
+        if self.memory_loader is None or (user_id, query) in self._early:
+            return
+        loading = asyncio.ensure_future(self.memory_loader(user_id, query))
+        loading.add_done_callback(_retrieved)  # a turn that ends before planning
+        self._early[(user_id, query)] = loading
+
+    async def load_memories(self, user_id: str, query: str) -> list[dict[str, Any]]:
+        """The memories relevant to `query` (begun early, or loaded now)."""
+        loading = self._early.pop((user_id, query), None)
+        if loading is not None:
+            return await loading
+        assert self.memory_loader is not None
+        return await self.memory_loader(user_id, query)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -83,6 +83,9 @@ async def initialize(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[
     """Journal the user message, then make sure the window is the journal's tail."""
     ctx, query, session_id = runtime.context, state["query"], state["session_id"]
     content = query["content"]  # checked by run_turn before the graph starts
+    user_id = state.get("user_id")
+    if user_id and state.get("memory_enabled"):
+        ctx.start_loading_memories(user_id, content)  # planning awaits it
     row, created = await ctx.journal.append(
         session_id, NewMessage(id=query["id"], role="user", content=content)
     )
@@ -132,7 +135,7 @@ async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
     if not state.get("memories_loaded"):
         memories: list[dict[str, Any]] = []
         if user_id and state.get("memory_enabled") and ctx.memory_loader is not None:
-            found = await ctx.memory_loader(user_id, state["query"]["content"])
+            found = await ctx.load_memories(user_id, state["query"]["content"])
             # This thread's own summary is what the window already holds.
             memories = [
                 m
