@@ -20,6 +20,7 @@ from graph.turn import read_window, validate_query
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
 from memory.import_reading import import_scope
 from memory.imports import ImportReport, import_sessions
+from memory.journal import Journal
 from memory.maintenance import Expired, find_expired, merge_sessions
 from memory.models import ChatMessage, ChatSession
 from memory.session_format import ImportLimits
@@ -36,6 +37,34 @@ from threads.runs import RunRegistry, TurnDeps, already_opened
 PAGE = 500
 CLEANUP_BATCH = 200
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LastTurn:
+    """A thread's last question, its answer when the answer follows it, and the
+    seq of the message before the question (0 when there is none)."""
+
+    question: ChatMessage
+    answer: ChatMessage | None
+    before: int
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.question.id, *([self.answer.id] if self.answer is not None else [])]
+
+
+async def last_turn(journal: Journal, session_id: str) -> LastTurn | None:
+    """The thread's last turn, when its last message is a question or the answer
+    to the question before it (the only turn that may be asked again, edited or
+    rolled back: the journal is never branched); else None."""
+    rows = await journal.tail(session_id, 3)
+    if rows and rows[-1].role == "user":
+        question, answer, prior = rows[-1], None, rows[:-1]
+    elif len(rows) >= 2 and rows[-2].role == "user" and rows[-1].id == answer_id_for(rows[-2].id):
+        question, answer, prior = rows[-2], rows[-1], rows[:-2]
+    else:
+        return None
+    return LastTurn(question, answer, prior[-1].seq if prior else 0)
 
 
 @dataclass
@@ -138,14 +167,10 @@ class Threads:
 
         async def retract(session: ChatSession) -> Query:
             journal = self.deps.journal
-            last = await journal.tail(session.id, 2)
-            ids, answer_id = [m.id for m in last], answer_id_for(question_id)
-            if ids[-1:] == [question_id]:
-                question, taken = last[-1], []
-            elif ids == [question_id, answer_id]:
-                question, taken = last[0], [answer_id]
-            else:
+            last = await last_turn(journal, session.id)
+            if last is None or last.question.id != question_id:
                 raise InvalidInput("only the last question can be asked again or edited")
+            question, taken = last.question, last.ids[1:]
             if new is not None:
                 if await journal.find(session.id, [new["id"]]):
                     raise MessageIdConflict("this message id is already used")
@@ -165,11 +190,10 @@ class Threads:
         other turn runs between the two. Every watcher hears `retracted`."""
 
         async def take_back(session: ChatSession) -> Query:
-            ids = [stopped_id, answer_id_for(stopped_id)]
-            last = [m.id for m in await self.deps.journal.tail(session.id, 2)]
-            if stopped_id not in last or last[-1] not in ids:
+            last = await last_turn(self.deps.journal, session.id)
+            if last is None or last.question.id != stopped_id:
                 raise SessionBusy("another turn ran in this session meanwhile; nothing rolled back")
-            taken = await self.deps.journal.retract(session.id, ids)
+            taken = await self.deps.journal.retract(session.id, last.ids)
             if taken:
                 self.events.publish(session.id, {"type": "retracted", "ids": taken})
             return query

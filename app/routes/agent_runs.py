@@ -33,7 +33,7 @@ from memory.agent_runs import AgentRun
 from memory.errors import ThreadlineError
 from memory.models import ChatMessage, ChatSession
 from threads.agent_runs import AgentRuns
-from threads.operations import Threads
+from threads.operations import Threads, last_turn
 
 router = APIRouter(tags=["agent server api"])
 T = TypeVar("T")
@@ -112,18 +112,15 @@ async def rework_of(
     seq = seq_of(wanted)
     if seq is None:
         raise HTTPException(422, f"no checkpoint {wanted!r} in this thread")
-    rows = await threads.deps.journal.tail(session.id, 3)
-    if (rows[-1].seq if rows else 0) == seq and has_input(body):
+    newest = await threads.deps.journal.tail(session.id, 1)
+    if (newest[-1].seq if newest else 0) == seq and has_input(body):
         return None  # the latest state: an ordinary run
-    users = [i for i, row in enumerate(rows) if row.role == "user"]
-    last = users[-1] if users else None
-    if last is not None and last >= len(rows) - 2:
-        question = rows[last]
-        before = rows[last - 1].seq if last > 0 else 0  # the state before the question
-        if has_input(body) and seq == before:
-            return question.id, query_of(body)
-        if not has_input(body) and seq in (before, question.seq):
-            return question.id, None
+    last = await last_turn(threads.deps.journal, session.id)
+    if last is not None:
+        if has_input(body) and seq == last.before:
+            return last.question.id, query_of(body)
+        if not has_input(body) and seq in (last.before, last.question.seq):
+            return last.question.id, None
     raise HTTPException(
         422,
         "only the last question can be edited or its answer regenerated; "
