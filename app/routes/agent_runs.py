@@ -346,7 +346,7 @@ def status_of(answer: ChatMessage | None, running: bool) -> RunStatus:
     """A run's status from its answer (or its absence) and whether it still runs."""
     if answer is None:
         return "running" if running else "error"
-    if answer.as_dict()["cancelled"]:
+    if answer.metadata_.get("cancelled"):
         return "interrupted"
     return "error" if answer.has_error else "success"
 
