@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 
 from memory.journal import Journal
 from memory.memories import MemoryStore
+from memory.models import ChatMessage
 from memory.sessions import SessionStore
 
 
@@ -30,6 +31,9 @@ class TurnContext:
     memory_loader: MemoryLoader | None = None
     memories: MemoryStore | None = None  # for the agent's memory tools
     cancel: asyncio.Event | None = None
+    # The turn's question as run_turn journaled it before the graph ran, and
+    # whether that append wrote it (False: it was there already, a resend).
+    journaled: tuple[ChatMessage, bool] | None = None
     # Memory loads begun early (start_loading_memories), by (user id, question).
     _early: dict[tuple[str, str], asyncio.Future[list[dict[str, Any]]]] = field(
         default_factory=dict, repr=False

@@ -64,10 +64,25 @@ async def run_turn(
 ) -> AsyncIterator[dict[str, Any]]:
     """Run `turn` and yield its events (ack, progress, memory_loaded, token, message).
 
+    The question is journaled and acknowledged first, before the graph loads
+    its checkpoint: `ack` waits for one INSERT, not for the graph (initialize
+    takes the journaled row from the context). A logged-in user's memories
+    begin loading beside that INSERT (planning awaits them).
+
     When the iterator ends, the answer is journaled and the checkpoint durable.
     Pruning old checkpoints is left to `prune_after_turn`, after `done`.
     """
     await check_turn(ctx, turn)
+    content = turn.query["content"]
+    if turn.user_id and turn.memory_enabled:
+        ctx.start_loading_memories(turn.user_id, content)
+    row, created = await ctx.journal.append(
+        turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
+    )
+    ctx.journaled = (row, created)
+    yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
+    if created and row.seq == 1:
+        await ctx.sessions.set_title_if_empty(turn.session_id, content)
     config = thread_config(turn.session_id, turn.user_id)
     runnable = graph.copy(update={"checkpointer": new_saver(pool)})
     inputs = {

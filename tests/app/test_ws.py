@@ -36,7 +36,7 @@ async def test_full_frame_sequence(
     query_id = await sock.ask("hello, my name is Ada")
     frames = await sock.until("done")
     kinds = [f["type"] for f in frames]
-    assert kinds[0] == "progress" and "ack" in kinds
+    assert kinds[0] == "ack"  # before the graph runs
     ack = next(f for f in frames if f["type"] == "ack")
     assert (ack["id"], ack["seq"]) == (query_id, 1)
     assert kinds.index("ack") < kinds.index("token") < kinds.index("message") < kinds.index("done")

@@ -15,7 +15,7 @@ async def test_a_turn_streams_its_events_in_order(harness: Harness) -> None:
     session_id = await harness.new_session()
     events = await harness.ask(session_id, "hello there")
     kinds = [e["type"] for e in events]
-    assert kinds[0] == "progress" and kinds[1] == "ack"
+    assert kinds[0] == "ack"  # journaled and acknowledged before the graph runs
     assert kinds.index("ack") < kinds.index("token") < kinds.index("message")
     nodes = [(e["node"], e["status"]) for e in events if e["type"] == "progress"]
     assert nodes == [
