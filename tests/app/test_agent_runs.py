@@ -17,7 +17,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError
 
-from app.routes.agent_runs import with_heartbeats
+from app.routes.agent_stream import with_heartbeats
 from tests.support.api import register
 from tests.support.server import ServerProcess
 

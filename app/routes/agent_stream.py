@@ -1,0 +1,150 @@
+"""A run's frames as the Agent Server API's server-sent events (docs/agent-server-api.md):
+the stream modes, event ids that `Last-Event-ID` resumes after, heartbeats on a
+quiet stream; the runs themselves are app/routes/agent_runs.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any, TypeVar
+
+from fastapi import HTTPException
+from fastapi.responses import StreamingResponse
+
+from app.routes.agent_api import journal_messages
+from graph.nodes import answer_id_for
+from memory.models import ChatSession
+from threads.agent_runs import AgentRuns
+from threads.operations import Threads
+
+T = TypeVar("T")
+
+
+def run_links(thread_id: str, run_id: str) -> dict[str, str]:
+    return {
+        "Location": f"/threads/{thread_id}/runs/{run_id}/stream",
+        "Content-Location": f"/threads/{thread_id}/runs/{run_id}",
+    }
+
+
+ALL_EVENTS = 1 << 30  # "all of the frame's events" in a parsed Last-Event-ID
+
+
+def sse(event: str, data: Any, event_id: str | None = None) -> str:
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def last_seen(last_event_id: str | None) -> tuple[int, int]:
+    """A `Last-Event-ID` as (frame number, its last event seen): `n` is all of
+    frame n, `n.i` its events up to i (see `numbered_events`)."""
+    if not last_event_id:
+        return 0, ALL_EVENTS
+    frame, _, event = last_event_id.strip().partition(".")
+    try:
+        n, i = int(frame), int(event) if event else ALL_EVENTS
+    except ValueError:
+        raise HTTPException(422, "Last-Event-ID is not an event id of this stream") from None
+    if n < 0 or i < 0 or n >= 2**31:
+        raise HTTPException(422, "Last-Event-ID is not an event id of this stream")
+    return n, i
+
+
+HEARTBEAT_S = 15.0
+
+
+async def with_heartbeats(
+    items: AsyncGenerator[T, None], every: float = HEARTBEAT_S
+) -> AsyncIterator[T | None]:
+    """`items`, with None whenever `every` seconds pass without one (the item
+    being awaited is never cancelled by it)."""
+    async with aclosing(items):
+        step: asyncio.Task[T] | None = None
+        try:
+            while True:
+                if step is None:
+                    step = asyncio.ensure_future(anext(items))
+                done, _ = await asyncio.wait({step}, timeout=every)
+                if not done:
+                    yield None
+                    continue
+                try:
+                    item = step.result()
+                except StopAsyncIteration:
+                    return
+                step = None
+                yield item
+        finally:
+            if step is not None and not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+
+
+def stream_response(
+    runs: AgentRuns,
+    threads: Threads,
+    session: ChatSession,
+    run_id: str,
+    modes: set[str],
+    seen: tuple[int, int],
+) -> StreamingResponse:
+    """The run's events after `seen`, as SSE: `metadata`, the frames' events (each
+    with its id), then `values` (for that mode) and `end`."""
+    after, seen_event = seen
+    start = after if seen_event >= ALL_EVENTS else after - 1
+
+    async def events() -> AsyncIterator[str]:
+        yield sse("metadata", {"run_id": run_id, "attempt": 1})
+        async for item in with_heartbeats(runs.follow(session, run_id, max(start, 0))):
+            if item is None:
+                yield ": heartbeat\n\n"
+                continue
+            n, frame = item
+            found = translate(frame, session.id, modes, run_id)
+            for i, (event, data) in enumerate(found):
+                if n == after and i <= seen_event:
+                    continue  # seen before the client came back
+                yield sse(event, data, f"{n}" if len(found) == 1 else f"{n}.{i}")
+        if "values" in modes:
+            now = await threads.deps.sessions.get(session.id)
+            yield sse("values", {"messages": await journal_messages(threads, now)})
+        yield sse("end", None)
+
+    headers = {**run_links(session.id, run_id), "Cache-Control": "no-store"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def translate(
+    frame: dict[str, Any], thread_id: str, modes: set[str], run_id: str
+) -> list[tuple[str, Any]]:
+    """One Threadline frame as the API's stream events, for the modes asked (the
+    run's id is its question's id)."""
+    kind = frame.get("type")
+    out: list[tuple[str, Any]] = []
+    meta = {"run_id": run_id, "thread_id": thread_id, "langgraph_node": frame.get("node")}
+    if kind == "attempt":  # the run asked again after its process went away
+        return [("metadata", {"run_id": run_id, "attempt": frame["attempt"]})]
+    if kind == "token" and "messages-tuple" in modes:
+        chunk = {
+            "type": "AIMessageChunk",
+            "id": answer_id_for(run_id),
+            "content": frame["content"],
+        }
+        out.append(("messages", [chunk, {**meta, "langgraph_node": "execution"}]))
+    if kind == "message" and "messages-tuple" in modes:
+        message = frame["message"]
+        row_like = {"type": "ai", "id": message["id"], "content": message["content"]}
+        out.append(("messages", [row_like, {**meta, "langgraph_node": "response"}]))
+    if kind == "progress" and frame.get("status") == "finished" and "updates" in modes:
+        detail = {k: v for k, v in frame.items() if k not in ("type", "status", "node", "run_id")}
+        out.append(("updates", {frame["node"]: detail}))
+    if "custom" in modes and kind != "done":
+        out.append(("custom", {k: v for k, v in frame.items() if k != "run_id"}))
+    if kind == "error":
+        out.append(("error", {"error": frame.get("code"), "message": frame.get("message")}))
+    return out
