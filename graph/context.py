@@ -40,9 +40,9 @@ class TurnContext:
     )
 
     def start_loading_memories(self, user_id: str, query: str) -> None:
-        """Begin planning's memory load now: initialize calls it before it journals
+        """Begin planning's memory load now: run_turn calls it before it journals
         the question, so the load (the question's embedding above all) runs beside
-        the journal write and the window check instead of after them."""
+        the journal write and the graph's first node instead of after them."""
         if self.memory_loader is None or (user_id, query) in self._early:
             return
         loading = asyncio.ensure_future(self.memory_loader(user_id, query))

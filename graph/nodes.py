@@ -81,20 +81,11 @@ def tools_for(state: ThreadState, ctx: TurnContext) -> list[Any]:
 @reported("initialize")
 async def initialize(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     """Make sure the window is the journal's tail, the turn's question last (run_turn
-    journaled and acknowledged it; a graph run without it journals it here)."""
+    journaled and acknowledged the question before the graph ran)."""
     ctx, query, session_id = runtime.context, state["query"], state["session_id"]
     content = query["content"]  # checked by run_turn before the graph starts
-    if ctx.journaled is not None and ctx.journaled[0].id == query["id"]:
-        row, created = ctx.journaled
-    else:
-        row, created = await ctx.journal.append(
-            session_id, NewMessage(id=query["id"], role="user", content=content)
-        )
-        runtime.stream_writer(
-            {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
-        )
-        if created and row.seq == 1:
-            await ctx.sessions.set_title_if_empty(session_id, content)
+    assert ctx.journaled is not None and ctx.journaled[0].id == query["id"], "see run_turn"
+    row, created = ctx.journaled
     window, summary = state.get("messages", []), state.get("summary", "")
     # The window follows the journal when this message comes right after its last one.
     if created and row.seq == state.get("last_seq", 0) + 1 and bool(window) == (row.seq > 1):
