@@ -66,14 +66,12 @@ class Recorder:
     run_id: str
     first: int  # the number of this attempt's first frame
     frames: list[Numbered] = field(default_factory=list)
-    unsaved: list[Numbered] = field(default_factory=list)
+    written: int = 0  # how many of `frames` are in the log
     over: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, frame: Frame) -> None:
-        numbered = (self.first + len(self.frames), frame)
-        self.frames.append(numbered)
-        self.unsaved.append(numbered)
+        self.frames.append((self.first + len(self.frames), frame))
         self._wake()
 
     def end(self) -> None:
@@ -152,16 +150,16 @@ class AgentRuns:
                     def begin() -> Awaitable[list[Frame]]:
                         return self.threads.ask_instead(session, stopped, query)
 
-            first = await self._start(session, run.id, query["id"], begin)
+            first = await self._start(session, run.id, begin)
         except BaseException:
             await self.store.finish(run.id)
             raise
         return run, first - 1
 
-    async def _start(self, session: ChatSession, run_id: str, query_id: str, begin: Begin) -> int:
+    async def _start(self, session: ChatSession, run_id: str, begin: Begin) -> int:
         """Hand the run's turn to this process, recording its frames; returns the
         number of the attempt's first frame (SessionBusy when the thread is busy:
-        nothing was started)."""
+        nothing was started). The run's id is its question's."""
         watcher = self.threads.watch(session)
         try:
             replayed = await begin()
@@ -174,15 +172,13 @@ class AgentRuns:
             recorder.add({"type": "attempt", "attempt": attempt})
         self.recorders[run_id] = recorder
         task = asyncio.create_task(
-            self._record(recorder, watcher, query_id, replayed), name=f"record-{run_id}"
+            self._record(recorder, watcher, replayed), name=f"record-{run_id}"
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return recorder.first
 
-    async def _record(
-        self, recorder: Recorder, watcher: Watcher, query_id: str, replayed: list[Frame]
-    ) -> None:
+    async def _record(self, recorder: Recorder, watcher: Watcher, replayed: list[Frame]) -> None:
         writer = asyncio.create_task(self._write(recorder), name=f"log-{recorder.run_id}")
         try:
             if replayed:
@@ -193,7 +189,7 @@ class AgentRuns:
                 while True:
                     frame = await watcher.queue.get()
                     if turn_run is None:
-                        if frame.get("type") != "ack" or frame.get("id") != query_id:
+                        if frame.get("type") != "ack" or frame.get("id") != recorder.run_id:
                             continue
                         turn_run = frame.get("run_id")
                     if frame.get("run_id") not in (None, turn_run):
@@ -215,8 +211,9 @@ class AgentRuns:
         """Write the recorder's frames behind it, all that waits in one statement."""
         while True:
             changed = recorder.changed
-            if recorder.unsaved:
-                batch, recorder.unsaved = recorder.unsaved, []
+            if recorder.written < len(recorder.frames):
+                batch = recorder.frames[recorder.written :]
+                recorder.written = len(recorder.frames)
                 try:
                     await self.store.log(recorder.run_id, batch)
                 except Exception:
@@ -334,7 +331,7 @@ class AgentRuns:
             def begin() -> Awaitable[list[Frame]]:
                 return self.threads.ask(session, query)
 
-            await self._start(session, run.id, run.id, begin)
+            await self._start(session, run.id, begin)
         except SessionBusy:
             await self.store.requeue(run.id)  # another turn took the thread first
         except ThreadlineError as exc:

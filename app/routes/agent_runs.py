@@ -184,9 +184,7 @@ async def join_run_stream(
     session = await owned(threads, thread_id, user)
     seen = last_seen(last_event_id)
     await run_status(threads, runs, session, run_id)  # 404 for no such run
-    modes: set[str] = {
-        "messages-tuple" if m == "messages" else m for m in stream_mode or ["values"]
-    }
+    modes = mode_set(stream_mode or "values")
     return stream_response(runs, threads, session, run_id, modes, seen)
 
 

@@ -41,7 +41,7 @@ def sse(event: str, data: Any, event_id: str | None = None) -> str:
 
 def last_seen(last_event_id: str | None) -> tuple[int, int]:
     """A `Last-Event-ID` as (frame number, its last event seen): `n` is all of
-    frame n, `n.i` its events up to i (see `numbered_events`)."""
+    frame n, `n.i` its events up to i (the ids `stream_response` gives)."""
     if not last_event_id:
         return 0, ALL_EVENTS
     frame, _, event = last_event_id.strip().partition(".")
