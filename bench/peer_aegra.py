@@ -11,15 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
-from tests.support.server import free_port
+from tests.support.server import ChildServer
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPH_DIR = Path(__file__).resolve().parent / "peer_graph"  # aegra.json and graph.py
@@ -82,56 +78,25 @@ def versions(python: Path) -> dict[str, str]:
     return found
 
 
-class AegraServer:
+class AegraServer(ChildServer):
     """`uvicorn aegra_api.main:app` (what `aegra serve` runs) on a free port, serving
     bench/peer_graph/aegra.json; Aegra migrates its database itself at start."""
 
+    name = "Aegra"
+    # Run from the graph's folder: Aegra takes an alembic.ini in its working
+    # directory before its own, and the repository root has Threadline's.
+    cwd = GRAPH_DIR
+
     def __init__(self, python: Path, database_url: str, log_path: Path, **env: str) -> None:
-        self.python, self.log_path, self.port = python, log_path, free_port()
-        self.env = {
+        inherited = {
             key: value
             for key, value in os.environ.items()
             if not key.startswith(("POSTGRES_", "OPENAI_", "LANGSMITH_", "LANGCHAIN_"))
         }
-        # Run from the graph's folder: Aegra takes an alembic.ini in its working
-        # directory before its own, and the repository root has Threadline's.
-        self.env |= {"DATABASE_URL": database_url, "AEGRA_CONFIG": str(GRAPH_DIR / "aegra.json")}
-        self.env |= env
-        self.proc: subprocess.Popen[bytes] | None = None
+        config = {"DATABASE_URL": database_url, "AEGRA_CONFIG": str(GRAPH_DIR / "aegra.json")}
+        super().__init__(log_path, inherited | config | env)
+        self.python = python
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 90) -> None:
-        """Start it and wait until /health answers 200 (or it exits)."""
+    def command(self) -> list[str]:
         command = [str(self.python), "-m", "uvicorn", "aegra_api.main:app"]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=GRAPH_DIR, env=self.env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Aegra exited early; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"Aegra did not become healthy; see {self.log_path}")
-
-    def stop(self) -> int | None:
-        """SIGTERM and wait (SIGKILL after 30 s)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        return command + ["--host", "127.0.0.1", "--port", str(self.port)]

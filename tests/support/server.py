@@ -21,56 +21,46 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    """Start, stop, SIGKILL and restart a server; its log goes to `log_path`."""
+class ChildServer:
+    """An HTTP server in a child process on a free port: started (until its health
+    URL answers 200), SIGKILLed, stopped; its output goes to `log_path`."""
 
-    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+    name = "server"
+    health_path = "/health"
+    cwd: Path = ROOT
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "THREADLINE_PORT": str(self.port),
-            "THREADLINE_RATE_LIMITS": "off",
-            # A test server never expires rows behind another test's back (a shared
-            # server's pass every 600 s once deleted a row a CLI test had just made);
-            # the tests of periodic cleanup turn it on.
-            "THREADLINE_CLEANUP_INTERVAL_S": "0",
-            **env,
-        }
-        for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
-            if key not in env:
-                self.env.pop(key, None)
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
     def start(self, timeout: float = 90) -> None:
-        """Start it and wait until /api/health answers 200 (or it exits). The
+        """Start it and wait until its health URL answers 200 (or it exits). The
         bound is generous: on a loaded 2-core machine, importing and migrating
         alone took 30 s when two servers started at once."""
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"], cwd=ROOT, env=self.env, stdout=log, stderr=log
-        )
-        log.close()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(), cwd=self.cwd, env=self.env, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early; see {self.log_path}")
+                raise RuntimeError(f"{self.name} exited early; see {self.log_path}")
             try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"server did not become healthy; see {self.log_path}")
+        raise RuntimeError(f"{self.name} did not become healthy; see {self.log_path}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown work at all, like a crash."""
@@ -90,3 +80,33 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         return self.proc.returncode
+
+
+class ServerProcess(ChildServer):
+    """A `threadline serve` of the tests: start, stop, SIGKILL and restart it."""
+
+    health_path = "/api/health"
+
+    def __init__(self, database_url: str, log_path: Path, **env: str) -> None:
+        super().__init__(log_path, {})
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "THREADLINE_PORT": str(self.port),
+            "THREADLINE_RATE_LIMITS": "off",
+            # A test server never expires rows behind another test's back (a shared
+            # server's pass every 600 s once deleted a row a CLI test had just made);
+            # the tests of periodic cleanup turn it on.
+            "THREADLINE_CLEANUP_INTERVAL_S": "0",
+            **env,
+        }
+        for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            if key not in env:
+                self.env.pop(key, None)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "app", "serve"]
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
