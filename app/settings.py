@@ -14,6 +14,10 @@ from graph.llm import Models, build_chat_model
 from memory.embeddings import Embedder, build_embedder
 from threads.options import ThreadOptions
 
+# The offline model's turns are CPU work on the event loop: past a few at once,
+# each only waits for the others (docs/benchmarks.md, ws_load).
+OFFLINE_GRAPH_SLOTS = 8
+
 
 class Settings(BaseSettings):
     """Every knob of a Threadline process.
@@ -62,6 +66,11 @@ class Settings(BaseSettings):
     cleanup_forgets_memories: bool = False
     checkpoints_keep: int = Field(default=1, ge=1)
     durability: Literal["exit", "async", "sync"] = "exit"
+    # Turns whose graph runs at once in one process; the others are acknowledged
+    # (journaled) and wait for a slot. 0: no bound. Unset: OFFLINE_GRAPH_SLOTS
+    # with the offline model (its turns are all CPU: more at once only slow every
+    # one down), no bound with a remote model (its turns mostly wait for it).
+    graph_slots: int | None = Field(default=None, ge=0)
     offline_token_delay_ms: int = Field(default=0, ge=0)
     rate_limits: Literal["on", "off"] = "on"
     token_ttl_days: float = 30.0
@@ -108,6 +117,7 @@ class Settings(BaseSettings):
             max_import_sessions=self.max_import_sessions,
             max_json_depth=self.max_json_depth,
             durability=self.durability,
+            graph_slots=self.graph_slots_in_use(),
             checkpoints_keep=self.checkpoints_keep,
             anon_ttl=timedelta(hours=self.anon_ttl_hours),
             retention=timedelta(days=self.retention_days) if self.retention_days else None,
@@ -119,6 +129,11 @@ class Settings(BaseSettings):
             shutdown_grace_s=self.shutdown_grace_s,
             db_pool_size=db_pool_size or self.db_pool_size,
         )
+
+    def graph_slots_in_use(self) -> int:
+        if self.graph_slots is not None:
+            return self.graph_slots
+        return 0 if self.uses_openai else OFFLINE_GRAPH_SLOTS
 
     def embedder(self) -> Embedder | None:
         """The configured embedder; None with `THREADLINE_EMBEDDINGS=off`."""

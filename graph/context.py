@@ -31,6 +31,9 @@ class TurnContext:
     memory_loader: MemoryLoader | None = None
     memories: MemoryStore | None = None  # for the agent's memory tools
     cancel: asyncio.Event | None = None
+    # The process's graph slots: a turn acknowledged past them waits its turn
+    # to run the graph (run_turn). None: no bound.
+    slots: asyncio.Semaphore | None = None
     # The turn's question as run_turn journaled it before the graph ran, and
     # whether that append wrote it (False: it was there already, a resend).
     journaled: tuple[ChatMessage, bool] | None = None

@@ -161,7 +161,9 @@ async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
     return update
 
 
-def after_planning(state: ThreadState) -> str:
+# The two routers are coroutines: LangGraph runs a plain function on a worker
+# thread, a hand-off to and from the event loop on every pass.
+async def after_planning(state: ThreadState) -> str:
     plan = state.get("plan")
     return "response" if plan is None or plan["step"] == "respond" else "execution"
 
@@ -201,7 +203,7 @@ async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[s
     return {"work": work, "tools_used": used, "draft": draft, "steps": steps}
 
 
-def after_execution(state: ThreadState) -> str:
+async def after_execution(state: ThreadState) -> str:
     """Back to planning after a tool step; to response once answered (or cancelled)."""
     last = (state.get("route") or [{}])[-1]
     return "planning" if last.get("tools") else "response"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -66,8 +67,9 @@ async def run_turn(
 
     The question is journaled and acknowledged first, before the graph loads
     its checkpoint: `ack` waits for one INSERT, not for the graph (initialize
-    takes the journaled row from the context). A logged-in user's memories
-    begin loading beside that INSERT (planning awaits them).
+    takes the journaled row from the context), nor for a graph slot when the
+    process runs as many graphs as it has slots (`ctx.slots`). A logged-in
+    user's memories begin loading beside that INSERT (planning awaits them).
 
     When the iterator ends, the answer is journaled and the checkpoint durable.
     Pruning old checkpoints is left to `prune_after_turn`, after `done`.
@@ -91,25 +93,28 @@ async def run_turn(
         "memory_enabled": turn.memory_enabled,
         "query": turn.query,
     }
-    for attempt in (1, 2):
-        started = False
-        try:
-            async for event in runnable.astream(
-                inputs, config, context=ctx, stream_mode="custom", durability=durability
-            ):
-                started = True
-                yield event
-            return
-        except (ThreadlineError, psycopg.Error):
-            raise
-        except Exception:
-            # Failing before the first node ran means the checkpoint could not be
-            # read (a state schema changed between releases). It is only a cache
-            # of the journal: drop it, and initialize rebuilds the window.
-            if started or attempt == 2:
+    # Past the process's graph slots, an acknowledged turn waits here for one.
+    async with ctx.slots or contextlib.nullcontext():
+        for attempt in (1, 2):
+            started = False
+            try:
+                async for event in runnable.astream(
+                    inputs, config, context=ctx, stream_mode="custom", durability=durability
+                ):
+                    started = True
+                    yield event
+                return
+            except (ThreadlineError, psycopg.Error):
                 raise
-            log.warning("unreadable checkpoint dropped", extra={"session_id": turn.session_id})
-            await delete_thread(pool, turn.session_id)
+            except Exception:
+                # Failing before the first node ran means the checkpoint could not
+                # be read (a state schema changed between releases). It is only a
+                # cache of the journal: drop it, and initialize rebuilds the window.
+                if started or attempt == 2:
+                    raise
+                where = {"session_id": turn.session_id}
+                log.warning("unreadable checkpoint dropped", extra=where)
+                await delete_thread(pool, turn.session_id)
 
 
 async def prune_after_turn(pool: Pool, session_id: str, *, keep: int = 1) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import psycopg
 
@@ -39,10 +40,36 @@ class SessionBusy(ThreadlineError):
     code = "busy"
 
 
+_RELEASE = "SELECT pg_advisory_unlock(hashtextextended(s, 0)) FROM unnest(%s::text[]) s"
+_TAKE = """
+    SELECT pg_try_advisory_lock(hashtextextended(t.s, 0))
+      FROM unnest(%s::text[]) WITH ORDINALITY t(s, i)
+     ORDER BY t.i
+"""
+
+
+@dataclass
+class _Ask:
+    """A lock to take or give back, waiting for the next batch."""
+
+    take: bool
+    session_id: str
+    answer: asyncio.Future[bool]
+
+
 class ThreadLocks:
+    """Every thread lock of this process, on one connection, taken and given back
+    in batches: what is asked while a batch is at the database goes in the next
+    one (its releases first, then its takes, in one round trip). A hundred turns
+    starting at once wait for a few round trips, not for a hundred in a row.
+    """
+
     def __init__(self, url: str) -> None:
         self.url = libpq_url(url)
         self.held: set[str] = set()
+        self._taking: set[str] = set()  # asked for, in a batch not yet answered
+        self._asks: list[_Ask] = []
+        self._batches: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._use = asyncio.Lock()
         # Set on every local release, so a waiter retries at once instead of on a timer.
@@ -64,35 +91,70 @@ class ThreadLocks:
 
     async def try_acquire(self, session_id: str) -> bool:
         """Take the thread's lock if nobody, here or in another process, holds it."""
-        async with self._use:
-            if session_id in self.held:
-                return False
-            conn = await self._connection()
-            cur = await conn.execute(
-                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (session_id,)
-            )
-            row = await cur.fetchone()
-            if row is None or not row[0]:
-                return False
-            self.held.add(session_id)
-            return True
+        if session_id in self.held or session_id in self._taking:
+            return False
+        self._taking.add(session_id)
+        try:
+            return await self._ask(True, session_id)
+        finally:
+            self._taking.discard(session_id)
 
     async def release(self, session_id: str) -> None:
-        async with self._use:
-            if session_id not in self.held:
-                return
-            self.held.discard(session_id)
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                return  # the lock went with the connection
-            try:
-                await self._conn.execute(
-                    "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (session_id,)
-                )
-            except psycopg.Error:
-                log.warning("could not release a thread lock; connection reset", exc_info=True)
-                await self._conn.close()
+        if session_id not in self.held:
+            return
+        self.held.discard(session_id)
+        await self._ask(False, session_id)
         async with self._released:
             self._released.notify_all()
+
+    def _ask(self, take: bool, session_id: str) -> asyncio.Future[bool]:
+        answer = asyncio.get_running_loop().create_future()
+        self._asks.append(_Ask(take, session_id, answer))
+        if self._batches is None or self._batches.done():
+            self._batches = asyncio.create_task(self._send_batches(), name="thread-locks")
+        return answer
+
+    async def _send_batches(self) -> None:
+        while self._asks:
+            asks, self._asks = self._asks, []
+            async with self._use:
+                await self._send(asks)
+
+    async def _send(self, asks: list[_Ask]) -> None:
+        """One round trip: the batch's releases, then its takes (in the order asked)."""
+        gives = [ask.session_id for ask in asks if not ask.take]
+        takes = [ask for ask in asks if ask.take]
+        taken: list[bool] = []
+        try:
+            conn = await self._connection()
+            async with conn.pipeline():
+                if gives:
+                    await conn.execute(_RELEASE, (gives,))
+                cur = await conn.execute(_TAKE, ([ask.session_id for ask in takes],))
+            taken = [bool(row[0]) for row in await cur.fetchall()]
+        except psycopg.Error as exc:
+            # Every lock of this process goes with the connection.
+            log.warning("thread lock connection failed; %d locks dropped", len(self.held))
+            self.held.clear()
+            if self._conn is not None:
+                await self._conn.close()
+            for ask in asks:
+                if ask.answer.done():
+                    continue
+                if ask.take:
+                    ask.answer.set_exception(exc)
+                else:
+                    ask.answer.set_result(False)
+            return
+        for ask, ok in zip(takes, taken, strict=True):
+            if ok:  # held even if the asker went away meanwhile: release gives it back
+                self.held.add(ask.session_id)
+        for ask, ok in zip(takes, taken, strict=True):
+            if not ask.answer.done():
+                ask.answer.set_result(ok)
+        for ask in asks:
+            if not ask.take and not ask.answer.done():
+                ask.answer.set_result(True)
 
     async def acquire(self, session_id: str, *, wait_s: float = 0) -> bool:
         """Take the thread's lock, waiting up to `wait_s` for whoever holds it.
@@ -141,5 +203,7 @@ class ThreadLocks:
                 await self.release(session_id)
 
     async def close(self) -> None:
+        if self._batches is not None:
+            self._batches.cancel()
         if self._conn is not None:
             await self._conn.close()

@@ -20,6 +20,7 @@ class ThreadOptions:
     max_import_sessions: int = 1000  # sessions in one import
     max_json_depth: int = 32  # nesting of an imported file
     durability: Durability = "exit"
+    graph_slots: int = 0  # graphs run at once in this process (0: no bound)
     checkpoints_keep: int = 1
     anon_ttl: timedelta = timedelta(hours=24)
     retention: timedelta | None = None  # None: signed-in users' threads never expire

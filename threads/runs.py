@@ -77,6 +77,7 @@ class TurnDeps:
         cancel: asyncio.Event | None = None,
         journal: Journal | None = None,
         model: BaseChatModel | None = None,
+        slots: asyncio.Semaphore | None = None,
     ) -> TurnContext:
         return TurnContext(
             journal=journal or self.journal,
@@ -88,6 +89,7 @@ class TurnDeps:
             memory_loader=self.load_memories_for(options),
             memories=self.memories,
             cancel=cancel,
+            slots=slots,
         )
 
     def load_memories_for(self, options: ThreadOptions) -> MemoryLoader:
@@ -119,6 +121,8 @@ class RunRegistry:
         self.options = options
         self.after_turn = after_turn
         self.active: dict[str, ActiveRun] = {}
+        # How many turns run their graph at once here; the others wait, acknowledged.
+        self.slots = asyncio.Semaphore(options.graph_slots) if options.graph_slots else None
         self.closing = False
         # Told when a thread's turn ended here and the thread is free (the Agent
         # Server API's queue starts the thread's next run: threads/agent_runs.py).
@@ -228,7 +232,9 @@ class RunRegistry:
         session_id = turn.session_id
         # `_replay` read, under this lock, that the query may be journaled here.
         journal = self.deps.journal.knowing_appendable(session_id, run.query_id)
-        ctx = self.deps.context(self.options, cancel=run.cancel, journal=journal, model=model)
+        ctx = self.deps.context(
+            self.options, cancel=run.cancel, journal=journal, model=model, slots=self.slots
+        )
         started, ok = time.perf_counter(), False
         try:
             async for event in run_turn(
