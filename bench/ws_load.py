@@ -35,6 +35,7 @@ from typing import Any
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.settings import OFFLINE_GRAPH_SLOTS
 from bench.common import machine, percentile, scratch_database, write_section
 from bench.ws_turn import sampled
 from memory.db import libpq_url
@@ -365,7 +366,8 @@ def report(
 (other work on the machine competes with the server, the clients and PostgreSQL).
 
 {servers_line(*fleet)} (offline model, `THREADLINE_OFFLINE_TOKEN_DELAY_MS=0`,
-`THREADLINE_RATE_LIMITS=off`, `THREADLINE_DB_POOL_SIZE={POOL_SIZE // fleet[0]}` each); per row,
+`THREADLINE_RATE_LIMITS=off`, `THREADLINE_DB_POOL_SIZE={POOL_SIZE // fleet[0]}` each,
+`THREADLINE_GRAPH_SLOTS` {graph_slots()}); per row,
 N anonymous sessions and N WebSocket clients, each running its turns one after another on
 its own session. turns/s is completed turns over wall time; latencies are
 from sending `query` to its `ack` and to `done`; server CPU is the user +
@@ -383,6 +385,13 @@ server and PostgreSQL.
 
 {log_text}
 """
+
+
+def graph_slots() -> str:
+    """The servers' graph slots: as this process's environment sets them (the
+    servers inherit it), or the offline model's default."""
+    given = os.environ.get("THREADLINE_GRAPH_SLOTS")
+    return f"={given}" if given else f"unset ({OFFLINE_GRAPH_SLOTS} with the offline model)"
 
 
 # --- the run ------------------------------------------------------------------------

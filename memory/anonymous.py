@@ -11,12 +11,17 @@ from datetime import timedelta
 
 from sqlalchemy import ColumnElement, delete, exists, func, select, update
 
-from memory.db import Database
+from memory.db import Database, fetch
 from memory.models import AnonymousOwner, ChatSession
 
 # A live owner's expiry slides at most this often, so a busy socket (whose rights
 # are checked before every query) does not write a row per check.
 SLIDE_EVERY = timedelta(minutes=1)
+# Every socket query asks it (threads/access.py): one statement on the psycopg pool.
+_STALE_IF_LIVE = """
+SELECT last_seen_at < now() - %s AS stale
+  FROM anonymous_owners WHERE token_hash = %s AND expires_at > now()
+"""
 # Expired owners removed each time a new one is issued: keeps the table bounded.
 PRUNE_BATCH = 100
 
@@ -50,12 +55,10 @@ class AnonymousOwners:
     async def is_live(self, token_hash: str) -> bool:
         """Whether the server issued this token and it has not expired. A live owner's
         window slides: its expiry moves to now plus the window it was issued with."""
-        stale = AnonymousOwner.last_seen_at < func.now() - SLIDE_EVERY
-        async with self.db.autocommit() as s:  # one statement: no BEGIN, no ROLLBACK
-            found = (await s.execute(select(stale).where(*_live(token_hash)))).first()
-        if found is None:
+        found = await fetch(self.db, _STALE_IF_LIVE, (SLIDE_EVERY, token_hash))
+        if not found:
             return False
-        if found[0]:
+        if found[0]["stale"]:
             async with self.db.sessions.begin() as s:
                 await s.execute(
                     update(AnonymousOwner)

@@ -68,6 +68,19 @@ class Database:
         await self.engine.dispose()
 
 
+async def fetch(db: Database, statement: str, params: Any) -> list[DictRow]:
+    """One statement on the psycopg pool (autocommit), its rows as dicts.
+
+    For the few statements every turn runs (the rights, the journal append and
+    lookup): there SQLAlchemy's session, connection and result layers cost two
+    to three times the statement's own client work (docs/benchmarks.md, the fast
+    path); everything else keeps the engine and the ORM.
+    """
+    async with db.pool.connection() as conn:
+        cur = await conn.execute(statement, params)
+        return await cur.fetchall() if cur.description is not None else []
+
+
 def rested(since: float | None) -> bool:
     """Whether a connection given back at `since` rested long enough to ping it
     (a connection never given back was opened just now)."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from psycopg import IntegrityError
+from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Boolean,
     Integer,
@@ -28,10 +30,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memory.db import Database
+from memory.db import Database, fetch
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
 from memory.models import ChatMessage, ChatSession
 
@@ -150,6 +152,14 @@ _APPEND = (
     )
     .returning(*MESSAGES.c)
 )
+# Every turn appends twice: run on the psycopg pool, as compiled once here.
+_APPEND_SQL = str(_APPEND.compile(dialect=psycopg_dialect.dialect()))  # type: ignore[no-untyped-call]
+# A session (None when it is not there) and those of some message ids journaled.
+_FIND_SQL = """
+SELECT s.id AS found_session, m.*
+  FROM chat_sessions s LEFT JOIN chat_messages m ON m.id = ANY(%(ids)s)
+ WHERE s.id = %(session_id)s
+"""
 
 
 async def grow_session(
@@ -169,8 +179,9 @@ async def grow_session(
 
 
 def message_from_row(row: Any) -> ChatMessage:
-    """A ChatMessage from a row of every `chat_messages` column."""
-    values = dict(row._mapping)
+    """A ChatMessage from a row of every `chat_messages` column (a SQLAlchemy
+    row, or a psycopg dict row)."""
+    values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
     values["metadata_"] = values.pop("metadata")
     return ChatMessage(**values)
 
@@ -207,7 +218,7 @@ class Journal:
         try:
             return await self._insert(session_id, message), True
         except IntegrityError as exc:
-            if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+            if exc.sqlstate != UNIQUE_VIOLATION:
                 raise SessionNotFound("session not found") from exc  # deleted meanwhile
         existing = await self.get(message.id)
         if existing is None or existing.session_id != session_id:
@@ -222,18 +233,17 @@ class Journal:
             "p_id": message.id,
             "p_role": message.role,
             "p_content": message.content,
-            "p_tools_used": message.tools_used,
+            "p_tools_used": Jsonb(message.tools_used),
             "p_processing_time_ms": message.processing_time_ms,
             "p_token_count": message.token_count,
             "p_has_error": message.has_error,
             "p_error_message": message.error_message,
-            "p_metadata": message.metadata,
+            "p_metadata": Jsonb(message.metadata),
         }
-        async with self.db.autocommit() as s:
-            row = (await s.execute(_APPEND, values)).first()
-        if row is None:
+        rows = await fetch(self.db, _APPEND_SQL, values)
+        if not rows:
             raise SessionNotFound("session not found")
-        return message_from_row(row)
+        return message_from_row(rows[0])
 
     async def check_append(self, session_id: str, message_id: str) -> None:
         """Raise what `append` would for a missing session or a foreign id, in one query."""
@@ -292,17 +302,11 @@ class Journal:
     async def find(self, session_id: str, message_ids: list[str]) -> dict[str, ChatMessage]:
         """Those of `message_ids` that are journaled (in any session), by id, in one
         query that also finds the session: SessionNotFound when it is not there."""
-        query = (
-            select(ChatSession.id, ChatMessage)
-            .select_from(ChatSession)
-            .outerjoin(ChatMessage, ChatMessage.id.in_(message_ids))
-            .where(ChatSession.id == session_id)
-        )
-        async with self.db.autocommit() as s:
-            rows = (await s.execute(query)).all()
+        rows = await fetch(self.db, _FIND_SQL, {"ids": message_ids, "session_id": session_id})
         if not rows:
             raise SessionNotFound("session not found")
-        return {message.id: message for _, message in rows if message is not None}
+        found = (message_from_row(row) for row in rows if row.pop("found_session") is not None)
+        return {message.id: message for message in found if message.id is not None}
 
     async def retract(self, session_id: str, message_ids: list[str]) -> list[str]:
         """Take these messages of the session out of the journal (a regenerated

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from memory.checkpoints import delete_thread
-from memory.db import Database
+from memory.db import Database, fetch
 from memory.errors import InvalidInput, SessionNotFound
 from memory.journal import check_text, like_pattern
 from memory.models import ChatMessage, ChatSession, Memory
@@ -93,6 +94,16 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("cursor is not valid") from exc
 
 
+def session_from_row(row: dict[str, Any]) -> ChatSession:
+    """A ChatSession from a psycopg row of every `chat_sessions` column, as if
+    loaded by the ORM (detached, not new)."""
+    values = dict(row)
+    values["metadata_"] = values.pop("metadata")
+    session = ChatSession(**values)
+    make_transient_to_detached(session)
+    return session
+
+
 class SessionStore:
     """Create, find, list, change and delete sessions, each call one unit of work."""
 
@@ -136,8 +147,8 @@ class SessionStore:
         An expired session (cleanup removes it soon) is not found, unless asked for.
         """
         session_id = check_session_id(session_id)
-        async with self.db.autocommit() as s:
-            session = await s.get(ChatSession, session_id)
+        rows = await fetch(self.db, "SELECT * FROM chat_sessions WHERE id = %s", (session_id,))
+        session = session_from_row(rows[0]) if rows else None
         if session is None or (owner is not None and not owner.owns(session)):
             raise SessionNotFound("session not found")
         expired = session.expires_at is not None and session.expires_at <= datetime.now(UTC)
