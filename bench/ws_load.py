@@ -70,6 +70,7 @@ class LoadResult:
     turns: list[TurnResult]
     frames: Counter[str] = field(default_factory=Counter)
     server_cpu_s: float = 0.0  # user + system CPU of the server processes meanwhile
+    turns_per_client: int = 0  # `turns` holds each client's turns in a row
 
     @property
     def completed(self) -> list[TurnResult]:
@@ -246,7 +247,10 @@ async def measure_load(
         wall = time.perf_counter() - started
     finally:
         await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
-    return LoadResult(clients, wall, [t for ts in per_client for t in ts], frames)
+    # A client stops at a timed-out turn: its turns not run count as failed.
+    padded = [ts + [TurnResult(error="not run")] * (turns - len(ts)) for ts in per_client]
+    flat = [t for ts in padded for t in ts]
+    return LoadResult(clients, wall, flat, frames, turns_per_client=turns)
 
 
 async def warm_up(url: str, server: ServerProcess) -> None:
@@ -323,6 +327,26 @@ def frames_line(loads: list[LoadResult]) -> str:
     return f"Frames received per completed turn: {parts}."
 
 
+def ack_split_line(loads: list[LoadResult]) -> str:
+    """query→ack of each client's first turn (every client asks at once, as the
+    row starts) apart from that of its later turns."""
+    parts = []
+    for load in loads:
+        n = load.turns_per_client or 1
+        first = [t.ack_ms for i, t in enumerate(load.turns) if i % n == 0 and t.ack_ms]
+        later = [t.ack_ms for i, t in enumerate(load.turns) if i % n and t.ack_ms]
+        if not first or not later:
+            continue
+        parts.append(
+            f"{load.clients} clients: first turns p50 {percentile(first, 50):.1f} / p99 "
+            f"{percentile(first, 99):.1f} ms, later turns p50 {percentile(later, 50):.1f} / "
+            f"p99 {percentile(later, 99):.1f} ms"
+        )
+    return "query→ack, each client's first turn (all ask at once) apart from its later ones: " + (
+        "; ".join(parts) + "."
+    )
+
+
 def section_name(processes: int, pgbouncer: bool) -> str:
     """ws_load for one process; the fleet variants have sections of their own."""
     if processes == 1 and not pgbouncer:
@@ -382,6 +406,8 @@ server and PostgreSQL.
 {table(loads, floors)}
 
 {frames_line(loads)}
+
+{ack_split_line(loads)}
 
 {log_text}
 """
