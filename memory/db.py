@@ -135,10 +135,13 @@ async def open_database(url: str, *, pool_size: int = 10, via: str | None = None
     prepare: dict[str, Any] = {"prepare_threshold": None} if via else {}
     # Short timeouts: while the database is away, a request or a turn should
     # fail fast with "database unavailable", not hang for the default 30 s.
+    # Every connection the engine opens stays open once made (no overflow): an
+    # overflow connection is closed when given back, and under load the engine
+    # opened and closed them over and over (a PostgreSQL backend each time).
     engine = create_async_engine(
         sqlalchemy_url(pooled),
-        pool_size=half,
-        max_overflow=half,
+        pool_size=2 * half,
+        max_overflow=0,
         pool_timeout=CONNECT_TIMEOUT_S,
         # Errors never carry statement parameters (message content) into logs.
         hide_parameters=True,
