@@ -31,10 +31,7 @@ AEGRA_ROWS = {
     "thread and runs (with each run's output)": """
  coalesce((SELECT sum(pg_column_size(h.*)) FROM thread h WHERE thread_id = %(t)s), 0)
  + coalesce((SELECT sum(pg_column_size(r.*)) FROM runs r WHERE thread_id = %(t)s), 0)""",
-    "run event log (deleted after 1 h)": """
- coalesce((SELECT sum(pg_column_size(e.*)) FROM run_events e
-           JOIN runs r ON r.run_id = e.run_id WHERE r.thread_id = %(t)s), 0)""",
-}
+}  # Aegra 0.11 keeps a run's events in memory (its replay buffer), no longer in `run_events`
 THREADLINE_ROWS = {
     "checkpoints": CHECKPOINT_ROWS,
     "session and journal": """
@@ -92,11 +89,15 @@ class Side:
     database_url: str
     rows_sql: dict[str, str]
     log_path: Path
+    pid: int  # the server's process, whose tree's RSS is sampled
+    url: str  # the server's, and the key to it (None: Aegra, no auth), for more clients
+    api_key: str | None
     fresh: bool = False  # a control: a new thread every WINDOW turns
     thread_id: str = ""
     tables_before: dict[str, int] = field(default_factory=dict)
     turns: list[Turn] = field(default_factory=list)
     points: dict[int, Stored] = field(default_factory=dict)
+    rss: dict[int, int] = field(default_factory=dict)  # bytes at turn n; 0: after warm-up
 
     def p50(self, what: str, upto: int, first: bool = False, window: int = WINDOW) -> float:
         """Median of `what` over the `window` turns up to turn `upto` (or from turn 1)."""
@@ -113,16 +114,20 @@ def since(started: float) -> float:
 
 
 async def turn(side: Side, thread_id: str, i: int) -> Turn:
+    return await stream_turn(side.client, side.assistant, thread_id, i, side.name)
+
+
+async def stream_turn(
+    client: LangGraphClient, assistant: str, thread_id: str, i: int, server: str
+) -> Turn:
     """The script, the same for every server: one run streamed to its end; what it
     took and what came back."""
     first, chunks, values = math.nan, 0, {}
     ask: Any = {"messages": [{"type": "human", "content": question(i)}]}
     started = time.perf_counter()
-    async for part in side.client.runs.stream(
-        thread_id, side.assistant, input=ask, stream_mode=STREAM_MODE
-    ):
+    async for part in client.runs.stream(thread_id, assistant, input=ask, stream_mode=STREAM_MODE):
         if part.event == "error":
-            raise RuntimeError(f"{side.name}, turn {i}: {part.data}")
+            raise RuntimeError(f"{server}, turn {i}: {part.data}")
         if part.event == "messages" and part.data[0].get("type") == "AIMessageChunk":
             first = since(started) if chunks == 0 else first
             chunks += 1
@@ -135,7 +140,11 @@ async def turn(side: Side, thread_id: str, i: int) -> Turn:
 
 
 async def new_thread(side: Side) -> str:
-    thread_id: str = (await side.client.threads.create())["thread_id"]
+    return await create_thread(side.client)
+
+
+async def create_thread(client: LangGraphClient) -> str:
+    thread_id: str = (await client.threads.create())["thread_id"]
     return thread_id
 
 

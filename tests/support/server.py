@@ -42,6 +42,13 @@ class ChildServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The child's process id, once started."""
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} has not been started")
+        return self.proc.pid
+
     def start(self, timeout: float = 90) -> None:
         """Start it and wait until its health URL answers 200 (or it exits). The
         bound is generous: on a loaded 2-core machine, importing and migrating
