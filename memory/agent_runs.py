@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from memory.db import Database
+from memory.db import Database, fetch
 
 KEEP_LOGS = 10  # a thread keeps the frames of its newest runs only
 
@@ -73,10 +73,11 @@ _WAITING = text(
     "SELECT DISTINCT session_id FROM agent_runs WHERE state IN ('queued', 'started') "
     "AND (state = 'queued' OR updated_at < now() - make_interval(secs => :stale_s)) LIMIT 100"
 )
-_LOG = text(
-    "WITH touched AS (UPDATE agent_runs SET updated_at = now() WHERE id = :run_id) "
+# Written behind every run, several times a turn: on the psycopg pool (memory.db.fetch).
+_LOG = (
+    "WITH touched AS (UPDATE agent_runs SET updated_at = now() WHERE id = %(run_id)s) "
     "INSERT INTO agent_run_events (run_id, n, frame) "
-    "SELECT :run_id, n, frame FROM unnest(CAST(:ns AS int[]), CAST(:frames AS jsonb[])) "
+    "SELECT %(run_id)s, n, frame FROM unnest(%(ns)s::int[], %(frames)s::jsonb[]) "
     "AS t(n, frame) ON CONFLICT DO NOTHING"
 )
 _AFTER = text(
@@ -167,8 +168,7 @@ class AgentRunStore:
             "ns": [n for n, _ in frames],
             "frames": [json.dumps(frame) for _, frame in frames],
         }
-        async with self.db.autocommit() as s:
-            await s.execute(_LOG, params)
+        await fetch(self.db, _LOG, params)
 
     async def frames_after(
         self, run_id: str, after: int, *, before: int = 2**31 - 1, limit: int = 500

@@ -216,8 +216,9 @@ class AgentRuns:
                 recorder.written = len(recorder.frames)
                 try:
                     await self.store.log(recorder.run_id, batch)
-                except Exception:
-                    log.warning("run log write failed", extra={"run_id": recorder.run_id})
+                except Exception as exc:
+                    where = {"run_id": recorder.run_id, "error": type(exc).__name__}
+                    log.warning("run log write failed", extra=where)
                 continue
             if recorder.over:
                 return
