@@ -10,6 +10,7 @@ import pytest
 
 from graph.offline import OfflineChatModel
 from tests.support.database import truncate_all
+from tests.support.locks import opened_locks
 from threads.locks import ThreadLocks
 from threads.options import ThreadOptions
 from threads.runtime import Runtime, open_runtime
@@ -29,7 +30,5 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
 @pytest.fixture
 async def other_process(database_url: str) -> AsyncIterator[ThreadLocks]:
     """Thread locks held on a connection of their own, as another process holds them."""
-    locks = ThreadLocks(database_url)
-    await locks.open()
-    yield locks
-    await locks.close()
+    async with opened_locks(database_url) as locks:
+        yield locks

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from memory.db import libpq_url
+from tests.support.locks import opened_locks
 from threads.locks import ThreadLocks
 
 COUNT = 100
@@ -18,10 +19,8 @@ COUNT = 100
 
 @pytest.fixture
 async def locks(database_url: str) -> AsyncIterator[ThreadLocks]:
-    opened = ThreadLocks(database_url)
-    await opened.open()
-    yield opened
-    await opened.close()
+    async with opened_locks(database_url) as opened:
+        yield opened
 
 
 def advisory_locks_held(database_url: str) -> int:
