@@ -13,8 +13,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-
 from memory.db import Database, fetch
 
 KEEP_LOGS = 10  # a thread keeps the frames of its newest runs only
@@ -29,71 +27,72 @@ class AgentRun:
     attempt: int
 
 
+# Several of these run every turn of the Agent Server API: all go straight to
+# the psycopg pool (memory.db.fetch), not through SQLAlchemy's session.
 _COLUMNS = "id, session_id, query, state, attempt"
-_ADD = text(
+_ADD = (
     "INSERT INTO agent_runs (id, session_id, query, state) "
-    "VALUES (:id, :session_id, CAST(:query AS jsonb), :state) "
+    "VALUES (%(id)s, %(session_id)s, CAST(%(query)s AS jsonb), %(state)s) "
     "ON CONFLICT (id) DO NOTHING RETURNING " + _COLUMNS
 )
 # A run asked again from an earlier state (regenerate, edit) starts a new log.
-_RESTART = text(
-    "WITH gone AS (DELETE FROM agent_run_events WHERE run_id = :id) "
+_RESTART = (
+    "WITH gone AS (DELETE FROM agent_run_events WHERE run_id = %(id)s) "
     "INSERT INTO agent_runs (id, session_id, query, state) "
-    "VALUES (:id, :session_id, CAST(:query AS jsonb), :state) "
+    "VALUES (%(id)s, %(session_id)s, CAST(%(query)s AS jsonb), %(state)s) "
     "ON CONFLICT (id) DO UPDATE SET query = excluded.query, state = excluded.state, "
     "attempt = 0, updated_at = now() WHERE agent_runs.session_id = excluded.session_id "
     "RETURNING " + _COLUMNS
 )
-_GET = text(f"SELECT {_COLUMNS} FROM agent_runs WHERE id = :id AND session_id = :session_id")
-_OPEN_OF = text(
-    f"SELECT {_COLUMNS} FROM agent_runs WHERE session_id = :session_id "
+_GET = f"SELECT {_COLUMNS} FROM agent_runs WHERE id = %(id)s AND session_id = %(session_id)s"
+_OPEN_OF = (
+    f"SELECT {_COLUMNS} FROM agent_runs WHERE session_id = %(session_id)s "
     "AND state IN ('queued', 'started') ORDER BY position"
 )
 # The head of a thread's queue, claimed (Recorder start counts the attempt).
-_TAKE = text(
+_TAKE = (
     "UPDATE agent_runs SET state = 'started', updated_at = now() "
-    "WHERE id = (SELECT id FROM agent_runs WHERE session_id = :session_id "
+    "WHERE id = (SELECT id FROM agent_runs WHERE session_id = %(session_id)s "
     "AND state IN ('queued', 'started') ORDER BY position LIMIT 1) "
-    "AND (state = 'queued' OR updated_at < now() - make_interval(secs => :stale_s)) "
+    "AND (state = 'queued' OR updated_at < now() - make_interval(secs => %(stale_s)s)) "
     "RETURNING " + _COLUMNS
 )
-_MARK_STARTED = text(
+_MARK_STARTED = (
     "UPDATE agent_runs SET state = 'started', attempt = attempt + 1, updated_at = now() "
-    "WHERE id = :id RETURNING attempt"
+    "WHERE id = %(id)s RETURNING attempt"
 )
-_REQUEUE = text(
+_REQUEUE = (
     "UPDATE agent_runs SET state = 'queued', updated_at = now() "
-    "WHERE id = :id AND state = 'started'"
+    "WHERE id = %(id)s AND state = 'started'"
 )
-_SET_STATE = text(
-    "UPDATE agent_runs SET state = :state, updated_at = now() "
-    "WHERE id = :id AND state IN ('queued', 'started') RETURNING id"
+_SET_STATE = (
+    "UPDATE agent_runs SET state = %(state)s, updated_at = now() "
+    "WHERE id = %(id)s AND state IN ('queued', 'started') RETURNING id"
 )
-_WAITING = text(
+_WAITING = (
     "SELECT DISTINCT session_id FROM agent_runs WHERE state IN ('queued', 'started') "
-    "AND (state = 'queued' OR updated_at < now() - make_interval(secs => :stale_s)) LIMIT 100"
+    "AND (state = 'queued' OR updated_at < now() - make_interval(secs => %(stale_s)s)) LIMIT 100"
 )
-# Written behind every run, several times a turn: on the psycopg pool (memory.db.fetch).
 _LOG = (
     "WITH touched AS (UPDATE agent_runs SET updated_at = now() WHERE id = %(run_id)s) "
     "INSERT INTO agent_run_events (run_id, n, frame) "
     "SELECT %(run_id)s, n, frame FROM unnest(%(ns)s::int[], %(frames)s::jsonb[]) "
     "AS t(n, frame) ON CONFLICT DO NOTHING"
 )
-_AFTER = text(
-    "SELECT n, frame FROM agent_run_events WHERE run_id = :run_id AND n > :after "
-    "AND n < :before ORDER BY n LIMIT :limit"
+_AFTER = (
+    "SELECT n, frame FROM agent_run_events WHERE run_id = %(run_id)s AND n > %(after)s "
+    "AND n < %(before)s ORDER BY n LIMIT %(limit)s"
 )
 # Beyond a thread's newest KEEP_LOGS runs, the rows of runs that are over go.
-_PRUNE = text(
-    "DELETE FROM agent_runs WHERE session_id = :session_id AND state IN ('ended', 'cancelled') "
-    "AND position < (SELECT position FROM agent_runs WHERE session_id = :session_id "
-    "ORDER BY position DESC OFFSET :keep LIMIT 1) + 1"
+_PRUNE = (
+    "DELETE FROM agent_runs WHERE session_id = %(session_id)s AND state IN ('ended', 'cancelled') "
+    "AND position < (SELECT position FROM agent_runs WHERE session_id = %(session_id)s "
+    "ORDER BY position DESC OFFSET %(keep)s LIMIT 1) + 1"
 )
 
 
-def _run(row: Any) -> AgentRun:
-    return AgentRun(row.id, row.session_id, dict(row.query), row.state, row.attempt)
+def _run(row: dict[str, Any]) -> AgentRun:
+    return AgentRun(row["id"], row["session_id"], dict(row["query"]), row["state"], row["attempt"])
 
 
 class AgentRunStore:
@@ -113,50 +112,42 @@ class AgentRunStore:
             "query": json.dumps(query),
             "state": "queued" if queued else "started",
         }
-        async with self.db.autocommit() as s:
-            row = (await s.execute(_RESTART if fresh else _ADD, params)).first()
-        if row is not None:
-            return _run(row), True
+        rows = await fetch(self.db, _RESTART if fresh else _ADD, params)
+        if rows:
+            return _run(rows[0]), True
         found = await self.get(session_id, run_id)
         return (found, False) if found is not None else None
 
     async def get(self, session_id: str, run_id: str) -> AgentRun | None:
-        async with self.db.autocommit() as s:
-            row = (await s.execute(_GET, {"id": run_id, "session_id": session_id})).first()
-        return _run(row) if row is not None else None
+        rows = await fetch(self.db, _GET, {"id": run_id, "session_id": session_id})
+        return _run(rows[0]) if rows else None
 
     async def open_runs(self, session_id: str) -> list[AgentRun]:
         """The thread's runs not yet over (queued or started), in queue order."""
-        async with self.db.autocommit() as s:
-            rows = (await s.execute(_OPEN_OF, {"session_id": session_id})).all()
-        return [_run(row) for row in rows]
+        return [_run(row) for row in await fetch(self.db, _OPEN_OF, {"session_id": session_id})]
 
     async def take_next(self, session_id: str, stale_s: float) -> AgentRun | None:
         """The thread's first open run, marked `started`: a queued one, or a started
         one nothing has written about for `stale_s` (its process went away)."""
-        async with self.db.autocommit() as s:
-            row = (await s.execute(_TAKE, {"session_id": session_id, "stale_s": stale_s})).first()
-        return _run(row) if row is not None else None
+        rows = await fetch(self.db, _TAKE, {"session_id": session_id, "stale_s": stale_s})
+        return _run(rows[0]) if rows else None
 
     async def requeue(self, run_id: str) -> None:
         """A claimed run that could not start waits again, in its place."""
-        async with self.db.autocommit() as s:
-            await s.execute(_REQUEUE, {"id": run_id})
+        await fetch(self.db, _REQUEUE, {"id": run_id})
 
     async def mark_started(self, run_id: str) -> int:
         """The run's turn was handed over here; returns its attempt (1 for the first)."""
-        async with self.db.autocommit() as s:
-            return int((await s.execute(_MARK_STARTED, {"id": run_id})).scalar_one_or_none() or 1)
+        rows = await fetch(self.db, _MARK_STARTED, {"id": run_id})
+        return int(rows[0]["attempt"]) if rows else 1
 
     async def finish(self, run_id: str, state: str = "ended") -> bool:
         """`ended` or `cancelled`; False when the run was over already."""
-        async with self.db.autocommit() as s:
-            done = await s.execute(_SET_STATE, {"id": run_id, "state": state})
-            return done.first() is not None
+        return bool(await fetch(self.db, _SET_STATE, {"id": run_id, "state": state}))
 
     async def waiting_sessions(self, stale_s: float) -> list[str]:
-        async with self.db.autocommit() as s:
-            return list((await s.execute(_WAITING, {"stale_s": stale_s})).scalars())
+        rows = await fetch(self.db, _WAITING, {"stale_s": stale_s})
+        return [row["session_id"] for row in rows]
 
     async def log(self, run_id: str, frames: list[tuple[int, dict[str, Any]]]) -> None:
         """Numbered frames of the run, in one statement (a number logged twice keeps
@@ -175,10 +166,7 @@ class AgentRunStore:
     ) -> list[tuple[int, dict[str, Any]]]:
         """The run's logged frames numbered above `after` (and below `before`)."""
         params = {"run_id": run_id, "after": after, "before": before, "limit": limit}
-        async with self.db.autocommit() as s:
-            rows = await s.execute(_AFTER, params)
-            return [(row.n, dict(row.frame)) for row in rows]
+        return [(row["n"], dict(row["frame"])) for row in await fetch(self.db, _AFTER, params)]
 
     async def prune(self, session_id: str, keep: int = KEEP_LOGS) -> None:
-        async with self.db.autocommit() as s:
-            await s.execute(_PRUNE, {"session_id": session_id, "keep": keep})
+        await fetch(self.db, _PRUNE, {"session_id": session_id, "keep": keep})
