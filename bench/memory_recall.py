@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -147,6 +148,7 @@ async def measure(url: str, embedder: LocalEmbedder | None) -> dict[str, object]
 
 
 async def run() -> str:
+    load_average = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         server = EmbeddedPostgres(Path(scratch) / "pg", database="postgres")
         server_url = server.start()
@@ -164,13 +166,16 @@ async def run() -> str:
     lines = [
         "## memory_recall",
         "",
-        f"`.venv/bin/python -m bench.memory_recall --write` on {where}.",
+        f"`.venv/bin/python -m bench.memory_recall --write` on {where}; load average "
+        f"{load_average:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (other "
+        "sessions shared this machine).",
         "",
         f"One user with {rows[0][1]['memories']} memories: {n} personal facts among ordinary "
         f"ones. Each fact is asked about twice ({2 * n} questions): in its own words and in "
         "other words. A hit is the fact among the memories planning loads (the default "
         'budget of 1,500 tokens). "p50 load" is planning\'s whole load, embedding the '
-        "question included.",
+        "question included. The database is migrated to head: embeddings stored as "
+        "halfvec, searched through their index (migration 0010).",
         "",
         "| recall | lexical hits | paraphrased hits | p50 load |",
         "| --- | ---: | ---: | ---: |",

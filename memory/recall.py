@@ -15,6 +15,7 @@ similarity orders ties and is the fallback for what full text does not split
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from memory.db import Database
 from memory.embeddings import Vector
 from memory.models import Memory
-from memory.vectors import NEAREST, vector_literal
+from memory.vectors import nearest
 
 RELEVANT_KINDS = ("entity", "fact")
 MATCHES = 10
@@ -145,9 +146,6 @@ RECENT_AND_MATCHING = one_statement(
     [*recent_parts(_USER, _SUMMARIES), matching(_USER, bindparam("terms"), _QUERY)]
 )
 SIMILAR = similar(_USER, _QUERY, bindparam("exclude", expanding=True), bindparam("limit"))
-BY_IDS = select(*FIELDS).where(
-    Memory.user_id == _USER, Memory.id.in_(bindparam("ids", expanding=True))
-)
 
 
 def _as_dict(row: Any, relevant: bool) -> dict[str, Any]:
@@ -200,32 +198,54 @@ async def load_relevant(
     """Recent facts, the relevant matches, preferences, summaries, entities, deduplicated.
 
     With `query_vector` (and the `model` that made it), the relevant matches are
-    the full-text ones fused with the user's nearest memories by meaning. It may
-    be still on its way (an awaitable): the full-text statement runs meanwhile,
-    and no connection is held while it is awaited (a remote embedder may be
-    slow). An awaitable that gives None (the embedder failed) leaves full text.
+    the full-text ones fused with the user's nearest memories by meaning. The
+    nearest search runs beside the full-text statement, on a connection of its
+    own, as soon as the vector is there: it may be still on its way (an
+    awaitable), and no connection is held while it is awaited (a remote
+    embedder may be slow). An awaitable that gives None (the embedder failed)
+    leaves full text.
 
-    Each statement runs in a transaction on purpose: psycopg forgets prepared
-    statements at its ROLLBACK, so every load is planned for its own user (a
-    generic plan reused across users plans for an average user and is several
-    times slower for a large one).
+    The full-text statements run in a transaction on purpose: psycopg forgets
+    prepared statements at its ROLLBACK, so every load is planned for its own
+    user (a generic plan reused across users plans for an average user and is
+    several times slower for a large one). The nearest search has one plan for
+    every user, and runs prepared on the pool (vectors.nearest).
     """
     terms = search_terms(query)
     params: dict[str, Any] = {"user_id": user_id, "summaries": summaries, "query": query}
-    hybrid = query_vector is not None and model is not None
-    async with db.engine.connect() as conn:
-        statement = RECENT_AND_MATCHING if terms else RECENT
-        rows = (await conn.execute(statement, {**params, "terms": terms})).all()
-        matched = [row for row in rows if row.part == 1]
-        if not hybrid:
-            matched = await _with_similar(conn, params, matched)
-    if query_vector is not None and model is not None:
-        vector = query_vector if isinstance(query_vector, list) else await query_vector
+    if query_vector is None or model is None:
         async with db.engine.connect() as conn:
-            if vector is not None:
-                matched = await _fused_with_nearest(conn, user_id, model, vector, rows, matched)
-            else:
-                matched = await _with_similar(conn, params, matched)
+            rows = await _recent_and_matching(conn, params, terms)
+            matched = await _with_similar(conn, params, _matches(rows))
+        return _picked(rows, matched, budget_tokens)
+    searching = asyncio.ensure_future(_nearest(db, user_id, model, query_vector))
+    try:
+        async with db.engine.connect() as conn:
+            rows = await _recent_and_matching(conn, params, terms)
+        nearest = await searching
+    finally:
+        searching.cancel()  # when the full-text statement failed; else a no-op
+    if nearest is None:
+        async with db.engine.connect() as conn:
+            matched = await _with_similar(conn, params, _matches(rows))
+    else:
+        matched = fused(_matches(rows), nearest, {row.id: row for row in [*nearest, *rows]})
+    return _picked(rows, matched, budget_tokens)
+
+
+async def _recent_and_matching(
+    conn: AsyncConnection, params: dict[str, Any], terms: str | None
+) -> list[Any]:
+    """The recency lists, and the full-text matches (part 1) when the query has terms."""
+    statement = RECENT_AND_MATCHING if terms else RECENT
+    return list((await conn.execute(statement, {**params, "terms": terms})).all())
+
+
+def _matches(rows: Sequence[Any]) -> list[Any]:
+    return [row for row in rows if row.part == 1]
+
+
+def _picked(rows: Sequence[Any], matched: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
     # The matches first: when the budget is tight, they are what the question needs.
     picked = matched + [row for row in rows if row.part == 0]
     picked += [row for row in rows if row.part > 1]
@@ -243,20 +263,12 @@ async def _with_similar(
     return matched + list((await conn.execute(SIMILAR, fallback)).all())
 
 
-async def _fused_with_nearest(
-    conn: AsyncConnection,
-    user_id: str,
-    model: str,
-    vector: Vector,
-    rows: Sequence[Any],
-    matched: list[Any],
-) -> list[Any]:
-    """The full-text matches fused with the user's nearest memories (vectors.NEAREST)."""
-    params = {"user_id": user_id, "model": model, "query": vector_literal(vector)}
-    nearest = (await conn.execute(NEAREST, {**params, "limit": MATCHES})).all()
-    known = {row.id: row for row in rows}
-    missing = [n.id for n in nearest if n.id not in known]
-    if missing:
-        found = await conn.execute(BY_IDS, {"user_id": user_id, "ids": missing})
-        known.update({row.id: row for row in found.all()})
-    return fused(matched, nearest, known)
+async def _nearest(
+    db: Database, user_id: str, model: str, query_vector: Vector | Awaitable[Vector | None]
+) -> list[Any] | None:
+    """The user's memories nearest the question (vectors.nearest), or None when
+    its embedding failed; a connection is taken once the vector is there."""
+    vector = query_vector if isinstance(query_vector, list) else await query_vector
+    if vector is None:
+        return None
+    return await nearest(db, user_id, model, vector, MATCHES)

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory.embeddings import Vector
-from memory.vectors import NEAREST_OF_KIND, vector_literal
+from memory.vectors import nearest_of_kind, vector_literal
 
 # Chosen on the pairs above: below every paraphrase measured (lowest 0.921),
 # so the word test decides those; unrelated facts of one user scored up to
@@ -86,7 +86,7 @@ async def same_memory(
 ) -> str | None:
     """The id of the user's memory of `kind` that says what `content` says, or None.
 
-    Reads only the user's own rows of the current model (vectors.NEAREST_OF_KIND),
+    Reads only the user's own rows of the current model (vectors.nearest_of_kind),
     so another user's memory never counts.
     """
     params: dict[str, Any] = {
@@ -96,7 +96,7 @@ async def same_memory(
         "query": vector_literal(vector),
         "limit": CANDIDATES,
     }
-    for row in (await s.execute(NEAREST_OF_KIND, params)).all():
+    for row in (await s.execute(nearest_of_kind(vector), params)).all():
         if row.similarity < SAME_FACT_SIMILARITY:
             break
         if says_the_same(content, row.content):

@@ -6,15 +6,25 @@ model's name: new rows, edited rows (a write clears the name) and, after a
 change of model, every row. Writes embed their own user's owed rows right
 away; `backfill` does the rest in batches (at start, and from the CLI with
 progress), so a model change re-embeds in the background.
+
+Since migration 0010 the column is `halfvec` (pgvector 0.7 and later: two bytes
+a dimension, the same nearest memories as exact floats: tests/memory/
+test_vector_index.py) and an index holds each row's embedding beside its user,
+model and kind, so the nearest search reads that index alone. The statements
+work on either type: a row's embedding is written as `vector` and cast to the
+column's type, a search's vector takes the column's type (halfvec, or vector
+where pgvector is older than 0.7).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import text
+from psycopg.rows import namedtuple_row
+from sqlalchemy import TextClause, text
 
 from memory.db import Database
 from memory.embeddings import Embedder, EmbeddingFailed, Vector
@@ -37,31 +47,87 @@ STORE = text(
     "UPDATE memories SET embedding = CAST(:embedding AS vector), embedding_model = :model "
     "WHERE id = :id AND content = :content"
 )
-# One user's rows of the current model, nearest first: an exact scan of that
-# user's rows (the index leads with user_id), never of everyone's. The distance
-# is computed once per row, in the inner query, and the similarity only for the
-# rows returned: written as `SELECT 1 - (a <=> b) ... ORDER BY a <=> b`,
-# PostgreSQL computes both for every row and reads each TOASTed embedding twice
-# (bench/memory_load --vectors: 15.7 ms p50 before, 12.1 ms now, at 10,000 memories).
-NEAREST = text(
-    "SELECT id, 1 - distance AS similarity FROM ("
-    "SELECT id, embedding <=> CAST(:query AS vector) AS distance FROM memories "
-    "WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL "
-    "AND kind IN ('entity', 'fact', 'preference') ORDER BY distance LIMIT :limit) nearest "
-    "ORDER BY distance"
-)
-# The same scan, for one kind: the memories a new one may repeat (memory/same_fact.py).
-NEAREST_OF_KIND = text(
-    "SELECT id, content, 1 - distance AS similarity FROM ("
-    "SELECT id, content, embedding <=> CAST(:query AS vector) AS distance FROM memories "
-    "WHERE user_id = :user_id AND kind = :kind AND embedding_model = :model "
-    "AND embedding IS NOT NULL ORDER BY distance LIMIT :limit) nearest ORDER BY distance"
-)
+# Embeddings of up to this many dimensions are in migration 0010's index
+# (a B-tree entry holds at most 2,704 bytes: a halfvec of 1,024 dimensions and
+# the keys fit, whatever the model's name); a wider model's rows are read from
+# the table instead.
+COVERED_DIMENSIONS = 1024
+# One user's memories of the current model nearest a vector, with their
+# similarity. The inner query is an index-only scan of that user's entries in
+# ix_memories_user_nearest (migration 0010: user, model and kind, then the id and
+# the embedding), so it never reads the table, nor another user's rows; it
+# computes the distance once per row. The outer one reads the few rows it keeps.
+# bench/memory_load --vectors: 10.7 -> 5.0 ms p50 at 10,000 memories.
+# The question's vector is a parameter of no stated type: PostgreSQL gives it the
+# column's (halfvec, or vector where pgvector is older than 0.7) and parses it once.
+# `CAST(... AS vector)` would have a prepared statement's generic plan turn it
+# into halfvec again for every row.
+_NEAREST = """
+SELECT m.id, m.kind, m.key, m.content, m.source_session_id, m.created_at, m.updated_at,
+  1 - nearest.distance AS similarity
+FROM (
+  SELECT id, embedding <=> %(query)s AS distance FROM memories
+  WHERE user_id = %(user_id)s AND embedding_model = %(model)s AND embedding IS NOT NULL
+  AND {kinds}{covered}
+  ORDER BY distance LIMIT %(limit)s
+) nearest JOIN memories m ON m.id = nearest.id
+ORDER BY nearest.distance
+"""
+_COVERED = f" AND vector_dims(embedding) <= {COVERED_DIMENSIONS}"  # the index's predicate
+# Of the kinds recall reads, on the pool (`nearest`); by the vector's fit in the index.
+_RECALLED = {
+    covered: _NEAREST.format(
+        kinds="kind IN ('entity', 'fact', 'preference')", covered=_COVERED if covered else ""
+    )
+    for covered in (True, False)
+}
+# Of one kind, in a session's transaction (memory/same_fact.py): SQLAlchemy's
+# placeholders for psycopg's.
+_OF_KIND = {
+    covered: text(
+        re.sub(
+            r"%\((\w+)\)s",
+            r":\1",
+            _NEAREST.format(kinds="kind = %(kind)s", covered=_COVERED if covered else ""),
+        )
+    )
+    for covered in (True, False)
+}
+
+
+def _covered(vector: Vector) -> bool:
+    return len(vector) <= COVERED_DIMENSIONS
+
+
+async def nearest(db: Database, user_id: str, model: str, vector: Vector, limit: int) -> list[Any]:
+    """The user's entities, facts and preferences of `model` nearest `vector`,
+    with their similarity, best first: rows like recall's, by attribute.
+
+    One statement on the pool (autocommit; prepared, its plan the same for every
+    user): it comes between the question's embedding and the first token, where
+    a transaction's round trips and the engine's layers added 1.5 ms to its 5
+    (memory/db.py: fetch)."""
+    params = {"user_id": user_id, "model": model, "query": vector_literal(vector), "limit": limit}
+    async with db.pool.connection() as conn:
+        cursor = conn.cursor(row_factory=namedtuple_row)
+        await cursor.execute(nearest_sql(vector), params)
+        return await cursor.fetchall()
+
+
+def nearest_sql(vector: Vector) -> str:
+    """The statement `nearest` runs for `vector`, with psycopg's placeholders."""
+    return _RECALLED[_covered(vector)]
+
+
+def nearest_of_kind(vector: Vector) -> TextClause:
+    """The search for the user's memories of one kind nearest `vector`, for a
+    session (bind `user_id`, `kind`, `model`, `query`, `limit`)."""
+    return _OF_KIND[_covered(vector)]
 
 
 def vector_literal(vector: Vector) -> str:
     """pgvector's text form of a vector."""
-    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    return "[" + ",".join([f"{x:.7g}" for x in vector]) + "]"
 
 
 def passage_text(key: str, content: str) -> str:

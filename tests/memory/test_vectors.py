@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -205,13 +204,3 @@ async def test_without_pgvector_recall_is_by_full_text(
     await seed(store, user, ["User said: I live in Tromsø"])
     loaded = await store.load_relevant(user, "where do I live? Tromsø")
     assert [m["content"] for m in loaded] == ["User said: I live in Tromsø"]
-
-
-def test_embeddings_are_kept_inside_the_row(vector_url: str) -> None:
-    """Migration 0009: the nearest search reads no TOAST table for an embedding."""
-    with psycopg.connect(vector_url) as conn:
-        row = conn.execute(
-            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'memories'::regclass"
-            " AND attname = 'embedding'"
-        ).fetchone()
-    assert row is not None and row[0] == "m"
