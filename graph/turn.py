@@ -48,13 +48,6 @@ def validate_query(query: Query, max_chars: int) -> None:
     check_message(NewMessage(id=str(query.get("id")), role="user", content=content))
 
 
-async def check_turn(ctx: TurnContext, turn: Turn) -> None:
-    """Refuse a bad turn before the checkpointer sees it: LangGraph saves a
-    checkpoint even for a run that fails, and a refused turn must write nothing."""
-    validate_query(turn.query, ctx.max_message_chars)
-    await ctx.journal.check_append(turn.session_id, turn.query["id"])
-
-
 async def run_turn(
     graph: Graph,
     pool: Pool,
@@ -74,10 +67,13 @@ async def run_turn(
     When the iterator ends, the answer is journaled and the checkpoint durable.
     Pruning old checkpoints is left to `prune_after_turn`, after `done`.
     """
-    await check_turn(ctx, turn)
+    # A bad turn is refused before the checkpointer sees it: LangGraph saves a
+    # checkpoint even for a run that fails, and a refused turn writes nothing.
+    validate_query(turn.query, ctx.max_message_chars)
     content = turn.query["content"]
-    if turn.user_id and turn.memory_enabled:
+    if turn.user_id and turn.memory_enabled:  # its embedding first: the longest wait
         ctx.start_loading_memories(turn.user_id, content)
+    await ctx.journal.check_append(turn.session_id, turn.query["id"])
     row, created = await ctx.journal.append(
         turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
     )
