@@ -71,10 +71,11 @@ class Database:
 async def fetch(db: Database, statement: str, params: Any) -> list[DictRow]:
     """One statement on the psycopg pool (autocommit), its rows as dicts.
 
-    For the few statements every turn runs (the rights, the journal append and
-    lookup): there SQLAlchemy's session, connection and result layers cost two
-    to three times the statement's own client work (docs/benchmarks.md, the fast
-    path); everything else keeps the engine and the ORM.
+    For the statements every turn runs (the rights, the journal's append and
+    lookup, the Agent Server API's run store, the nearest-memory search): there
+    SQLAlchemy's session, connection and result layers cost two to three times
+    the statement's own client work (docs/benchmarks.md, the fast path);
+    everything else keeps the engine and the ORM.
     """
     async with db.pool.connection() as conn:
         cur = await conn.execute(statement, params)

@@ -154,7 +154,8 @@ _APPEND = (
 )
 # Every turn appends twice: run on the psycopg pool, as compiled once here.
 _APPEND_SQL = str(_APPEND.compile(dialect=psycopg_dialect.dialect()))  # type: ignore[no-untyped-call]
-# A session (None when it is not there) and those of some message ids journaled.
+# Those of some message ids journaled, in any session: no row at all when the
+# session is not there, else a row per message found (one of NULLs for none).
 _FIND_SQL = """
 SELECT s.id AS found_session, m.*
   FROM chat_sessions s LEFT JOIN chat_messages m ON m.id = ANY(%(ids)s)
