@@ -6,27 +6,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from graph.offline import OfflineChatModel
 from memory.sessions import Owner
-from tests.support.database import truncate_all
 from threads.events import Watcher
-from threads.options import ThreadOptions
-from threads.runtime import Runtime, open_runtime
+from threads.runtime import Runtime
 
-SLOW_TOKENS_MS = 20  # a turn streams for about a second
+if TYPE_CHECKING:  # the fixture's type, not the conftest module itself
+    from tests.threads.conftest import OpenRuntime
 
 
 @pytest.fixture
-async def one_slot(database_url: str) -> AsyncIterator[Runtime]:
-    truncate_all(database_url)
-    options = ThreadOptions(anon_ttl=timedelta(hours=24), db_pool_size=4, graph_slots=1)
-    model = OfflineChatModel(token_delay_ms=SLOW_TOKENS_MS)
-    async with open_runtime(database_url, options, model) as opened:
+async def one_slot(runtime_with: OpenRuntime) -> AsyncIterator[Runtime]:
+    async with runtime_with(graph_slots=1) as opened:
         yield opened
 
 
