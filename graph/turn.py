@@ -58,11 +58,12 @@ async def run_turn(
 ) -> AsyncIterator[dict[str, Any]]:
     """Run `turn` and yield its events (ack, progress, memory_loaded, token, message).
 
-    The question is journaled and acknowledged first, before the graph loads
-    its checkpoint: `ack` waits for one INSERT, not for the graph (initialize
-    takes the journaled row from the context), nor for a graph slot when the
-    process runs as many graphs as it has slots (`ctx.slots`). A logged-in
-    user's memories begin loading beside that INSERT (planning awaits them).
+    The question is journaled and acknowledged first: `ack` waits for one
+    INSERT, not for the graph (initialize takes the journaled row from the
+    context), nor for a graph slot when the process runs as many graphs as it
+    has slots (`ctx.slots`). Beside that INSERT the thread's checkpoint is
+    read (the graph's first wait, `RunSaver.read_ahead`) and a logged-in
+    user's memories begin loading (planning awaits them).
 
     When the iterator ends, the answer is journaled and the checkpoint durable.
     Pruning old checkpoints is left to `prune_after_turn`, after `done`.
@@ -73,44 +74,64 @@ async def run_turn(
     content = turn.query["content"]
     if turn.user_id and turn.memory_enabled:  # its embedding first: the longest wait
         ctx.start_loading_memories(turn.user_id, content)
-    await ctx.journal.check_append(turn.session_id, turn.query["id"])
-    row, created = await ctx.journal.append(
-        turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
-    )
+    saver = new_saver(pool)
+    saver.read_ahead(turn.session_id)  # beside the question's INSERT, not after it
+    try:
+        row, created = await ctx.journal.append(
+            turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
+        )
+    except BaseException:
+        saver.discard_read_ahead()
+        raise
     ctx.journaled = (row, created)
     yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
     if created and row.seq == 1:
         await ctx.sessions.set_title_if_empty(turn.session_id, content)
     config = thread_config(turn.session_id, turn.user_id)
-    runnable = graph.copy(update={"checkpointer": new_saver(pool)})
+    runnable = graph.copy(update={"checkpointer": saver})
     inputs = {
         "session_id": turn.session_id,
         "user_id": turn.user_id,
         "memory_enabled": turn.memory_enabled,
         "query": turn.query,
     }
-    # Past the process's graph slots, an acknowledged turn waits here for one.
-    async with ctx.slots or contextlib.nullcontext():
-        for attempt in (1, 2):
-            started = False
-            try:
-                async for event in runnable.astream(
-                    inputs, config, context=ctx, stream_mode="custom", durability=durability
-                ):
-                    started = True
-                    yield event
-                return
-            except (ThreadlineError, psycopg.Error):
+    try:
+        # Past the process's graph slots, an acknowledged turn waits here for one.
+        async with ctx.slots or contextlib.nullcontext():
+            async for event in _run_graph(runnable, pool, inputs, config, ctx, durability):
+                yield event
+    finally:
+        saver.discard_read_ahead()
+
+
+async def _run_graph(
+    runnable: Graph,
+    pool: Pool,
+    inputs: dict[str, Any],
+    config: RunnableConfig,
+    ctx: TurnContext,
+    durability: Durability,
+) -> AsyncIterator[dict[str, Any]]:
+    for attempt in (1, 2):
+        started = False
+        try:
+            async for event in runnable.astream(
+                inputs, config, context=ctx, stream_mode="custom", durability=durability
+            ):
+                started = True
+                yield event
+            return
+        except (ThreadlineError, psycopg.Error):
+            raise
+        except Exception:
+            # Failing before the first node ran means the checkpoint could not
+            # be read (a state schema changed between releases). It is only a
+            # cache of the journal: drop it, and initialize rebuilds the window.
+            if started or attempt == 2:
                 raise
-            except Exception:
-                # Failing before the first node ran means the checkpoint could not
-                # be read (a state schema changed between releases). It is only a
-                # cache of the journal: drop it, and initialize rebuilds the window.
-                if started or attempt == 2:
-                    raise
-                where = {"session_id": turn.session_id}
-                log.warning("unreadable checkpoint dropped", extra=where)
-                await delete_thread(pool, turn.session_id)
+            session_id = config["configurable"]["thread_id"]
+            log.warning("unreadable checkpoint dropped", extra={"session_id": session_id})
+            await delete_thread(pool, session_id)
 
 
 async def prune_after_turn(pool: Pool, session_id: str, *, keep: int = 1) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
@@ -44,14 +49,65 @@ DELETE FROM checkpoint_blobs b
 """
 
 
-def new_saver(pool: Pool) -> AsyncPostgresSaver:
+class RunSaver(AsyncPostgresSaver):
+    """The checkpointer of one run, which can begin reading the thread's latest
+    checkpoint before the run asks for it (`read_ahead`).
+
+    A turn's first two waits are the journal's INSERT of the question and this
+    read; they do not depend on each other, so run_turn starts both at once.
+    The run holds the thread's lock, so nothing writes the checkpoint between
+    the read and the graph's use of it.
+    """
+
+    def __init__(self, pool: Pool) -> None:
+        super().__init__(pool)
+        self._ahead: tuple[str, asyncio.Task[CheckpointTuple | None]] | None = None
+
+    def read_ahead(self, thread_id: str) -> asyncio.Task[CheckpointTuple | None]:
+        """Begin reading `thread_id`'s latest checkpoint; the run's first
+        `aget_tuple` of it takes the result."""
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        self.discard_read_ahead()
+        reading = asyncio.ensure_future(super().aget_tuple(config))
+        self._ahead = (thread_id, reading)
+        return reading
+
+    def discard_read_ahead(self) -> None:
+        """Drop a read begun and never taken (the run ended before the graph)."""
+        if self._ahead is not None:
+            _, reading = self._ahead
+            self._ahead = None
+            reading.cancel()
+            reading.add_done_callback(_retrieved)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        ahead, self._ahead = self._ahead, None
+        wanted = config["configurable"]
+        if (
+            ahead is not None
+            and ahead[0] == wanted["thread_id"]
+            and not wanted.get("checkpoint_ns")
+            and get_checkpoint_id(config) is None
+        ):
+            return await ahead[1]
+        if ahead is not None:
+            self._ahead = ahead  # not the read begun ahead: leave it for its turn
+        return await super().aget_tuple(config)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def new_saver(pool: Pool) -> RunSaver:
     """A saver for one run.
 
     AsyncPostgresSaver serialises every call behind one asyncio.Lock
     (langgraph issue 7259), so concurrent runs each get their own, all on the
     process's one pool.
     """
-    return AsyncPostgresSaver(pool)
+    return RunSaver(pool)
 
 
 async def prune_thread(pool: Pool, thread_id: str, *, keep: int = 1) -> None:

@@ -6,7 +6,6 @@ of its tail.
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -193,19 +192,6 @@ class Journal:
     def __init__(self, db: Database, *, anon_ttl: timedelta) -> None:
         self.db = db
         self.anon_ttl = anon_ttl
-        self._checked: tuple[str, str] | None = None
-
-    def knowing_appendable(self, session_id: str, message_id: str) -> Journal:
-        """This journal, told that `message_id` may be appended to `session_id`:
-        its `check_append` of that pair answers at once.
-
-        For a caller that has just read exactly that (the run registry, under the
-        thread's lock, before it starts the turn that checks again), so the same
-        two ids are not looked up twice per turn.
-        """
-        told = copy.copy(self)
-        told._checked = (session_id, message_id)
-        return told
 
     async def append(self, session_id: str, message: NewMessage) -> tuple[ChatMessage, bool]:
         """Journal `message` once; returns the stored row and whether it is new.
@@ -245,23 +231,6 @@ class Journal:
         if not rows:
             raise SessionNotFound("session not found")
         return message_from_row(rows[0])
-
-    async def check_append(self, session_id: str, message_id: str) -> None:
-        """Raise what `append` would for a missing session or a foreign id, in one query."""
-        if self._checked == (session_id, message_id):
-            return
-        query = (
-            select(ChatSession.id, ChatMessage.session_id)
-            .select_from(ChatSession)
-            .outerjoin(ChatMessage, ChatMessage.id == message_id)
-            .where(ChatSession.id == session_id)
-        )
-        async with self.db.autocommit() as s:
-            row = (await s.execute(query)).one_or_none()
-        if row is None:
-            raise SessionNotFound("session not found")
-        if row[1] is not None and row[1] != session_id:
-            raise MessageIdConflict("message id already used in another session")
 
     async def search_user_messages(
         self,

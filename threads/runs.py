@@ -75,12 +75,11 @@ class TurnDeps:
         self,
         options: ThreadOptions,
         cancel: asyncio.Event | None = None,
-        journal: Journal | None = None,
         model: BaseChatModel | None = None,
         slots: asyncio.Semaphore | None = None,
     ) -> TurnContext:
         return TurnContext(
-            journal=journal or self.journal,
+            journal=self.journal,
             sessions=self.sessions,
             model=model or self.model,
             window_messages=options.window_messages,
@@ -208,8 +207,7 @@ class RunRegistry:
         """A query id already journaled is never run twice: the frames that answer a
         resend, or None when the query is to run (new, or cut off before its answer).
 
-        One query reads the session, the id and its answer's id: all that the
-        turn's own check (`Journal.check_append`) would read again (see `_run`).
+        One query reads the session, the id and its answer's id.
         """
         answer_id = answer_id_for(query["id"])
         found = await self.deps.journal.find(session.id, [query["id"], answer_id])
@@ -230,11 +228,7 @@ class RunRegistry:
 
     async def _run(self, run: ActiveRun, turn: Turn, model: BaseChatModel) -> None:
         session_id = turn.session_id
-        # `_replay` read, under this lock, that the query may be journaled here.
-        journal = self.deps.journal.knowing_appendable(session_id, run.query_id)
-        ctx = self.deps.context(
-            self.options, cancel=run.cancel, journal=journal, model=model, slots=self.slots
-        )
+        ctx = self.deps.context(self.options, cancel=run.cancel, model=model, slots=self.slots)
         started, ok = time.perf_counter(), False
         try:
             async for event in run_turn(

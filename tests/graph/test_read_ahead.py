@@ -1,0 +1,110 @@
+"""The checkpoint read begun beside the question's INSERT (`RunSaver.read_ahead`)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+
+from graph.turn import Turn, run_turn
+from memory.checkpoints import new_saver
+from tests.graph.conftest import Harness, answer_of
+from tests.support.polling import until
+
+
+def latest(thread_id: str) -> dict:  # type: ignore[type-arg]
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+
+
+async def drop_checkpoints(harness: Harness, thread_id: str) -> None:
+    async with harness.db.pool.connection() as conn:
+        await conn.execute("DELETE FROM checkpoints WHERE thread_id = %s", (thread_id,))
+
+
+async def test_the_run_takes_the_checkpoint_read_ahead_once(harness: Harness) -> None:
+    session_id = await harness.new_session()
+    await harness.ask(session_id, "my name is Ada")
+    saver = new_saver(harness.db.pool)
+    await asyncio.wait([saver.read_ahead(session_id)])
+    await drop_checkpoints(harness, session_id)
+    # The read begun before the rows went: the run sees the checkpoint as it was.
+    taken = await saver.aget_tuple(latest(session_id))
+    assert taken is not None and taken.checkpoint["channel_values"]["last_seq"] == 2
+    # Taken once: the next read is a read of the table as it is now.
+    assert await saver.aget_tuple(latest(session_id)) is None
+
+
+async def test_a_read_of_anything_else_reads_now_and_keeps_the_read_ahead(
+    harness: Harness,
+) -> None:
+    first, second = await harness.new_session(), await harness.new_session()
+    await harness.ask(first, "one")
+    await harness.ask(second, "two")
+    saver = new_saver(harness.db.pool)
+    await asyncio.wait([saver.read_ahead(first)])
+    other = await saver.aget_tuple(latest(second))
+    assert other is not None and other.config["configurable"]["thread_id"] == second
+    taken = await saver.aget_tuple(latest(first))
+    assert taken is not None and taken.config["configurable"]["thread_id"] == first
+
+
+async def test_a_discarded_read_ahead_is_not_taken(harness: Harness) -> None:
+    session_id = await harness.new_session()
+    await harness.ask(session_id, "hello")
+    saver = new_saver(harness.db.pool)
+    saver.read_ahead(session_id)
+    saver.discard_read_ahead()
+    await drop_checkpoints(harness, session_id)
+    assert await saver.aget_tuple(latest(session_id)) is None
+
+
+async def test_the_checkpoint_is_read_while_the_question_is_being_journaled(
+    harness: Harness,
+) -> None:
+    """With the question's INSERT held up (its session row locked by another
+    transaction), the turn's checkpoint SELECT has already run."""
+    session_id = await harness.new_session()
+    await harness.ask(session_id, "my name is Grace")
+    turn = Turn(session_id, None, False, {"id": str(uuid.uuid4()), "content": "what is my name?"})
+    connect = psycopg.AsyncConnection.connect
+    # pg_stat_activity is read from a connection of its own: inside a
+    # transaction it answers from one snapshot.
+    async with (
+        await connect(harness.db.url) as holder,
+        await connect(harness.db.url, autocommit=True) as observer,
+    ):
+        async with holder.transaction():
+            await holder.execute(
+                "SELECT 1 FROM chat_sessions WHERE id = %s FOR UPDATE", (session_id,)
+            )
+            blocked_at = (await (await holder.execute("SELECT clock_timestamp()")).fetchone())[0]  # type: ignore[index]
+            events = run_turn(harness.graph, harness.db.pool, harness.context(), turn)
+            first = asyncio.ensure_future(anext(events))
+
+            async def checkpoint_read_since_block() -> bool:
+                found = await observer.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()"
+                    " AND query ILIKE '%%from checkpoints%%' AND query_start > %s",
+                    (blocked_at,),
+                )
+                row = await found.fetchone()
+                return row is not None and row[0] > 0
+
+            async def insert_waits() -> bool:
+                found = await observer.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()"
+                    " AND wait_event_type = 'Lock' AND query ILIKE '%%insert into chat_messages%%'"
+                )
+                row = await found.fetchone()
+                return row is not None and row[0] > 0
+
+            await until(insert_waits)
+            assert await checkpoint_read_since_block()
+            assert not first.done()  # no ack while the question is not journaled
+        ack = await first
+    assert ack["type"] == "ack"
+    rest = [event async for event in events]
+    assert "Grace" in answer_of(rest)
