@@ -19,30 +19,43 @@ from threads.operations import Threads
 from threads.runtime import Runtime
 
 
-def get_runtime(conn: HTTPConnection) -> Runtime:
+def runtime_of(conn: HTTPConnection) -> Runtime:
     runtime: Runtime = conn.app.state.runtime
     return runtime
 
 
-def get_threads(conn: HTTPConnection) -> Threads:
-    return get_runtime(conn).threads
-
-
-def get_agent_runs(conn: HTTPConnection) -> AgentRuns:
-    return get_runtime(conn).agent_runs
-
-
-def get_accounts(conn: HTTPConnection) -> Accounts:
-    return get_runtime(conn).accounts
-
-
-def get_memories(conn: HTTPConnection) -> MemoryStore:
-    return get_runtime(conn).memories
-
-
-def get_settings(conn: HTTPConnection) -> Settings:
+def settings_of(conn: HTTPConnection) -> Settings:
     settings: Settings = conn.app.state.settings
     return settings
+
+
+# The dependencies are coroutines, though none of them waits: FastAPI runs a
+# plain function on a worker thread, a hand-off there and back per dependency
+# per request.
+
+
+async def get_runtime(conn: HTTPConnection) -> Runtime:
+    return runtime_of(conn)
+
+
+async def get_threads(conn: HTTPConnection) -> Threads:
+    return runtime_of(conn).threads
+
+
+async def get_agent_runs(conn: HTTPConnection) -> AgentRuns:
+    return runtime_of(conn).agent_runs
+
+
+async def get_accounts(conn: HTTPConnection) -> Accounts:
+    return runtime_of(conn).accounts
+
+
+async def get_memories(conn: HTTPConnection) -> MemoryStore:
+    return runtime_of(conn).memories
+
+
+async def get_settings(conn: HTTPConnection) -> Settings:
+    return settings_of(conn)
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -50,13 +63,13 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return read_cookie(conn, LOGIN_COOKIE, get_settings(conn))
+    return read_cookie(conn, LOGIN_COOKIE, settings_of(conn))
 
 
 def anon_token(conn: HTTPConnection) -> str | None:
     """The anonymous owner's token shown (header or cookie); proof only if the server
     issued it (threads.access.identify checks)."""
-    return conn.headers.get("x-anon-token") or read_cookie(conn, ANON_COOKIE, get_settings(conn))
+    return conn.headers.get("x-anon-token") or read_cookie(conn, ANON_COOKIE, settings_of(conn))
 
 
 def credentials_of(conn: HTTPConnection) -> Credentials:

@@ -123,4 +123,8 @@ def client_ip(conn: HTTPConnection) -> str | None:
     return conn.client.host if conn.client else None
 
 
-RateLimitsDep = Annotated[RateLimits, Depends(rate_limits_of)]
+async def get_rate_limits(conn: HTTPConnection) -> RateLimits:
+    return rate_limits_of(conn)  # a coroutine: see app/deps.py
+
+
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]

@@ -161,6 +161,22 @@ SELECT s.id AS found_session, m.*
  WHERE s.id = %(session_id)s
 """
 
+# A session's newest messages as LangChain message dicts (a user's message is
+# `human`, any other `ai`, with its seq in `response_metadata`), as JSON text.
+_TAIL_JSON_SQL = """
+SELECT coalesce(json_agg(m.message ORDER BY m.seq), '[]')::text AS messages FROM (
+    SELECT seq, CASE WHEN role = 'user' THEN json_build_object(
+        'type', 'human', 'id', id, 'content', content, 'name', NULL,
+        'additional_kwargs', '{}'::json, 'response_metadata', '{}'::json)
+    ELSE json_build_object(
+        'type', 'ai', 'id', id, 'content', content, 'name', NULL,
+        'additional_kwargs', '{}'::json, 'response_metadata', json_build_object('seq', seq),
+        'tool_calls', '[]'::json, 'invalid_tool_calls', '[]'::json)
+    END AS message
+      FROM chat_messages WHERE session_id = %(session_id)s ORDER BY seq DESC LIMIT %(n)s
+) m
+"""
+
 
 async def grow_session(
     s: AsyncSession, session_id: str, count: int, *, anon_ttl: timedelta
@@ -315,6 +331,14 @@ class Journal:
                 .limit(n)
             )
             return list(reversed(rows.all()))
+
+    async def tail_json(self, session_id: str, n: int) -> str:
+        """The last `n` messages, oldest first, as the JSON text of a list of
+        LangChain message dicts (`_TAIL_JSON_SQL`): for a response that only
+        passes them on, PostgreSQL writes the JSON and no row becomes an object
+        here ("[]" for a session that is not there)."""
+        rows = await fetch(self.db, _TAIL_JSON_SQL, {"session_id": session_id, "n": n})
+        return str(rows[0]["messages"])
 
     async def between(self, session_id: str, first_seq: int, last_seq: int) -> list[ChatMessage]:
         """Messages with first_seq <= seq <= last_seq, oldest first."""

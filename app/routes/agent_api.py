@@ -10,6 +10,7 @@ other way round. The caller is a logged-in user (Bearer token).
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -94,8 +95,14 @@ async def thread_dict(
 
 
 async def journal_messages(threads: Threads, session: ChatSession) -> list[dict[str, Any]]:
-    rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
-    return [message_dict(row) for row in rows]
+    messages: list[dict[str, Any]] = json.loads(await journal_messages_json(threads, session.id))
+    return messages
+
+
+async def journal_messages_json(threads: Threads, session_id: str) -> str:
+    """The thread's newest messages as `message_dict`s, as JSON text (written by
+    PostgreSQL: the end of every streamed run sends them)."""
+    return await threads.deps.journal.tail_json(session_id, STATE_MESSAGES)
 
 
 def checkpoint_of(session_id: str, seq: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
 
-from app.routes.agent_api import journal_messages
+from app.routes.agent_api import journal_messages_json
 from graph.nodes import answer_id_for
 from memory.models import ChatSession
 from threads.agent_runs import AgentRuns
@@ -35,8 +35,15 @@ ALL_EVENTS = 1 << 30  # "all of the frame's events" in a parsed Last-Event-ID
 
 
 def sse(event: str, data: Any, event_id: str | None = None) -> str:
+    return sse_json(event, json.dumps(data, separators=(",", ":")), event_id)
+
+
+def sse_json(event: str, data: str, event_id: str | None = None) -> str:
+    """An event whose data is JSON text already. A line break in it can only be
+    whitespace between tokens (JSON escapes those inside strings): each line
+    goes out as a `data:` line of its own, which the client joins with one."""
     head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
-    return head + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+    return head + "data: " + data.replace("\n", "\ndata: ") + "\n\n"
 
 
 def last_seen(last_event_id: str | None) -> tuple[int, int]:
@@ -111,8 +118,8 @@ def stream_response(
                     continue  # seen before the client came back
                 yield sse(event, data, f"{n}" if len(found) == 1 else f"{n}.{i}")
         if "values" in modes:
-            now = await threads.deps.sessions.get(session.id)
-            yield sse("values", {"messages": await journal_messages(threads, now)})
+            messages = await journal_messages_json(threads, session.id)
+            yield sse_json("values", '{"messages":' + messages + "}")
         yield sse("end", None)
 
     headers = {**run_links(session.id, run_id), "Cache-Control": "no-store"}

@@ -39,7 +39,7 @@ def anon_ttl(settings: Settings) -> timedelta:
     return timedelta(hours=settings.anon_ttl_hours)
 
 
-def slide_anon_cookie(
+async def slide_anon_cookie(
     request: Request, response: Response, caller: CallerDep, settings: SettingsDep
 ) -> None:
     """Anonymous sessions expire after a day idle; the owner's cookie slides along
@@ -244,7 +244,7 @@ async def merge_into(
     return await with_preview(threads, await threads.merge(session_id, body.other_id, owner))
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Only `Content-Type: application/json`: a page on another site can send a
     form (text/plain, urlencoded, multipart) or a typeless body with the visitor's
     cookies, but not JSON without the CORS preflight that it never passes, so no

@@ -28,7 +28,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.deps import credentials_of, get_settings, get_threads
+from app.deps import credentials_of, runtime_of, settings_of
 from app.ratelimit import client_ip, rate_limits_of
 from app.routes.sessions import SEQ_MAX
 from app.schemas import session_out
@@ -155,7 +155,7 @@ class ThreadConnection:
         self.threads = threads
         self.credentials = credentials
         self.session = session
-        settings = get_settings(socket)
+        settings = settings_of(socket)
         self.max_frame_bytes = settings.max_frame_bytes
         limits = OutboxLimits(frames=settings.outbox_frames, bytes=settings.outbox_bytes)
         self.watcher: Watcher = threads.watch(session, limits)
@@ -168,10 +168,10 @@ class ThreadConnection:
     @classmethod
     async def admit(cls, socket: WebSocket, session_id: str) -> ThreadConnection | None:
         """The connection, if this socket may watch the thread; else closed with the code."""
-        if not origin_allowed(socket, get_settings(socket).allowed_origins):
+        if not origin_allowed(socket, settings_of(socket).allowed_origins):
             await socket.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return None
-        threads, credentials = get_threads(socket), credentials_of(socket)
+        threads, credentials = runtime_of(socket).threads, credentials_of(socket)
         try:
             session = await threads.authorize(credentials, session_id)
         except NotSignedIn:
