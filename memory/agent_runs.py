@@ -30,18 +30,20 @@ class AgentRun:
 # Several of these run every turn of the Agent Server API: all go straight to
 # the psycopg pool (memory.db.fetch), not through SQLAlchemy's session.
 _COLUMNS = "id, session_id, query, state, attempt"
+# A run asked to start now is `started` in its first attempt from its INSERT on.
 _ADD = (
-    "INSERT INTO agent_runs (id, session_id, query, state) "
-    "VALUES (%(id)s, %(session_id)s, CAST(%(query)s AS jsonb), %(state)s) "
+    "INSERT INTO agent_runs (id, session_id, query, state, attempt) "
+    "VALUES (%(id)s, %(session_id)s, CAST(%(query)s AS jsonb), %(state)s, %(attempt)s) "
     "ON CONFLICT (id) DO NOTHING RETURNING " + _COLUMNS
 )
 # A run asked again from an earlier state (regenerate, edit) starts a new log.
 _RESTART = (
     "WITH gone AS (DELETE FROM agent_run_events WHERE run_id = %(id)s) "
-    "INSERT INTO agent_runs (id, session_id, query, state) "
-    "VALUES (%(id)s, %(session_id)s, CAST(%(query)s AS jsonb), %(state)s) "
+    "INSERT INTO agent_runs (id, session_id, query, state, attempt) "
+    "VALUES (%(id)s, %(session_id)s, CAST(%(query)s AS jsonb), %(state)s, %(attempt)s) "
     "ON CONFLICT (id) DO UPDATE SET query = excluded.query, state = excluded.state, "
-    "attempt = 0, updated_at = now() WHERE agent_runs.session_id = excluded.session_id "
+    "attempt = excluded.attempt, updated_at = now() "
+    "WHERE agent_runs.session_id = excluded.session_id "
     "RETURNING " + _COLUMNS
 )
 _GET = f"SELECT {_COLUMNS} FROM agent_runs WHERE id = %(id)s AND session_id = %(session_id)s"
@@ -102,7 +104,7 @@ class AgentRunStore:
     async def add(
         self, run_id: str, session_id: str, query: dict[str, Any], *, queued: bool, fresh: bool
     ) -> tuple[AgentRun, bool] | None:
-        """A new run (`queued`, or `started` once a turn takes it) and True; the
+        """A new run (`queued`, or `started` in its first attempt) and True; the
         run as it was and False when it was asked before (a resend keeps its row
         and its log); None when the id is another thread's run. With `fresh` (a
         run from an earlier state) a run of the same id starts over, log emptied."""
@@ -111,6 +113,7 @@ class AgentRunStore:
             "session_id": session_id,
             "query": json.dumps(query),
             "state": "queued" if queued else "started",
+            "attempt": 0 if queued else 1,
         }
         rows = await fetch(self.db, _RESTART if fresh else _ADD, params)
         if rows:

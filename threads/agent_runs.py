@@ -51,6 +51,9 @@ QUEUE_SCAN_S = 2.0  # how often a process looks for runs left waiting
 STALE_S = 5.0
 STOP_WAIT_S = 30.0  # interrupt/rollback: how long the running turn gets to stop
 FOLLOW_WAKE_S = 0.5  # a follower in another process reads the log at least this often
+# A run's frames go to its log at most once per this gap, and at once at its end:
+# a fast turn is two writes (its first frame, then the rest), not one per frame.
+LOG_GAP_S = 0.05
 ENDS_RUN = ("done", "error")
 # Each attempt at a run numbers its frames from its own range, above every
 # earlier attempt's, so a client that saw frames the log never got (they were
@@ -69,6 +72,7 @@ class Recorder:
     written: int = 0  # how many of `frames` are in the log
     over: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, frame: Frame) -> None:
         self.frames.append((self.first + len(self.frames), frame))
@@ -76,6 +80,7 @@ class Recorder:
 
     def end(self) -> None:
         self.over = True
+        self.ended.set()
         self._wake()
 
     def _wake(self) -> None:
@@ -142,31 +147,38 @@ class AgentRuns:
             return self.threads.ask(session, query)
 
         try:
-            running = await self.threads.is_running(session.id)
-            if running and strategy in ("interrupt", "rollback"):
+            # Only these strategies look before they ask (the others learn that
+            # the thread is busy from the admission itself).
+            stopping = strategy in ("interrupt", "rollback")
+            if stopping and await self.threads.is_running(session.id):
                 stopped = await self._stop_running(session)
                 if strategy == "rollback" and stopped is not None and rework is None:
 
                     def begin() -> Awaitable[list[Frame]]:
                         return self.threads.ask_instead(session, stopped, query)
 
-            first = await self._start(session, run.id, begin)
+            # A run just added is in its first attempt (AgentRunStore.add).
+            first = await self._start(session, run.id, begin, run.attempt if created else None)
         except BaseException:
             await self.store.finish(run.id)
             raise
         return run, first - 1
 
-    async def _start(self, session: ChatSession, run_id: str, begin: Begin) -> int:
+    async def _start(
+        self, session: ChatSession, run_id: str, begin: Begin, attempt: int | None = None
+    ) -> int:
         """Hand the run's turn to this process, recording its frames; returns the
         number of the attempt's first frame (SessionBusy when the thread is busy:
-        nothing was started). The run's id is its question's."""
+        nothing was started). The run's id is its question's. `attempt`: the
+        attempt the run's row already counts (else it counts one more now)."""
         watcher = self.threads.watch(session)
         try:
             replayed = await begin()
         except BaseException:
             self.threads.unwatch(watcher)
             raise
-        attempt = await self.store.mark_started(run_id)
+        if attempt is None:
+            attempt = await self.store.mark_started(run_id)
         recorder = Recorder(run_id, (attempt - 1) * ATTEMPT_SPAN + 1)
         if attempt > 1:
             recorder.add({"type": "attempt", "attempt": attempt})
@@ -208,7 +220,9 @@ class AgentRuns:
         await self._turn_ended(watcher.session_id, known=True)
 
     async def _write(self, recorder: Recorder) -> None:
-        """Write the recorder's frames behind it, all that waits in one statement."""
+        """Write the recorder's frames behind it, all that waits in one statement,
+        at most once per LOG_GAP_S until the run ends (its followers here read
+        the recorder; the log is for those elsewhere and later)."""
         while True:
             changed = recorder.changed
             if recorder.written < len(recorder.frames):
@@ -219,6 +233,8 @@ class AgentRuns:
                 except Exception as exc:
                     where = {"run_id": recorder.run_id, "error": type(exc).__name__}
                     log.warning("run log write failed", extra=where)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(recorder.ended.wait(), LOG_GAP_S)
                 continue
             if recorder.over:
                 return
