@@ -202,7 +202,7 @@ async def embed_targets(url: str, embedder: LocalEmbedder, targets: dict[int, st
         vectors, done = Vectors(db, embedder), 0
         assert await vectors.open() == "hybrid", "no pgvector on the embedded server"
         for n, user_id in targets.items():
-            while embedded := await vectors.embed_owed(user_id, batch=128):
+            while embedded := await vectors.embed_owed(user_id, batch=128, rested=False):
                 done += embedded
             print(f"  user with {n:,} memories embedded ({done:,} rows so far)", flush=True)
         return done

@@ -237,6 +237,8 @@ class MemoryStore:
                 .values(memory_saved_seq=upto_seq)
             )
         await self._embed(user_id)
+        if summary and self.vectors is not None:
+            self.vectors.embed_later(user_id)  # the summary, once it rests
         return True
 
     async def _vectors_of(self, drafts: builtins.list[MemoryDraft]) -> builtins.list[Vector | None]:

@@ -4,7 +4,11 @@ filled by the configured embedder, and the nearest memories to a question.
 A row is owed an embedding while its `embedding_model` is not the current
 model's name: new rows, edited rows (a write clears the name) and, after a
 change of model, every row. Writes embed their own user's owed rows right
-away; `backfill` does the rest in batches (at start, and from the CLI with
+away, except a conversation's summary: it is rewritten after every turn of its
+conversation and is the longest text there is (up to 4,000 characters, about
+two seconds of the local model's CPU), so it is embedded once it has rested
+`summary_rest_s` (`embed_later`); until then it is found by its words.
+`backfill` does the rest in batches (at start, and from the CLI with
 progress), so a model change re-embeds in the background.
 
 Since migration 0010 the column is `halfvec` (pgvector 0.7 and later: two bytes
@@ -18,6 +22,7 @@ where pgvector is older than 0.7).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -35,11 +40,17 @@ _HAS_COLUMN = text(
     "SELECT 1 FROM pg_attribute WHERE attrelid = 'memories'::regclass "
     "AND attname = 'embedding' AND NOT attisdropped"
 )
+SUMMARY_REST_S = 30.0  # a summary unchanged this long is embedded (see above)
 _OWED = text(
     "SELECT id, coalesce(key, '') AS key, content FROM memories "
     "WHERE embedding_model IS DISTINCT FROM :model "
     "AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id) "
+    "AND (kind <> 'summary' OR updated_at <= now() - make_interval(secs => :rest_s)) "
     "ORDER BY updated_at DESC LIMIT :limit"
+)
+_SUMMARY_OWED = text(
+    "SELECT 1 FROM memories WHERE user_id = :user_id AND kind = 'summary' "
+    "AND embedding_model IS DISTINCT FROM :model LIMIT 1"
 )
 _OWED_COUNT = text("SELECT count(*) FROM memories WHERE embedding_model IS DISTINCT FROM :model")
 # A row's embedding, unless its content changed since it was embedded.
@@ -137,10 +148,18 @@ def passage_text(key: str, content: str) -> str:
 class Vectors:
     """Which recall mode is on, and the embeddings behind the vector one."""
 
-    def __init__(self, db: Database, embedder: Embedder | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder | None,
+        *,
+        summary_rest_s: float = SUMMARY_REST_S,
+    ) -> None:
         self.db = db
         self.embedder = embedder
         self.column = False
+        self.summary_rest_s = summary_rest_s
+        self._later: dict[str, asyncio.Task[None]] = {}  # by user: embed_later's timers
 
     async def open(self) -> str:
         """Find out which mode is on; say it once."""
@@ -195,16 +214,23 @@ class Vectors:
             log.warning("embedding new memories failed; saving by keys and words", exc_info=True)
             return None
 
-    async def embed_owed(self, user_id: str | None = None, *, batch: int = 64) -> int:
+    async def embed_owed(
+        self, user_id: str | None = None, *, batch: int = 64, rested: bool = True
+    ) -> int:
         """Embed up to `batch` owed rows (of one user, or anyone's); how many were.
-        A row edited meanwhile keeps its debt (the update matches on content)."""
+        A row edited meanwhile keeps its debt (the update matches on content).
+        With `rested`, a summary changed in the last `summary_rest_s` waits."""
         if not self.on or self.embedder is None:
             return 0
         model = self.embedder.model
+        params = {
+            "model": model,
+            "user_id": user_id,
+            "limit": batch,
+            "rest_s": self.summary_rest_s if rested else 0,
+        }
         async with self.db.engine.connect() as conn:
-            rows = (
-                await conn.execute(_OWED, {"model": model, "user_id": user_id, "limit": batch})
-            ).all()
+            rows = (await conn.execute(_OWED, params)).all()
         if not rows:
             return 0
         try:
@@ -235,15 +261,48 @@ class Vectors:
                 (await conn.execute(_OWED_COUNT, {"model": self.embedder.model})).scalar() or 0
             )
 
+    def embed_later(self, user_id: str) -> None:
+        """Embed the user's summaries once they have rested (one timer per user;
+        a summary changed meanwhile waits its rest again). A process that stops
+        first leaves them owed, for the next start's backfill."""
+        if self.on and user_id not in self._later:
+            timer = asyncio.create_task(self._embed_rested(user_id), name=f"embed-{user_id}")
+            self._later[user_id] = timer
+
+    async def _embed_rested(self, user_id: str) -> None:
+        assert self.embedder is not None
+        params = {"user_id": user_id, "model": self.embedder.model}
+        try:
+            while True:
+                await asyncio.sleep(self.summary_rest_s)
+                while await self.embed_owed(user_id):
+                    pass
+                async with self.db.engine.connect() as conn:
+                    if (await conn.execute(_SUMMARY_OWED, params)).first() is None:
+                        return
+        except Exception:
+            log.warning("embedding rested summaries failed; they stay owed", exc_info=True)
+        finally:
+            self._later.pop(user_id, None)
+
     async def backfill(self, progress: Callable[[int], Any] | None = None) -> int:
-        """Embed every owed row, in batches; `progress(n)` after each."""
+        """Embed every owed row (summaries too, rested or not), in batches;
+        `progress(n)` after each."""
         done = 0
-        while n := await self.embed_owed():
+        while n := await self.embed_owed(rested=False):
             done += n
             if progress is not None:
                 progress(n)
         return done
 
+    async def stop_waiting(self) -> None:
+        """Cancel `embed_later`'s timers (their summaries stay owed)."""
+        timers = list(self._later.values())
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
+
     async def close(self) -> None:
+        await self.stop_waiting()
         if self.embedder is not None:
             await self.embedder.close()

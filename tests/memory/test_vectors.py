@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -16,9 +17,11 @@ from memory.db import Database, open_database
 from memory.embeddings import LocalEmbedder, OpenAIEmbedder
 from memory.memories import MemoryDraft, MemoryStore
 from memory.schema import migrate_sync
+from memory.sessions import Owner, SessionStore
 from memory.vectors import Vectors
 from tests.support.database import throwaway_database
 from tests.support.openai_stub import OpenAIStub, openai_stub
+from tests.support.polling import until
 from tests.support.users import create_user
 
 # A person's facts, each with a question that shares none of its content words.
@@ -204,3 +207,51 @@ async def test_without_pgvector_recall_is_by_full_text(
     await seed(store, user, ["User said: I live in Tromsø"])
     loaded = await store.load_relevant(user, "where do I live? Tromsø")
     assert [m["content"] for m in loaded] == ["User said: I live in Tromsø"]
+
+
+# -- a conversation's summary: embedded once it rests -------------------------------
+
+
+async def embeddings_by_kind(db: Database) -> dict[str, str | None]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT kind, embedding_model FROM memories"))
+        return {kind: model for kind, model in rows.all()}
+
+
+async def test_a_summary_is_embedded_once_it_rests_not_after_every_turn(
+    vector_db: Database, local_embedder: LocalEmbedder
+) -> None:
+    vectors = Vectors(vector_db, local_embedder, summary_rest_s=0.5)
+    await vectors.open()
+    store = MemoryStore(vector_db, vectors)
+    user = await create_user(vector_db, "rest@example.com")
+    sessions = SessionStore(vector_db, anon_ttl=timedelta(hours=1))
+    session = await sessions.create(Owner(user_id=user))
+    fact = MemoryDraft("fact", "home city", "User said: I live in Tromsø")
+    for upto, summary in enumerate(("- user said: I live in Tromsø", "- user asked: trains"), 1):
+        assert await store.save_from_session(session.id, user, [fact], summary, upto_seq=upto)
+        # the fact at once; the summary, rewritten by this turn, not yet
+        assert await embeddings_by_kind(vector_db) == {"fact": LocalEmbedder.model, "summary": None}
+
+    async def summary_embedded() -> bool:
+        return (await embeddings_by_kind(vector_db))["summary"] == LocalEmbedder.model
+
+    await until(summary_embedded, timeout=20)
+    found = await store.load_relevant(user, "Which railway trips did we discuss?", summaries=1)
+    assert any(m["kind"] == "summary" for m in found)
+    await vectors.stop_waiting()  # (closing it would close the shared embedder)
+
+
+async def test_the_backfill_embeds_summaries_that_have_not_rested(
+    vector_db: Database, local_embedder: LocalEmbedder
+) -> None:
+    vectors = Vectors(vector_db, local_embedder)  # the default rest: far longer than the test
+    await vectors.open()
+    store = MemoryStore(vector_db, vectors)
+    user = await create_user(vector_db, "backfill@example.com")
+    session = await SessionStore(vector_db, anon_ttl=timedelta(hours=1)).create(Owner(user_id=user))
+    await store.save_from_session(session.id, user, [], "- user asked: trains", upto_seq=1)
+    assert await embeddings_by_kind(vector_db) == {"summary": None}
+    assert await vectors.backfill() == 1  # at start, and `threadline memories reembed`
+    assert await embeddings_by_kind(vector_db) == {"summary": LocalEmbedder.model}
+    await vectors.stop_waiting()
