@@ -1,4 +1,5 @@
-"""The checkpoint read begun beside the question's INSERT (`RunSaver.read_ahead`)."""
+"""The run's checkpointer (`RunSaver`): the checkpoint read begun beside the
+question's INSERT (`read_ahead`), and the stock saver's rows both ways."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import uuid
 
 import psycopg
+from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from graph.turn import Turn, run_turn
 from memory.checkpoints import new_saver
@@ -108,3 +111,31 @@ async def test_the_checkpoint_is_read_while_the_question_is_being_journaled(
     assert ack["type"] == "ack"
     rest = [event async for event in events]
     assert "Grace" in answer_of(rest)
+
+
+async def test_the_run_saver_writes_and_reads_what_the_stock_saver_does(
+    harness: Harness,
+) -> None:
+    """RunSaver's `aput` and its read are the library's with the (de)serialising
+    moved onto the event loop: the same rows, both ways."""
+    session_id = await harness.new_session()
+    await harness.ask(session_id, "my name is Ada and I live in Oslo")
+    stock, ours = AsyncPostgresSaver(harness.db.pool), new_saver(harness.db.pool)
+    read = await stock.aget_tuple(latest(session_id))
+    assert read is not None and read == await ours.aget_tuple(latest(session_id))
+    # pending writes (a run cut off between steps leaves some), read alike
+    await stock.aput_writes(
+        read.config, [("summary", "a summary"), ("steps", 3)], task_id=str(uuid.uuid4())
+    )
+    with_writes = await stock.aget_tuple(latest(session_id))
+    assert with_writes is not None and len(with_writes.pending_writes or []) == 2
+    assert with_writes == await ours.aget_tuple(latest(session_id))
+    # a checkpoint written by ours reads back the same through the stock saver
+    checkpoint = {**read.checkpoint, "id": str(uuid6(clock_seq=-2))}
+    versions = dict(read.checkpoint["channel_versions"])
+    written = await ours.aput(read.config, checkpoint, read.metadata, versions)  # type: ignore[arg-type]
+    again = await stock.aget_tuple(written)
+    assert again is not None
+    assert again.checkpoint["channel_values"] == read.checkpoint["channel_values"]
+    assert again.parent_config is not None
+    assert again.parent_config["configurable"]["checkpoint_id"] == read.checkpoint["id"]
