@@ -75,7 +75,11 @@ async def run_turn(
     if turn.user_id and turn.memory_enabled:  # its embedding first: the longest wait
         ctx.start_loading_memories(turn.user_id, content)
     saver = new_saver(pool)
-    saver.read_ahead(turn.session_id)  # beside the question's INSERT, not after it
+    if ctx.slots is None or not ctx.slots.locked():
+        # Beside the question's INSERT, not after it; a turn that will wait for
+        # a graph slot reads when its graph starts (its read would only compete
+        # for the pool with the INSERTs of the turns it waits behind).
+        saver.read_ahead(turn.session_id)
     try:
         row, created = await ctx.journal.append(
             turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
