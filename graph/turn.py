@@ -84,28 +84,24 @@ async def run_turn(
         row, created = await ctx.journal.append(
             turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
         )
-    except BaseException:
-        saver.discard_read_ahead()
-        raise
-    ctx.journaled = (row, created)
-    yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
-    if created and row.seq == 1:
-        await ctx.sessions.set_title_if_empty(turn.session_id, content)
-    config = thread_config(turn.session_id, turn.user_id)
-    runnable = graph.copy(update={"checkpointer": saver})
-    inputs = {
-        "session_id": turn.session_id,
-        "user_id": turn.user_id,
-        "memory_enabled": turn.memory_enabled,
-        "query": turn.query,
-    }
-    try:
+        ctx.journaled = (row, created)
+        yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
+        if created and row.seq == 1:
+            await ctx.sessions.set_title_if_empty(turn.session_id, content)
+        config = thread_config(turn.session_id, turn.user_id)
+        runnable = graph.copy(update={"checkpointer": saver})
+        inputs = {
+            "session_id": turn.session_id,
+            "user_id": turn.user_id,
+            "memory_enabled": turn.memory_enabled,
+            "query": turn.query,
+        }
         # Past the process's graph slots, an acknowledged turn waits here for one.
         async with ctx.slots or contextlib.nullcontext():
             async for event in _run_graph(runnable, pool, inputs, config, ctx, durability):
                 yield event
     finally:
-        saver.discard_read_ahead()
+        saver.discard_read_ahead()  # a read begun and never taken (the turn ended first)
 
 
 async def _run_graph(
