@@ -1,12 +1,22 @@
 """Saving memories after `done`: one save at a time per session, owed saves
-picked up at start, nothing lost to a crash (the marker lives in the database)."""
+picked up at start, nothing lost to a crash (the marker lives in the database).
+
+A busy thread's saves are batched: a turn that ends within SAVE_GAP_S of the
+start of its thread's last save leaves its save to a timer for the rest of the
+gap, and that one save covers every turn since (a save reads all that the
+thread owes). A person's turns are further apart than that, so each is saved
+as it ends; a client asking turn after turn no longer pays a save per turn.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
+from collections.abc import Coroutine
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -18,6 +28,8 @@ from memory.memories import MemoryStore
 from memory.sessions import SessionStore
 
 log = logging.getLogger(__name__)
+
+SAVE_GAP_S = 1.0  # a thread's saves begin at least this far apart (see above)
 
 
 class MemorySaver:
@@ -39,13 +51,35 @@ class MemorySaver:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._startup: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[bool]] = set()
+        self._began: dict[str, float] = {}  # when each thread's last save began
+        self._later: set[str] = set()  # threads whose save waits out the gap
 
     async def after_turn(self, turn: Turn) -> None:
         if turn.user_id is None or not turn.memory_enabled:
             return  # anonymous and memory-off sessions learn nothing long-term
         if self.delay_ms:
             await asyncio.sleep(self.delay_ms / 1000)
-        await self.save(turn.session_id)
+        session_id = turn.session_id
+        if session_id in self._later:
+            return  # the save waiting out the gap covers this turn
+        wait = self._began.get(session_id, float("-inf")) + SAVE_GAP_S - time.monotonic()
+        if wait > 0:
+            self._later.add(session_id)
+            self._in_background(self._save_after(session_id, wait), session_id)
+            return
+        await self._save_now(session_id)
+
+    async def _save_after(self, session_id: str, wait: float) -> bool:
+        await asyncio.sleep(wait)
+        self._later.discard(session_id)
+        return await self._save_now(session_id)
+
+    async def _save_now(self, session_id: str) -> bool:
+        now = time.monotonic()
+        self._began[session_id] = now
+        if len(self._began) > 10_000:  # forget threads whose gap is long over
+            self._began = {s: t for s, t in self._began.items() if now - t < SAVE_GAP_S}
+        return await self.save(session_id)
 
     async def save(self, session_id: str) -> bool:
         """Save what `session_id` owes; False if nothing was due or it is gone."""
@@ -62,7 +96,10 @@ class MemorySaver:
 
     def save_soon(self, session_id: str) -> None:
         """Save in the background (after a claim); a failure is retried next turn."""
-        task = asyncio.create_task(self.save(session_id), name=f"memory-save-{session_id}")
+        self._in_background(self.save(session_id), session_id)
+
+    def _in_background(self, saving: Coroutine[Any, Any, bool], session_id: str) -> None:
+        task = asyncio.create_task(saving, name=f"memory-save-{session_id}")
         self._background.add(task)
         task.add_done_callback(self._finished)
 
