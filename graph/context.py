@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
+from memory.futures import retrieved
 from memory.journal import Journal
 from memory.memories import MemoryStore
 from memory.models import ChatMessage
@@ -49,7 +50,7 @@ class TurnContext:
         if self.memory_loader is None or (user_id, query) in self._early:
             return
         loading = asyncio.ensure_future(self.memory_loader(user_id, query))
-        loading.add_done_callback(_retrieved)  # a turn that ends before planning
+        loading.add_done_callback(retrieved)  # a turn that ends before planning
         self._early[(user_id, query)] = loading
 
     async def load_memories(self, user_id: str, query: str) -> list[dict[str, Any]]:
@@ -59,8 +60,3 @@ class TurnContext:
             return await loading
         assert self.memory_loader is not None
         return await self.memory_loader(user_id, query)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()

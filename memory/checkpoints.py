@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -20,6 +20,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from memory.futures import retrieved
 
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
@@ -93,7 +95,7 @@ class RunSaver(AsyncPostgresSaver):
             _, reading = self._ahead
             self._ahead = None
             reading.cancel()
-            reading.add_done_callback(_retrieved)
+            reading.add_done_callback(retrieved)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         ahead, self._ahead = self._ahead, None
@@ -188,11 +190,6 @@ class RunSaver(AsyncPostgresSaver):
             ),
             self._load_writes(value["pending_writes"]),
         )
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def new_saver(pool: Pool) -> RunSaver:

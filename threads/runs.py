@@ -26,6 +26,7 @@ from graph.state import Query
 from graph.turn import Turn, prune_after_turn, run_turn, validate_query
 from memory.db import Database
 from memory.errors import DATABASE_DOWN, InvalidInput, MessageIdConflict, ThreadlineError
+from memory.futures import retrieved
 from memory.journal import Journal
 from memory.memories import MemoryStore
 from memory.models import ChatSession
@@ -156,7 +157,7 @@ class RunRegistry:
         if self.closing:
             raise ShuttingDown("the server is shutting down; retry in a moment")
         admission = asyncio.ensure_future(self._admit(rights, session_id, query))
-        admission.add_done_callback(_retrieved)  # its error, if nobody waits any more
+        admission.add_done_callback(retrieved)  # its error, if nobody waits any more
         return await asyncio.shield(admission)
 
     async def _admit(
@@ -304,9 +305,3 @@ class RunRegistry:
 async def already_opened(session: ChatSession) -> ChatSession:
     """Rights already checked by the caller: the session it opened."""
     return session
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    """Mark a task's outcome as seen (asyncio logs an error never retrieved)."""
-    if not task.cancelled():
-        task.exception()
