@@ -86,8 +86,6 @@ async def run_turn(
         )
         ctx.journaled = (row, created)
         yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
-        if created and row.seq == 1:
-            await ctx.sessions.set_title_if_empty(turn.session_id, content)
         config = thread_config(turn.session_id, turn.user_id)
         runnable = graph.copy(update={"checkpointer": saver})
         inputs = {

@@ -19,11 +19,13 @@ from sqlalchemy import (
     Interval,
     Table,
     Text,
+    and_,
     bindparam,
     case,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -53,6 +55,23 @@ class NewMessage:
     has_error: bool = False
     error_message: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+TITLE_MAX = 200
+QUESTION_TITLE_CHARS = 80  # of the first question, when it names its session
+
+
+def clean_title(title: str | None) -> str | None:
+    if title is None:
+        return None
+    check_text(title, what="title")
+    title = " ".join(title.split())[:TITLE_MAX]
+    return title or None
+
+
+def question_title(question: str) -> str | None:
+    """The title a session nobody named takes from its first question."""
+    return clean_title(question[:QUESTION_TITLE_CHARS])
 
 
 def check_text(text: str, *, what: str = "content") -> None:
@@ -108,6 +127,15 @@ _GROW = (
         expires_at=case(
             (SESSIONS.c.user_id.is_(None), func.now() + bindparam("p_anon_ttl", type_=Interval)),
             else_=SESSIONS.c.expires_at,
+        ),
+        # A session nobody named is named after its first message (`p_title`:
+        # the first question's title, NULL when the message is not a question).
+        title=case(
+            (
+                and_(SESSIONS.c.last_seq == literal_column("0"), SESSIONS.c.title.is_(None)),
+                bindparam("p_title", type_=Text),
+            ),
+            else_=SESSIONS.c.title,
         ),
     )
     .returning(SESSIONS.c.last_seq)
@@ -187,7 +215,8 @@ async def grow_session(
     `_GROW` is the rule; the row stays locked until the caller commits.
     """
     last_seq = await s.scalar(
-        _GROW, {"p_session_id": session_id, "p_count": count, "p_anon_ttl": anon_ttl}
+        _GROW,
+        {"p_session_id": session_id, "p_count": count, "p_anon_ttl": anon_ttl, "p_title": None},
     )
     if last_seq is None:
         raise SessionNotFound("session not found")
@@ -233,6 +262,7 @@ class Journal:
             "p_session_id": session_id,
             "p_count": 1,
             "p_anon_ttl": self.anon_ttl,
+            "p_title": question_title(message.content) if message.role == "user" else None,
             "p_id": message.id,
             "p_role": message.role,
             "p_content": message.content,

@@ -16,10 +16,9 @@ from sqlalchemy.orm import make_transient_to_detached
 from memory.checkpoints import delete_thread
 from memory.db import Database, fetch
 from memory.errors import InvalidInput, SessionNotFound
-from memory.journal import check_text, like_pattern
+from memory.journal import check_text, clean_title, like_pattern
 from memory.models import ChatMessage, ChatSession, Memory
 
-TITLE_MAX = 200
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
@@ -71,14 +70,6 @@ def check_session_id(session_id: str) -> str:
         return str(uuid.UUID(session_id))
     except (ValueError, AttributeError, TypeError):
         raise SessionNotFound("session not found") from None
-
-
-def clean_title(title: str | None) -> str | None:
-    if title is None:
-        return None
-    check_text(title, what="title")
-    title = " ".join(title.split())[:TITLE_MAX]
-    return title or None
 
 
 def _encode_cursor(session: ChatSession) -> str:
@@ -238,15 +229,6 @@ class SessionStore:
             if claimed.scalar_one_or_none() is None:
                 raise SessionNotFound("session not found")
         return await self.get(session_id, Owner(user_id=user_id))
-
-    async def set_title_if_empty(self, session_id: str, title: str) -> None:
-        """Name a session after its first question when nobody named it."""
-        async with self.db.autocommit() as s:
-            await s.execute(
-                update(ChatSession)
-                .where(ChatSession.id == session_id, ChatSession.title.is_(None))
-                .values(title=clean_title(title[:80]))
-            )
 
     async def delete(
         self, session_id: str, owner: Owner | None = None, *, forget: bool = False

@@ -31,6 +31,20 @@ async def test_a_turn_streams_its_events_in_order(harness: Harness) -> None:
     assert (await harness.sessions.get(session_id)).title == "hello there"
 
 
+async def test_the_first_question_names_a_session_nobody_named(harness: Harness) -> None:
+    first = "  what   makes\na journal durable? " + "x" * 100
+    unnamed = await harness.new_session()
+    await harness.ask(unnamed, first)
+    await harness.ask(unnamed, "a later question never renames it")
+    title = (await harness.sessions.get(unnamed)).title
+    assert title == " ".join(first[:80].split())  # its first 80 characters, spaces folded
+
+    named = await harness.new_session()
+    await harness.sessions.update(named, None, title="Chosen by its owner")
+    await harness.ask(named, "hello there")
+    assert (await harness.sessions.get(named)).title == "Chosen by its owner"
+
+
 async def test_offline_model_recalls_from_the_window(harness: Harness) -> None:
     session_id = await harness.new_session()
     await harness.ask(session_id, "Hi, my name is Ada Lovelace and I live in Tromsø.")
