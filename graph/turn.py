@@ -14,9 +14,10 @@ from langchain_core.runnables import RunnableConfig
 from graph.builder import Graph
 from graph.context import TurnContext
 from graph.state import Query
-from memory.checkpoints import Pool, delete_thread, new_saver, prune_thread
+from memory.checkpoints import Pool, RunSaver, delete_thread, new_saver, prune_thread
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import NewMessage, check_message
+from memory.models import ChatMessage
 
 log = logging.getLogger(__name__)
 Durability = Literal["exit", "async", "sync"]
@@ -58,15 +59,32 @@ async def run_turn(
 ) -> AsyncIterator[dict[str, Any]]:
     """Run `turn` and yield its events (ack, progress, memory_loaded, token, message).
 
-    The question is journaled and acknowledged first: `ack` waits for one
-    INSERT, not for the graph (initialize takes the journaled row from the
-    context), nor for a graph slot when the process runs as many graphs as it
-    has slots (`ctx.slots`). Beside that INSERT the thread's checkpoint is
-    read (the graph's first wait, `RunSaver.read_ahead`) and a logged-in
-    user's memories begin loading (planning awaits them).
+    `journal_question`, then the journaled turn's `events`: see both.
+    """
+    journaled = await journal_question(graph, pool, ctx, turn, durability=durability)
+    async for event in journaled.events():
+        yield event
 
-    When the iterator ends, the answer is journaled and the checkpoint durable.
-    Pruning old checkpoints is left to `prune_after_turn`, after `done`.
+
+async def journal_question(
+    graph: Graph,
+    pool: Pool,
+    ctx: TurnContext,
+    turn: Turn,
+    *,
+    durability: Durability = "exit",
+) -> JournaledTurn:
+    """Journal the turn's question (one INSERT); the graph is yet to run.
+
+    Beside that INSERT the thread's checkpoint is read (the graph's first wait,
+    `RunSaver.read_ahead`) and a logged-in user's memories begin loading
+    (planning awaits them). A turn that will wait for a graph slot
+    (`ctx.slots`) does not read ahead: its read would only compete for the
+    pool with the INSERTs of the turns it waits behind.
+
+    `created` False: the question was journaled before (a resend; the caller
+    decides whether it still needs its answer). Either way the returned turn's
+    `events` are run or it is `abandon`ed.
     """
     # A bad turn is refused before the checkpointer sees it: LangGraph saves a
     # checkpoint even for a run that fails, and a refused turn writes nothing.
@@ -76,30 +94,59 @@ async def run_turn(
         ctx.start_loading_memories(turn.user_id, content)
     saver = new_saver(pool)
     if ctx.slots is None or not ctx.slots.locked():
-        # Beside the question's INSERT, not after it; a turn that will wait for
-        # a graph slot reads when its graph starts (its read would only compete
-        # for the pool with the INSERTs of the turns it waits behind).
         saver.read_ahead(turn.session_id)
     try:
         row, created = await ctx.journal.append(
             turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
         )
-        ctx.journaled = (row, created)
-        yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
-        config = thread_config(turn.session_id, turn.user_id)
-        runnable = graph.copy(update={"checkpointer": saver})
-        inputs = {
-            "session_id": turn.session_id,
-            "user_id": turn.user_id,
-            "memory_enabled": turn.memory_enabled,
-            "query": turn.query,
-        }
-        # Past the process's graph slots, an acknowledged turn waits here for one.
-        async with ctx.slots or contextlib.nullcontext():
-            async for event in _run_graph(runnable, pool, inputs, config, ctx, durability):
-                yield event
-    finally:
-        saver.discard_read_ahead()  # a read begun and never taken (the turn ended first)
+    except BaseException:
+        saver.discard_read_ahead()
+        raise
+    ctx.journaled = (row, created)
+    return JournaledTurn(row, created, graph, saver, pool, ctx, turn, durability)
+
+
+@dataclass
+class JournaledTurn:
+    """A turn whose question is journaled and whose graph is yet to run."""
+
+    row: ChatMessage
+    created: bool  # False: it was journaled before this turn (a resend)
+    graph: Graph
+    saver: RunSaver
+    pool: Pool
+    ctx: TurnContext
+    turn: Turn
+    durability: Durability
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """`ack` (it does not wait for the graph, nor for a graph slot), then the
+        graph's events. When the iterator ends, the answer is journaled and the
+        checkpoint durable. Pruning old checkpoints is left to
+        `prune_after_turn`, after `done`."""
+        row, turn = self.row, self.turn
+        try:
+            yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
+            config = thread_config(turn.session_id, turn.user_id)
+            runnable = self.graph.copy(update={"checkpointer": self.saver})
+            inputs = {
+                "session_id": turn.session_id,
+                "user_id": turn.user_id,
+                "memory_enabled": turn.memory_enabled,
+                "query": turn.query,
+            }
+            # Past the process's graph slots, an acknowledged turn waits here for one.
+            async with self.ctx.slots or contextlib.nullcontext():
+                async for event in _run_graph(
+                    runnable, self.pool, inputs, config, self.ctx, self.durability
+                ):
+                    yield event
+        finally:
+            self.abandon()  # a read begun and never taken (the turn ended first)
+
+    def abandon(self) -> None:
+        """Drop what was begun for the graph: a turn that will not run it."""
+        self.saver.discard_read_ahead()
 
 
 async def _run_graph(

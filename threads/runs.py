@@ -23,13 +23,13 @@ from graph.context import MemoryLoader, TurnContext
 from graph.llm import Models
 from graph.nodes import answer_id_for
 from graph.state import Query
-from graph.turn import Turn, prune_after_turn, run_turn, validate_query
+from graph.turn import JournaledTurn, Turn, journal_question, prune_after_turn, validate_query
 from memory.db import Database
 from memory.errors import DATABASE_DOWN, InvalidInput, MessageIdConflict, ThreadlineError
 from memory.futures import retrieved
 from memory.journal import Journal
 from memory.memories import MemoryStore
-from memory.models import ChatSession
+from memory.models import ChatMessage, ChatSession
 from memory.sessions import SessionStore
 from threads import metrics
 from threads.events import EventBus, error_frame
@@ -142,9 +142,11 @@ class RunRegistry:
 
         The rights are read while the thread's lock is taken, side by side; they
         are judged first (a stranger learns nothing, not even busy), and a lock
-        taken for a caller they refuse is given back. The journal is then read
-        once, under the lock (so what it says holds for the turn); a thread that
-        is busy still answers a resend whose answer is journaled.
+        taken for a caller they refuse is given back. The question is then
+        journaled under the lock, and that INSERT is the replay check: a question
+        journaled before runs only if its answer is not (a resend cut off before
+        its answer), else its answer is replayed. A thread that is busy still
+        answers a resend whose answer is journaled (read, not written).
 
         A `Rework` instead of a query runs first under the lock (it changes the
         journal: Threads.redo) and gives the query to run; it needs the thread
@@ -184,25 +186,61 @@ class RunRegistry:
             if callable(query):
                 query = await query(session)
             validate_query(query, self.options.max_message_chars)
-            replay = await self._replay(session, query)
+            if self.closing:
+                raise ShuttingDown("the server is shutting down; retry in a moment")
+            run, journaled = await self._journal(session, query)
         except BaseException:
             await self.locks.release(session_id)
             raise
-        if replay is not None or self.closing:
+        if isinstance(journaled, list):  # a resend whose answer is journaled
             await self.locks.release(session_id)
-            if replay is None:
-                raise ShuttingDown("the server is shutting down; retry in a moment")
-            return session, replay
-        self._start(session, query)
+            return session, journaled
+        run.task = asyncio.create_task(self._run(run, journaled), name=f"turn-{session.id}")
         return session, []
 
-    def _start(self, session: ChatSession, query: Query) -> None:
+    async def _journal(
+        self, session: ChatSession, query: Query
+    ) -> tuple[ActiveRun, JournaledTurn | list[dict[str, Any]]]:
+        """The turn's question journaled (its INSERT is the replay check too):
+        the run to start, or the frames that answer a resend."""
         run = ActiveRun(run_id=str(uuid.uuid4()), query_id=query["id"])
         self.active[session.id] = run
         self.events.on_cancel(session.id, run.cancel.set)
-        turn = Turn(session.id, session.user_id, session.memory_enabled, query)
-        model = self.deps.model_named(session.model_choice)
-        run.task = asyncio.create_task(self._run(run, turn, model), name=f"turn-{session.id}")
+        try:
+            ctx = self.deps.context(
+                self.options,
+                cancel=run.cancel,
+                model=self.deps.model_named(session.model_choice),
+                slots=self.slots,
+            )
+            turn = Turn(session.id, session.user_id, session.memory_enabled, query)
+            journaled = await journal_question(
+                self.deps.graph, self.deps.db.pool, ctx, turn, durability=self.options.durability
+            )
+            replay = await self._replay_of(journaled)
+        except BaseException:
+            self._forget(session.id)
+            raise
+        if replay is not None:
+            journaled.abandon()
+            self._forget(session.id)
+            return run, replay
+        return run, journaled
+
+    def _forget(self, session_id: str) -> None:
+        self.active.pop(session_id, None)
+        self.events.forget_cancel(session_id)
+
+    async def _replay_of(self, journaled: JournaledTurn) -> list[dict[str, Any]] | None:
+        """For a question journaled before (a resend): the frames of its answer,
+        or None when it is to run (cut off before its answer)."""
+        if journaled.created:
+            return None
+        asked = journaled.row
+        if asked.role != "user":
+            raise InvalidInput("this message id is not a user message")
+        answer = await self.deps.journal.get(answer_id_for(asked.id))
+        return None if answer is None else replay_frames(asked, answer)
 
     async def _replay(self, session: ChatSession, query: Query) -> list[dict[str, Any]] | None:
         """A query id already journaled is never run twice: the frames that answer a
@@ -221,20 +259,14 @@ class RunRegistry:
             raise InvalidInput("this message id is not a user message")
         if answer is None:
             return None  # cut off before its answer: run it now
-        return [
-            {"type": "ack", "id": asked.id, "seq": asked.seq, "replayed": True},
-            {"type": "message", "message": answer.as_dict(), "replayed": True},
-            {"type": "done", "run_id": None, "replayed": True},
-        ]
+        return replay_frames(asked, answer)
 
-    async def _run(self, run: ActiveRun, turn: Turn, model: BaseChatModel) -> None:
+    async def _run(self, run: ActiveRun, journaled: JournaledTurn) -> None:
+        turn = journaled.turn
         session_id = turn.session_id
-        ctx = self.deps.context(self.options, cancel=run.cancel, model=model, slots=self.slots)
         started, ok = time.perf_counter(), False
         try:
-            async for event in run_turn(
-                self.deps.graph, self.deps.db.pool, ctx, turn, durability=self.options.durability
-            ):
+            async for event in journaled.events():
                 self.events.publish(session_id, {**event, "run_id": run.run_id})
             ok = True
         except ThreadlineError as exc:
@@ -251,8 +283,7 @@ class RunRegistry:
             log.exception("turn failed", extra={"session_id": session_id, "run_id": run.run_id})
             self._fail(session_id, run, "internal", "the turn failed; resend to retry")
         finally:
-            self.active.pop(session_id, None)
-            self.events.forget_cancel(session_id)
+            self._forget(session_id)
             await self.locks.release(session_id)
         if ok:
             metrics.TURNS.inc()
@@ -305,3 +336,12 @@ class RunRegistry:
 async def already_opened(session: ChatSession) -> ChatSession:
     """Rights already checked by the caller: the session it opened."""
     return session
+
+
+def replay_frames(asked: ChatMessage, answer: ChatMessage) -> list[dict[str, Any]]:
+    """What answers a resend whose answer is journaled: its ack, answer and done."""
+    return [
+        {"type": "ack", "id": asked.id, "seq": asked.seq, "replayed": True},
+        {"type": "message", "message": answer.as_dict(), "replayed": True},
+        {"type": "done", "run_id": None, "replayed": True},
+    ]
