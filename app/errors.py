@@ -25,7 +25,7 @@ from memory.memories import MemoryNotFound
 from memory.users import EmailTaken, InvalidCredentials, WrongPassword
 from threads.access import NotSignedIn
 from threads.locks import SessionBusy
-from threads.runs import ShuttingDown
+from threads.runs import ShuttingDown, TurnFailed
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ HTTP_STATUS: dict[type[ThreadlineError], int] = {
     RateLimited: 429,
     ModelUnavailable: 503,
     DatabaseUnavailable: 503,
+    TurnFailed: 500,
 }
 
 

@@ -12,13 +12,19 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from memory.db import Database
+from memory.db import Database, fetch
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text
-from memory.models import ApiKey, User
+from memory.models import ApiKey, User, user_from_row
 
 MAX_KEYS = 50  # live keys per user
 USE_RECORDED_EVERY = timedelta(minutes=1)
+
+_USER_FOR_KEY = """
+SELECT u.*, k.id AS key_id, k.last_used_at AS key_last_used_at
+  FROM api_keys k JOIN users u ON u.id = k.user_id
+ WHERE k.key_hash = %s AND k.revoked_at IS NULL AND u.is_active
+"""
 
 
 class ApiKeyNotFound(ThreadlineError):
@@ -76,21 +82,12 @@ class ApiKeys:
 
     async def user_for_key(self, key_hash: str) -> User | None:
         """The active user a live key belongs to (and the key's use, to the minute)."""
-        async with self.db.sessions() as s:
-            row = (
-                await s.execute(
-                    select(User, ApiKey.id, ApiKey.last_used_at)
-                    .join(ApiKey, ApiKey.user_id == User.id)
-                    .where(
-                        ApiKey.key_hash == key_hash,
-                        ApiKey.revoked_at.is_(None),
-                        User.is_active.is_(True),
-                    )
-                )
-            ).one_or_none()
-        if row is None:
+        rows = await fetch(self.db, _USER_FOR_KEY, (key_hash,))  # users.user_for_token: why
+        if not rows:
             return None
-        user, key_id, last_used = row
+        values = dict(rows[0])
+        key_id, last_used = values.pop("key_id"), values.pop("key_last_used_at")
+        user = user_from_row(values)
         if last_used is None or datetime.now(UTC) - last_used > USE_RECORDED_EVERY:
             async with self.db.sessions.begin() as s:
                 await s.execute(

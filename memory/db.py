@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.pq import ExecStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import event, exc
@@ -79,7 +80,11 @@ async def fetch(db: Database, statement: str, params: Any) -> list[DictRow]:
     """
     async with db.pool.connection() as conn:
         cur = await conn.execute(statement, params)
-        return await cur.fetchall() if cur.description is not None else []
+        # Whether it returned rows, read off the result (`cur.description` would
+        # build a Column object for every column to say the same).
+        result = cur.pgresult
+        returned_rows = result is not None and result.status == ExecStatus.TUPLES_OK
+        return await cur.fetchall() if returned_rows else []
 
 
 def rested(since: float | None) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
 
 
 def new_id() -> str:
@@ -45,6 +45,14 @@ class User(Base):
     retention_days: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ux_users_email_lower", func.lower(email), unique=True),)
+
+
+def user_from_row(row: dict[str, Any]) -> User:
+    """A User from a psycopg row of every `users` column, as if loaded by the
+    ORM (detached, not new)."""
+    user = User(**row)
+    make_transient_to_detached(user)
+    return user
 
 
 class AuthToken(Base):

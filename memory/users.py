@@ -11,9 +11,14 @@ from sqlalchemy.exc import IntegrityError
 
 from memory.anonymous import AnonymousOwners
 from memory.api_keys import ApiKeys
-from memory.db import Database
+from memory.db import Database, fetch
 from memory.errors import ThreadlineError
-from memory.models import AuthToken, ChatSession, User
+from memory.models import AuthToken, ChatSession, User, user_from_row
+
+_USER_FOR_TOKEN = """
+SELECT u.* FROM auth_tokens t JOIN users u ON u.id = t.user_id
+ WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > now() AND u.is_active
+"""
 
 
 class EmailTaken(ThreadlineError):
@@ -88,19 +93,13 @@ class UserStore:
             s.add(AuthToken(token_hash=token_hash, user_id=user_id, expires_at=expires_at))
 
     async def user_for_token(self, token_hash: str) -> User | None:
-        """The active user a live (unexpired, unrevoked) token belongs to."""
-        query = (
-            select(User)
-            .join(AuthToken, AuthToken.user_id == User.id)
-            .where(
-                AuthToken.token_hash == token_hash,
-                AuthToken.revoked_at.is_(None),
-                AuthToken.expires_at > func.now(),
-                User.is_active.is_(True),
-            )
-        )
-        async with self.db.autocommit() as s:  # one statement: no BEGIN, no ROLLBACK
-            return await s.scalar(query)
+        """The active user a live (unexpired, unrevoked) token belongs to.
+
+        One statement on the psycopg pool: every request and every socket query
+        of a logged-in user asks it, and the ORM's session cost 0.85 ms of CPU
+        for it against 0.15 (memory/db.py: fetch)."""
+        rows = await fetch(self.db, _USER_FOR_TOKEN, (token_hash,))
+        return user_from_row(rows[0]) if rows else None
 
     async def revoke_token(self, token_hash: str) -> None:
         async with self.db.sessions.begin() as s:

@@ -25,7 +25,13 @@ from graph.nodes import answer_id_for
 from graph.state import Query
 from graph.turn import JournaledTurn, Turn, journal_question, prune_after_turn, validate_query
 from memory.db import Database
-from memory.errors import DATABASE_DOWN, InvalidInput, MessageIdConflict, ThreadlineError
+from memory.errors import (
+    DATABASE_DOWN,
+    DatabaseUnavailable,
+    InvalidInput,
+    MessageIdConflict,
+    ThreadlineError,
+)
 from memory.futures import retrieved
 from memory.journal import Journal
 from memory.memories import MemoryStore
@@ -42,6 +48,12 @@ AfterTurn = Callable[[Turn], Awaitable[None]]
 
 class ShuttingDown(ThreadlineError):
     code = "shutting_down"
+
+
+class TurnFailed(ThreadlineError):
+    """A turn failed on something other than its input (logged with its cause)."""
+
+    code = "internal"
 
 
 @dataclass
@@ -218,6 +230,9 @@ class RunRegistry:
                 self.deps.graph, self.deps.db.pool, ctx, turn, durability=self.options.durability
             )
             replay = await self._replay_of(journaled)
+        except Exception as exc:
+            self._forget(session.id)
+            raise turn_failure(exc, session.id, run.run_id) from exc
         except BaseException:
             self._forget(session.id)
             raise
@@ -269,19 +284,9 @@ class RunRegistry:
             async for event in journaled.events():
                 self.events.publish(session_id, {**event, "run_id": run.run_id})
             ok = True
-        except ThreadlineError as exc:
-            metrics.TURN_ERRORS.labels(exc.code).inc()
-            self._fail(session_id, run, exc.code, str(exc))
-        except DATABASE_DOWN as exc:
-            metrics.TURN_ERRORS.labels("database_unavailable").inc()
-            where = {"session_id": session_id, "error": type(exc).__name__}
-            log.warning("turn failed: database unavailable", extra=where)
-            message = "the database is unavailable; resend to retry"
-            self._fail(session_id, run, "database_unavailable", message)
-        except Exception:
-            metrics.TURN_ERRORS.labels("internal").inc()
-            log.exception("turn failed", extra={"session_id": session_id, "run_id": run.run_id})
-            self._fail(session_id, run, "internal", "the turn failed; resend to retry")
+        except Exception as exc:
+            failure = turn_failure(exc, session_id, run.run_id)
+            self._fail(session_id, run, failure.code, str(failure))
         finally:
             self._forget(session_id)
             await self.locks.release(session_id)
@@ -345,3 +350,19 @@ def replay_frames(asked: ChatMessage, answer: ChatMessage) -> list[dict[str, Any
         {"type": "message", "message": answer.as_dict(), "replayed": True},
         {"type": "done", "run_id": None, "replayed": True},
     ]
+
+
+def turn_failure(exc: Exception, session_id: str, run_id: str) -> ThreadlineError:
+    """What a turn that raised `exc` answers (counted, and logged unless it is
+    the caller's error): its own error, database unavailable, or TurnFailed."""
+    if isinstance(exc, ThreadlineError):
+        failure = exc
+    elif isinstance(exc, DATABASE_DOWN):
+        where = {"session_id": session_id, "error": type(exc).__name__}
+        log.warning("turn failed: database unavailable", extra=where)
+        failure = DatabaseUnavailable("the database is unavailable; resend to retry")
+    else:
+        log.exception("turn failed", extra={"session_id": session_id, "run_id": run_id})
+        failure = TurnFailed("the turn failed; resend to retry")
+    metrics.TURN_ERRORS.labels(failure.code).inc()
+    return failure
