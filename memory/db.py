@@ -12,6 +12,7 @@ from psycopg.pq import ExecStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import event, exc
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -85,6 +86,16 @@ async def fetch(db: Database, statement: str, params: Any) -> list[DictRow]:
         result = cur.pgresult
         returned_rows = result is not None and result.status == ExecStatus.TUPLES_OK
         return await cur.fetchall() if returned_rows else []
+
+
+def for_psycopg(statement: Any) -> tuple[str, dict[str, Any]]:
+    """A SQLAlchemy statement compiled once for `fetch` and psycopg's cursors: its
+    SQL, with psycopg's named placeholders, and the values of the literals it
+    binds (a call passes `{**literals, **its own}`; its own are the statement's
+    named parameters, which have no value here). No expanding parameters."""
+    compiled = statement.compile(dialect=psycopg_dialect.dialect())  # type: ignore[no-untyped-call]
+    literals = {key: value for key, value in compiled.params.items() if value is not None}
+    return str(compiled), literals
 
 
 def rested(since: float | None) -> bool:

@@ -20,11 +20,24 @@ import re
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from sqlalchemy import REAL, bindparam, cast, func, literal, literal_column, select, union_all
-from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg.rows import namedtuple_row
+from sqlalchemy import (
+    ARRAY,
+    REAL,
+    Text,
+    all_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR, array
 
-from memory.db import Database
+from memory.db import Database, for_psycopg
 from memory.embeddings import Vector
 from memory.models import Memory
 from memory.vectors import nearest
@@ -78,7 +91,7 @@ def matching(user_id: Any, terms: Any, query: Any) -> Any:
         select(*FIELDS, func.ts_rank(SEARCH, tsquery).label("rank"))
         .where(
             Memory.user_id == user_id,
-            Memory.kind.in_(RELEVANT_KINDS),
+            Memory.kind == any_(array(RELEVANT_KINDS)),
             SEARCH.op("@@")(tsquery),
         )
         .cte("ranked")
@@ -105,9 +118,9 @@ def similar(user_id: Any, query: Any, exclude: Any, limit: Any) -> Any:
         select(*FIELDS)
         .where(
             Memory.user_id == user_id,
-            Memory.kind.in_(RELEVANT_KINDS),
+            Memory.kind == any_(array(RELEVANT_KINDS)),
             Memory.content.op("%")(query),
-            Memory.id.not_in(exclude),
+            Memory.id != all_(exclude),
         )
         .order_by(func.similarity(Memory.content, query).desc(), Memory.updated_at.desc())
         .limit(limit)
@@ -145,7 +158,11 @@ RECENT = one_statement(recent_parts(_USER, _SUMMARIES))
 RECENT_AND_MATCHING = one_statement(
     [*recent_parts(_USER, _SUMMARIES), matching(_USER, bindparam("terms"), _QUERY)]
 )
-SIMILAR = similar(_USER, _QUERY, bindparam("exclude", expanding=True), bindparam("limit"))
+SIMILAR = similar(_USER, _QUERY, bindparam("exclude", type_=ARRAY(Text)), bindparam("limit"))
+# As run: compiled once for psycopg (memory/db.py: for_psycopg).
+_RECENT_SQL = for_psycopg(RECENT)
+_RECENT_AND_MATCHING_SQL = for_psycopg(RECENT_AND_MATCHING)
+_SIMILAR_SQL = for_psycopg(SIMILAR)
 
 
 def _as_dict(row: Any, relevant: bool) -> dict[str, Any]:
@@ -205,40 +222,47 @@ async def load_relevant(
     embedder may be slow). An awaitable that gives None (the embedder failed)
     leaves full text.
 
-    The full-text statements run in a transaction on purpose: psycopg forgets
-    prepared statements at its ROLLBACK, so every load is planned for its own
-    user (a generic plan reused across users plans for an average user and is
-    several times slower for a large one). The nearest search has one plan for
-    every user, and runs prepared on the pool (vectors.nearest).
+    The full-text statements run unprepared (`run_unprepared`): each is planned
+    for its own user (a generic plan reused across users plans for an average
+    user and is several times slower for a large one). The nearest search has
+    one plan for every user, and runs prepared on the pool (vectors.nearest).
     """
     terms = search_terms(query)
     params: dict[str, Any] = {"user_id": user_id, "summaries": summaries, "query": query}
     if query_vector is None or model is None:
-        async with db.engine.connect() as conn:
-            rows = await _recent_and_matching(conn, params, terms)
-            matched = await _with_similar(conn, params, _matches(rows))
-        return _picked(rows, matched, budget_tokens)
+        rows = await _recent_and_matching(db, params, terms)
+        return _picked(rows, await _with_similar(db, params, _matches(rows)), budget_tokens)
     searching = asyncio.ensure_future(_nearest(db, user_id, model, query_vector))
     try:
-        async with db.engine.connect() as conn:
-            rows = await _recent_and_matching(conn, params, terms)
+        rows = await _recent_and_matching(db, params, terms)
         nearest = await searching
     finally:
         searching.cancel()  # when the full-text statement failed; else a no-op
     if nearest is None:
-        async with db.engine.connect() as conn:
-            matched = await _with_similar(conn, params, _matches(rows))
+        matched = await _with_similar(db, params, _matches(rows))
     else:
         matched = fused(_matches(rows), nearest, {row.id: row for row in [*nearest, *rows]})
     return _picked(rows, matched, budget_tokens)
 
 
+async def run_unprepared(
+    db: Database, compiled: tuple[str, dict[str, Any]], params: Any
+) -> list[Any]:
+    """One of the statements above on the pool, never prepared (planned for
+    these parameters), its rows as named tuples."""
+    sql, literals = compiled
+    async with db.pool.connection() as conn:
+        cursor = conn.cursor(row_factory=namedtuple_row)
+        await cursor.execute(sql, {**literals, **params}, prepare=False)
+        return await cursor.fetchall()
+
+
 async def _recent_and_matching(
-    conn: AsyncConnection, params: dict[str, Any], terms: str | None
+    db: Database, params: dict[str, Any], terms: str | None
 ) -> list[Any]:
     """The recency lists, and the full-text matches (part 1) when the query has terms."""
-    statement = RECENT_AND_MATCHING if terms else RECENT
-    return list((await conn.execute(statement, {**params, "terms": terms})).all())
+    statement = _RECENT_AND_MATCHING_SQL if terms else _RECENT_SQL
+    return await run_unprepared(db, statement, {**params, "terms": terms})
 
 
 def _matches(rows: Sequence[Any]) -> list[Any]:
@@ -252,15 +276,13 @@ def _picked(rows: Sequence[Any], matched: list[Any], budget_tokens: int) -> list
     return _within_budget(picked, budget_tokens, {row.id for row in matched})
 
 
-async def _with_similar(
-    conn: AsyncConnection, params: dict[str, Any], matched: list[Any]
-) -> list[Any]:
+async def _with_similar(db: Database, params: dict[str, Any], matched: list[Any]) -> list[Any]:
     """The full-text matches, topped up by trigram similarity (SIMILAR) to MATCHES."""
     if len(matched) >= MATCHES:
         return matched
     exclude = [row.id for row in matched]
     fallback = {**params, "exclude": exclude, "limit": MATCHES - len(matched)}
-    return matched + list((await conn.execute(SIMILAR, fallback)).all())
+    return matched + await run_unprepared(db, _SIMILAR_SQL, fallback)
 
 
 async def _nearest(
