@@ -4,6 +4,7 @@ its text forwarded as `token` events the moment it comes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ from langchain_core.tools import BaseTool
 from graph.context import TurnContext
 from graph.errors import ModelUnavailable
 from graph.state import Draft
-from graph.streaming import stream_until_cancelled
+from graph.streaming import run_until_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,32 @@ async def stream_reply(
     draft: Draft,
 ) -> AIMessageChunk | None:
     """Stream one model call into `draft` (text as it comes, so a failure keeps
-    it), forwarding text as `token` events; return the whole reply."""
+    it), forwarding text as `token` events; return the whole reply (what came
+    before a cancel, when the user cancels)."""
     gathered: AIMessageChunk | None = None
     text = draft["content"]
     lead = "\n\n" if text and not text[-1].isspace() else ""  # after a tool step
-    async for chunk in stream_until_cancelled(model.astream(messages), ctx.cancel):
-        piece = chunk.content if isinstance(chunk.content, str) else ""
-        if piece:
-            piece, lead = lead + piece, ""
-            draft["content"] += piece
-            write({"type": "token", "content": piece})
-        if chunk.usage_metadata:
-            draft["token_count"] += chunk.usage_metadata.get("output_tokens", 0)
-        gathered = chunk if gathered is None else gathered + chunk
+
+    async def pump() -> None:
+        nonlocal gathered, lead
+        chunks = model.astream(messages)
+        try:
+            async for chunk in chunks:
+                piece = chunk.content if isinstance(chunk.content, str) else ""
+                if piece:
+                    piece, lead = lead + piece, ""
+                    draft["content"] += piece
+                    write({"type": "token", "content": piece})
+                if chunk.usage_metadata:
+                    draft["token_count"] += chunk.usage_metadata.get("output_tokens", 0)
+                gathered = chunk if gathered is None else gathered + chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)  # a cancelled stream lets go of
+            if aclose is not None:  # its connection now
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    await run_until_cancelled(pump(), ctx.cancel)
     return gathered
 
 
