@@ -51,8 +51,8 @@ QUEUE_SCAN_S = 2.0  # how often a process looks for runs left waiting
 STALE_S = 5.0
 STOP_WAIT_S = 30.0  # interrupt/rollback: how long the running turn gets to stop
 FOLLOW_WAKE_S = 0.5  # a follower in another process reads the log at least this often
-# A run's frames go to its log at most once per this gap, and at once at its end:
-# a fast turn is two writes (its first frame, then the rest), not one per frame.
+# A run's frames go to its log this long after the first of them not yet written
+# came, or at once at its end: a fast turn is one write, not one per frame.
 LOG_GAP_S = 0.05
 ENDS_RUN = ("done", "error")
 # Each attempt at a run numbers its frames from its own range, above every
@@ -221,11 +221,14 @@ class AgentRuns:
 
     async def _write(self, recorder: Recorder) -> None:
         """Write the recorder's frames behind it, all that waits in one statement,
-        at most once per LOG_GAP_S until the run ends (its followers here read
-        the recorder; the log is for those elsewhere and later)."""
+        LOG_GAP_S after the first of them came or when the run ends, whichever
+        is first (its followers here read the recorder; the log is for those
+        elsewhere and later). A run that ends within LOG_GAP_S is written once."""
         while True:
             changed = recorder.changed
             if recorder.written < len(recorder.frames):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(recorder.ended.wait(), LOG_GAP_S)
                 batch = recorder.frames[recorder.written :]
                 recorder.written = len(recorder.frames)
                 try:
@@ -233,8 +236,6 @@ class AgentRuns:
                 except Exception as exc:
                     where = {"run_id": recorder.run_id, "error": type(exc).__name__}
                     log.warning("run log write failed", extra=where)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(recorder.ended.wait(), LOG_GAP_S)
                 continue
             if recorder.over:
                 return
