@@ -93,6 +93,19 @@ _PRUNE = (
 )
 
 
+# A run's turn is over: the run `ended`, the thread's logs beyond its newest
+# KEEP_LOGS pruned (as _PRUNE), and whether other runs of the thread wait, in one
+# statement. The parts see the thread as it was before it, so the run being
+# ended is never counted as waiting (nor pruned: it is among the newest).
+_END = (
+    "WITH ended AS (UPDATE agent_runs SET state = 'ended', updated_at = now() "
+    "WHERE id = %(id)s AND state IN ('queued', 'started')), "
+    "pruned AS (" + _PRUNE + ") "
+    "SELECT EXISTS (SELECT 1 FROM agent_runs WHERE session_id = %(session_id)s "
+    "AND state IN ('queued', 'started') AND id <> %(id)s) AS waiting"
+)
+
+
 def _run(row: dict[str, Any]) -> AgentRun:
     return AgentRun(row["id"], row["session_id"], dict(row["query"]), row["state"], row["attempt"])
 
@@ -148,6 +161,12 @@ class AgentRunStore:
         """`ended` or `cancelled`; False when the run was over already."""
         return bool(await fetch(self.db, _SET_STATE, {"id": run_id, "state": state}))
 
+    async def end(self, run_id: str, session_id: str, keep: int = KEEP_LOGS) -> bool:
+        """The run's turn is over (`_END`): True when other runs of the thread wait."""
+        params = {"id": run_id, "session_id": session_id, "keep": keep}
+        rows = await fetch(self.db, _END, params)
+        return bool(rows[0]["waiting"])
+
     async def waiting_sessions(self, stale_s: float) -> list[str]:
         rows = await fetch(self.db, _WAITING, {"stale_s": stale_s})
         return [row["session_id"] for row in rows]
@@ -170,6 +189,3 @@ class AgentRunStore:
         """The run's logged frames numbered above `after` (and below `before`)."""
         params = {"run_id": run_id, "after": after, "before": before, "limit": limit}
         return [(row["n"], dict(row["frame"])) for row in await fetch(self.db, _AFTER, params)]
-
-    async def prune(self, session_id: str, keep: int = KEEP_LOGS) -> None:
-        await fetch(self.db, _PRUNE, {"session_id": session_id, "keep": keep})

@@ -215,9 +215,10 @@ class AgentRuns:
             with contextlib.suppress(Exception):
                 await asyncio.shield(writer)
             self.recorders.pop(recorder.run_id, None)
-        await self.store.finish(recorder.run_id)
-        await self.store.prune(watcher.session_id)
-        await self._turn_ended(watcher.session_id, known=True)
+        if await self.store.end(recorder.run_id, watcher.session_id):
+            await self._turn_ended(watcher.session_id, known=True)
+        else:
+            self.waiting.discard(watcher.session_id)
 
     async def _write(self, recorder: Recorder) -> None:
         """Write the recorder's frames behind it, all that waits in one statement,
