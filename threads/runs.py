@@ -232,7 +232,10 @@ class RunRegistry:
             replay = await self._replay_of(journaled)
         except Exception as exc:
             self._forget(session.id)
-            raise turn_failure(exc, session.id, run.run_id) from exc
+            failure = turn_failure(exc, session.id, run.run_id)
+            if failure is exc:
+                raise
+            raise failure from exc
         except BaseException:
             self._forget(session.id)
             raise
