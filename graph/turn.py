@@ -16,7 +16,7 @@ from graph.context import TurnContext
 from graph.state import Query
 from memory.checkpoints import Pool, RunSaver, delete_thread, new_saver, prune_thread
 from memory.errors import InvalidInput, ThreadlineError
-from memory.journal import NewMessage, check_message
+from memory.journal import NewMessage, check_message, question_title
 from memory.models import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,9 @@ async def journal_question(
         saver.read_ahead(turn.session_id)
     try:
         row, created = await ctx.journal.append(
-            turn.session_id, NewMessage(id=turn.query["id"], role="user", content=content)
+            turn.session_id,
+            NewMessage(id=turn.query["id"], role="user", content=content),
+            title=question_title(content),  # the first question names its session
         )
     except BaseException:
         saver.discard_read_ahead()

@@ -69,9 +69,10 @@ def clean_title(title: str | None) -> str | None:
     return title or None
 
 
-def question_title(question: str) -> str | None:
-    """The title a session nobody named takes from its first question."""
-    return clean_title(question[:QUESTION_TITLE_CHARS])
+def question_title(question: str) -> str:
+    """The title a session nobody named takes from its first question (cleaned
+    as every title is, by `Journal.append`)."""
+    return question[:QUESTION_TITLE_CHARS]
 
 
 def check_text(text: str, *, what: str = "content") -> None:
@@ -128,8 +129,8 @@ _GROW = (
             (SESSIONS.c.user_id.is_(None), func.now() + bindparam("p_anon_ttl", type_=Interval)),
             else_=SESSIONS.c.expires_at,
         ),
-        # A session nobody named is named after its first message (`p_title`:
-        # the first question's title, NULL when the message is not a question).
+        # A session nobody named takes `p_title` with its first message (a turn's
+        # question names its session: Journal.append's `title`; NULL: no name).
         title=case(
             (
                 and_(SESSIONS.c.last_seq == literal_column("0"), SESSIONS.c.title.is_(None)),
@@ -238,17 +239,20 @@ class Journal:
         self.db = db
         self.anon_ttl = anon_ttl
 
-    async def append(self, session_id: str, message: NewMessage) -> tuple[ChatMessage, bool]:
+    async def append(
+        self, session_id: str, message: NewMessage, *, title: str | None = None
+    ) -> tuple[ChatMessage, bool]:
         """Journal `message` once; returns the stored row and whether it is new.
 
         One statement, its own transaction (`_APPEND`): concurrent writers get
         distinct, increasing seqs; an id already stored leaves everything as it
         was and the stored row is returned (MessageIdConflict if it belongs to
-        another session).
+        another session). With `title`, a session nobody named takes it when
+        this is its first message.
         """
         check_message(message)
         try:
-            return await self._insert(session_id, message), True
+            return await self._insert(session_id, message, title), True
         except IntegrityError as exc:
             if exc.sqlstate != UNIQUE_VIOLATION:
                 raise SessionNotFound("session not found") from exc  # deleted meanwhile
@@ -257,12 +261,12 @@ class Journal:
             raise MessageIdConflict("message id already used in another session")
         return existing, False
 
-    async def _insert(self, session_id: str, message: NewMessage) -> ChatMessage:
+    async def _insert(self, session_id: str, message: NewMessage, title: str | None) -> ChatMessage:
         values = {  # p_ names: a Core UPDATE would take a column's name for a SET
             "p_session_id": session_id,
             "p_count": 1,
             "p_anon_ttl": self.anon_ttl,
-            "p_title": question_title(message.content) if message.role == "user" else None,
+            "p_title": clean_title(title),
             "p_id": message.id,
             "p_role": message.role,
             "p_content": message.content,
