@@ -16,8 +16,9 @@ from graph.context import TurnContext
 from graph.state import Query
 from memory.checkpoints import Pool, RunSaver, delete_thread, new_saver, prune_thread
 from memory.errors import InvalidInput, ThreadlineError
-from memory.journal import NewMessage, check_message, question_title
+from memory.journal import NewMessage, check_message
 from memory.models import ChatMessage
+from memory.sessions import question_title
 
 log = logging.getLogger(__name__)
 Durability = Literal["exit", "async", "sync"]

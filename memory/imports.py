@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from memory.db import Database
 from memory.errors import MessageIdConflict
 from memory.import_reading import BATCH, derived_id, import_scope
-from memory.journal import clean_title, grow_session
+from memory.journal import grow_session
 from memory.models import ChatMessage, ChatSession
 from memory.session_format import ImportedMessage, ImportedSession, UnreadableImport
-from memory.sessions import Owner
+from memory.sessions import Owner, clean_title
 
 ID_ATTEMPTS = 4  # derivations tried when a derived id is someone else's too
 T = TypeVar("T")

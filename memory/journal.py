@@ -57,24 +57,6 @@ class NewMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-TITLE_MAX = 200
-QUESTION_TITLE_CHARS = 80  # of the first question, when it names its session
-
-
-def clean_title(title: str | None) -> str | None:
-    if title is None:
-        return None
-    check_text(title, what="title")
-    title = " ".join(title.split())[:TITLE_MAX]
-    return title or None
-
-
-def question_title(question: str) -> str:
-    """The title a session nobody named takes from its first question (cleaned
-    as every title is, by `Journal.append`)."""
-    return question[:QUESTION_TITLE_CHARS]
-
-
 def check_text(text: str, *, what: str = "content") -> None:
     """Refuse text PostgreSQL cannot store: a NUL byte, or a lone surrogate (JSON's
     "\\ud800" decodes to one; it has no UTF-8 form)."""
@@ -247,8 +229,8 @@ class Journal:
         One statement, its own transaction (`_APPEND`): concurrent writers get
         distinct, increasing seqs; an id already stored leaves everything as it
         was and the stored row is returned (MessageIdConflict if it belongs to
-        another session). With `title`, a session nobody named takes it when
-        this is its first message.
+        another session). With `title` (a clean one: memory.sessions.clean_title),
+        a session nobody named takes it when this is its first message.
         """
         check_message(message)
         try:
@@ -266,7 +248,7 @@ class Journal:
             "p_session_id": session_id,
             "p_count": 1,
             "p_anon_ttl": self.anon_ttl,
-            "p_title": clean_title(title),
+            "p_title": title,
             "p_id": message.id,
             "p_role": message.role,
             "p_content": message.content,

@@ -16,9 +16,11 @@ from sqlalchemy.orm import make_transient_to_detached
 from memory.checkpoints import delete_thread
 from memory.db import Database, fetch
 from memory.errors import InvalidInput, SessionNotFound
-from memory.journal import check_text, clean_title, like_pattern
+from memory.journal import check_text, like_pattern
 from memory.models import ChatMessage, ChatSession, Memory
 
+TITLE_MAX = 200
+QUESTION_TITLE_CHARS = 80  # of the first question, when it names its session
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
@@ -70,6 +72,19 @@ def check_session_id(session_id: str) -> str:
         return str(uuid.UUID(session_id))
     except (ValueError, AttributeError, TypeError):
         raise SessionNotFound("session not found") from None
+
+
+def clean_title(title: str | None) -> str | None:
+    if title is None:
+        return None
+    check_text(title, what="title")
+    title = " ".join(title.split())[:TITLE_MAX]
+    return title or None
+
+
+def question_title(question: str) -> str | None:
+    """The title a session nobody named takes from its first question."""
+    return clean_title(question[:QUESTION_TITLE_CHARS])
 
 
 def _encode_cursor(session: ChatSession) -> str:

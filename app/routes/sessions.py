@@ -27,9 +27,8 @@ from app.ratelimit import RateLimitsDep, client_ip
 from app.schemas import PlainText, RequestBody, session_out
 from app.settings import Settings
 from memory.errors import InvalidInput
-from memory.journal import TITLE_MAX
 from memory.models import ChatSession
-from memory.sessions import Owner
+from memory.sessions import TITLE_MAX, Owner
 from threads.operations import Threads
 
 SEQ_MAX = 2**62  # well inside BIGINT, so no number in a query string overflows the database
