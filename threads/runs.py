@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 AfterTurn = Callable[[Turn], Awaitable[None]]
 
 
+DATABASE_UNAVAILABLE = "the database is unavailable; resend to retry"
+
+
 class ShuttingDown(ThreadlineError):
     code = "shutting_down"
 
@@ -172,7 +175,10 @@ class RunRegistry:
             raise ShuttingDown("the server is shutting down; retry in a moment")
         admission = asyncio.ensure_future(self._admit(rights, session_id, query))
         admission.add_done_callback(retrieved)  # its error, if nobody waits any more
-        return await asyncio.shield(admission)
+        try:
+            return await asyncio.shield(admission)
+        except DATABASE_DOWN as exc:  # reading the rights or the journal, taking the lock
+            raise DatabaseUnavailable(DATABASE_UNAVAILABLE) from exc
 
     async def _admit(
         self, rights: Awaitable[ChatSession], session_id: str, query: Query | Rework
@@ -363,7 +369,7 @@ def turn_failure(exc: Exception, session_id: str, run_id: str) -> ThreadlineErro
     elif isinstance(exc, DATABASE_DOWN):
         where = {"session_id": session_id, "error": type(exc).__name__}
         log.warning("turn failed: database unavailable", extra=where)
-        failure = DatabaseUnavailable("the database is unavailable; resend to retry")
+        failure = DatabaseUnavailable(DATABASE_UNAVAILABLE)
     else:
         log.exception("turn failed", extra={"session_id": session_id, "run_id": run_id})
         failure = TurnFailed("the turn failed; resend to retry")

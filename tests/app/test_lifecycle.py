@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from graph.nodes import answer_id_for
 from tests.support.identities import anonymous_session
+from tests.support.polling import until
 from tests.support.server import ServerProcess
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.ws import Sockets
@@ -70,3 +71,38 @@ async def test_sigterm_lets_the_running_turn_finish(
     assert ids == [query_id, answer_id_for(query_id)]
     assert snapshot["messages"][1]["cancelled"] is False
     server.stop()
+
+
+async def test_a_query_while_the_database_is_down_is_answered_with_an_error_frame(
+    server_database: str, proxy: TcpProxy, tmp_path: Path, ws: Sockets
+) -> None:
+    """The socket stays open: its query gets `database_unavailable` (the rights
+    cannot be read), and the same query resent once the database is back runs."""
+    through_proxy = make_url(server_database).set(host="127.0.0.1", port=proxy.port)
+    server = ServerProcess(through_proxy.render_as_string(hide_password=False), tmp_path / "log")
+    server.start()
+    try:
+        session_id, headers = await anonymous_session(server_database)
+        sock = await ws.open(server, session_id, headers)
+        await sock.recv()
+        proxy.cut()
+        wait_for_status(f"{server.url}/api/health", 503)
+        query_id = await sock.ask("are you there?")
+        failed = (await sock.until("error"))[-1]
+        assert (failed["code"], failed["id"]) == ("database_unavailable", query_id)
+
+        proxy.restore()
+        wait_for_status(f"{server.url}/api/health", 200)
+
+        async def answered() -> bool:
+            # The pools may still be backing off their reconnects: resend until run.
+            await sock.ask("are you there?", query_id)
+            frame = await sock.recv(timeout=60)
+            while frame["type"] not in ("done", "error"):
+                frame = await sock.recv(timeout=60)
+            assert frame["type"] == "done" or frame["code"] == "database_unavailable", frame
+            return bool(frame["type"] == "done")
+
+        await until(answered, timeout=60, every=0.5)
+    finally:
+        server.stop()
