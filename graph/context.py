@@ -35,7 +35,7 @@ class TurnContext:
     # The process's graph slots: a turn acknowledged past them waits its turn
     # to run the graph (run_turn). None: no bound.
     slots: asyncio.Semaphore | None = None
-    # The turn's question as run_turn journaled it before the graph ran, and
+    # The turn's question as journal_question journaled it before the graph ran, and
     # whether that append wrote it (False: it was there already, a resend).
     journaled: tuple[ChatMessage, bool] | None = None
     # Memory loads begun early (start_loading_memories), by (user id, question).

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from memory.db import Database, fetch
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text
-from memory.models import ApiKey, User, user_from_row
+from memory.models import ApiKey, User, detached
 
 MAX_KEYS = 50  # live keys per user
 USE_RECORDED_EVERY = timedelta(minutes=1)
@@ -87,7 +87,7 @@ class ApiKeys:
             return None
         values = dict(rows[0])
         key_id, last_used = values.pop("key_id"), values.pop("key_last_used_at")
-        user = user_from_row(values)
+        user = detached(User, values)
         if last_used is None or datetime.now(UTC) - last_used > USE_RECORDED_EVERY:
             async with self.db.sessions.begin() as s:
                 await s.execute(

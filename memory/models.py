@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +31,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
 
 
+M = TypeVar("M", bound=Base)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -47,12 +50,12 @@ class User(Base):
     __table_args__ = (Index("ux_users_email_lower", func.lower(email), unique=True),)
 
 
-def user_from_row(row: dict[str, Any]) -> User:
-    """A User from a psycopg row of every `users` column, as if loaded by the
-    ORM (detached, not new)."""
-    user = User(**row)
-    make_transient_to_detached(user)
-    return user
+def detached(model: type[M], values: dict[str, Any]) -> M:
+    """A `model` from its attributes read by plain SQL (a psycopg row of every
+    column), as if loaded by the ORM (detached, not new)."""
+    instance = model(**values)
+    make_transient_to_detached(instance)
+    return instance
 
 
 class AuthToken(Base):

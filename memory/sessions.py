@@ -11,13 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
-from sqlalchemy.orm import make_transient_to_detached
 
 from memory.checkpoints import delete_thread
 from memory.db import Database, fetch
 from memory.errors import InvalidInput, SessionNotFound
 from memory.journal import check_text, like_pattern
-from memory.models import ChatMessage, ChatSession, Memory
+from memory.models import ChatMessage, ChatSession, Memory, detached
 
 TITLE_MAX = 200
 QUESTION_TITLE_CHARS = 80  # of the first question, when it names its session
@@ -105,9 +104,7 @@ def session_from_row(row: dict[str, Any]) -> ChatSession:
     loaded by the ORM (detached, not new)."""
     values = dict(row)
     values["metadata_"] = values.pop("metadata")
-    session = ChatSession(**values)
-    make_transient_to_detached(session)
-    return session
+    return detached(ChatSession, values)
 
 
 class SessionStore:
