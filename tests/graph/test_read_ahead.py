@@ -139,3 +139,47 @@ async def test_the_run_saver_writes_and_reads_what_the_stock_saver_does(
     assert again.checkpoint["channel_values"] == read.checkpoint["channel_values"]
     assert again.parent_config is not None
     assert again.parent_config["configurable"]["checkpoint_id"] == read.checkpoint["id"]
+
+
+async def stored_rows(harness: Harness, thread_id: str) -> tuple[set, list]:  # type: ignore[type-arg]
+    """A thread's blob rows and checkpoint rows, without the thread's id."""
+    async with harness.db.pool.connection() as conn:
+        blobs = await conn.execute(
+            "SELECT checkpoint_ns, channel, version, type, blob FROM checkpoint_blobs"
+            " WHERE thread_id = %s",
+            (thread_id,),
+        )
+        found = {tuple(row.values()) for row in await blobs.fetchall()}
+        checkpoints = await conn.execute(
+            "SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata"
+            " FROM checkpoints WHERE thread_id = %s ORDER BY checkpoint_id",
+            (thread_id,),
+        )
+        return found, [dict(row) for row in await checkpoints.fetchall()]
+
+
+async def test_the_run_saver_writes_the_rows_the_stock_saver_writes(harness: Harness) -> None:
+    """`aput` writes a checkpoint and its blobs in one statement: the same rows as
+    the stock saver's upserts, for a checkpoint with blobs and one without, and
+    a second write of the same checkpoint updates it as the stock one does."""
+    session_id = await harness.new_session()
+    await harness.ask(session_id, "my name is Ada and I live in Oslo")
+    read = await AsyncPostgresSaver(harness.db.pool).aget_tuple(latest(session_id))
+    assert read is not None
+    checkpoint = {**read.checkpoint, "id": str(uuid6(clock_seq=-2))}
+    versions = dict(read.checkpoint["channel_versions"])
+    # and a checkpoint with no new blobs (no channel changed since its parent)
+    quiet = {**checkpoint, "id": str(uuid6(clock_seq=-2))}
+    stock_thread, our_thread = str(uuid.uuid4()), str(uuid.uuid4())
+    stock, ours = AsyncPostgresSaver(harness.db.pool), new_saver(harness.db.pool)
+    for saver, thread_id in ((stock, stock_thread), (ours, our_thread)):
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        first = await saver.aput(config, checkpoint, read.metadata, versions)  # type: ignore[arg-type]
+        await saver.aput(first, quiet, read.metadata, {})  # type: ignore[arg-type]
+        # the same checkpoint again, with other metadata: an update, not a new row
+        await saver.aput(first, quiet, {**read.metadata, "step": 99}, {})  # type: ignore[arg-type]
+    stock_blobs, stock_checkpoints = await stored_rows(harness, stock_thread)
+    our_blobs, our_checkpoints = await stored_rows(harness, our_thread)
+    assert len(stock_blobs) >= 2 and our_blobs == stock_blobs
+    assert len(stock_checkpoints) == 2 and our_checkpoints == stock_checkpoints
+    assert our_checkpoints[1]["metadata"]["step"] == 99
