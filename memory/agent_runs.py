@@ -75,10 +75,13 @@ _WAITING = (
     "SELECT DISTINCT session_id FROM agent_runs WHERE state IN ('queued', 'started') "
     "AND (state = 'queued' OR updated_at < now() - make_interval(secs => %(stale_s)s)) LIMIT 100"
 )
+# The frames come as one JSON array beside their numbers: as a jsonb[], psycopg
+# would escape each frame's text into the array's literal (3x the CPU).
 _LOG = (
     "WITH touched AS (UPDATE agent_runs SET updated_at = now() WHERE id = %(run_id)s) "
     "INSERT INTO agent_run_events (run_id, n, frame) "
-    "SELECT %(run_id)s, n, frame FROM unnest(%(ns)s::int[], %(frames)s::jsonb[]) "
+    "SELECT %(run_id)s, n, frame "
+    "FROM ROWS FROM (unnest(%(ns)s::int[]), jsonb_array_elements(%(frames)s::jsonb)) "
     "AS t(n, frame) ON CONFLICT DO NOTHING"
 )
 _AFTER = (
@@ -179,7 +182,7 @@ class AgentRunStore:
         params = {
             "run_id": run_id,
             "ns": [n for n, _ in frames],
-            "frames": [json.dumps(frame) for _, frame in frames],
+            "frames": json.dumps([frame for _, frame in frames]),
         }
         await fetch(self.db, _LOG, params)
 

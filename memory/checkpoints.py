@@ -62,13 +62,14 @@ DELETE FROM checkpoint_blobs b
 
 # A checkpoint and its new blobs, as the stock saver's two upserts write them
 # (UPSERT_CHECKPOINT_BLOBS_SQL, a row per blob, then UPSERT_CHECKPOINTS_SQL), in
-# one statement: the blobs come as columns of arrays.
+# one statement: the blobs come as columns of arrays, theirs in binary (`%b`: in
+# text, psycopg escapes every blob into the array's literal, 2.5x the CPU).
 _PUT_SQL = """
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(t)s, %(ns)s, b.channel, b.version, b.type, b.blob
       FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                  %(blobs)s::bytea[]) AS b(channel, version, type, blob)
+                  %(blobs)b::bytea[]) AS b(channel, version, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 )
 INSERT INTO checkpoints

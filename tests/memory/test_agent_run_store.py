@@ -1,6 +1,6 @@
-"""The end of an Agent Server API run (memory/agent_runs.py: AgentRunStore.end):
-one statement ends it, keeps the thread's newest logs, and says whether other
-runs of the thread wait."""
+"""An Agent Server API run's log and end (memory/agent_runs.py): its frames are
+logged in batches, numbered; one statement ends it, keeps the thread's newest
+logs, and says whether other runs of the thread wait."""
 
 from __future__ import annotations
 
@@ -67,3 +67,22 @@ async def test_the_end_says_when_other_runs_of_the_thread_wait(
     assert await store.end(waiting, thread) is False
     assert await store.end(waiting, thread) is False  # ending twice changes nothing
     assert await states(db, thread) == ["ended", "ended"]
+
+
+async def test_a_batch_of_frames_is_logged_as_it_came(db: Database, sessions: SessionStore) -> None:
+    """Any JSON a frame holds (quotes, backslashes, unicode, nesting, nulls) comes
+    back as it went, under its number; a number logged again keeps the first."""
+    store = AgentRunStore(db)
+    thread = (await sessions.create(Owner(user_id=None, anon_token_hash="c" * 64))).id
+    run_id = await a_run(store, thread)  # frame 1 logged
+    batch = [
+        (2, {"type": "token", "content": 'say "hi" \\ then \n 🙂 ünïcode'}),
+        (3, {"type": "memory_loaded", "memories": [{"id": "m1", "key": None, "n": 2.5}]}),
+        (4, {"type": "message", "message": {"content": "", "tools_used": []}}),
+    ]
+    await store.log(run_id, batch)
+    await store.log(run_id, [(4, {"type": "changed"}), (5, {"type": "done"})])
+    await store.log(run_id, [])
+    logged = await store.frames_after(run_id, 0)
+    assert logged == [(1, {"type": "ack"}), *batch, (5, {"type": "done"})]
+    assert await store.frames_after(run_id, 2, before=5) == batch[1:]
