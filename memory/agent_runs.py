@@ -77,12 +77,15 @@ _WAITING = (
 )
 # The frames come as one JSON array beside their numbers: as a jsonb[], psycopg
 # would escape each frame's text into the array's literal (3x the CPU).
-_LOG = (
-    "WITH touched AS (UPDATE agent_runs SET updated_at = now() WHERE id = %(run_id)s) "
+_INSERT_FRAMES = (
     "INSERT INTO agent_run_events (run_id, n, frame) "
     "SELECT %(run_id)s, n, frame "
     "FROM ROWS FROM (unnest(%(ns)s::int[]), jsonb_array_elements(%(frames)s::jsonb)) "
     "AS t(n, frame) ON CONFLICT DO NOTHING"
+)
+_LOG = (
+    "WITH touched AS (UPDATE agent_runs SET updated_at = now() WHERE id = %(run_id)s) "
+    + _INSERT_FRAMES
 )
 _AFTER = (
     "SELECT n, frame FROM agent_run_events WHERE run_id = %(run_id)s AND n > %(after)s "
@@ -96,17 +99,25 @@ _PRUNE = (
 )
 
 
-# A run's turn is over: the run `ended`, the thread's logs beyond its newest
-# KEEP_LOGS pruned (as _PRUNE), and whether other runs of the thread wait, in one
-# statement. The parts see the thread as it was before it, so the run being
-# ended is never counted as waiting (nor pruned: it is among the newest).
+# A run's turn is over: its last frames logged, the run `ended`, the thread's
+# logs beyond its newest KEEP_LOGS pruned (as _PRUNE), and whether other runs of
+# the thread wait, in one statement. The parts see the thread as it was before
+# it, so the run being ended is never counted as waiting (nor pruned: it is
+# among the newest).
 _END = (
-    "WITH ended AS (UPDATE agent_runs SET state = 'ended', updated_at = now() "
-    "WHERE id = %(id)s AND state IN ('queued', 'started')), "
+    "WITH logged AS (" + _INSERT_FRAMES + "), "
+    "ended AS (UPDATE agent_runs SET state = 'ended', updated_at = now() "
+    "WHERE id = %(run_id)s AND state IN ('queued', 'started')), "
     "pruned AS (" + _PRUNE + ") "
     "SELECT EXISTS (SELECT 1 FROM agent_runs WHERE session_id = %(session_id)s "
-    "AND state IN ('queued', 'started') AND id <> %(id)s) AS waiting"
+    "AND state IN ('queued', 'started') AND id <> %(run_id)s) AS waiting"
 )
+
+
+def _frames(run_id: str, frames: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+    """_INSERT_FRAMES's parameters."""
+    ns = [n for n, _ in frames]
+    return {"run_id": run_id, "ns": ns, "frames": json.dumps([frame for _, frame in frames])}
 
 
 def _run(row: dict[str, Any]) -> AgentRun:
@@ -164,9 +175,16 @@ class AgentRunStore:
         """`ended` or `cancelled`; False when the run was over already."""
         return bool(await fetch(self.db, _SET_STATE, {"id": run_id, "state": state}))
 
-    async def end(self, run_id: str, session_id: str, keep: int = KEEP_LOGS) -> bool:
-        """The run's turn is over (`_END`): True when other runs of the thread wait."""
-        params = {"id": run_id, "session_id": session_id, "keep": keep}
+    async def end(
+        self,
+        run_id: str,
+        session_id: str,
+        frames: list[tuple[int, dict[str, Any]]] | None = None,
+        keep: int = KEEP_LOGS,
+    ) -> bool:
+        """The run's turn is over, its last `frames` logged with it (`_END`): True
+        when other runs of the thread wait."""
+        params = {"session_id": session_id, "keep": keep, **_frames(run_id, frames or [])}
         rows = await fetch(self.db, _END, params)
         return bool(rows[0]["waiting"])
 
@@ -177,14 +195,8 @@ class AgentRunStore:
     async def log(self, run_id: str, frames: list[tuple[int, dict[str, Any]]]) -> None:
         """Numbered frames of the run, in one statement (a number logged twice keeps
         the first)."""
-        if not frames:
-            return
-        params = {
-            "run_id": run_id,
-            "ns": [n for n, _ in frames],
-            "frames": json.dumps([frame for _, frame in frames]),
-        }
-        await fetch(self.db, _LOG, params)
+        if frames:
+            await fetch(self.db, _LOG, _frames(run_id, frames))
 
     async def frames_after(
         self, run_id: str, after: int, *, before: int = 2**31 - 1, limit: int = 500

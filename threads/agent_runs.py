@@ -87,6 +87,9 @@ class Recorder:
         changed, self.changed = self.changed, asyncio.Event()
         changed.set()
 
+    def unwritten(self) -> list[Numbered]:
+        return self.frames[self.written :]
+
     def after(self, n: int) -> list[Numbered]:
         start = max(0, n + 1 - self.first)
         return self.frames[start:]
@@ -209,38 +212,62 @@ class AgentRuns:
                     recorder.add(frame)
                     if frame.get("type") in ENDS_RUN:
                         break
-        finally:
-            self.threads.unwatch(watcher)
-            recorder.end()
+        except BaseException:
+            # Its turn was cut off here (a shutdown): the run is not over, but
+            # what it sent is logged, for whoever asks it again.
+            await self._close(recorder, watcher, writer)
             with contextlib.suppress(Exception):
-                await asyncio.shield(writer)
+                await asyncio.shield(self._log(recorder))
             self.recorders.pop(recorder.run_id, None)
-        if await self.store.end(recorder.run_id, watcher.session_id):
+            raise
+        await self._close(recorder, watcher, writer)
+        try:
+            # Its last frames are logged as it ends, in one statement.
+            ending = self.store.end(recorder.run_id, watcher.session_id, recorder.unwritten())
+            waiting = await asyncio.shield(ending)
+        finally:
+            # Only now: a follower here that finds no recorder reads the log.
+            self.recorders.pop(recorder.run_id, None)
+        if waiting:
             await self._turn_ended(watcher.session_id, known=True)
         else:
             self.waiting.discard(watcher.session_id)
 
+    async def _close(
+        self, recorder: Recorder, watcher: Watcher, writer: asyncio.Task[None]
+    ) -> None:
+        """The run's frames are all in: no more come, and no batch is being written."""
+        self.threads.unwatch(watcher)
+        recorder.end()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(writer)
+
     async def _write(self, recorder: Recorder) -> None:
         """Write the recorder's frames behind it, all that waits in one statement,
-        LOG_GAP_S after the first of them came or when the run ends, whichever
-        is first (its followers here read the recorder; the log is for those
-        elsewhere and later). A run that ends within LOG_GAP_S is written once."""
-        while True:
+        LOG_GAP_S after the first of them came (its followers here read the
+        recorder; the log is for those elsewhere and later). What is left when
+        the run ends goes with its end (`_record`): a run that ends within
+        LOG_GAP_S is logged by its end alone."""
+        while not recorder.over:
             changed = recorder.changed
             if recorder.written < len(recorder.frames):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(recorder.ended.wait(), LOG_GAP_S)
-                batch = recorder.frames[recorder.written :]
-                recorder.written = len(recorder.frames)
-                try:
-                    await self.store.log(recorder.run_id, batch)
-                except Exception as exc:
-                    where = {"run_id": recorder.run_id, "error": type(exc).__name__}
-                    log.warning("run log write failed", extra=where)
+                if not recorder.over:
+                    await self._log(recorder)
                 continue
-            if recorder.over:
-                return
             await changed.wait()
+
+    async def _log(self, recorder: Recorder) -> None:
+        """Log the recorder's frames not yet written (a failure is logged, not raised:
+        the run goes on, and its followers here read the recorder)."""
+        batch = recorder.unwritten()
+        recorder.written += len(batch)
+        try:
+            await self.store.log(recorder.run_id, batch)
+        except Exception as exc:
+            where = {"run_id": recorder.run_id, "error": type(exc).__name__}
+            log.warning("run log write failed", extra=where)
 
     async def _stop_running(self, session: ChatSession) -> str | None:
         """Stop the thread's running turn and wait until the thread is free;

@@ -86,3 +86,17 @@ async def test_a_batch_of_frames_is_logged_as_it_came(db: Database, sessions: Se
     logged = await store.frames_after(run_id, 0)
     assert logged == [(1, {"type": "ack"}), *batch, (5, {"type": "done"})]
     assert await store.frames_after(run_id, 2, before=5) == batch[1:]
+
+
+async def test_a_run_s_last_frames_are_logged_as_it_ends(
+    db: Database, sessions: SessionStore
+) -> None:
+    store = AgentRunStore(db)
+    thread = (await sessions.create(Owner(user_id=None, anon_token_hash="d" * 64))).id
+    run_id = await a_run(store, thread)  # frame 1 logged while it ran
+    last = [(2, {"type": "message", "content": 'the "answer"'}), (3, {"type": "done"})]
+    assert await store.end(run_id, thread, last) is False
+    assert await store.frames_after(run_id, 0) == [(1, {"type": "ack"}), *last]
+    assert await states(db, thread) == ["ended"]
+    assert await store.end(run_id, thread, [(3, {"type": "late"})]) is False
+    assert (await store.frames_after(run_id, 2))[0] == (3, {"type": "done"})
