@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from app.routes.agent_api import journal_messages_json
 from graph.nodes import answer_id_for
+from memory.futures import retrieved
 from memory.models import ChatSession
 from threads.agent_runs import AgentRuns
 from threads.operations import Threads
@@ -106,21 +107,31 @@ def stream_response(
     start = after if seen_event >= ALL_EVENTS else after - 1
 
     async def events() -> AsyncIterator[str]:
-        yield sse("metadata", {"run_id": run_id, "attempt": 1})
-        async for item in with_heartbeats(runs.follow(session, run_id, max(start, 0))):
-            if item is None:
-                yield ": heartbeat\n\n"
-                continue
-            n, frame = item
-            found = translate(frame, session.id, modes, run_id)
-            for i, (event, data) in enumerate(found):
-                if n == after and i <= seen_event:
-                    continue  # seen before the client came back
-                yield sse(event, data, f"{n}" if len(found) == 1 else f"{n}.{i}")
-        if "values" in modes:
-            messages = await journal_messages_json(threads, session.id)
-            yield sse_json("values", '{"messages":' + messages + "}")
-        yield sse("end", None)
+        # The closing `values` is read as soon as the answer is journaled (its
+        # `message` frame), beside the run's last steps, not after them.
+        values: asyncio.Future[str] | None = None
+        try:
+            yield sse("metadata", {"run_id": run_id, "attempt": 1})
+            async for item in with_heartbeats(runs.follow(session, run_id, max(start, 0))):
+                if item is None:
+                    yield ": heartbeat\n\n"
+                    continue
+                n, frame = item
+                if "values" in modes and values is None and frame.get("type") == "message":
+                    values = asyncio.ensure_future(journal_messages_json(threads, session.id))
+                found = translate(frame, session.id, modes, run_id)
+                for i, (event, data) in enumerate(found):
+                    if n == after and i <= seen_event:
+                        continue  # seen before the client came back
+                    yield sse(event, data, f"{n}" if len(found) == 1 else f"{n}.{i}")
+            if "values" in modes:
+                messages = await (values or journal_messages_json(threads, session.id))
+                yield sse_json("values", '{"messages":' + messages + "}")
+            yield sse("end", None)
+        finally:
+            if values is not None and not values.done():
+                values.cancel()  # the client went away first
+                values.add_done_callback(retrieved)
 
     headers = {**run_links(session.id, run_id), "Cache-Control": "no-store"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
