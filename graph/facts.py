@@ -4,6 +4,7 @@ grounding and its deterministic memory extraction."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # A value runs to the end of its clause: punctuation, a line end, or " and ".
@@ -44,10 +45,11 @@ class Fact:
     sentence: str
 
 
-def find_facts(text: str) -> list[Fact]:
-    """Every fact stated in `text`, in order of appearance."""
+def find_facts(text: str, kinds: Iterable[str] | None = None) -> list[Fact]:
+    """Every fact stated in `text` (of `kinds`: all by default), in order of appearance."""
     found: list[tuple[int, Fact]] = []
-    for kind, pattern in _STATEMENT_RE.items():
+    patterns = _STATEMENT_RE.items() if kinds is None else [(k, _STATEMENT_RE[k]) for k in kinds]
+    for kind, pattern in patterns:
         for match in pattern.finditer(text):
             value = match.group("value").strip().strip("\"'“”")
             if value and len(value) <= 120 and not value.lower().startswith("what"):

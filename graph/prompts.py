@@ -79,7 +79,7 @@ def users_name(state: ThreadState) -> str | None:
     """The user's name, when a loaded memory or the window says it."""
     texts = [str(m["content"]) for m in state.get("loaded_memories", []) if m["kind"] == "fact"]
     texts += [str(m.content) for m in state.get("messages", []) if m.type == "human"]
-    names = [fact.value for text in texts for fact in find_facts(text) if fact.kind == "name"]
+    names = [fact.value for text in texts for fact in find_facts(text, ("name",))]
     return names[-1] if names else None
 
 
