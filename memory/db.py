@@ -99,10 +99,11 @@ def for_psycopg(statement: Any) -> tuple[str, dict[str, Any]]:
     return str(compiled), literals
 
 
-def rested(since: float | None) -> bool:
-    """Whether a connection idle since `since` rested long enough to ping it
-    (None: it was opened just now)."""
-    return since is not None and time.monotonic() - since > PING_AFTER_IDLE_S
+def rested(since: float | None, now: float | None = None) -> bool:
+    """Whether a connection idle since `since` (until `now`) rested long enough
+    to ping it (None: it was opened just now)."""
+    now = time.monotonic() if now is None else now
+    return since is not None and now - since > PING_AFTER_IDLE_S
 
 
 def ping_rested_engine_connections(engine: AsyncEngine) -> None:
@@ -135,7 +136,7 @@ def pool_checks(clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
 
     async def check(conn: AsyncConnection[DictRow]) -> None:
         last, taken[conn] = taken.get(conn), clock()
-        if last is not None and taken[conn] - last > PING_AFTER_IDLE_S:
+        if rested(last, taken[conn]):
             await conn.execute("")
 
     return {"check": check}
