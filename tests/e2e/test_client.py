@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import ConsoleMessage, Locator, Page, Response, expect
+from playwright.sync_api import ConsoleMessage, Locator, Page, Response, WebSocketRoute, expect
 
 from memory.db import open_database
 from memory.journal import Journal, NewMessage
@@ -148,17 +148,48 @@ def test_send_turns_into_stop_while_an_answer_runs(tabs: Tabs, slow_web: ServerP
 
 def test_a_silent_model_is_pointed_out(tabs: Tabs, slow_web: ServerProcess) -> None:
     page = tabs.new(base_url=slow_web.url)
+    # The model's silence is made here: the socket holds back the answer's words
+    # until the note has been seen, so no real second races the page's clock.
+    words = WordGate()
+    page.route_web_socket("**/ws/sessions/**", words.route)
     page.clock.install()
     page.goto("/")
     send(page, "tell me something")
     expect(page.get_by_role("button", name="Stop")).to_be_visible()
     steps = page.locator("#steps")
     expect(steps).not_to_contain_text("Still waiting")
-    page.clock.fast_forward(6000)  # the first word takes a real second to come
+    page.clock.fast_forward(6000)  # past the five seconds the client waits for a word
     expect(steps).to_have_text("Still waiting for the model…")
+    words.open()
     expect(page.locator(".msg.streaming .body")).not_to_be_empty()
     expect(steps).not_to_contain_text("Still waiting")
     stop_the_answer(page)
+
+
+class WordGate:
+    """Routes a page's sockets through the test and holds the server's `token`
+    frames back while shut; every other frame passes at once, in order."""
+
+    def __init__(self) -> None:
+        self.shut = True
+        self.held: list[tuple[WebSocketRoute, str | bytes]] = []
+
+    def route(self, client: WebSocketRoute) -> None:
+        server = client.connect_to_server()
+
+        def from_server(frame: str | bytes) -> None:
+            if self.shut and isinstance(frame, str) and json.loads(frame).get("type") == "token":
+                self.held.append((client, frame))
+            else:
+                client.send(frame)
+
+        server.on_message(from_server)
+
+    def open(self) -> None:
+        self.shut = False
+        for client, frame in self.held:
+            client.send(frame)
+        self.held.clear()
 
 
 def test_a_reload_mid_answer_shows_the_answer_from_its_start(
