@@ -48,6 +48,17 @@ class Socket:
                 if frame["type"] == kind:
                     return frames
 
+    def messages_seen(self) -> set[str]:
+        """The ids of the messages this socket has been sent so far."""
+        return {f["message"]["id"] for f in self.seen if f["type"] == "message"}
+
+    async def until_seen(self, message_ids: set[str], timeout: float = 30) -> None:
+        """Read frames until every one of `message_ids` has come as a `message`
+        frame (TimeoutError if one never does)."""
+        async with asyncio.timeout(timeout):
+            while not message_ids <= self.messages_seen():
+                await self.recv(timeout)
+
     async def close(self) -> None:
         await self.conn.close()
 
