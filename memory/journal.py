@@ -164,6 +164,11 @@ _APPEND = (
 )
 # Every turn appends twice: run on the psycopg pool, as compiled once here.
 _APPEND_SQL = str(_APPEND.compile(dialect=psycopg_dialect.dialect()))  # type: ignore[no-untyped-call]
+# A stretch of a session's messages: read by every memory save (after-turn work).
+_BETWEEN_SQL = """
+SELECT * FROM chat_messages
+ WHERE session_id = %(session_id)s AND seq BETWEEN %(first)s AND %(last)s ORDER BY seq
+"""
 # Those of some message ids journaled, in any session: no row at all when the
 # session is not there, else a row per message found (one of NULLs for none).
 _FIND_SQL = """
@@ -358,17 +363,8 @@ class Journal:
 
     async def between(self, session_id: str, first_seq: int, last_seq: int) -> list[ChatMessage]:
         """Messages with first_seq <= seq <= last_seq, oldest first."""
-        async with self.db.autocommit() as s:
-            rows = await s.scalars(
-                select(ChatMessage)
-                .where(
-                    ChatMessage.session_id == session_id,
-                    ChatMessage.seq >= first_seq,
-                    ChatMessage.seq <= last_seq,
-                )
-                .order_by(ChatMessage.seq)
-            )
-            return list(rows.all())
+        bounds = {"session_id": session_id, "first": first_seq, "last": last_seq}
+        return [message_from_row(row) for row in await fetch(self.db, _BETWEEN_SQL, bounds)]
 
     async def page(
         self,

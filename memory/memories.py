@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from memory import recall
-from memory.db import Database
+from memory.db import Database, fetch, for_psycopg
 from memory.embeddings import Vector
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
@@ -28,6 +28,37 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # Ids are made by gen_random_uuid(); anything else names no memory, and never
 # reaches the database (a NUL byte in it would make PostgreSQL fail).
 _MEMORY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+# A session's save marked done (its `memory_saved_seq`) and its summary, if
+# given, written or rewritten, in one statement; only while the session is
+# still this user's, with memory on, and not saved this far. The UPDATE takes
+# the session row's lock: a concurrent delete (with forget) or claim finishes
+# first and leaves nothing to mark, or waits and then removes what this wrote.
+_MARK_SAVED = text(
+    """
+WITH saved AS (
+    UPDATE chat_sessions SET memory_saved_seq = :upto
+     WHERE id = :session_id AND user_id = :user_id AND memory_enabled
+       AND memory_saved_seq < :upto
+    RETURNING id
+), summary AS (
+    INSERT INTO memories (id, user_id, kind, key, content, source_session_id)
+    SELECT gen_random_uuid()::text, :user_id, 'summary', NULL, :summary, saved.id
+      FROM saved
+     WHERE CAST(:summary AS text) IS NOT NULL
+    ON CONFLICT (user_id, source_session_id) WHERE kind = 'summary'
+    DO UPDATE SET content = EXCLUDED.content, updated_at = now(), embedding_model = NULL
+)
+SELECT count(*) > 0 AS saved FROM saved
+"""
+)
+# A turn of a logged-in user saves once its answer is out: on the psycopg pool.
+_MARK_SAVED_SQL, _ = for_psycopg(_MARK_SAVED)
+_SUMMARY_SQL = """
+SELECT content FROM memories
+ WHERE user_id = %(user_id)s AND kind = 'summary' AND source_session_id = %(session_id)s
+"""
 
 
 class MemoryNotFound(ThreadlineError):
@@ -197,8 +228,36 @@ class MemoryStore:
         waits for us and then removes what we wrote.
         """
         checked = [check_draft(draft) for draft in drafts]
+        marked = {
+            "session_id": session_id,
+            "user_id": user_id,
+            "upto": upto_seq,
+            "summary": summary[:CONTENT_MAX] if summary else None,
+        }
+        if not checked and not updates:
+            # A summary alone (most turns): one statement, which locks the row too.
+            [row] = await fetch(self.db, _MARK_SAVED_SQL, marked)
+            if not row["saved"]:
+                return False
+        elif not await self._save_learned(session_id, user_id, checked, updates or {}, marked):
+            return False
+        await self._embed(user_id)
+        if summary and self.vectors is not None:
+            self.vectors.embed_later(user_id)  # the summary, once it rests
+        return True
+
+    async def _save_learned(
+        self,
+        session_id: str,
+        user_id: str,
+        drafts: builtins.list[MemoryDraft],
+        updates: dict[str, str],
+        marked: dict[str, Any],
+    ) -> bool:
+        """`save_from_session` with memories to write: in a transaction that locks
+        the session row first, then writes them and marks the save (`_MARK_SAVED`)."""
         # Embedded before the transaction: no session is held while the model runs.
-        vectors = await self._vectors_of(checked)
+        vectors = await self._vectors_of(drafts)
         async with self.db.sessions.begin() as s:
             row = (
                 await s.execute(
@@ -213,11 +272,11 @@ class MemoryStore:
             ).one_or_none()
             if row is None or row.user_id != user_id or not row.memory_enabled:
                 return False
-            if row.memory_saved_seq >= upto_seq:
+            if row.memory_saved_seq >= marked["upto"]:
                 return False  # already saved: a rerun after a crash writes nothing twice
-            for draft, vector in zip(checked, vectors, strict=True):
+            for draft, vector in zip(drafts, vectors, strict=True):
                 await self._write_draft(s, user_id, session_id, draft, vector)
-            for memory_id, content in (updates or {}).items():
+            for memory_id, content in updates.items():
                 changed = check_draft(MemoryDraft("fact", None, content)).content
                 await s.execute(
                     update(Memory)
@@ -229,16 +288,7 @@ class MemoryStore:
                         embedding_model=None,
                     )
                 )
-            if summary:
-                await s.execute(_upsert_summary(user_id, session_id, summary[:CONTENT_MAX]))
-            await s.execute(
-                update(ChatSession)
-                .where(ChatSession.id == session_id)
-                .values(memory_saved_seq=upto_seq)
-            )
-        await self._embed(user_id)
-        if summary and self.vectors is not None:
-            self.vectors.embed_later(user_id)  # the summary, once it rests
+            await s.execute(_MARK_SAVED, marked)
         return True
 
     async def _vectors_of(self, drafts: builtins.list[MemoryDraft]) -> builtins.list[Vector | None]:
@@ -280,15 +330,8 @@ class MemoryStore:
 
     async def summary_of(self, user_id: str, session_id: str) -> str:
         """The saved conversation summary of a session, or ""."""
-        async with self.db.sessions() as s:
-            content = await s.scalar(
-                select(Memory.content).where(
-                    Memory.user_id == user_id,
-                    Memory.kind == "summary",
-                    Memory.source_session_id == session_id,
-                )
-            )
-        return content or ""
+        rows = await fetch(self.db, _SUMMARY_SQL, {"user_id": user_id, "session_id": session_id})
+        return str(rows[0]["content"]) if rows else ""
 
     async def pending_sessions(self, limit: int = 100) -> builtins.list[tuple[str, str]]:
         """Sessions whose memory save is owed (e.g. the process died after `done`)."""
@@ -349,20 +392,4 @@ def _said_before(user_id: str, draft: MemoryDraft) -> Any:
             same == " ".join(draft.content.lower().split()),
         )
         .limit(1)
-    )
-
-
-def _upsert_summary(user_id: str, session_id: str, content: str) -> Any:
-    statement = insert(Memory).values(
-        id=func.gen_random_uuid().cast(Memory.id.type),
-        user_id=user_id,
-        kind="summary",
-        key=None,
-        content=content,
-        source_session_id=session_id,
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["user_id", "source_session_id"],
-        index_where=text("kind = 'summary'"),
-        set_={"content": content, "updated_at": func.now(), "embedding_model": None},
     )

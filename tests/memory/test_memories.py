@@ -88,6 +88,54 @@ async def test_save_is_idempotent_and_refuses_a_session_no_longer_theirs(
     assert await memories.list(user) == []
 
 
+async def test_a_summary_alone_is_saved_once_and_only_while_theirs(
+    db: Database, memories: MemoryStore, sessions: SessionStore, journal: Journal
+) -> None:
+    """A save with nothing learned but its summary (most turns) takes one
+    statement: the same rules as a save with memories to write."""
+    user = await create_user(db, "s@example.com")
+    session = await sessions.create(Owner(user_id=user))
+    for i in range(4):
+        await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", f"m{i}"))
+
+    async def summaries() -> list[str]:
+        return [m.content for m in await memories.list(user, kind="summary")]
+
+    async def saved_seq() -> int:
+        return (await sessions.get(session.id)).memory_saved_seq
+
+    assert await memories.save_from_session(session.id, user, [], "first", upto_seq=1)
+    assert not await memories.save_from_session(session.id, user, [], "again", upto_seq=1)
+    assert (await summaries(), await saved_seq()) == (["first"], 1)
+    assert await memories.save_from_session(session.id, user, [], "second", upto_seq=2)
+    assert (await summaries(), await saved_seq()) == (["second"], 2)  # rewritten, one row
+    assert await memories.summary_of(user, session.id) == "second"
+    # No summary: the save is marked, the summary stays.
+    assert await memories.save_from_session(session.id, user, [], None, upto_seq=3)
+    assert (await summaries(), await saved_seq()) == (["second"], 3)
+    other = await create_user(db, "t@example.com")
+    assert not await memories.save_from_session(session.id, other, [], "theirs", upto_seq=4)
+    assert await memories.list(other) == []
+    assert await saved_seq() == 3
+    await sessions.delete(session.id, Owner(user_id=user), forget=True)
+    assert not await memories.save_from_session(session.id, user, [], "late", upto_seq=4)
+    assert await memories.list(user) == []
+    assert await memories.summary_of(user, session.id) == ""
+
+
+async def test_a_session_with_memory_off_saves_nothing(
+    db: Database, memories: MemoryStore, sessions: SessionStore, journal: Journal
+) -> None:
+    user = await create_user(db, "u@example.com")
+    session = await sessions.create(Owner(user_id=user), memory=False)
+    await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "my name is Ada"))
+    drafts = [MemoryDraft("fact", "name", "User said: my name is Ada")]
+    for learned in ([], drafts):
+        assert not await memories.save_from_session(session.id, user, learned, "s", upto_seq=1)
+    assert await memories.list(user) == []
+    assert (await sessions.get(session.id)).memory_saved_seq == 0
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
