@@ -168,7 +168,8 @@ class Stock(Variant):
 
 class Threadline(Variant):
     """Threadline's graph, run as the server runs a turn: `run_turn` to `done`, then
-    `prune_after_turn` (outside the thread's lock, so timed apart). With `fresh`,
+    `prune_after_turn` (outside the thread's lock, so timed apart; nothing to do
+    with `exit`, whose put pruned). With `fresh`,
     a control that starts a new thread every FRESH_TURNS turns."""
 
     def __init__(self, db: Database, durability: Durability, limit: int, fresh: bool) -> None:
@@ -197,7 +198,7 @@ class Threadline(Variant):
         ):
             pass
         to_done, started = ms_since(started), time.perf_counter()
-        await prune_after_turn(self.db.pool, self.thread_id)
+        await prune_after_turn(self.db.pool, self.thread_id, durability=self.durability)
         return to_done, ms_since(started)
 
 
@@ -346,9 +347,12 @@ last 10 turns when it reaches that length: with a fake model that costs ~0 it
 is persistence plus graph overhead. For Threadline it is `run_turn` to `done`
 plus the `prune_after_turn` the server runs after `done` (outside the thread's
 lock, so not in the user's wait, but work every turn costs the database); the
-ratios use that sum. The "fresh threads" rows are controls run in the same
-rounds: the same graph on new threads of at most 10 turns, so a long thread is
-also compared with a 10-turn one under the same machine load. "stored" is the
+ratios use that sum. With `exit` durability the checkpoint's put prunes the
+thread as it writes (one checkpoint kept, the default), so nothing is left for
+after `done`; with `async` the prune after it still runs. The "fresh threads"
+rows are controls run in the same rounds: the same graph on new threads of at
+most 10 turns, so a long thread is also compared with a 10-turn one under the
+same machine load. "stored" is the
 sum of `pg_column_size` of the thread's rows in `checkpoints`,
 `checkpoint_blobs` and `checkpoint_writes` plus, for Threadline, its journal
 rows in `chat_messages`. Stock runs with LangGraph's default durability;
@@ -360,8 +364,8 @@ grows with the thread and its bytes with the square of it. Threadline's
 checkpoint holds a bounded window and one checkpoint per thread, so its time
 per turn stays flat and its bytes grow only with the journal (one row per
 message). Its floor is what every turn owes, whatever the thread's length: the
-user message journaled before `ack`, the answer before `done`, the checkpoint,
-pruning after, and the Python work of the graph and the ORM around them.
+user message journaled before `ack`, the answer before `done`, the checkpoint
+and its pruning, and the Python work of the graph and the ORM around them.
 Pruning deletes rows every turn, so it leans on (auto)vacuum: run with
 `--vacuum-every 0` on a server without autovacuum to see a long thread's
 pruning slow down as its dead rows pile up."""

@@ -168,7 +168,12 @@ class InProcess:
         ctx, timing = self.deps.context(self.options, cancel=cancel), Timing()
         started = time.perf_counter()
         async for event in run_turn(
-            self.deps.graph, self.db.pool, ctx, turn, durability=self.options.durability
+            self.deps.graph,
+            self.db.pool,
+            ctx,
+            turn,
+            durability=self.options.durability,
+            checkpoints_keep=self.options.checkpoints_keep,
         ):
             kind = event["type"]
             if kind in STAGES and kind not in timing.at:
@@ -176,7 +181,12 @@ class InProcess:
                 if kind == "ack":
                     timing.insert_to_ack = insert_to_ack_ms(event["message"])
         timing.at["done"] = since(started)
-        await prune_after_turn(self.db.pool, self.session_id, keep=self.options.checkpoints_keep)
+        await prune_after_turn(
+            self.db.pool,
+            self.session_id,
+            keep=self.options.checkpoints_keep,
+            durability=self.options.durability,
+        )
         return timing
 
 

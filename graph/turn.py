@@ -57,12 +57,15 @@ async def run_turn(
     turn: Turn,
     *,
     durability: Durability = "exit",
+    checkpoints_keep: int = 1,
 ) -> AsyncIterator[dict[str, Any]]:
     """Run `turn` and yield its events (ack, progress, memory_loaded, token, message).
 
     `journal_question`, then the journaled turn's `events`: see both.
     """
-    journaled = await journal_question(graph, pool, ctx, turn, durability=durability)
+    journaled = await journal_question(
+        graph, pool, ctx, turn, durability=durability, checkpoints_keep=checkpoints_keep
+    )
     async for event in journaled.events():
         yield event
 
@@ -74,6 +77,7 @@ async def journal_question(
     turn: Turn,
     *,
     durability: Durability = "exit",
+    checkpoints_keep: int = 1,
 ) -> JournaledTurn:
     """Journal the turn's question (one INSERT); the graph is yet to run.
 
@@ -82,6 +86,10 @@ async def journal_question(
     (planning awaits them). A turn that will wait for a graph slot
     (`ctx.slots`) does not read ahead: its read would only compete for the
     pool with the INSERTs of the turns it waits behind.
+
+    With `checkpoints_keep` 1 and `exit` durability (the defaults) the graph's
+    checkpoint replaces the thread's older ones as it is written; otherwise
+    they are pruned after the turn (`prune_after_turn`).
 
     `created` False: the question was journaled before (a resend; the caller
     decides whether it still needs its answer). Either way the returned turn's
@@ -93,7 +101,7 @@ async def journal_question(
     content = turn.query["content"]
     if turn.user_id and turn.memory_enabled:  # its embedding first: the longest wait
         ctx.start_loading_memories(turn.user_id, content)
-    saver = new_saver(pool)
+    saver = new_saver(pool, keep_latest_alone=prunes_as_it_puts(durability, checkpoints_keep))
     if ctx.slots is None or not ctx.slots.locked():
         saver.read_ahead(turn.session_id)
     try:
@@ -125,8 +133,8 @@ class JournaledTurn:
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """`ack` (it does not wait for the graph, nor for a graph slot), then the
         graph's events. When the iterator ends, the answer is journaled and the
-        checkpoint durable. Pruning old checkpoints is left to
-        `prune_after_turn`, after `done`."""
+        checkpoint durable (and the older ones gone, for a thread that keeps
+        one; else they are left to `prune_after_turn`, after `done`)."""
         row, turn = self.row, self.turn
         try:
             yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
@@ -182,9 +190,21 @@ async def _run_graph(
             await delete_thread(pool, session_id)
 
 
-async def prune_after_turn(pool: Pool, session_id: str, *, keep: int = 1) -> None:
-    """Keep a thread's newest `keep` checkpoints: after-answer work, outside the lock."""
-    await prune_thread(pool, session_id, keep=keep)
+def prunes_as_it_puts(durability: Durability, keep: int) -> bool:
+    """Whether a turn's checkpoint put drops the thread's older checkpoints: when
+    one is kept and the run writes one checkpoint, at its end (`exit`). A run
+    that writes one per step also writes each step's pending writes beside
+    them, some after the next step's checkpoint: those are pruned after it."""
+    return keep == 1 and durability == "exit"
+
+
+async def prune_after_turn(
+    pool: Pool, session_id: str, *, keep: int = 1, durability: Durability = "exit"
+) -> None:
+    """Keep a thread's newest `keep` checkpoints: after-answer work, outside the
+    lock. Nothing to do when the turn's put pruned already (`prunes_as_it_puts`)."""
+    if not prunes_as_it_puts(durability, keep):
+        await prune_thread(pool, session_id, keep=keep)
 
 
 async def read_window(graph: Graph, pool: Pool, session_id: str) -> dict[str, Any]:

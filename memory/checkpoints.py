@@ -64,20 +64,42 @@ DELETE FROM checkpoint_blobs b
 # (UPSERT_CHECKPOINT_BLOBS_SQL, a row per blob, then UPSERT_CHECKPOINTS_SQL), in
 # one statement: the blobs come as columns of arrays, theirs in binary (`%b`: in
 # text, psycopg escapes every blob into the array's literal, 2.5x the CPU).
-_PUT_SQL = """
+_PUT_CTES = """
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT %(t)s, %(ns)s, b.channel, b.version, b.type, b.blob
       FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
                   %(blobs)b::bytea[]) AS b(channel, version, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+), put AS (
+    INSERT INTO checkpoints
+        (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+    VALUES (%(t)s, %(ns)s, %(id)s, %(parent)s, %(checkpoint)s, %(metadata)s)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+    DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+)"""
+_PUT_SQL = _PUT_CTES + "\nSELECT 1"
+
+# The same, for a saver that keeps the latest checkpoint alone (the default,
+# `checkpoints_keep` 1): the statement also drops what `_PRUNE_SQL` would after
+# the turn, the namespace's older checkpoints, their writes, and the blobs the
+# new checkpoint does not name. Its DELETEs see the tables as they were before
+# it, so never the new checkpoint or its new blobs (and a checkpoint put again
+# is kept by its id).
+_PUT_KEEPING_IT_ALONE_SQL = (
+    _PUT_CTES
+    + """, older AS (
+    DELETE FROM checkpoints
+     WHERE thread_id = %(t)s AND checkpoint_ns = %(ns)s AND checkpoint_id <> %(id)s
+), writes AS (
+    DELETE FROM checkpoint_writes
+     WHERE thread_id = %(t)s AND checkpoint_ns = %(ns)s AND checkpoint_id <> %(id)s
 )
-INSERT INTO checkpoints
-    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-VALUES (%(t)s, %(ns)s, %(id)s, %(parent)s, %(checkpoint)s, %(metadata)s)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
-DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+DELETE FROM checkpoint_blobs b
+ WHERE b.thread_id = %(t)s AND b.checkpoint_ns = %(ns)s
+   AND b.version IS DISTINCT FROM (%(checkpoint)s::jsonb -> 'channel_versions' ->> b.channel)
 """
+)
 
 
 class RunSaver(AsyncPostgresSaver):
@@ -95,11 +117,13 @@ class RunSaver(AsyncPostgresSaver):
       `_load_checkpoint_tuple` are the library's (langgraph-checkpoint-postgres
       3.2) with that change; `aput` also writes the checkpoint and its blobs in
       one statement (`_PUT_SQL`) where the library sends one per blob and one
-      for the checkpoint, the same rows.
+      for the checkpoint, the same rows; a run's saver also prunes the thread
+      in that statement when it keeps one checkpoint (`keep_latest_alone`).
     """
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, *, keep_latest_alone: bool = False) -> None:
         super().__init__(pool)
+        self._put_sql = _PUT_KEEPING_IT_ALONE_SQL if keep_latest_alone else _PUT_SQL
         self._ahead: tuple[str, asyncio.Task[CheckpointTuple | None]] | None = None
 
     def read_ahead(self, thread_id: str) -> asyncio.Task[CheckpointTuple | None]:
@@ -172,7 +196,7 @@ class RunSaver(AsyncPostgresSaver):
         ]
         async with self._cursor() as cur:
             await cur.execute(
-                _PUT_SQL,
+                self._put_sql,
                 {
                     "t": thread_id,
                     "ns": checkpoint_ns,
@@ -221,21 +245,23 @@ class RunSaver(AsyncPostgresSaver):
         )
 
 
-def new_saver(pool: Pool) -> RunSaver:
-    """A saver for one run.
+def new_saver(pool: Pool, *, keep_latest_alone: bool = False) -> RunSaver:
+    """A saver for one run; with `keep_latest_alone`, each checkpoint it puts
+    replaces the thread's older ones (`_PUT_KEEPING_IT_ALONE_SQL`).
 
     AsyncPostgresSaver serialises every call behind one asyncio.Lock
     (langgraph issue 7259), so concurrent runs each get their own, all on the
     process's one pool.
     """
-    return RunSaver(pool)
+    return RunSaver(pool, keep_latest_alone=keep_latest_alone)
 
 
 async def prune_thread(pool: Pool, thread_id: str, *, keep: int = 1) -> None:
     """Drop all but the newest `keep` checkpoints of a thread.
 
     Like the saver's `aprune(strategy="keep_latest")` for keep=1, in one
-    statement (`_PRUNE_SQL`); it runs after every turn. A checkpoint committed
+    statement (`_PRUNE_SQL`); it runs after each turn of a server that keeps
+    more than one (with one, each put prunes: `keep_latest_alone`). A checkpoint committed
     meanwhile is never touched: only older ones go, and a blob goes only when
     no remaining checkpoint refers to it.
     """

@@ -233,7 +233,12 @@ class RunRegistry:
             )
             turn = Turn(session.id, session.user_id, session.memory_enabled, query)
             journaled = await journal_question(
-                self.deps.graph, self.deps.db.pool, ctx, turn, durability=self.options.durability
+                self.deps.graph,
+                self.deps.db.pool,
+                ctx,
+                turn,
+                durability=self.options.durability,
+                checkpoints_keep=self.options.checkpoints_keep,
             )
             replay = await self._replay_of(journaled)
         except Exception as exc:
@@ -313,10 +318,14 @@ class RunRegistry:
         self.events.publish(session_id, frame)
 
     async def _after(self, turn: Turn) -> None:
-        """Work after the answer (pruning, memory saving), outside the thread's lock."""
+        """Work after the answer (pruning past one checkpoint, memory saving),
+        outside the thread's lock."""
         try:
             await prune_after_turn(
-                self.deps.db.pool, turn.session_id, keep=self.options.checkpoints_keep
+                self.deps.db.pool,
+                turn.session_id,
+                keep=self.options.checkpoints_keep,
+                durability=self.options.durability,
             )
         except psycopg.Error as exc:
             # A concurrent turn's checkpoint raced the prune, or the pool had no

@@ -59,10 +59,16 @@ class Harness:
                 self.context(**ctx),
                 turn,
                 durability=self.durability,  # type: ignore[arg-type]
+                checkpoints_keep=self.checkpoints_keep,
             )
         ]
         # As the server does after `done`:
-        await prune_after_turn(self.db.pool, session_id, keep=self.checkpoints_keep)
+        await prune_after_turn(
+            self.db.pool,
+            session_id,
+            keep=self.checkpoints_keep,
+            durability=self.durability,  # type: ignore[arg-type]
+        )
         return events
 
 

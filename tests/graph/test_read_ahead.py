@@ -11,7 +11,7 @@ from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from graph.turn import Turn, run_turn
-from memory.checkpoints import new_saver
+from memory.checkpoints import new_saver, prune_thread
 from tests.graph.conftest import Harness, answer_of
 from tests.support.polling import until
 
@@ -183,3 +183,45 @@ async def test_the_run_saver_writes_the_rows_the_stock_saver_writes(harness: Har
     assert len(stock_blobs) >= 2 and our_blobs == stock_blobs
     assert len(stock_checkpoints) == 2 and our_checkpoints == stock_checkpoints
     assert our_checkpoints[1]["metadata"]["step"] == 99
+
+
+async def test_a_put_that_keeps_its_checkpoint_alone_leaves_what_a_prune_would(
+    harness: Harness,
+) -> None:
+    """A run's saver that keeps one checkpoint prunes as it puts: the rows left
+    are those the stock saver's puts leave once pruned to the latest, blobs of
+    channels the last checkpoints did not change included."""
+    session_id = await harness.new_session()
+    await harness.ask(session_id, "my name is Ada and I live in Oslo")
+    read = await AsyncPostgresSaver(harness.db.pool).aget_tuple(latest(session_id))
+    assert read is not None
+    versions = dict(read.checkpoint["channel_versions"])
+    first = {**read.checkpoint, "id": str(uuid6(clock_seq=-2))}
+    quiet = {**first, "id": str(uuid6(clock_seq=-2))}  # no channel changed
+    stock = AsyncPostgresSaver(harness.db.pool)
+    ours = new_saver(harness.db.pool, keep_latest_alone=True)
+    bumped = {**versions, "messages": stock.get_next_version(versions["messages"], None)}
+    changed = {**quiet, "id": str(uuid6(clock_seq=-2)), "channel_versions": bumped}
+    stock_thread, our_thread = str(uuid.uuid4()), str(uuid.uuid4())
+    for saver, thread_id in ((stock, stock_thread), (ours, our_thread)):
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        put = await saver.aput(config, first, read.metadata, versions)  # type: ignore[arg-type]
+        put = await saver.aput(put, quiet, read.metadata, {})  # type: ignore[arg-type]
+        await saver.aput(put, changed, read.metadata, {"messages": bumped["messages"]})  # type: ignore[arg-type]
+        # the last checkpoint again, with other metadata: updated, not pruned
+        await saver.aput(put, changed, {**read.metadata, "step": 99}, {})  # type: ignore[arg-type]
+    await prune_thread(harness.db.pool, stock_thread, keep=1)
+    stock_blobs, stock_checkpoints = await stored_rows(harness, stock_thread)
+    our_blobs, our_checkpoints = await stored_rows(harness, our_thread)
+    assert len(stock_checkpoints) == 1 and our_checkpoints == stock_checkpoints
+    assert our_checkpoints[0]["metadata"]["step"] == 99
+    unchanged = {row for row in stock_blobs if row[1] != "messages"}
+    assert unchanged and our_blobs == stock_blobs
+    assert {(row[1], row[2]) for row in our_blobs if row[1] == "messages"} == {
+        ("messages", bumped["messages"])
+    }
+    again = await ours.aget_tuple(latest(our_thread))
+    assert (
+        again is not None
+        and again.checkpoint["channel_values"] == read.checkpoint["channel_values"]
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from graph.builder import build_graph
 from graph.nodes import answer_id_for
 from graph.turn import read_window
@@ -146,19 +148,36 @@ async def test_unreadable_checkpoint_is_rebuilt_from_the_journal(harness: Harnes
     await window_is_journal_suffix(harness, session_id)
 
 
-async def test_checkpoints_are_pruned_to_the_latest(harness: Harness) -> None:
-    harness.durability = "sync"  # one checkpoint per step, so pruning has work to do
+@pytest.mark.parametrize("durability", ["exit", "sync"])
+async def test_checkpoints_are_pruned_to_the_latest(harness: Harness, durability: str) -> None:
+    """With one kept (the default), a turn leaves its checkpoint alone: with
+    `exit` its put replaced the older ones, with `sync` (one per step, and their
+    pending writes) the prune after the turn did."""
+    harness.durability = durability
     session_id = await harness.new_session()
     for i in range(3):
         await harness.ask(session_id, f"turn {i}")
-    async with harness.db.pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (session_id,)
-            )
-        ).fetchone()
-    assert row is not None and row["n"] == 1
+        async with harness.db.pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = %(t)s) AS c,"
+                    " (SELECT count(*) FROM checkpoint_writes w WHERE thread_id = %(t)s"
+                    "   AND checkpoint_id <> (SELECT checkpoint_id FROM checkpoints"
+                    "                          WHERE thread_id = %(t)s)) AS stale_writes,"
+                    " (SELECT array_agg(b.channel || '=' || b.version ORDER BY b.channel)"
+                    "    FROM checkpoint_blobs b WHERE thread_id = %(t)s) AS blobs,"
+                    " (SELECT array_agg(v.key || '=' || v.value ORDER BY v.key)"
+                    "    FROM checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v"
+                    "   WHERE c.thread_id = %(t)s AND EXISTS (SELECT 1 FROM checkpoint_blobs b"
+                    "     WHERE b.thread_id = %(t)s AND b.channel = v.key)) AS named",
+                    {"t": session_id},
+                )
+            ).fetchone()
+        assert rows is not None
+        assert (rows["c"], rows["stale_writes"]) == (1, 0)
+        assert rows["blobs"] == rows["named"]  # a blob per channel, the version it names
     assert "offline" in answer_of(await harness.ask(session_id, "still there?"))
+    await window_is_journal_suffix(harness, session_id)
 
 
 async def test_a_growing_thread_keeps_only_its_last_k_checkpoints(harness: Harness) -> None:
