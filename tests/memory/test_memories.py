@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from memory.db import Database
 from memory.journal import Journal, NewMessage
 from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
 from memory.sessions import Owner, SessionStore
+from tests.support.polling import until
 from tests.support.users import create_user
 
 
@@ -121,6 +124,49 @@ async def test_a_summary_alone_is_saved_once_and_only_while_theirs(
     assert not await memories.save_from_session(session.id, user, [], "late", upto_seq=4)
     assert await memories.list(user) == []
     assert await memories.summary_of(user, session.id) == ""
+
+
+@pytest.mark.parametrize("learned", ["summary alone", "with a fact"])
+async def test_a_save_waiting_on_a_forgetting_delete_writes_nothing(
+    db: Database,
+    memories: MemoryStore,
+    sessions: SessionStore,
+    journal: Journal,
+    database_url: str,
+    learned: str,
+) -> None:
+    """A save that comes while a delete (with forget) holds the session row
+    waits for it, then finds no session: nothing is left behind."""
+    user = await create_user(db, "f@example.com")
+    session = await sessions.create(Owner(user_id=user))
+    await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "my name is Ada"))
+    drafts = [MemoryDraft("fact", "name", "User said: my name is Ada")]
+    async with await psycopg.AsyncConnection.connect(database_url) as deleting:
+        # The delete's own steps (SessionStore.delete), its commit held back.
+        await deleting.execute(
+            "SELECT id FROM chat_sessions WHERE id = %s FOR UPDATE", (session.id,)
+        )
+        await deleting.execute("DELETE FROM memories WHERE source_session_id = %s", (session.id,))
+        await deleting.execute("DELETE FROM chat_sessions WHERE id = %s", (session.id,))
+        saving = asyncio.ensure_future(
+            memories.save_from_session(
+                session.id, user, drafts if learned == "with a fact" else [], "s", upto_seq=1
+            )
+        )
+
+        async def save_waits_on_the_row() -> bool:
+            cur = await deleting.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            row = await cur.fetchone()
+            return row is not None and row[0] > 0
+
+        await until(save_waits_on_the_row)
+        assert not saving.done()
+        await deleting.commit()
+    assert not await saving
+    assert await memories.list(user) == []
 
 
 async def test_a_session_with_memory_off_saves_nothing(
