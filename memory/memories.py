@@ -239,7 +239,7 @@ class MemoryStore:
             [row] = await fetch(self.db, _MARK_SAVED_SQL, marked)
             if not row["saved"]:
                 return False
-        elif not await self._save_learned(session_id, user_id, checked, updates or {}, marked):
+        elif not await self._save_learned(marked, checked, updates or {}):
             return False
         await self._embed(user_id)
         if summary and self.vectors is not None:
@@ -248,14 +248,14 @@ class MemoryStore:
 
     async def _save_learned(
         self,
-        session_id: str,
-        user_id: str,
+        marked: dict[str, Any],
         drafts: builtins.list[MemoryDraft],
         updates: dict[str, str],
-        marked: dict[str, Any],
     ) -> bool:
         """`save_from_session` with memories to write: in a transaction that locks
-        the session row first, then writes them and marks the save (`_MARK_SAVED`)."""
+        the session row first, then writes them and marks the save (`_MARK_SAVED`,
+        whose parameters `marked` are)."""
+        session_id, user_id = marked["session_id"], marked["user_id"]
         # Embedded before the transaction: no session is held while the model runs.
         vectors = await self._vectors_of(drafts)
         async with self.db.sessions.begin() as s:

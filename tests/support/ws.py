@@ -54,10 +54,14 @@ class Socket:
 
     async def until_seen(self, message_ids: set[str], timeout: float = 30) -> None:
         """Read frames until every one of `message_ids` has come as a `message`
-        frame (TimeoutError if one never does)."""
-        async with asyncio.timeout(timeout):
-            while not message_ids <= self.messages_seen():
-                await self.recv(timeout)
+        frame; fail naming those that never did."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not message_ids <= self.messages_seen():
+                    await self.recv(timeout)
+        except TimeoutError:
+            missed = message_ids - self.messages_seen()
+            raise AssertionError(f"messages never sent to this socket: {missed}") from None
 
     async def close(self) -> None:
         await self.conn.close()
