@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
+from graph.slots import GraphSlots
 from memory.futures import retrieved
 from memory.journal import Journal
 from memory.memories import MemoryStore
@@ -32,9 +33,9 @@ class TurnContext:
     memory_loader: MemoryLoader | None = None
     memories: MemoryStore | None = None  # for the agent's memory tools
     cancel: asyncio.Event | None = None
-    # The process's graph slots: a turn acknowledged past them waits its turn
-    # to run the graph (run_turn). None: no bound.
-    slots: asyncio.Semaphore | None = None
+    # The process's graph slots (graph/slots.py): an acknowledged turn waits
+    # there to run its graph (run_turn). None: it runs at once.
+    slots: GraphSlots | None = None
     # The turn's question as journal_question journaled it before the graph ran, and
     # whether that append wrote it (False: it was there already, a resend).
     journaled: tuple[ChatMessage, bool] | None = None

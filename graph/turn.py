@@ -138,16 +138,16 @@ class JournaledTurn:
         row, turn = self.row, self.turn
         try:
             yield {"type": "ack", "id": row.id, "seq": row.seq, "message": row.as_dict()}
-            config = thread_config(turn.session_id, turn.user_id)
-            runnable = self.graph.copy(update={"checkpointer": self.saver})
-            inputs = {
-                "session_id": turn.session_id,
-                "user_id": turn.user_id,
-                "memory_enabled": turn.memory_enabled,
-                "query": turn.query,
-            }
-            # Past the process's graph slots, an acknowledged turn waits here for one.
+            # An acknowledged turn waits here for a graph slot (graph/slots.py).
             async with self.ctx.slots or contextlib.nullcontext():
+                config = thread_config(turn.session_id, turn.user_id)
+                runnable = self.graph.copy(update={"checkpointer": self.saver})
+                inputs = {
+                    "session_id": turn.session_id,
+                    "user_id": turn.user_id,
+                    "memory_enabled": turn.memory_enabled,
+                    "query": turn.query,
+                }
                 async for event in _run_graph(
                     runnable, self.pool, inputs, config, self.ctx, self.durability
                 ):

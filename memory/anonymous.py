@@ -59,17 +59,22 @@ class AnonymousOwners:
         if not found:
             return False
         if found[0]["stale"]:
-            async with self.db.sessions.begin() as s:
-                await s.execute(
-                    update(AnonymousOwner)
-                    .where(*_live(token_hash))
-                    .values(
-                        last_seen_at=func.now(),
-                        expires_at=func.now()
-                        + (AnonymousOwner.expires_at - AnonymousOwner.last_seen_at),
-                    )
-                )
+            await self.slide(token_hash)
         return True
+
+    async def slide(self, token_hash: str) -> None:
+        """Move a live owner's expiry to now plus the window it was issued with
+        (at most every SLIDE_EVERY: when its `last_seen_at` is older than that)."""
+        async with self.db.sessions.begin() as s:
+            await s.execute(
+                update(AnonymousOwner)
+                .where(*_live(token_hash))
+                .values(
+                    last_seen_at=func.now(),
+                    expires_at=func.now()
+                    + (AnonymousOwner.expires_at - AnonymousOwner.last_seen_at),
+                )
+            )
 
     async def end(self, token_hash: str) -> list[str]:
         """The token proves nothing from now on. Its sessions stay until they expire

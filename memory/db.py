@@ -142,8 +142,16 @@ def pool_checks(clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     return {"check": check}
 
 
-async def open_database(url: str, *, pool_size: int = 10, via: str | None = None) -> Database:
+async def open_database(
+    url: str, *, pool_size: int = 10, via: str | None = None, keep_open: bool = False
+) -> Database:
     """Open the engine and the pool on `url`; half the connections each.
+
+    With `keep_open` (a server) the pool opens all its connections at once, in
+    the background, and keeps them: a burst of questions after a start or a
+    quiet spell finds them open, instead of waiting while the pool opens them
+    one at a time (bench/ws_load's first turns). Otherwise it opens them as
+    they are needed.
 
     With `via`, a pooler in transaction mode (PgBouncer) in front of `url`: the
     engine and the pool connect through it, and `Database.url` stays `url`, for
@@ -172,7 +180,7 @@ async def open_database(url: str, *, pool_size: int = 10, via: str | None = None
     ping_rested_engine_connections(engine)
     pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
         libpq_url(pooled),
-        min_size=1,
+        min_size=half if keep_open else 1,
         max_size=half,
         open=False,
         kwargs={

@@ -99,6 +99,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("cursor is not valid") from exc
 
 
+def has_expired(session: ChatSession) -> bool:
+    """An expired session is not found (the cleanup removes it soon)."""
+    return session.expires_at is not None and session.expires_at <= datetime.now(UTC)
+
+
 def session_from_row(row: dict[str, Any]) -> ChatSession:
     """A ChatSession from a psycopg row of every `chat_sessions` column, as if
     loaded by the ORM (detached, not new)."""
@@ -154,8 +159,7 @@ class SessionStore:
         session = session_from_row(rows[0]) if rows else None
         if session is None or (owner is not None and not owner.owns(session)):
             raise SessionNotFound("session not found")
-        expired = session.expires_at is not None and session.expires_at <= datetime.now(UTC)
-        if expired and not include_expired:
+        if has_expired(session) and not include_expired:
             raise SessionNotFound("session not found")
         return session
 

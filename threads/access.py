@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from memory.anonymous import SLIDE_EVERY
 from memory.errors import ThreadlineError
-from memory.models import User
+from memory.models import ChatSession, User
+from memory.rights import read_rights
 from memory.sessions import Owner
 from memory.users import UserStore
 
@@ -81,3 +83,24 @@ async def identify(users: UserStore, credentials: Credentials) -> Caller:
     if credentials.anon_token_hash is not None:
         anonymous = await users.anonymous.is_live(credentials.anon_token_hash)
     return Caller(credentials, user, anonymous)
+
+
+async def identify_with_session(
+    users: UserStore, credentials: Credentials, session_id: str | None
+) -> tuple[Caller, ChatSession | None]:
+    """`identify`, and the session `session_id` (None: none), read in one
+    statement (memory/rights.py): a socket asks both before every question.
+    A personal API key, which sockets do not show, costs a statement more."""
+    rights = await read_rights(
+        users.db,
+        session_id,
+        login_token_hash=credentials.login_token_hash,
+        anon_token_hash=credentials.anon_token_hash,
+        slide_every=SLIDE_EVERY,
+    )
+    user = rights.user
+    if user is None and credentials.api_key_hash is not None:
+        user = await users.api_keys.user_for_key(credentials.api_key_hash)
+    if rights.anonymous_stale and credentials.anon_token_hash is not None:
+        await users.anonymous.slide(credentials.anon_token_hash)
+    return Caller(credentials, user, rights.anonymous_live), rights.session

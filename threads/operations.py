@@ -8,7 +8,6 @@ turn, in this process or another.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ from memory.journal import Journal
 from memory.maintenance import Expired, find_expired, merge_sessions
 from memory.models import ChatMessage, ChatSession
 from memory.session_format import ImportLimits
-from memory.sessions import Owner
+from memory.sessions import Owner, check_session_id, has_expired
 from memory.users import UserStore
-from threads.access import Caller, Credentials, identify
+from threads.access import Caller, Credentials, identify, identify_with_session
 from threads.events import EventBus, OutboxLimits, Watcher
 from threads.import_reader import read_parts
 from threads.locks import SessionBusy, ThreadLocks
@@ -89,21 +88,19 @@ class Threads:
         return await self.deps.sessions.get(session_id, owner)
 
     async def authorize(self, credentials: Credentials, session_id: str) -> ChatSession:
-        """Rights read afresh: for a socket's every query and after every access change.
+        """Rights read afresh: for a socket's every question and after every access change.
 
-        Who the caller is and the session row are read side by side (one round
-        trip of waiting, not two); the owner check is then made on the row, as
+        Who the caller is and the session row are read in one statement
+        (`identify_with_session`); the owner check is then made on the row, as
         `open` makes it. No identity at all answers NotSignedIn first.
         """
-        caller, session = await asyncio.gather(
-            self.identify(credentials), self.deps.sessions.get(session_id), return_exceptions=True
-        )
-        if isinstance(caller, BaseException):
-            raise caller
+        try:
+            checked: str | None = check_session_id(session_id)
+        except SessionNotFound:
+            checked = None  # no such session can exist: not read, not found
+        caller, session = await identify_with_session(self.users, credentials, checked)
         owner = caller.require_owner()
-        if isinstance(session, BaseException):
-            raise session
-        if not owner.owns(session):
+        if session is None or not owner.owns(session) or has_expired(session):
             raise SessionNotFound("session not found")
         return session
 

@@ -8,6 +8,7 @@ the answer is journaled, the checkpoint is durable and the lock is released.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -22,9 +23,10 @@ from graph.builder import Graph
 from graph.context import MemoryLoader, TurnContext
 from graph.llm import Models
 from graph.nodes import answer_id_for
+from graph.slots import GraphSlots
 from graph.state import Query
 from graph.turn import JournaledTurn, Turn, journal_question, prune_after_turn, validate_query
-from memory.db import Database
+from memory.db import CONNECT_TIMEOUT_S, Database
 from memory.errors import (
     DATABASE_DOWN,
     DatabaseUnavailable,
@@ -47,6 +49,9 @@ AfterTurn = Callable[[Turn], Awaitable[None]]
 
 
 DATABASE_UNAVAILABLE = "the database is unavailable; resend to retry"
+# More questions than this being admitted at once is a burst: graph starts wait
+# for it to pass (graph/slots.py). Under a steady load a few are.
+ADMITTING_AHEAD = 4
 
 
 class ShuttingDown(ThreadlineError):
@@ -92,7 +97,7 @@ class TurnDeps:
         options: ThreadOptions,
         cancel: asyncio.Event | None = None,
         model: BaseChatModel | None = None,
-        slots: asyncio.Semaphore | None = None,
+        slots: GraphSlots | None = None,
     ) -> TurnContext:
         return TurnContext(
             journal=self.journal,
@@ -136,8 +141,11 @@ class RunRegistry:
         self.options = options
         self.after_turn = after_turn
         self.active: dict[str, ActiveRun] = {}
-        # How many turns run their graph at once here; the others wait, acknowledged.
-        self.slots = asyncio.Semaphore(options.graph_slots) if options.graph_slots else None
+        # How many turns run their graph at once here (the others wait, acknowledged),
+        # and not before a burst of questions being admitted has passed.
+        self.slots = GraphSlots(options.graph_slots or None, admitting_ahead=ADMITTING_AHEAD)
+        # The questions admitted at once (see `_admit`): a connection of the pool each.
+        self.admissions = asyncio.Semaphore(deps.db.pool.max_size)
         self.closing = False
         # Told when a thread's turn ended here and the thread is free (the Agent
         # Server API's queue starts the thread's next run: threads/agent_runs.py).
@@ -181,6 +189,32 @@ class RunRegistry:
             raise DatabaseUnavailable(DATABASE_UNAVAILABLE) from exc
 
     async def _admit(
+        self, rights: Awaitable[ChatSession], session_id: str, query: Query | Rework
+    ) -> tuple[ChatSession, list[dict[str, Any]]]:
+        """`_admit_in_turn`, once the question's turn to be admitted has come.
+
+        As many questions are admitted at once as the pool has connections, the
+        others wait in the order they came: a burst of a hundred is acknowledged
+        first come, first served, instead of all of them taking turns at the
+        pool and at the event loop and all being acknowledged at the end of the
+        burst (bench/ws_load's first turns). A question waits for its turn as
+        long as for a pooled connection at most (the database may be away).
+        From its arrival it counts as being admitted (graph/slots.py).
+        """
+        with self.slots.admission():
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    await self.admissions.acquire()
+            except TimeoutError:
+                if inspect.iscoroutine(rights):
+                    rights.close()  # never to be read
+                raise DatabaseUnavailable(DATABASE_UNAVAILABLE) from None
+            try:
+                return await self._admit_in_turn(rights, session_id, query)
+            finally:
+                self.admissions.release()
+
+    async def _admit_in_turn(
         self, rights: Awaitable[ChatSession], session_id: str, query: Query | Rework
     ) -> tuple[ChatSession, list[dict[str, Any]]]:
         allowed, locked = await asyncio.gather(

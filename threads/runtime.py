@@ -88,7 +88,9 @@ async def open_runtime(
     models = model if isinstance(model, Models) else Models.single(model)
     model = models.default
     async with AsyncExitStack() as stack:
-        db = await open_database(url, pool_size=options.db_pool_size, via=pooled_url)
+        db = await open_database(
+            url, pool_size=options.db_pool_size, via=pooled_url, keep_open=background
+        )
         stack.push_async_callback(db.close)
         sessions = SessionStore(db, anon_ttl=options.anon_ttl, retention=options.retention)
         journal = Journal(db, anon_ttl=options.anon_ttl)

@@ -1,0 +1,77 @@
+"""What a caller's rights to one session are judged by, read in one statement:
+the user a login token proves, whether an anonymous token is one the server
+issued and still live, and the session row.
+
+Every question on a socket reads them afresh (threads/operations.py:
+Threads.authorize). As three statements (users.user_for_token,
+anonymous.is_live, sessions.get) each took a pool connection and a round trip
+of its own: a sixth of a question's admission, paid before its `ack`.
+The rules stay where they are: the caller is judged in threads/access.py, the
+ownership and expiry in memory/sessions.py, the sliding expiry in
+memory/anonymous.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from memory.db import Database, fetch
+from memory.models import ChatSession, User, detached
+from memory.sessions import session_from_row
+
+
+def _columns(table: Any, alias: str) -> str:
+    return ", ".join(f"{alias}.{c.name} AS {alias}_{c.name}" for c in table.columns)
+
+
+# One row whatever matches: each part is NULL where its token or session is not
+# there. The token conditions are users.py's and anonymous.py's.
+_RIGHTS_SQL = f"""
+SELECT {_columns(ChatSession.__table__, "s")}, {_columns(User.__table__, "u")},
+       a.token_hash IS NOT NULL AS anon_live, a.last_seen_at < now() - %(slide)s AS anon_stale
+  FROM (SELECT 1) one
+  LEFT JOIN chat_sessions s ON s.id = %(session_id)s
+  LEFT JOIN (auth_tokens t JOIN users u ON u.id = t.user_id AND u.is_active)
+    ON t.token_hash = %(login)s AND t.revoked_at IS NULL AND t.expires_at > now()
+  LEFT JOIN anonymous_owners a ON a.token_hash = %(anon)s AND a.expires_at > now()
+"""
+_SESSION_COLUMNS = [c.name for c in ChatSession.__table__.columns]
+_USER_COLUMNS = [c.name for c in User.__table__.columns]
+
+
+@dataclass(frozen=True)
+class RightsRow:
+    """What `read_rights` found: None or False where nothing matched."""
+
+    user: User | None  # the active user of a live login token
+    anonymous_live: bool  # the anonymous token is one the server issued, unexpired
+    anonymous_stale: bool  # ... and its expiry is due to slide (AnonymousOwners.slide)
+    session: ChatSession | None  # the row, whoever owns it, expired or not
+
+
+async def read_rights(
+    db: Database,
+    session_id: str | None,
+    *,
+    login_token_hash: str | None,
+    anon_token_hash: str | None,
+    slide_every: timedelta,
+) -> RightsRow:
+    """The session `session_id` (None: none is read) and what the token hashes
+    prove, in one statement on the psycopg pool."""
+    params = {
+        "session_id": session_id,
+        "login": login_token_hash,
+        "anon": anon_token_hash,
+        "slide": slide_every,
+    }
+    [row] = await fetch(db, _RIGHTS_SQL, params)
+    session = None
+    if row["s_id"] is not None:
+        session = session_from_row({c: row[f"s_{c}"] for c in _SESSION_COLUMNS})
+    user = None
+    if row["u_id"] is not None:
+        user = detached(User, {c: row[f"u_{c}"] for c in _USER_COLUMNS})
+    return RightsRow(user, bool(row["anon_live"]), bool(row["anon_stale"]), session)
