@@ -20,9 +20,8 @@ from graph.facts import Statement, statements
 from graph.offline import OfflineChatModel
 from graph.prompts import LEARN_PROMPT
 from graph.summary import SUMMARY_MAX_CHARS, Turn, summarize
-from memory.journal import Journal
 from memory.memories import MemoryDraft, MemoryStore
-from memory.sessions import SessionStore
+from memory.owed import owed_save
 
 log = logging.getLogger(__name__)
 
@@ -126,37 +125,27 @@ async def learn_with_model(
 
 
 async def save_session_memories(
-    model: BaseChatModel,
-    sessions: SessionStore,
-    journal: Journal,
-    memories: MemoryStore,
-    session_id: str,
+    model: BaseChatModel, memories: MemoryStore, session_id: str
 ) -> bool:
     """Extract and save what is owed for one session; False when nothing was written."""
-    session = await sessions.get(session_id)
-    if session.user_id is None or not session.memory_enabled:
+    owed = await owed_save(memories.db, session_id)  # SessionNotFound when it is gone
+    if owed.user_id is None or not owed.memory_enabled or not owed.turns:
         return False
-    if session.memory_saved_seq >= session.last_seq:
-        return False
-    rows = await journal.between(session_id, session.memory_saved_seq + 1, session.last_seq)
-    if not rows:
-        return False
-    turns = [(row.role, row.content) for row in rows]
-    previous = await memories.summary_of(session.user_id, session_id)
+    turns = owed.turns
     if isinstance(model, OfflineChatModel):
-        lessons = await learn_offline(model, previous, turns)
+        lessons = await learn_offline(model, owed.summary, turns)
     else:
         said = " ".join(content for role, content in turns if role == "user")
-        known = await memories.load_relevant(session.user_id, said[:2000], summaries=0)
-        lessons = await learn_with_model(model, previous, turns, known)
+        known = await memories.load_relevant(owed.user_id, said[:2000], summaries=0)
+        lessons = await learn_with_model(model, owed.summary, turns, known)
     summary = lessons.summary
-    if summary and session.title and not summary.startswith("Conversation"):
-        summary = f"Conversation “{session.title}”:\n{summary}"
+    if summary and owed.title and not summary.startswith("Conversation"):
+        summary = f"Conversation “{owed.title}”:\n{summary}"
     return await memories.save_from_session(
         session_id,
-        session.user_id,
+        owed.user_id,
         lessons.drafts,
         summary,
-        upto_seq=rows[-1].seq,
+        upto_seq=owed.upto_seq,
         updates=lessons.updates,
     )

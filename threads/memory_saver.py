@@ -23,9 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from graph.remember import save_session_memories
 from graph.turn import Turn
 from memory.errors import SessionNotFound
-from memory.journal import Journal
 from memory.memories import MemoryStore
-from memory.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +34,11 @@ class MemorySaver:
     def __init__(
         self,
         model: BaseChatModel,
-        sessions: SessionStore,
-        journal: Journal,
         memories: MemoryStore,
         *,
         delay_ms: int = 0,
     ) -> None:
         self.model = model
-        self.sessions = sessions
-        self.journal = journal
         self.memories = memories
         self.delay_ms = delay_ms
         # A lock per session while anyone uses it; unused ones are collected.
@@ -88,9 +82,7 @@ class MemorySaver:
             lock = self._locks[session_id] = asyncio.Lock()
         async with lock:
             try:
-                return await save_session_memories(
-                    self.model, self.sessions, self.journal, self.memories, session_id
-                )
+                return await save_session_memories(self.model, self.memories, session_id)
             except SessionNotFound:
                 return False
 

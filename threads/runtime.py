@@ -105,9 +105,7 @@ async def open_runtime(
         events = EventBus(url, journal)
         stack.push_async_callback(events.close)
         await events.open()
-        saver = MemorySaver(
-            model, sessions, journal, memories, delay_ms=options.memory_save_delay_ms
-        )
+        saver = MemorySaver(model, memories, delay_ms=options.memory_save_delay_ms)
         stack.push_async_callback(saver.close)
         runs = RunRegistry(deps, locks, events, options, after_turn=[saver.after_turn])
         threads = Threads(deps, UserStore(db), locks, events, runs, saver, options)

@@ -26,7 +26,7 @@ async def ask_as(
     )
     turn = Turn(session_id, user_id, memory, {"id": str(uuid.uuid4()), "content": text})
     events = [e async for e in run_turn(harness.graph, harness.db.pool, ctx, turn)]
-    await save_session_memories(harness.model, harness.sessions, harness.journal, store, session_id)
+    await save_session_memories(harness.model, store, session_id)
     return events
 
 

@@ -361,7 +361,7 @@ async def test_one_structured_call_learns_new_memories_updates_and_the_summary(
     said = "I code in Rust; my daughter Ingrid and I just moved from Bergen to Oslo"
     await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", said))
     model = build_chat_model(api_key=None, base_url=stub.base_url, model="stub", max_retries=0)
-    assert await save_session_memories(model, harness.sessions, harness.journal, store, session.id)
+    assert await save_session_memories(model, store, session.id)
     assert len(stub.completions) == 1  # facts, updates and the summary in one call
     assert stub.completions[0].body["tools"][0]["function"]["name"] == "Learned"
     saved = {(m.kind, m.key, m.content) for m in await store.list(user)}
@@ -388,6 +388,6 @@ async def test_a_conversation_with_nothing_worth_keeping_gets_no_summary(
     await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "hi!"))
     model = build_chat_model(api_key=None, base_url=stub.base_url, model="stub", max_retries=0)
     store = MemoryStore(harness.db)
-    await save_session_memories(model, harness.sessions, harness.journal, store, session.id)
+    await save_session_memories(model, store, session.id)
     assert await store.list(user) == []
     assert (await harness.sessions.get(session.id)).memory_saved_seq == 1  # done, not owed

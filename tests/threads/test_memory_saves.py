@@ -33,7 +33,7 @@ async def test_turns_in_quick_succession_are_saved_together_and_none_is_lost(
     user = await create_user(db, "saves@example.com")
     session = await sessions.create(Owner(user_id=user))
     memories = MemoryStore(db)
-    saver = MemorySaver(OfflineChatModel(), sessions, journal, memories)
+    saver = MemorySaver(OfflineChatModel(), memories)
 
     async def saved_upto() -> int:
         return (await sessions.get(session.id)).memory_saved_seq
@@ -61,7 +61,7 @@ async def test_turns_further_apart_than_the_gap_are_each_saved_as_they_end(
 ) -> None:
     user = await create_user(db, "paced@example.com")
     session = await sessions.create(Owner(user_id=user))
-    saver = MemorySaver(OfflineChatModel(), sessions, journal, MemoryStore(db))
+    saver = MemorySaver(OfflineChatModel(), MemoryStore(db))
     saver._began[session.id] = time.monotonic() - memory_saver.SAVE_GAP_S  # last save: a gap ago
     await saver.after_turn(await a_turn(journal, session.id, user, "I work as a nurse."))
     assert (await sessions.get(session.id)).memory_saved_seq == 2
