@@ -4,7 +4,7 @@ last save left (graph/remember.py: save_session_memories).
 
 A logged-in user's every turn ends in a save; as three statements (the session,
 the journal's stretch, the summary) its reads were four fifths of the save's
-database work (bench/peer, 50 clients).
+samples in a profile of bench/peer's 50 clients.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ the user a login token proves, whether an anonymous token is one the server
 issued and still live, and the session row.
 
 Every question on a socket reads them afresh (threads/operations.py:
-Threads.authorize). As three statements (users.user_for_token,
+Threads.authorize), before its `ack`. As three statements (users.user_for_token,
 anonymous.is_live, sessions.get) each took a pool connection and a round trip
-of its own: a sixth of a question's admission, paid before its `ack`.
+of its own.
 The rules stay where they are: the caller is judged in threads/access.py, the
 ownership and expiry in memory/sessions.py, the sliding expiry in
 memory/anonymous.py.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -36,6 +37,11 @@ async def anonymous(runtime: Runtime) -> tuple[str, Credentials]:
     return token, Credentials(anon_token_hash=token)
 
 
+async def change_session(runtime: Runtime, session_id: str, **values: Any) -> None:
+    async with runtime.deps.db.sessions.begin() as s:
+        await s.execute(update(ChatSession).where(ChatSession.id == session_id).values(**values))
+
+
 async def test_the_owner_gets_the_session_as_stored(runtime: Runtime) -> None:
     user_id, user = await logged_in(runtime)
     token, anon = await anonymous(runtime)
@@ -56,12 +62,7 @@ async def test_anothers_missing_malformed_and_expired_sessions_answer_alike(
     _, other = await logged_in(runtime)
     mine = await runtime.deps.sessions.create(Owner(user_id=user_id))
     expired = await runtime.deps.sessions.create(Owner(user_id=user_id))
-    async with runtime.deps.db.sessions.begin() as s:
-        await s.execute(
-            update(ChatSession)
-            .where(ChatSession.id == expired.id)
-            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
-        )
+    await change_session(runtime, expired.id, expires_at=datetime.now(UTC) - timedelta(minutes=1))
     for credentials, session_id in (
         (other, mine.id),  # another user's
         (user, str(uuid.uuid4())),  # nobody's
@@ -93,10 +94,7 @@ async def test_an_anonymous_token_stops_at_its_session_once_a_user_owns_it(
     token, anon = await anonymous(runtime)
     session = await runtime.deps.sessions.create(Owner(anon_token_hash=token))
     assert (await runtime.threads.authorize(anon, session.id)).id == session.id
-    async with runtime.deps.db.sessions.begin() as s:  # claimed by a user
-        await s.execute(
-            update(ChatSession).where(ChatSession.id == session.id).values(user_id=user_id)
-        )
+    await change_session(runtime, session.id, user_id=user_id)  # claimed by a user
     with pytest.raises(SessionNotFound):
         await runtime.threads.authorize(anon, session.id)
 
