@@ -11,17 +11,13 @@ from datetime import timedelta
 
 from sqlalchemy import ColumnElement, delete, exists, func, select, update
 
-from memory.db import Database, fetch
+from memory.db import Database
 from memory.models import AnonymousOwner, ChatSession
+from memory.rights import read_rights
 
 # A live owner's expiry slides at most this often, so a busy socket (whose rights
 # are checked before every query) does not write a row per check.
 SLIDE_EVERY = timedelta(minutes=1)
-# Every socket query asks it (threads/access.py): one statement on the psycopg pool.
-_STALE_IF_LIVE = """
-SELECT last_seen_at < now() - %s AS stale
-  FROM anonymous_owners WHERE token_hash = %s AND expires_at > now()
-"""
 # Expired owners removed each time a new one is issued: keeps the table bounded.
 PRUNE_BATCH = 100
 
@@ -53,14 +49,19 @@ class AnonymousOwners:
             s.add(AnonymousOwner(token_hash=token_hash, expires_at=func.now() + ttl))
 
     async def is_live(self, token_hash: str) -> bool:
-        """Whether the server issued this token and it has not expired. A live owner's
-        window slides: its expiry moves to now plus the window it was issued with."""
-        found = await fetch(self.db, _STALE_IF_LIVE, (SLIDE_EVERY, token_hash))
-        if not found:
-            return False
-        if found[0]["stale"]:
+        """Whether the server issued this token and it has not expired (the rule
+        is memory/rights.py's). A live owner's window slides: its expiry moves to
+        now plus the window it was issued with."""
+        rights = await read_rights(
+            self.db,
+            None,
+            login_token_hash=None,
+            anon_token_hash=token_hash,
+            slide_every=SLIDE_EVERY,
+        )
+        if rights.anonymous_stale:
             await self.slide(token_hash)
-        return True
+        return rights.anonymous_live
 
     async def slide(self, token_hash: str) -> None:
         """Move a live owner's expiry to now plus the window it was issued with

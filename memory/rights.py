@@ -3,12 +3,11 @@ the user a login token proves, whether an anonymous token is one the server
 issued and still live, and the session row.
 
 Every question on a socket reads them afresh (threads/operations.py:
-Threads.authorize), before its `ack`. As three statements (users.user_for_token,
-anonymous.is_live, sessions.get) each took a pool connection and a round trip
-of its own.
-The rules stay where they are: the caller is judged in threads/access.py, the
-ownership and expiry in memory/sessions.py, the sliding expiry in
-memory/anonymous.py.
+Threads.authorize), before its `ack`; as three statements they took a pool
+connection and a round trip each. The token rules are written here once:
+users.user_for_token and anonymous.is_live read through this statement too.
+Whose session it is, and whether it expired, is judged on the row
+(memory/sessions.py: Owner.owns, has_expired); the slide is anonymous.py's.
 """
 
 from __future__ import annotations

@@ -74,15 +74,8 @@ class Caller:
 async def identify(users: UserStore, credentials: Credentials) -> Caller:
     """The caller these credentials prove today: a revoked token proves no user, and
     an anonymous token the server did not issue (or that expired) proves no owner."""
-    user = None
-    if credentials.login_token_hash is not None:
-        user = await users.user_for_token(credentials.login_token_hash)
-    if user is None and credentials.api_key_hash is not None:
-        user = await users.api_keys.user_for_key(credentials.api_key_hash)
-    anonymous = False
-    if credentials.anon_token_hash is not None:
-        anonymous = await users.anonymous.is_live(credentials.anon_token_hash)
-    return Caller(credentials, user, anonymous)
+    caller, _ = await identify_with_session(users, credentials, None)
+    return caller
 
 
 async def identify_with_session(
@@ -90,7 +83,11 @@ async def identify_with_session(
 ) -> tuple[Caller, ChatSession | None]:
     """`identify`, and the session `session_id` (None: none), read in one
     statement (memory/rights.py): a socket asks both before every question.
-    A personal API key, which sockets do not show, costs a statement more."""
+    A personal API key, which sockets do not show, costs a statement more;
+    no token at all, none (such a caller is refused before any session)."""
+    shown = credentials.login_token_hash or credentials.anon_token_hash
+    if not (shown or credentials.api_key_hash):
+        return Caller(credentials), None
     rights = await read_rights(
         users.db,
         session_id,
