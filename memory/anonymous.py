@@ -13,11 +13,7 @@ from sqlalchemy import ColumnElement, delete, exists, func, select, update
 
 from memory.db import Database
 from memory.models import AnonymousOwner, ChatSession
-from memory.rights import read_rights
 
-# A live owner's expiry slides at most this often, so a busy socket (whose rights
-# are checked before every query) does not write a row per check.
-SLIDE_EVERY = timedelta(minutes=1)
 # Expired owners removed each time a new one is issued: keeps the table bounded.
 PRUNE_BATCH = 100
 
@@ -48,24 +44,9 @@ class AnonymousOwners:
             await s.execute(delete(AnonymousOwner).where(AnonymousOwner.token_hash.in_(expired)))
             s.add(AnonymousOwner(token_hash=token_hash, expires_at=func.now() + ttl))
 
-    async def is_live(self, token_hash: str) -> bool:
-        """Whether the server issued this token and it has not expired (the rule
-        is memory/rights.py's). A live owner's window slides: its expiry moves to
-        now plus the window it was issued with."""
-        rights = await read_rights(
-            self.db,
-            None,
-            login_token_hash=None,
-            anon_token_hash=token_hash,
-            slide_every=SLIDE_EVERY,
-        )
-        if rights.anonymous_stale:
-            await self.slide(token_hash)
-        return rights.anonymous_live
-
     async def slide(self, token_hash: str) -> None:
         """Move a live owner's expiry to now plus the window it was issued with
-        (at most every SLIDE_EVERY: when its `last_seen_at` is older than that)."""
+        (when memory/rights.py finds it due: seen over SLIDE_EVERY ago)."""
         async with self.db.sessions.begin() as s:
             await s.execute(
                 update(AnonymousOwner)

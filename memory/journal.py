@@ -164,7 +164,7 @@ _APPEND = (
 )
 # Every turn appends twice: run on the psycopg pool, as compiled once here.
 _APPEND_SQL = str(_APPEND.compile(dialect=psycopg_dialect.dialect()))  # type: ignore[no-untyped-call]
-# A stretch of a session's messages: read by every memory save (after-turn work).
+# A stretch of a session's messages: the window's gap to its summary (graph/window.py).
 _BETWEEN_SQL = """
 SELECT * FROM chat_messages
  WHERE session_id = %(session_id)s AND seq BETWEEN %(first)s AND %(last)s ORDER BY seq

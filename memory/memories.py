@@ -55,10 +55,6 @@ SELECT count(*) > 0 AS saved FROM saved
 )
 # A turn of a logged-in user saves once its answer is out: on the psycopg pool.
 _MARK_SAVED_SQL, _ = for_psycopg(_MARK_SAVED)
-_SUMMARY_SQL = """
-SELECT content FROM memories
- WHERE user_id = %(user_id)s AND kind = 'summary' AND source_session_id = %(session_id)s
-"""
 
 
 class MemoryNotFound(ThreadlineError):
@@ -327,11 +323,6 @@ class MemoryStore:
             # Stored now, so the next draft of this save can find it.
             stored = {"id": saved_id, "content": draft.content, "model": model}
             await s.execute(STORE, {**stored, "embedding": vector_literal(vector)})
-
-    async def summary_of(self, user_id: str, session_id: str) -> str:
-        """The saved conversation summary of a session, or ""."""
-        rows = await fetch(self.db, _SUMMARY_SQL, {"user_id": user_id, "session_id": session_id})
-        return str(rows[0]["content"]) if rows else ""
 
     async def pending_sessions(self, limit: int = 100) -> builtins.list[tuple[str, str]]:
         """Sessions whose memory save is owed (e.g. the process died after `done`)."""

@@ -5,7 +5,7 @@ issued and still live, and the session row.
 Every question on a socket reads them afresh (threads/operations.py:
 Threads.authorize), before its `ack`; as three statements they took a pool
 connection and a round trip each. The token rules are written here once:
-users.user_for_token and anonymous.is_live read through this statement too.
+users.user_for_token reads through this statement too.
 Whose session it is, and whether it expired, is judged on the row
 (memory/sessions.py: Owner.owns, has_expired); the slide is anonymous.py's.
 """
@@ -14,21 +14,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from memory.db import Database, fetch
 from memory.models import ChatSession, User, detached
 from memory.sessions import session_from_row
 
+# A live anonymous owner's expiry slides at most this often, so a busy socket
+# (whose rights are read before every question) does not write a row per read.
+SLIDE_EVERY = timedelta(minutes=1)
+_SESSION_COLUMNS = [c.name for c in ChatSession.__table__.columns]
+_USER_COLUMNS = [c.name for c in User.__table__.columns]
 
-def _columns(table: Any, alias: str) -> str:
-    return ", ".join(f"{alias}.{c.name} AS {alias}_{c.name}" for c in table.columns)
+
+def _columns(names: list[str], alias: str) -> str:
+    return ", ".join(f"{alias}.{name} AS {alias}_{name}" for name in names)
 
 
 # One row whatever matches: each part is NULL where its token or session is not
-# there. The token conditions are users.py's and anonymous.py's.
+# there.
 _RIGHTS_SQL = f"""
-SELECT {_columns(ChatSession.__table__, "s")}, {_columns(User.__table__, "u")},
+SELECT {_columns(_SESSION_COLUMNS, "s")}, {_columns(_USER_COLUMNS, "u")},
        a.token_hash IS NOT NULL AS anon_live, a.last_seen_at < now() - %(slide)s AS anon_stale
   FROM (SELECT 1) one
   LEFT JOIN chat_sessions s ON s.id = %(session_id)s
@@ -36,8 +41,6 @@ SELECT {_columns(ChatSession.__table__, "s")}, {_columns(User.__table__, "u")},
     ON t.token_hash = %(login)s AND t.revoked_at IS NULL AND t.expires_at > now()
   LEFT JOIN anonymous_owners a ON a.token_hash = %(anon)s AND a.expires_at > now()
 """
-_SESSION_COLUMNS = [c.name for c in ChatSession.__table__.columns]
-_USER_COLUMNS = [c.name for c in User.__table__.columns]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class RightsRow:
 
     user: User | None  # the active user of a live login token
     anonymous_live: bool  # the anonymous token is one the server issued, unexpired
-    anonymous_stale: bool  # ... and its expiry is due to slide (AnonymousOwners.slide)
+    anonymous_stale: bool  # ... and seen over SLIDE_EVERY ago: due to slide (AnonymousOwners.slide)
     session: ChatSession | None  # the row, whoever owns it, expired or not
 
 
@@ -56,7 +59,6 @@ async def read_rights(
     *,
     login_token_hash: str | None,
     anon_token_hash: str | None,
-    slide_every: timedelta,
 ) -> RightsRow:
     """The session `session_id` (None: none is read) and what the token hashes
     prove, in one statement on the psycopg pool."""
@@ -64,7 +66,7 @@ async def read_rights(
         "session_id": session_id,
         "login": login_token_hash,
         "anon": anon_token_hash,
-        "slide": slide_every,
+        "slide": SLIDE_EVERY,
     }
     [row] = await fetch(db, _RIGHTS_SQL, params)
     session = None

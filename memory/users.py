@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from memory.anonymous import SLIDE_EVERY, AnonymousOwners
+from memory.anonymous import AnonymousOwners
 from memory.api_keys import ApiKeys
 from memory.db import Database
 from memory.errors import ThreadlineError
@@ -96,7 +96,6 @@ class UserStore:
             None,
             login_token_hash=token_hash,
             anon_token_hash=None,
-            slide_every=SLIDE_EVERY,
         )
         return rights.user
 

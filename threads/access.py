@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memory.anonymous import SLIDE_EVERY
 from memory.errors import ThreadlineError
 from memory.models import ChatSession, User
 from memory.rights import read_rights
@@ -93,7 +92,6 @@ async def identify_with_session(
         session_id,
         login_token_hash=credentials.login_token_hash,
         anon_token_hash=credentials.anon_token_hash,
-        slide_every=SLIDE_EVERY,
     )
     user = rights.user
     if user is None and credentials.api_key_hash is not None:

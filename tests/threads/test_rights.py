@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from memory.anonymous import SLIDE_EVERY
 from memory.errors import SessionNotFound
 from memory.models import AnonymousOwner, ChatSession
+from memory.rights import SLIDE_EVERY
 from memory.sessions import Owner
 from tests.support.users import create_user
 from threads.access import Credentials, NotSignedIn
