@@ -12,19 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from memory.db import Database, fetch
+from memory.db import Database
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text
-from memory.models import ApiKey, User, detached
+from memory.models import ApiKey, User
+from memory.rights import read_rights
 
 MAX_KEYS = 50  # live keys per user
 USE_RECORDED_EVERY = timedelta(minutes=1)
-
-_USER_FOR_KEY = """
-SELECT u.*, k.id AS key_id, k.last_used_at AS key_last_used_at
-  FROM api_keys k JOIN users u ON u.id = k.user_id
- WHERE k.key_hash = %s AND k.revoked_at IS NULL AND u.is_active
-"""
 
 
 class ApiKeyNotFound(ThreadlineError):
@@ -81,16 +76,19 @@ class ApiKeys:
             raise ApiKeyNotFound("no such API key")
 
     async def user_for_key(self, key_hash: str) -> User | None:
-        """The active user a live key belongs to (and the key's use, to the minute)."""
-        rows = await fetch(self.db, _USER_FOR_KEY, (key_hash,))  # users.user_for_token: why
-        if not rows:
-            return None
-        values = dict(rows[0])
-        key_id, last_used = values.pop("key_id"), values.pop("key_last_used_at")
-        user = detached(User, values)
-        if last_used is None or datetime.now(UTC) - last_used > USE_RECORDED_EVERY:
+        """The active user a live key belongs to (and the key's use, to the minute);
+        the rule is memory/rights.py's, which reads it beside a thread too."""
+        rights = await read_rights(
+            self.db, None, login_token_hash=None, anon_token_hash=None, api_key_hash=key_hash
+        )
+        if rights.key_id is not None:
+            await self.record_use(rights.key_id, rights.key_last_used_at)
+        return rights.user
+
+    async def record_use(self, key_id: str, last_used_at: datetime | None) -> None:
+        """Record a key's use, at most once every USE_RECORDED_EVERY."""
+        if last_used_at is None or datetime.now(UTC) - last_used_at > USE_RECORDED_EVERY:
             async with self.db.sessions.begin() as s:
                 await s.execute(
                     update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=func.now())
                 )
-        return user

@@ -81,9 +81,10 @@ async def identify_with_session(
     users: UserStore, credentials: Credentials, session_id: str | None
 ) -> tuple[Caller, ChatSession | None]:
     """`identify`, and the session `session_id` (None: none), read in one
-    statement (memory/rights.py): a socket asks both before every question.
-    A personal API key, which sockets do not show, costs a statement more;
-    no token at all, none (such a caller is refused before any session)."""
+    statement (memory/rights.py): a socket asks both before every question, an
+    Agent Server API request (with its personal API key) before it touches a
+    thread. No token at all costs no statement (such a caller is refused before
+    any session)."""
     shown = credentials.login_token_hash or credentials.anon_token_hash
     if not (shown or credentials.api_key_hash):
         return Caller(credentials), None
@@ -92,10 +93,10 @@ async def identify_with_session(
         session_id,
         login_token_hash=credentials.login_token_hash,
         anon_token_hash=credentials.anon_token_hash,
+        api_key_hash=credentials.api_key_hash,
     )
-    user = rights.user
-    if user is None and credentials.api_key_hash is not None:
-        user = await users.api_keys.user_for_key(credentials.api_key_hash)
+    if rights.key_id is not None:
+        await users.api_keys.record_use(rights.key_id, rights.key_last_used_at)
     if rights.anonymous_stale and credentials.anon_token_hash is not None:
         await users.anonymous.slide(credentials.anon_token_hash)
-    return Caller(credentials, user, rights.anonymous_live), rights.session
+    return Caller(credentials, rights.user, rights.anonymous_live), rights.session

@@ -87,19 +87,24 @@ class Threads:
         """The session if `owner` may use it; SessionNotFound (never "forbidden") if not."""
         return await self.deps.sessions.get(session_id, owner)
 
-    async def authorize(self, credentials: Credentials, session_id: str) -> ChatSession:
-        """Rights read afresh: for a socket's every question and after every access change.
+    async def authorize(
+        self, credentials: Credentials, session_id: str, *, user_only: bool = False
+    ) -> ChatSession:
+        """Rights read afresh: for a socket's every question and after every access
+        change, and for every Agent Server API call on a thread.
 
         Who the caller is and the session row are read in one statement
         (`identify_with_session`); the owner check is then made on the row, as
-        `open` makes it. No identity at all answers NotSignedIn first.
+        `open` makes it. No identity at all answers NotSignedIn first; so does no
+        logged-in user with `user_only` (then only the user's own threads count,
+        never an anonymous token's).
         """
         try:
             checked: str | None = check_session_id(session_id)
         except SessionNotFound:
             checked = None  # no such session can exist: not read, not found
         caller, session = await identify_with_session(self.users, credentials, checked)
-        owner = caller.require_owner()
+        owner = Owner(user_id=caller.require_user().id) if user_only else caller.require_owner()
         if session is None or not owner.owns(session) or has_expired(session):
             raise SessionNotFound("session not found")
         return session

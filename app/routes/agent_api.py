@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from app.deps import ThreadsDep, UserDep
-from memory.errors import ThreadlineError
+from app.deps import ThreadsDep, UserDep, credentials_of
+from memory.errors import SessionNotFound, ThreadlineError
 from memory.models import ChatMessage, ChatSession
 from memory.sessions import Owner
+from threads.access import NotSignedIn
 from threads.operations import Threads
 
 router = APIRouter(tags=["agent server api"])
@@ -136,6 +137,23 @@ async def owned(threads: Threads, thread_id: str, user: Any) -> ChatSession:
         raise
 
 
+async def get_thread_of_caller(
+    thread_id: str, request: Request, threads: ThreadsDep
+) -> ChatSession:
+    """The logged-in caller's thread `thread_id` (`owned`), the caller and the
+    thread read in one statement (Threads.authorize): every call on a thread
+    starts with it."""
+    try:
+        return await threads.authorize(credentials_of(request), thread_id, user_only=True)
+    except NotSignedIn as exc:
+        raise HTTPException(401, "log in first") from exc
+    except SessionNotFound as exc:
+        raise HTTPException(404, "thread not found") from exc
+
+
+ThreadDep = Annotated[ChatSession, Depends(get_thread_of_caller)]
+
+
 # -- info and the assistant --------------------------------------------------------
 
 
@@ -193,8 +211,8 @@ async def create_thread(body: ThreadCreate, user: UserDep, threads: ThreadsDep) 
 
 
 @router.get("/threads/{thread_id}")
-async def get_thread(thread_id: str, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
-    return await thread_dict(threads, await owned(threads, thread_id, user))
+async def get_thread(session: ThreadDep, threads: ThreadsDep) -> dict[str, Any]:
+    return await thread_dict(threads, session)
 
 
 class ThreadPatch(BaseModel):
@@ -203,21 +221,19 @@ class ThreadPatch(BaseModel):
 
 @router.patch("/threads/{thread_id}")
 async def patch_thread(
-    thread_id: str, body: ThreadPatch, user: UserDep, threads: ThreadsDep
+    session: ThreadDep, body: ThreadPatch, threads: ThreadsDep
 ) -> dict[str, Any]:
     """Only `metadata.title` is kept (it is the session's title)."""
-    session = await owned(threads, thread_id, user)
     if isinstance(body.metadata.get("title"), str):
         session = await threads.deps.sessions.update(
-            session.id, Owner(user_id=user.id), title=body.metadata["title"]
+            session.id, Owner(user_id=session.user_id), title=body.metadata["title"]
         )
     return await thread_dict(threads, session)
 
 
 @router.delete("/threads/{thread_id}", status_code=204, response_class=Response)
-async def delete_thread(thread_id: str, user: UserDep, threads: ThreadsDep) -> None:
-    session = await owned(threads, thread_id, user)
-    await threads.delete(session.id, Owner(user_id=user.id))
+async def delete_thread(session: ThreadDep, threads: ThreadsDep) -> None:
+    await threads.delete(session.id, Owner(user_id=session.user_id))
 
 
 class ThreadSearch(BaseModel):
@@ -253,8 +269,7 @@ async def search_threads(body: ThreadSearch, user: UserDep, threads: ThreadsDep)
 
 
 @router.get("/threads/{thread_id}/state")
-async def get_state(thread_id: str, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
-    session = await owned(threads, thread_id, user)
+async def get_state(session: ThreadDep, threads: ThreadsDep) -> dict[str, Any]:
     rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
     return state_at(session, rows)
 
@@ -266,10 +281,9 @@ class HistoryQuery(BaseModel):
 
 @router.post("/threads/{thread_id}/history")
 async def get_history(
-    thread_id: str, body: HistoryQuery, user: UserDep, threads: ThreadsDep
+    session: ThreadDep, body: HistoryQuery, threads: ThreadsDep
 ) -> list[dict[str, Any]]:
     """One state per answered turn, newest first: the journal after each answer."""
-    session = await owned(threads, thread_id, user)
     rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
     before = seq_of((body.before or {}).get("configurable", {}).get("checkpoint_id"))
     ends = [i for i, row in enumerate(rows) if row.role != "user" or i == len(rows) - 1]

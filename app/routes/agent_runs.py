@@ -15,14 +15,14 @@ from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.deps import AgentRunsDep, ThreadsDep, UserDep
+from app.deps import AgentRunsDep, ThreadsDep
 from app.routes.agent_api import (
     ASSISTANT_ID,
     ASSISTANT_UUID,
+    ThreadDep,
     iso,
     journal_messages,
     known_assistant,
-    owned,
     seq_of,
 )
 from app.routes.agent_stream import ALL_EVENTS, last_seen, run_links, stream_response
@@ -126,12 +126,11 @@ async def rework_of(
 
 
 async def start_run(
-    runs: AgentRuns, threads: Threads, thread_id: str, body: RunCreate, user: Any
+    runs: AgentRuns, threads: Threads, session: ChatSession, body: RunCreate
 ) -> tuple[ChatSession, str, int]:
     """Ask the run (docs/agent-server-api.md: double texting); returns its thread,
     its id and the number its frames follow."""
     known_assistant(body.assistant_id)
-    session = await owned(threads, thread_id, user)
     rework = await rework_of(threads, session, body)
     if rework is None:
         query = query_of(body)
@@ -156,13 +155,12 @@ async def start_run(
 
 @router.post("/threads/{thread_id}/runs/stream")
 async def stream_run(
-    thread_id: str,
     body: RunCreate,
-    user: UserDep,
+    session: ThreadDep,
     threads: ThreadsDep,
     runs: AgentRunsDep,
 ) -> StreamingResponse:
-    session, run_id, after = await start_run(runs, threads, thread_id, body, user)
+    session, run_id, after = await start_run(runs, threads, session, body)
     return stream_response(
         runs, threads, session, run_id, mode_set(body.stream_mode), (after, ALL_EVENTS)
     )
@@ -170,9 +168,8 @@ async def stream_run(
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")
 async def join_run_stream(
-    thread_id: str,
     run_id: str,
-    user: UserDep,
+    session: ThreadDep,
     threads: ThreadsDep,
     runs: AgentRunsDep,
     stream_mode: Annotated[list[StreamMode] | None, Query()] = None,
@@ -181,7 +178,6 @@ async def join_run_stream(
     """Follow a run's stream from its start, or after the `Last-Event-ID` the
     client saw (in any process, also after a restart: the run's frames are
     logged while it runs)."""
-    session = await owned(threads, thread_id, user)
     seen = last_seen(last_event_id)
     await run_status(threads, runs, session, run_id)  # 404 for no such run
     modes = mode_set(stream_mode or "values")
@@ -190,10 +186,10 @@ async def join_run_stream(
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(
-    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+    body: RunCreate, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     """Run a turn and answer with the thread's values once it is done."""
-    session, run_id, after = await start_run(runs, threads, thread_id, body, user)
+    session, run_id, after = await start_run(runs, threads, session, body)
     error: dict[str, Any] | None = None
     async for _, frame in runs.follow(session, run_id, after):
         if frame["type"] == "error":
@@ -281,12 +277,12 @@ def run_dict(
 
 @router.post("/threads/{thread_id}/runs")
 async def create_run(
-    thread_id: str, body: RunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+    body: RunCreate, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> JSONResponse:
     """Start a run in the background: answered once its question is journaled
     (status `running`, or `success` for a question answered before), or once it
     is queued (`pending`, with `enqueue` while the thread is busy)."""
-    session, run_id, after = await start_run(runs, threads, thread_id, body, user)
+    session, run_id, after = await start_run(runs, threads, session, body)
     row = await runs.store.get(session.id, run_id)
     if row is not None and row.state != "queued":
         async with aclosing(runs.follow(session, run_id, after)) as frames:
@@ -296,14 +292,13 @@ async def create_run(
     status, journaled = await run_status(threads, runs, session, run_id)
     return JSONResponse(
         run_dict(session, run_id, status, journaled, body.multitask_strategy),
-        headers=run_links(thread_id, run_id),
+        headers=run_links(session.id, run_id),
     )
 
 
 @router.get("/threads/{thread_id}/runs")
 async def list_runs(
-    thread_id: str,
-    user: UserDep,
+    session: ThreadDep,
     threads: ThreadsDep,
     runs: AgentRunsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -313,7 +308,6 @@ async def list_runs(
     """The thread's runs, newest first: the queued ones, then one per question
     asked (from the socket, the SDK or an import alike), with its status read
     from the journal."""
-    session = await owned(threads, thread_id, user)
     # A question and its answer per run: twice as many messages as runs wanted,
     # and with a status filter the thread's last RUNS_SCANNED messages.
     wanted = RUNS_SCANNED if status else min(2 * (offset + limit) + 1, RUNS_SCANNED)
@@ -339,19 +333,17 @@ async def list_runs(
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def get_run(
-    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+    run_id: str, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
-    session = await owned(threads, thread_id, user)
     status, row = await run_status(threads, runs, session, run_id)
     return run_dict(session, run_id, status, row)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(
-    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+    run_id: str, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     """Wait for the run to end; then the thread's values, as `runs/wait` answers."""
-    session = await owned(threads, thread_id, user)
     watcher = threads.watch(session)  # before reading the status: no end goes unheard
     try:
         status, _ = await run_status(threads, runs, session, run_id)
@@ -370,11 +362,10 @@ async def join_run(
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)
 async def cancel_run(
-    thread_id: str, run_id: str, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+    run_id: str, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     """Take a queued run out of the queue, or stop the thread's running turn (its
     partial answer is journaled)."""
-    session = await owned(threads, thread_id, user)
     if not await runs.cancel_queued(session, run_id):
         await threads.cancel(session)
     return {"run_id": run_id, "status": "interrupted"}

@@ -1,6 +1,7 @@
 """A socket's rights, read afresh before every question in one statement
 (memory/rights.py), judge as the separate reads did: who the tokens prove, then
-whose session it is (Threads.authorize). On a real PostgreSQL."""
+whose session it is (Threads.authorize); so do an Agent Server API call's, its
+personal API key and thread read in the same statement. On a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from memory.api_keys import USE_RECORDED_EVERY
 from memory.errors import SessionNotFound
-from memory.models import AnonymousOwner, ChatSession
+from memory.models import AnonymousOwner, ApiKey, ChatSession, User
 from memory.rights import SLIDE_EVERY
 from memory.sessions import Owner
 from tests.support.users import create_user
@@ -106,6 +108,75 @@ async def test_a_personal_api_key_proves_its_user(runtime: Runtime) -> None:
     session = await runtime.deps.sessions.create(Owner(user_id=user_id))
     got = await runtime.threads.authorize(Credentials(api_key_hash=key), session.id)
     assert got.id == session.id
+
+
+async def key_last_used(runtime: Runtime, key_hash: str) -> datetime | None:
+    async with runtime.deps.db.sessions() as s:
+        used: datetime | None = await s.scalar(
+            select(ApiKey.last_used_at).where(ApiKey.key_hash == key_hash)
+        )
+        return used
+
+
+async def test_an_agent_api_call_reads_its_key_and_thread_together(runtime: Runtime) -> None:
+    """`user_only` (the Agent Server API): the key's user's own threads only; the
+    key's use is recorded as `user_for_key` records it."""
+    user_id, user = await logged_in(runtime)
+    key = a_hash()
+    await runtime.users.api_keys.create(user_id, "script", key, "tl_test")
+    by_key = Credentials(api_key_hash=key)
+    mine = await runtime.deps.sessions.create(Owner(user_id=user_id))
+    got = await runtime.threads.authorize(by_key, mine.id, user_only=True)
+    assert got.id == mine.id
+    assert await key_last_used(runtime, key) is not None
+
+    other_id, other = await logged_in(runtime)
+    theirs = await runtime.deps.sessions.create(Owner(user_id=other_id))
+    token, anon = await anonymous(runtime)
+    anons = await runtime.deps.sessions.create(Owner(anon_token_hash=token))
+    for session_id in (theirs.id, str(uuid.uuid4()), "not-a-session-id"):
+        with pytest.raises(SessionNotFound):
+            await runtime.threads.authorize(by_key, session_id, user_only=True)
+    # A login token proves its user first; a key is not looked at then.
+    both = Credentials(login_token_hash=other.login_token_hash, api_key_hash=key)
+    assert (await runtime.threads.authorize(both, theirs.id, user_only=True)).id == theirs.id
+    with pytest.raises(SessionNotFound):
+        await runtime.threads.authorize(both, mine.id, user_only=True)
+    # An anonymous owner is nobody here, even at its own session.
+    assert (await runtime.threads.authorize(anon, anons.id)).id == anons.id
+    with pytest.raises(NotSignedIn):
+        await runtime.threads.authorize(anon, anons.id, user_only=True)
+    # A revoked key, or one of an account switched off, proves nobody.
+    async with runtime.deps.db.sessions.begin() as s:
+        await s.execute(update(User).where(User.id == user_id).values(is_active=False))
+    with pytest.raises(NotSignedIn):
+        await runtime.threads.authorize(by_key, mine.id, user_only=True)
+    async with runtime.deps.db.sessions.begin() as s:
+        await s.execute(update(User).where(User.id == user_id).values(is_active=True))
+    assert (await runtime.threads.authorize(by_key, mine.id, user_only=True)).id == mine.id
+    [live] = await runtime.users.api_keys.list(user_id)
+    await runtime.users.api_keys.revoke(user_id, live.id)
+    with pytest.raises(NotSignedIn):
+        await runtime.threads.authorize(by_key, mine.id, user_only=True)
+    assert user.login_token_hash is not None  # the login itself still holds
+    assert (await runtime.threads.authorize(user, mine.id, user_only=True)).id == mine.id
+
+
+async def test_a_keys_use_is_recorded_at_most_every_minute(runtime: Runtime) -> None:
+    user_id, _ = await logged_in(runtime)
+    key = a_hash()
+    await runtime.users.api_keys.create(user_id, "script", key, "tl_test")
+    mine = await runtime.deps.sessions.create(Owner(user_id=user_id))
+    await runtime.threads.authorize(Credentials(api_key_hash=key), mine.id)
+    first = await key_last_used(runtime, key)
+    await runtime.threads.authorize(Credentials(api_key_hash=key), mine.id)
+    assert await key_last_used(runtime, key) == first  # within the minute: not written
+    long_ago = datetime.now(UTC) - USE_RECORDED_EVERY - timedelta(seconds=1)
+    async with runtime.deps.db.sessions.begin() as s:
+        await s.execute(update(ApiKey).where(ApiKey.key_hash == key).values(last_used_at=long_ago))
+    await runtime.threads.authorize(Credentials(api_key_hash=key), mine.id)
+    recorded = await key_last_used(runtime, key)
+    assert recorded is not None and recorded > long_ago + USE_RECORDED_EVERY
 
 
 async def test_a_live_anonymous_owner_slides_at_most_every_minute(runtime: Runtime) -> None:
