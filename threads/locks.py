@@ -130,8 +130,11 @@ class ThreadLocks:
             async with conn.pipeline():
                 if gives:
                     await conn.execute(_RELEASE, (gives,))
-                cur = await conn.execute(_TAKE, ([ask.session_id for ask in takes],))
-            taken = [bool(row[0]) for row in await cur.fetchall()]
+                # A batch of releases alone is one statement.
+                asked = [ask.session_id for ask in takes]
+                cur = await conn.execute(_TAKE, (asked,)) if takes else None
+            if cur is not None:
+                taken = [bool(row[0]) for row in await cur.fetchall()]
         except psycopg.Error as exc:
             # Every lock of this process goes with the connection.
             log.warning("thread lock connection failed; %d locks dropped", len(self.held))

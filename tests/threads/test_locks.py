@@ -12,7 +12,7 @@ import pytest
 
 from memory.db import libpq_url
 from tests.support.locks import opened_locks
-from threads.locks import ThreadLocks
+from threads.locks import _RELEASE, ThreadLocks
 
 COUNT = 100
 
@@ -62,6 +62,26 @@ async def test_a_hundred_threads_taken_at_once_share_a_few_round_trips(
     assert sum(sizes) == COUNT and len(sizes) < COUNT // 10, sizes
     assert advisory_locks_held(database_url) == COUNT
     await asyncio.gather(*(locks.release(i) for i in ids))
+    assert locks.held == set()
+    assert advisory_locks_held(database_url) == 0
+
+
+async def test_releases_alone_go_as_releases_alone(locks: ThreadLocks, database_url: str) -> None:
+    """A batch with nothing to take sends no take: a turn's end costs one statement."""
+    ids = [str(uuid.uuid4()) for _ in range(10)]
+    await asyncio.gather(*(locks.try_acquire(i) for i in ids))
+    conn = await locks._connection()
+    sent: list[object] = []
+    execute = conn.execute
+
+    async def counted(query: object, *args: object, **kwargs: object) -> object:
+        sent.append(query)
+        return await execute(query, *args, **kwargs)  # type: ignore[arg-type]
+
+    conn.execute = counted  # type: ignore[method-assign, assignment]
+    await asyncio.gather(*(locks.release(i) for i in ids))
+
+    assert sent and all(query == _RELEASE for query in sent), sent
     assert locks.held == set()
     assert advisory_locks_held(database_url) == 0
 
