@@ -165,7 +165,7 @@ class OfflineChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         reply = offline_reply(messages)
-        message = AIMessage(content=reply, usage_metadata=usage_of(messages))
+        message = AIMessage(content=reply, usage_metadata=usage_of(messages, reply))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
@@ -175,9 +175,10 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        tokens = _TOKEN.findall(offline_reply(messages))
+        reply = offline_reply(messages)
+        tokens = _TOKEN.findall(reply)
         for i, token in enumerate(tokens):
-            yield self._chunk(token, messages, final=i == len(tokens) - 1)
+            yield _chunk(token, usage_of(messages, reply) if i == len(tokens) - 1 else None)
 
     async def _astream(
         self,
@@ -186,22 +187,24 @@ class OfflineChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        tokens = _TOKEN.findall(offline_reply(messages))
+        reply = offline_reply(messages)
+        tokens = _TOKEN.findall(reply)
         for i, token in enumerate(tokens):
             if self.token_delay_ms:
                 await asyncio.sleep(self.token_delay_ms / 1000)
-            chunk = self._chunk(token, messages, final=i == len(tokens) - 1)
+            chunk = _chunk(token, usage_of(messages, reply) if i == len(tokens) - 1 else None)
             if run_manager is not None:
                 await run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk
 
-    def _chunk(self, text: str, messages: list[BaseMessage], *, final: bool) -> ChatGenerationChunk:
-        usage = usage_of(messages) if final else None
-        return ChatGenerationChunk(message=AIMessageChunk(content=text, usage_metadata=usage))
+
+def _chunk(text: str, usage: UsageMetadata | None) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(content=text, usage_metadata=usage))
 
 
-def usage_of(messages: list[BaseMessage]) -> UsageMetadata:
-    """Estimated token counts, reported with the last chunk as real models do."""
+def usage_of(messages: list[BaseMessage], reply: str) -> UsageMetadata:
+    """Estimated token counts of `messages` and their `reply`, reported with the
+    last chunk as real models do."""
     prompt = sum(estimate_tokens(text_of(m)) for m in messages)
-    output = estimate_tokens(offline_reply(messages))
+    output = estimate_tokens(reply)
     return UsageMetadata(input_tokens=prompt, output_tokens=output, total_tokens=prompt + output)

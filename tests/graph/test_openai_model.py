@@ -11,13 +11,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from graph.errors import ModelUnavailable
 from graph.llm import build_chat_model
 from graph.nodes import answer_id_for
-from graph.offline import OfflineChatModel
+from graph.offline import OfflineChatModel, estimate_tokens
 from graph.prompts import SYSTEM_PROMPT
 from graph.turn import Turn, run_turn
 from tests.graph.conftest import Harness
@@ -65,6 +66,22 @@ async def journaled(harness: Harness, session_id: str) -> list[tuple[str, str]]:
 def test_factory_without_key_or_url_is_the_offline_model() -> None:
     model = build_chat_model(api_key=None, base_url=None, model="gpt-whatever")
     assert isinstance(model, OfflineChatModel)
+
+
+async def test_the_offline_model_counts_usage_once_with_its_last_chunk() -> None:
+    """As real models do: the estimate of the prompt and of the reply it streams,
+    the same whether streamed or not."""
+    model = OfflineChatModel()
+    messages = [SystemMessage(SYSTEM_PROMPT), HumanMessage("my name is Ada and I live in Oslo")]
+    chunks = [chunk async for chunk in model.astream(messages)]
+    usages = [chunk.usage_metadata for chunk in chunks if chunk.usage_metadata is not None]
+    assert len(chunks) > 1 and len(usages) == 1
+    whole = await model.ainvoke(messages)
+    assert usages == [whole.usage_metadata]
+    assert whole.usage_metadata is not None
+    assert whole.usage_metadata["output_tokens"] == estimate_tokens(str(whole.content))
+    prompt = sum(estimate_tokens(str(m.content)) for m in messages)
+    assert whole.usage_metadata["input_tokens"] == prompt
 
 
 def test_factory_with_a_url_is_chat_openai_with_its_limits(stub: OpenAIStub) -> None:
