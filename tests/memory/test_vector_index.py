@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -173,24 +174,35 @@ async def test_a_model_wider_than_the_index_is_saved_and_searched(vector_db: Dat
 
 
 async def test_a_vector_given_or_on_its_way_loads_the_same(
-    vector_db: Database, local_embedder: LocalEmbedder
+    vector_db: Database, local_embedder: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = await store_with(vector_db, local_embedder)
     user = await create_user(vector_db, "given@example.com")
     await seed(store, user, FILLER + [fact for fact, _ in FACTS])
+    full_text_done = asyncio.Event()
+    full_text = recall._recent_and_matching
+
+    async def watched(*args: Any, **kwargs: Any) -> list[Any]:
+        try:
+            return await full_text(*args, **kwargs)
+        finally:
+            full_text_done.set()
+
+    monkeypatch.setattr(recall, "_recent_and_matching", watched)
     for _, question in FACTS[:3]:
         [vector] = await local_embedder.queries([question])
 
         async def later(vector: Vector = vector) -> Vector:
-            await asyncio.sleep(0.05)  # the full-text statement is done by then
+            await full_text_done.wait()  # the vector comes after the full-text statement
             return vector
 
-        given, awaited = [
-            await recall.load_relevant(
-                vector_db, user, question, query_vector=v, model=LocalEmbedder.model
-            )
-            for v in (vector, later())
-        ]
+        given = await recall.load_relevant(
+            vector_db, user, question, query_vector=vector, model=LocalEmbedder.model
+        )
+        full_text_done.clear()
+        awaited = await recall.load_relevant(
+            vector_db, user, question, query_vector=later(), model=LocalEmbedder.model
+        )
         assert given == awaited
         assert any(m["relevant"] for m in given)
 
