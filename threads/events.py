@@ -201,10 +201,11 @@ class EventBus:
             answer = self.streaming.get(session_id)
             same_run = answer is not None and answer.run_id == event.get("run_id")
             event = {**event, "at": answer.length if answer is not None and same_run else 0}
+        if self.channel.alone():  # encoded only if a socket here watches
+            self.deliver(session_id, event)
+            return
         text = encode_frame(event)
         self.deliver(session_id, event, text)
-        if self.channel.alone():
-            return
         if text_size(text) > MAX_PAYLOAD - 200:
             text = encode_frame(shrink(event))
         self.channel.send(f'{{"s":"{session_id}","e":{text}}}')
