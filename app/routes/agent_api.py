@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from app.deps import ThreadsDep, UserDep, credentials_of
-from memory.errors import SessionNotFound, ThreadlineError
+from memory.errors import SessionNotFound
 from memory.models import ChatMessage, ChatSession
 from memory.sessions import Owner
 from threads.access import NotSignedIn
@@ -127,22 +127,12 @@ def state_at(session: ChatSession, rows: list[ChatMessage]) -> dict[str, Any]:
     }
 
 
-async def owned(threads: Threads, thread_id: str, user: Any) -> ChatSession:
-    """The user's thread; another user's answers exactly like a missing one."""
-    try:
-        return await threads.open(thread_id, Owner(user_id=user.id))
-    except ThreadlineError as exc:
-        if exc.code in ("not_found", "invalid_input"):
-            raise HTTPException(404, "thread not found") from exc
-        raise
-
-
 async def get_thread_of_caller(
     thread_id: str, request: Request, threads: ThreadsDep
 ) -> ChatSession:
-    """The logged-in caller's thread `thread_id` (`owned`), the caller and the
-    thread read in one statement (Threads.authorize): every call on a thread
-    starts with it."""
+    """The logged-in caller's thread `thread_id`, the caller and the thread read
+    in one statement (Threads.authorize): every call on a thread starts with it.
+    Another user's thread answers exactly like a missing one."""
     try:
         return await threads.authorize(credentials_of(request), thread_id, user_only=True)
     except NotSignedIn as exc:
@@ -192,10 +182,12 @@ class ThreadCreate(BaseModel):
 
 
 @router.post("/threads")
-async def create_thread(body: ThreadCreate, user: UserDep, threads: ThreadsDep) -> dict[str, Any]:
+async def create_thread(
+    body: ThreadCreate, user: UserDep, threads: ThreadsDep, request: Request
+) -> dict[str, Any]:
     if body.thread_id is not None:
         try:
-            existing = await owned(threads, body.thread_id, user)
+            existing = await get_thread_of_caller(body.thread_id, request, threads)
         except HTTPException:
             raise HTTPException(
                 422, "thread ids are made by the server: create without thread_id"

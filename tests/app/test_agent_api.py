@@ -96,6 +96,17 @@ async def isolated(mine: Any, theirs: Any) -> None:
         assert refused.value.response.status_code == 404
         assert refused.value.response.json()["error"]["code"] == "not_found"
     assert await theirs.threads.search() == []
+    # Created by id: one's own thread is there (given back, or 409); another's
+    # answers as a made-up id does (ids are the server's to make).
+    again = await mine.threads.create(thread_id=thread["thread_id"], if_exists="do_nothing")
+    assert again["thread_id"] == thread["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as exists:
+        await mine.threads.create(thread_id=thread["thread_id"])
+    assert exists.value.response.status_code == 409
+    for thread_id in (thread["thread_id"], missing):
+        with pytest.raises(httpx.HTTPStatusError) as made_up:
+            await theirs.threads.create(thread_id=thread_id, if_exists="do_nothing")
+        assert made_up.value.response.status_code == 422
 
 
 async def test_no_login_no_api(server: ServerProcess) -> None:
