@@ -127,9 +127,9 @@ async def rework_of(
 
 async def start_run(
     runs: AgentRuns, threads: Threads, session: ChatSession, body: RunCreate
-) -> tuple[ChatSession, str, int]:
-    """Ask the run (docs/agent-server-api.md: double texting); returns its thread,
-    its id and the number its frames follow."""
+) -> tuple[str, int]:
+    """Ask the run (docs/agent-server-api.md: double texting) on `session`;
+    returns its id and the number its frames follow."""
     known_assistant(body.assistant_id)
     rework = await rework_of(threads, session, body)
     if rework is None:
@@ -150,7 +150,7 @@ async def start_run(
         raise
     # A run is named by the question it answers: its status can be read from the
     # journal in any process (see `run_status`).
-    return session, run.id, after
+    return run.id, after
 
 
 @router.post("/threads/{thread_id}/runs/stream")
@@ -160,7 +160,7 @@ async def stream_run(
     threads: ThreadsDep,
     runs: AgentRunsDep,
 ) -> StreamingResponse:
-    session, run_id, after = await start_run(runs, threads, session, body)
+    run_id, after = await start_run(runs, threads, session, body)
     return stream_response(
         runs, threads, session, run_id, mode_set(body.stream_mode), (after, ALL_EVENTS)
     )
@@ -189,7 +189,7 @@ async def wait_run(
     body: RunCreate, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     """Run a turn and answer with the thread's values once it is done."""
-    session, run_id, after = await start_run(runs, threads, session, body)
+    run_id, after = await start_run(runs, threads, session, body)
     error: dict[str, Any] | None = None
     async for _, frame in runs.follow(session, run_id, after):
         if frame["type"] == "error":
@@ -282,7 +282,7 @@ async def create_run(
     """Start a run in the background: answered once its question is journaled
     (status `running`, or `success` for a question answered before), or once it
     is queued (`pending`, with `enqueue` while the thread is busy)."""
-    session, run_id, after = await start_run(runs, threads, session, body)
+    run_id, after = await start_run(runs, threads, session, body)
     row = await runs.store.get(session.id, run_id)
     if row is not None and row.state != "queued":
         async with aclosing(runs.follow(session, run_id, after)) as frames:
