@@ -33,6 +33,13 @@ async def logged_in(runtime: Runtime) -> tuple[str, Credentials]:
     return user_id, Credentials(login_token_hash=token)
 
 
+async def with_api_key(runtime: Runtime, user_id: str) -> str:
+    """A personal API key of the user made; its hash."""
+    key = a_hash()
+    await runtime.users.api_keys.create(user_id, "script", key, "tl_test")
+    return key
+
+
 async def anonymous(runtime: Runtime) -> tuple[str, Credentials]:
     token = a_hash()
     await runtime.users.anonymous.issue(token, timedelta(hours=1))
@@ -103,8 +110,7 @@ async def test_an_anonymous_token_stops_at_its_session_once_a_user_owns_it(
 
 async def test_a_personal_api_key_proves_its_user(runtime: Runtime) -> None:
     user_id, _ = await logged_in(runtime)
-    key = a_hash()
-    await runtime.users.api_keys.create(user_id, "script", key, "tl_test")
+    key = await with_api_key(runtime, user_id)
     session = await runtime.deps.sessions.create(Owner(user_id=user_id))
     got = await runtime.threads.authorize(Credentials(api_key_hash=key), session.id)
     assert got.id == session.id
@@ -122,8 +128,7 @@ async def test_an_agent_api_call_reads_its_key_and_thread_together(runtime: Runt
     """`user_only` (the Agent Server API): the key's user's own threads only; the
     key's use is recorded as `user_for_key` records it."""
     user_id, user = await logged_in(runtime)
-    key = a_hash()
-    await runtime.users.api_keys.create(user_id, "script", key, "tl_test")
+    key = await with_api_key(runtime, user_id)
     by_key = Credentials(api_key_hash=key)
     mine = await runtime.deps.sessions.create(Owner(user_id=user_id))
     got = await runtime.threads.authorize(by_key, mine.id, user_only=True)
@@ -164,8 +169,7 @@ async def test_an_agent_api_call_reads_its_key_and_thread_together(runtime: Runt
 
 async def test_a_keys_use_is_recorded_at_most_every_minute(runtime: Runtime) -> None:
     user_id, _ = await logged_in(runtime)
-    key = a_hash()
-    await runtime.users.api_keys.create(user_id, "script", key, "tl_test")
+    key = await with_api_key(runtime, user_id)
     mine = await runtime.deps.sessions.create(Owner(user_id=user_id))
     await runtime.threads.authorize(Credentials(api_key_hash=key), mine.id)
     first = await key_last_used(runtime, key)
