@@ -64,6 +64,8 @@ FIELDS = (
 RRF_K = 60  # reciprocal rank fusion: score = sum of 1 / (RRF_K + rank) over the lists
 # Where each list goes in the answer; part 1 is the relevant matches.
 RECENT_PARTS = {0: "fact", 2: "preference", 3: "summary", 4: "entity"}
+# How many of each kind the recency lists hold (summaries: a setting).
+RECENT_LIMITS = {"fact": 5, "preference": 10, "entity": 5}
 
 
 def search_terms(query: str) -> str | None:
@@ -128,7 +130,7 @@ def similar(user_id: Any, query: Any, exclude: Any, limit: Any) -> Any:
 
 
 def recent_parts(user_id: Any, summaries: Any) -> list[Any]:
-    limits = {"fact": 5, "preference": 10, "summary": summaries, "entity": 5}
+    limits = {**RECENT_LIMITS, "summary": summaries}
     return [
         select(
             *FIELDS,
@@ -231,7 +233,7 @@ async def load_relevant(
     params: dict[str, Any] = {"user_id": user_id, "summaries": summaries, "query": query}
     if query_vector is None or model is None:
         rows = await _recent_and_matching(db, params, terms)
-        return _picked(rows, await _with_similar(db, params, _matches(rows)), budget_tokens)
+        return _picked(rows, await _with_similar(db, params, rows), budget_tokens)
     searching = asyncio.ensure_future(_nearest(db, user_id, model, query_vector))
     try:
         rows = await _recent_and_matching(db, params, terms)
@@ -239,7 +241,7 @@ async def load_relevant(
     finally:
         searching.cancel()  # when the full-text statement failed; else a no-op
     if nearest is None:
-        matched = await _with_similar(db, params, _matches(rows))
+        matched = await _with_similar(db, params, rows)
     else:
         matched = fused(_matches(rows), nearest, {row.id: row for row in [*nearest, *rows]})
     return _picked(rows, matched, budget_tokens)
@@ -269,6 +271,20 @@ def _matches(rows: Sequence[Any]) -> list[Any]:
     return [row for row in rows if row.part == 1]
 
 
+def _all_found(rows: Sequence[Any], matched: set[str]) -> bool:
+    """Whether the user has no memory of RELEVANT_KINDS but those `matched`:
+    known when each of those kinds' recency lists came back shorter than its
+    limit, so holds all of that kind (a new user, or one who has said little
+    about themselves; the top-up would look for nothing)."""
+    for part, kind in RECENT_PARTS.items():
+        if kind not in RELEVANT_KINDS:
+            continue
+        listed = [row.id for row in rows if row.part == part]
+        if len(listed) >= RECENT_LIMITS[kind] or not matched.issuperset(listed):
+            return False
+    return True
+
+
 def _picked(rows: Sequence[Any], matched: list[Any], budget_tokens: int) -> list[dict[str, Any]]:
     # The matches first: when the budget is tight, they are what the question needs.
     picked = matched + [row for row in rows if row.part == 0]
@@ -276,11 +292,13 @@ def _picked(rows: Sequence[Any], matched: list[Any], budget_tokens: int) -> list
     return _within_budget(picked, budget_tokens, {row.id for row in matched})
 
 
-async def _with_similar(db: Database, params: dict[str, Any], matched: list[Any]) -> list[Any]:
-    """The full-text matches, topped up by trigram similarity (SIMILAR) to MATCHES."""
-    if len(matched) >= MATCHES:
-        return matched
+async def _with_similar(db: Database, params: dict[str, Any], rows: Sequence[Any]) -> list[Any]:
+    """The full-text matches among `rows`, topped up by trigram similarity
+    (SIMILAR) to MATCHES: unless none is left to find."""
+    matched = _matches(rows)
     exclude = [row.id for row in matched]
+    if len(matched) >= MATCHES or _all_found(rows, set(exclude)):
+        return matched
     fallback = {**params, "exclude": exclude, "limit": MATCHES - len(matched)}
     return matched + await run_unprepared(db, _SIMILAR_SQL, fallback)
 

@@ -54,6 +54,9 @@ FOLLOW_WAKE_S = 0.5  # a follower in another process reads the log at least this
 # A run's frames go to its log this long after the first of them not yet written
 # came, or at once at its end: a fast turn is one write, not one per frame.
 LOG_GAP_S = 0.05
+# The frames a run sends before its graph starts: until another comes, the turn
+# may be waiting for a graph slot, and they wait with it (see Recorder.due).
+BEFORE_GRAPH = ("attempt", "ack")
 ENDS_RUN = ("done", "error")
 # Each attempt at a run numbers its frames from its own range, above every
 # earlier attempt's, so a client that saw frames the log never got (they were
@@ -89,6 +92,14 @@ class Recorder:
 
     def unwritten(self) -> list[Numbered]:
         return self.frames[self.written :]
+
+    def due(self) -> bool:
+        """Whether frames wait to be logged that a follower elsewhere could use:
+        any beyond the ack. A turn that waits for a graph slot (a busy process)
+        would otherwise log its ack alone, then its answer: two writes where the
+        busy process can least afford them, for a frame that says only that the
+        question is journaled (the journal says so too)."""
+        return any(frame.get("type") not in BEFORE_GRAPH for _, frame in self.unwritten())
 
     def after(self, n: int) -> list[Numbered]:
         start = max(0, n + 1 - self.first)
@@ -244,13 +255,14 @@ class AgentRuns:
 
     async def _write(self, recorder: Recorder) -> None:
         """Write the recorder's frames behind it, all that waits in one statement,
-        LOG_GAP_S after the first of them came (its followers here read the
-        recorder; the log is for those elsewhere and later). What is left when
-        the run ends goes with its end (`_record`): a run that ends within
-        LOG_GAP_S is logged by its end alone."""
+        LOG_GAP_S after the first of them came, once the graph has started
+        (`Recorder.due`; its followers here read the recorder; the log is for
+        those elsewhere and later). What is left when the run ends goes with its
+        end (`_record`): a run that ends within LOG_GAP_S is logged by its end
+        alone."""
         while not recorder.over:
             changed = recorder.changed
-            if recorder.written < len(recorder.frames):
+            if recorder.due():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(recorder.ended.wait(), LOG_GAP_S)
                 if not recorder.over:

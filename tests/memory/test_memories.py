@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memory import recall
 from memory.db import Database
 from memory.journal import Journal, NewMessage
 from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
@@ -71,6 +72,46 @@ async def test_relevant_memories_for_a_question(db: Database, memories: MemorySt
     small = await memories.load_relevant(user, "anything", budget_tokens=100)
     assert sum(len(m["content"]) // 4 + 8 for m in small) <= 100
     assert len({m["id"] for m in name}) == len(name)
+
+
+async def test_the_similarity_top_up_runs_only_when_it_could_find_something(
+    db: Database, memories: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load is one statement when the recency lists hold every fact and entity
+    of the user and full text matched them all; else the trigram top-up runs."""
+    statements: list[str] = []
+    run = recall.run_unprepared
+
+    async def counted(
+        db: Database, compiled: tuple[str, dict[str, object]], params: object
+    ) -> list:
+        statements.append(compiled[0])
+        return await run(db, compiled, params)
+
+    monkeypatch.setattr(recall, "run_unprepared", counted)
+
+    async def statements_of(user: str, question: str) -> tuple[int, list[dict[str, object]]]:
+        statements.clear()
+        loaded = await memories.load_relevant(user, question, budget_tokens=400)
+        return len(statements), loaded
+
+    new_user = await create_user(db, "new@example.com")
+    assert (await statements_of(new_user, "what is my name?"))[0] == 1
+
+    user = await create_user(db, "few@example.com")
+    await memories.add(user, MemoryDraft("fact", "name", "User said: my name is Ada Lovelace"))
+    count, loaded = await statements_of(user, "what is my name?")
+    assert count == 1 and [m["relevant"] for m in loaded] == [True]
+
+    # Full text does not split "서울 회사" out of these words; trigram similarity does.
+    await memories.add(user, MemoryDraft("entity", "서울", "서울에 있는 회사에서 일해요"))
+    count, loaded = await statements_of(user, "서울 회사")
+    relevant = [m["content"] for m in loaded if m["relevant"]]
+    assert count == 2 and relevant == ["서울에 있는 회사에서 일해요"]
+
+    for i in range(5):  # more facts than the recency list holds: some may be unseen
+        await memories.add(user, MemoryDraft("fact", f"pet {i}", f"User said: my pet {i} is a cat"))
+    assert (await statements_of(user, "what is my name?"))[0] == 2
 
 
 async def test_save_is_idempotent_and_refuses_a_session_no_longer_theirs(

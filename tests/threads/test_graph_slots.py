@@ -180,3 +180,38 @@ async def test_a_question_waits_for_its_turn_to_be_admitted_no_longer_than_for_t
         go.set()
         await asyncio.gather(*holding)
         await until(lambda: not runs.active)
+
+
+async def test_a_run_waiting_for_its_slot_logs_its_ack_with_its_answer(
+    one_slot: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's log is written behind it (threads/agent_runs.py): while its turn
+    waits for a graph slot, its ack alone is not written (a busy process's
+    write for nothing a follower could use); it goes with the frames after it."""
+    runs = one_slot.agent_runs
+    writes: list[str] = []  # the runs whose log was written to, in order
+    write = runs.store.log
+
+    async def log_write(run_id: str, frames: list[tuple[int, dict[str, Any]]]) -> None:
+        writes.append(run_id)
+        await write(run_id, frames)
+
+    monkeypatch.setattr(runs.store, "log", log_write)
+    first, second = [await one_slot.deps.sessions.create(ANON) for _ in range(2)]
+    watcher = one_slot.threads.watch(first)
+    await one_slot.threads.ask(first, {"id": str(uuid.uuid4()), "content": "tell me a story"})
+    while (await asyncio.wait_for(watcher.queue.get(), 30))["type"] != "token":
+        pass  # the first turn holds the only slot, streaming
+    run, _ = await runs.ask(second, {"id": str(uuid.uuid4()), "content": "and another"})
+    recorder = runs.recorders[run.id]
+    # The first turn streams on for far longer than the log's gap (LOG_GAP_S);
+    # its answer comes before its graph gives the slot up (a checkpoint later).
+    while (await asyncio.wait_for(watcher.queue.get(), 30))["type"] != "message":
+        pass
+    assert [frame["type"] for _, frame in recorder.frames] == ["ack"]  # still waiting,
+    assert run.id not in writes  # its ack unwritten
+
+    await until(lambda: run.id not in runs.recorders, timeout=30)  # its end written
+    logged = [frame["type"] for _, frame in await runs.store.frames_after(run.id, 0)]
+    assert logged[0] == "ack" and logged[-1] == "done", logged
+    assert "message" in logged
