@@ -5,7 +5,7 @@ A run is a thread's turn asked through that API, named by its question's id.
 Every run is a row (memory/agent_runs.py) from the moment it is asked, and
 its frames are logged, numbered, while its turn runs: a `Recorder` in the
 process that runs the turn keeps them in memory for the clients following it
-there and writes them behind, a batch at a time. A client that comes back
+there and writes them behind, a batch at a time (threads/run_log.py). A client that comes back
 (`Last-Event-ID`), in this process or another, or after a restart, reads the
 log after the number it saw, then follows the rest.
 
@@ -28,8 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from graph.state import Query
 from memory.agent_runs import AgentRun, AgentRunStore
@@ -38,12 +37,20 @@ from memory.models import ChatSession
 from threads.events import Watcher
 from threads.locks import SessionBusy
 from threads.operations import Threads
+from threads.run_log import (
+    ATTEMPT_SPAN,
+    ENDS_RUN,
+    LAST_FRAME,
+    Frame,
+    Numbered,
+    Recorder,
+    log_unwritten,
+    write_behind,
+)
 
 log = logging.getLogger(__name__)
 
 Strategy = Literal["reject", "interrupt", "rollback", "enqueue"]
-Frame = dict[str, Any]
-Numbered = tuple[int, Frame]
 
 QUEUE_SCAN_S = 2.0  # how often a process looks for runs left waiting
 # A started run nothing has been logged for in this long, on a thread no process
@@ -51,61 +58,6 @@ QUEUE_SCAN_S = 2.0  # how often a process looks for runs left waiting
 STALE_S = 5.0
 STOP_WAIT_S = 30.0  # interrupt/rollback: how long the running turn gets to stop
 FOLLOW_WAKE_S = 0.5  # a follower in another process reads the log at least this often
-# A run's frames go to its log this long after the first of them not yet written
-# came, or at once at its end: a fast turn is one write, not one per frame.
-LOG_GAP_S = 0.05
-# The frames a run sends before its graph starts: until another comes, the turn
-# may be waiting for a graph slot, and they wait with it (see Recorder.due).
-BEFORE_GRAPH = ("attempt", "ack")
-ENDS_RUN = ("done", "error")
-# Each attempt at a run numbers its frames from its own range, above every
-# earlier attempt's, so a client that saw frames the log never got (they were
-# still to be written when the process died) misses nothing of the next one.
-ATTEMPT_SPAN = 1_000_000
-LAST_FRAME = 2**31 - 2  # above every frame's number
-
-
-@dataclass(eq=False)
-class Recorder:
-    """One run's frames, numbered, while its turn runs in this process."""
-
-    run_id: str
-    first: int  # the number of this attempt's first frame
-    frames: list[Numbered] = field(default_factory=list)
-    written: int = 0  # how many of `frames` are in the log
-    over: bool = False
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def add(self, frame: Frame) -> None:
-        self.frames.append((self.first + len(self.frames), frame))
-        self._wake()
-
-    def end(self) -> None:
-        self.over = True
-        self.ended.set()
-        self._wake()
-
-    def _wake(self) -> None:
-        changed, self.changed = self.changed, asyncio.Event()
-        changed.set()
-
-    def unwritten(self) -> list[Numbered]:
-        return self.frames[self.written :]
-
-    def due(self) -> bool:
-        """Whether frames wait to be logged that a follower elsewhere could use:
-        any beyond the ack. A turn that waits for a graph slot (a busy process)
-        would otherwise log its ack alone, then its answer: two writes where the
-        busy process can least afford them, for a frame that says only that the
-        question is journaled (the journal says so too)."""
-        return any(frame.get("type") not in BEFORE_GRAPH for _, frame in self.unwritten())
-
-    def after(self, n: int) -> list[Numbered]:
-        start = max(0, n + 1 - self.first)
-        return self.frames[start:]
-
-
 Begin = Callable[[], Awaitable[list[Frame]]]
 
 
@@ -205,7 +157,9 @@ class AgentRuns:
         return recorder.first
 
     async def _record(self, recorder: Recorder, watcher: Watcher, replayed: list[Frame]) -> None:
-        writer = asyncio.create_task(self._write(recorder), name=f"log-{recorder.run_id}")
+        writer = asyncio.create_task(
+            write_behind(recorder, self.store), name=f"log-{recorder.run_id}"
+        )
         try:
             if replayed:
                 for frame in replayed:
@@ -228,7 +182,7 @@ class AgentRuns:
             # what it sent is logged, for whoever asks it again.
             await self._close(recorder, watcher, writer)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._log(recorder))
+                await asyncio.shield(log_unwritten(recorder, self.store))
             self.recorders.pop(recorder.run_id, None)
             raise
         await self._close(recorder, watcher, writer)
@@ -252,34 +206,6 @@ class AgentRuns:
         recorder.end()
         with contextlib.suppress(Exception):
             await asyncio.shield(writer)
-
-    async def _write(self, recorder: Recorder) -> None:
-        """Write the recorder's frames behind it, all that waits in one statement,
-        LOG_GAP_S after the first of them came, once the graph has started
-        (`Recorder.due`; its followers here read the recorder; the log is for
-        those elsewhere and later). What is left when the run ends goes with its
-        end (`_record`): a run that ends within LOG_GAP_S is logged by its end
-        alone."""
-        while not recorder.over:
-            changed = recorder.changed
-            if recorder.due():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(recorder.ended.wait(), LOG_GAP_S)
-                if not recorder.over:
-                    await self._log(recorder)
-                continue
-            await changed.wait()
-
-    async def _log(self, recorder: Recorder) -> None:
-        """Log the recorder's frames not yet written (a failure is logged, not raised:
-        the run goes on, and its followers here read the recorder)."""
-        batch = recorder.unwritten()
-        recorder.written += len(batch)
-        try:
-            await self.store.log(recorder.run_id, batch)
-        except Exception as exc:
-            where = {"run_id": recorder.run_id, "error": type(exc).__name__}
-            log.warning("run log write failed", extra=where)
 
     async def _stop_running(self, session: ChatSession) -> str | None:
         """Stop the thread's running turn and wait until the thread is free;

@@ -185,7 +185,7 @@ async def test_a_question_waits_for_its_turn_to_be_admitted_no_longer_than_for_t
 async def test_a_run_waiting_for_its_slot_logs_its_ack_with_its_answer(
     one_slot: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run's log is written behind it (threads/agent_runs.py): while its turn
+    """A run's log is written behind it (threads/run_log.py): while its turn
     waits for a graph slot, its ack alone is not written (a busy process's
     write for nothing a follower could use); it goes with the frames after it."""
     runs = one_slot.agent_runs
