@@ -31,6 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Literal
 
 from graph.state import Query
+from graph.turn import validate_query
 from memory.agent_runs import AgentRun, AgentRunStore
 from memory.errors import InvalidInput, ThreadlineError
 from memory.models import ChatSession
@@ -93,6 +94,11 @@ class AgentRuns:
         `rework` (question id, new query or None) redoes the thread's last
         question (Threads.redo_in) instead of asking a new one.
         """
+        # Refused before its row is written: a question the journal would refuse
+        # (empty, too long, a NUL or a lone surrogate) is no run.
+        asked = query if rework is None else rework[1]  # None: its answer is redone
+        if asked is not None:
+            validate_query(asked, self.threads.options.max_message_chars)
         queued = strategy == "enqueue" and rework is None
         added = await self.store.add(
             query["id"], session.id, dict(query), queued=queued, fresh=rework is not None

@@ -3,6 +3,8 @@ client against the shared real server (`server`, tests/conftest.py)."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import uuid
 from typing import Any
 
@@ -133,6 +135,30 @@ async def test_bad_runs_are_clear_4xx(server: ServerProcess) -> None:
         reply = httpx.post(url, json=body, headers=headers, timeout=10)
         assert reply.status_code == status, (body, reply.text)
         assert "error" in reply.json()
+
+
+async def test_a_question_the_journal_refuses_is_no_run(server: ServerProcess) -> None:
+    """A NUL, a lone surrogate, an over-long or empty question: 422 from every way
+    of asking a run, before its row is written (the thread has no run after)."""
+    headers = register(server)
+    thread = httpx.post(f"{server.url}/threads", json={}, headers=headers, timeout=10).json()
+    base = f"{server.url}/threads/{thread['thread_id']}/runs"
+    questions = ['"hi\\u0000there"', '"\\ud800"', '"   "', json.dumps("x" * 40_000)]
+    for path, question in itertools.product(("/wait", "/stream", ""), questions):
+        body = (
+            '{"assistant_id": "threadline", "input": {"messages": '
+            f'[{{"type": "human", "content": {question}}}]}}}}'
+        )
+        reply = httpx.post(
+            base + path,
+            content=body,
+            headers={**headers, "content-type": "application/json"},
+            timeout=10,
+        )
+        assert reply.status_code == 422, (path, question[:20], reply.text)
+        assert "error" in reply.json()
+    listed = httpx.get(base, headers=headers, timeout=10)
+    assert listed.status_code == 200 and listed.json() == []
 
 
 async def test_personal_api_keys_work_as_x_api_key_until_revoked(server: ServerProcess) -> None:
