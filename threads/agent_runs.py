@@ -5,9 +5,9 @@ A run is a thread's turn asked through that API, named by its question's id.
 Every run is a row (memory/agent_runs.py) from the moment it is asked, and
 its frames are logged, numbered, while its turn runs: a `Recorder` in the
 process that runs the turn keeps them in memory for the clients following it
-there and writes them behind, a batch at a time (threads/run_log.py). A client that comes back
-(`Last-Event-ID`), in this process or another, or after a restart, reads the
-log after the number it saw, then follows the rest.
+there and writes them behind, a batch at a time (threads/run_log.py). A
+client that comes back (`Last-Event-ID`), in this process or another, or after
+a restart, reads the log after the number it saw, then follows the rest.
 
 What happens when the thread is busy is the run's multitask strategy:
 `reject` (SessionBusy), `interrupt` (the running turn is stopped, its partial
