@@ -56,7 +56,7 @@ from memory.sessions import Owner, SessionStore
 from tests.support.identities import anonymous_session
 from tests.support.server import ServerProcess
 from threads.options import ThreadOptions
-from threads.runs import TurnDeps
+from threads.turn_deps import TurnDeps
 
 SERVER_ENV = {"THREADLINE_RATE_LIMITS": "off", "THREADLINE_OFFLINE_TOKEN_DELAY_MS": "0"}
 LAST_TURNS = 20

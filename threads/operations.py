@@ -31,7 +31,8 @@ from threads.import_reader import read_parts
 from threads.locks import SessionBusy, ThreadLocks
 from threads.memory_saver import MemorySaver
 from threads.options import ThreadOptions
-from threads.runs import RunRegistry, TurnDeps, already_opened
+from threads.runs import RunRegistry, already_opened
+from threads.turn_deps import TurnDeps
 
 PAGE = 500
 CLEANUP_BATCH = 200

@@ -17,16 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import psycopg
-from langchain_core.language_models import BaseChatModel
 
-from graph.builder import Graph
-from graph.context import MemoryLoader, TurnContext
-from graph.llm import Models
 from graph.nodes import answer_id_for
 from graph.slots import GraphSlots
 from graph.state import Query
 from graph.turn import JournaledTurn, Turn, journal_question, prune_after_turn, validate_query
-from memory.db import CONNECT_TIMEOUT_S, Database
+from memory.db import CONNECT_TIMEOUT_S
 from memory.errors import (
     DATABASE_DOWN,
     DatabaseUnavailable,
@@ -35,14 +31,12 @@ from memory.errors import (
     ThreadlineError,
 )
 from memory.futures import retrieved
-from memory.journal import Journal
-from memory.memories import MemoryStore
 from memory.models import ChatMessage, ChatSession
-from memory.sessions import SessionStore
 from threads import metrics
 from threads.events import EventBus, error_frame
 from threads.locks import SessionBusy, ThreadLocks
 from threads.options import ThreadOptions
+from threads.turn_deps import TurnDeps
 
 log = logging.getLogger(__name__)
 AfterTurn = Callable[[Turn], Awaitable[None]]
@@ -75,53 +69,6 @@ class ActiveRun:
 # Work on the journal done under the thread's lock before a turn, which gives
 # the query that turn runs (a regenerated answer, an edited question).
 Rework = Callable[[ChatSession], Awaitable[Query]]
-
-
-@dataclass
-class TurnDeps:
-    """What a turn reads and writes: storage, the model, the graph."""
-
-    db: Database
-    sessions: SessionStore
-    journal: Journal
-    memories: MemoryStore
-    model: BaseChatModel  # the default
-    graph: Graph
-    models: Models | None = None  # the others a chat may choose (ChatSession.model_choice)
-
-    def model_named(self, name: str | None) -> BaseChatModel:
-        return self.models.named(name) if self.models is not None else self.model
-
-    def context(
-        self,
-        options: ThreadOptions,
-        cancel: asyncio.Event | None = None,
-        model: BaseChatModel | None = None,
-        slots: GraphSlots | None = None,
-    ) -> TurnContext:
-        return TurnContext(
-            journal=self.journal,
-            sessions=self.sessions,
-            model=model or self.model,
-            window_messages=options.window_messages,
-            max_steps=options.agent_max_steps,
-            max_message_chars=options.max_message_chars,
-            memory_loader=self.load_memories_for(options),
-            memories=self.memories,
-            cancel=cancel,
-            slots=slots,
-        )
-
-    def load_memories_for(self, options: ThreadOptions) -> MemoryLoader:
-        async def load(user_id: str, query: str) -> list[dict[str, Any]]:
-            return await self.memories.load_relevant(
-                user_id,
-                query,
-                summaries=options.memory_summaries,
-                budget_tokens=options.memory_budget_tokens,
-            )
-
-        return load
 
 
 class RunRegistry:

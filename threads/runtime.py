@@ -34,7 +34,8 @@ from threads.locks import ThreadLocks
 from threads.memory_saver import MemorySaver
 from threads.operations import Threads
 from threads.options import ThreadOptions
-from threads.runs import RunRegistry, TurnDeps
+from threads.runs import RunRegistry
+from threads.turn_deps import TurnDeps
 
 log = logging.getLogger(__name__)
 

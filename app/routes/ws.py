@@ -21,16 +21,25 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.deps import credentials_of, runtime_of, settings_of
 from app.ratelimit import client_ip, rate_limits_of
-from app.routes.sessions import SEQ_MAX
+from app.routes.ws_frames import (
+    CancelFrame,
+    ClientFrame,
+    EditFrame,
+    PingFrame,
+    QueryFrame,
+    RegenerateFrame,
+    ResumeFrame,
+    describe,
+)
 from app.schemas import session_out
 from graph.state import Query
 from memory.errors import SessionNotFound, ThreadlineError
@@ -59,50 +68,6 @@ TOO_SLOW_CLOSE_WAIT_S = 10.0
 RECENT_MESSAGES = 50
 REPLAY_PAGE = 50  # messages read from the journal per replay step
 REPLAY_STEP = "replay_step"  # an outbox entry (never sent): write the next page
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-
-
-class QueryFrame(BaseModel):
-    type: Literal["query"]
-    id: str = Field(pattern=UUID_PATTERN)
-    content: str
-
-
-class RegenerateFrame(BaseModel):
-    """Ask the last question again; its answer is replaced."""
-
-    type: Literal["regenerate"]
-    id: str = Field(pattern=UUID_PATTERN)  # the question
-
-
-class EditFrame(BaseModel):
-    """Replace the last question (and its answer) by `content`, asked as `new_id`."""
-
-    type: Literal["edit"]
-    id: str = Field(pattern=UUID_PATTERN)  # the question replaced
-    new_id: str = Field(pattern=UUID_PATTERN)
-    content: str
-
-
-class ResumeFrame(BaseModel):
-    type: Literal["resume"]
-    after_seq: int = Field(ge=0, le=SEQ_MAX)  # a seq is a BIGINT; REST's bound
-
-
-class CancelFrame(BaseModel):
-    type: Literal["cancel"]
-
-
-class PingFrame(BaseModel):
-    type: Literal["ping"]
-
-
-ClientFrame = TypeAdapter(
-    Annotated[
-        QueryFrame | RegenerateFrame | EditFrame | ResumeFrame | CancelFrame | PingFrame,
-        Field(discriminator="type"),
-    ]
-)
 
 
 @dataclass(eq=False)
@@ -392,12 +357,3 @@ class ThreadConnection:
         if replay is self.replay:
             self.outbox.put_nowait(step)
         return True
-
-
-def describe(exc: ValidationError) -> str:
-    """A short, safe description of what is wrong with a frame."""
-    problems = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error.get("loc", ()))
-        problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-    return "; ".join(problems)

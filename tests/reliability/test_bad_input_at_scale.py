@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from websockets.sync.client import ClientConnection, connect
 
-from app.routes.ws import ClientFrame
+from app.routes.ws_frames import ClientFrame
 from tests.reliability.conftest import REPORTS
 from tests.support.api import register
 from tests.support.server import ServerProcess

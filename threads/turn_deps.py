@@ -1,0 +1,67 @@
+"""What a turn reads and writes (`TurnDeps`): storage, the models, the graph,
+and the context each turn's graph runs with (graph/context.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from graph.builder import Graph
+from graph.context import MemoryLoader, TurnContext
+from graph.llm import Models
+from graph.slots import GraphSlots
+from memory.db import Database
+from memory.journal import Journal
+from memory.memories import MemoryStore
+from memory.sessions import SessionStore
+from threads.options import ThreadOptions
+
+
+@dataclass
+class TurnDeps:
+    """What a turn reads and writes: storage, the model, the graph."""
+
+    db: Database
+    sessions: SessionStore
+    journal: Journal
+    memories: MemoryStore
+    model: BaseChatModel  # the default
+    graph: Graph
+    models: Models | None = None  # the others a chat may choose (ChatSession.model_choice)
+
+    def model_named(self, name: str | None) -> BaseChatModel:
+        return self.models.named(name) if self.models is not None else self.model
+
+    def context(
+        self,
+        options: ThreadOptions,
+        cancel: asyncio.Event | None = None,
+        model: BaseChatModel | None = None,
+        slots: GraphSlots | None = None,
+    ) -> TurnContext:
+        return TurnContext(
+            journal=self.journal,
+            sessions=self.sessions,
+            model=model or self.model,
+            window_messages=options.window_messages,
+            max_steps=options.agent_max_steps,
+            max_message_chars=options.max_message_chars,
+            memory_loader=self.load_memories_for(options),
+            memories=self.memories,
+            cancel=cancel,
+            slots=slots,
+        )
+
+    def load_memories_for(self, options: ThreadOptions) -> MemoryLoader:
+        async def load(user_id: str, query: str) -> list[dict[str, Any]]:
+            return await self.memories.load_relevant(
+                user_id,
+                query,
+                summaries=options.memory_summaries,
+                budget_tokens=options.memory_budget_tokens,
+            )
+
+        return load
