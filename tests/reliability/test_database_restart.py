@@ -61,10 +61,15 @@ async def test_database_outage_under_load(
     server_database: str, proxy: TcpProxy, tmp_path: Path
 ) -> None:
     through = make_url(server_database).set(host="127.0.0.1", port=proxy.port)
+    # Every client's answer is in flight when the database goes: no graph
+    # slots (with the offline model's default eight, clients past the eighth
+    # wait for a slot, and the first ones are done before the last one's first
+    # token comes).
     server = ServerProcess(
         through.render_as_string(hide_password=False),
         tmp_path / "server.log",
         THREADLINE_OFFLINE_TOKEN_DELAY_MS="50",
+        THREADLINE_GRAPH_SLOTS="0",
     )
     server.start()
     try:
