@@ -7,29 +7,92 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# A value runs to the end of its clause: punctuation, a line end, or " and ".
-_VALUE = r"(?P<value>[^.,;!?\n]+?)(?=\s+and\s+|\s+but\s+|[.,;!?\n]|$)"
+# A value runs to the end of its clause: punctuation, a line end, " and ", or
+# " - " (the next point of a summary shown on one line).
+_VALUE = r"(?P<value>[^.,;!?\n]+?)(?=\s+and\s+|\s+but\s+|\s+-\s+|[.,;!?\n]|$)"
 
 STATEMENTS: dict[str, tuple[str, ...]] = {
-    "name": (r"\bmy name is ", r"\bcall me ", r"\bi am called ", r"\bname: "),
+    "name": (r"\bmy name is ", r"\bmy name's ", r"\bcall me ", r"\bi am called ", r"\bname: "),
     "location": (r"\bi live in ", r"\bi'm living in ", r"\bi am based in ", r"\blives in: "),
-    "work": (r"\bi work on ", r"\bi work at ", r"\bi'm working on ", r"\bworks on: "),
+    "work": (
+        r"\bi work on ",
+        r"\bi work at ",
+        r"\bi work as ",
+        r"\bi work for ",
+        r"\bi'm working on ",
+        r"\bworks on: ",
+    ),
     "preference": (r"\bi prefer ", r"\bi like ", r"\bi love ", r"\bprefers: "),
 }
 
 QUESTIONS: dict[str, tuple[str, ...]] = {
-    "name": (r"\bwhat(?:'s| is) my name\b", r"\bwho am i\b", r"\bdo you know my name\b"),
-    "location": (r"\bwhere do i live\b", r"\bwhere am i (?:from|based)\b"),
-    "work": (r"\bwhat do i work on\b", r"\bwhere do i work\b", r"\bwhat am i working on\b"),
+    "name": (
+        r"\bwhat(?:'s| is) my name\b",
+        r"\bwho am i\b",
+        r"\bdo you know my name\b",
+        r"\bwhat (?:should|do) you call me\b",
+        r"\bwhat am i called\b",
+    ),
+    "location": (
+        r"\bwhere do i live\b",
+        r"\bwhere am i (?:from|based|living|located)\b",
+        r"\b(?:which|what) (?:city|town|country|place) (?:do|am) i\b",
+        r"\bwhere(?:'s| is) my home\b",
+    ),
+    "work": (
+        r"\bwhat do i work on\b",
+        r"\bwhere do i work\b",
+        r"\bwhat am i working on\b",
+        r"\bwho do i work for\b",
+        r"\bwhat do i do for (?:a living|work)\b",
+        r"\bwhat(?:'s| is) my (?:job|occupation|profession)\b",
+    ),
     "preference": (r"\bwhat do i (?:prefer|like|love)\b",),
+    "age": (r"\bhow old am i\b", r"\bwhat(?:'s| is) my age\b"),
 }
 
+# How an answer states a fact of each kind found by STATEMENTS: its value, or the
+# sentence it was told in, turned to the second person ("I work as a nurse" ->
+# "You work as a nurse"). Other kinds are answered with the memory that states
+# them (graph/offline.py).
 ANSWERS = {
     "name": "Your name is {value}.",
     "location": "You live in {value}.",
-    "work": "You work on {value}.",
+    "work": "{you}.",
     "preference": "You told me you prefer {value}.",
 }
+
+# "I'm Marta", "I am Marta Silva": a name when capitalised and nothing follows
+# in its clause; not "I'm French" (NOT_NAMES: what such a word more often is).
+_INTRO = re.compile(
+    r"(?i:\b(?:i'm|i’m|i am)\s+)(?P<value>[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?)"
+    r"(?=\s*(?:[.,;!?\n]|$)|\s+(?i:and|but)\s+)"
+)
+NOT_NAMES = frozenset(
+    """american british english french german spanish italian portuguese brazilian canadian
+    mexican indian chinese japanese korean russian polish dutch swedish norwegian danish
+    finnish irish scottish welsh greek turkish australian african european asian swiss
+    austrian belgian ukrainian vietnamese thai filipino argentinian colombian chilean
+    peruvian egyptian nigerian kenyan israeli iranian pakistani arab jewish muslim christian
+    catholic hindu buddhist vegan vegetarian okay ok fine sorry back done here ready
+    new home sure""".split()  # noqa: SIM905 - words read better than a list
+)
+_FIRST_PERSON_WORD = re.compile(r"\b(i'm|i’m|i|me|my|mine|myself)\b(\s+am\b)?", re.IGNORECASE)
+_SECOND_PERSON = {
+    "i'm": "you're",
+    "i’m": "you're",
+    "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+}
+# A greeting before what is said ("Hi, I'm Marta"): not part of the statement.
+_GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening)|ok|okay|so|well)"
+    r"(?:\s+there)?\s*[,!.:-]?\s+)+",
+    re.IGNORECASE,
+)
 
 _STATEMENT_RE = {
     kind: re.compile("(?:" + "|".join(p) + ")" + _VALUE, re.IGNORECASE)
@@ -54,7 +117,32 @@ def find_facts(text: str, kinds: Iterable[str] | None = None) -> list[Fact]:
             value = match.group("value").strip().strip("\"'“”")
             if value and len(value) <= 120 and not value.lower().startswith("what"):
                 found.append((match.start(), Fact(kind, value, match.group(0).strip())))
+    if kinds is None or "name" in kinds:
+        found += [(match.start(), Fact("name", name, match[0])) for match, name in intros(text)]
     return [fact for _, fact in sorted(found, key=lambda item: item[0])]
+
+
+def intros(text: str) -> list[tuple[re.Match[str], str]]:
+    """Names the user gives as "I'm Marta" / "I am Marta Silva", with their match."""
+    return [
+        (match, match.group("value"))
+        for match in _INTRO.finditer(text)
+        if match.group("value").split()[0].lower() not in NOT_NAMES
+    ]
+
+
+def second_person(sentence: str) -> str:
+    """What the user said of themselves, said back to them: "I work as a nurse
+    at my sister's clinic" -> "You work as a nurse at your sister's clinic"."""
+
+    def swapped(match: re.Match[str]) -> str:
+        word = match.group(1).lower()
+        if match.group(2):  # "I am"
+            return "you are"
+        return _SECOND_PERSON.get(word, word)
+
+    said = _FIRST_PERSON_WORD.sub(swapped, sentence.strip())
+    return said[:1].upper() + said[1:]
 
 
 def latest_facts(texts: list[str]) -> dict[str, Fact]:
@@ -89,7 +177,7 @@ _MY_THING = re.compile(
 _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
     (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
     for kind_name, memory_kind, pattern in (
-        ("name", "fact", r"^(?:my name is|i am called|i'm called)\b"),
+        ("name", "fact", r"^(?:my name is|my name's|i am called|i'm called)\b"),
         ("preferred name", "fact", r"^(?:call me|please call me)\b"),
         ("location", "fact", r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved)\b"),
         ("work", "fact", r"^(?:i work|i'm working|i am working|i'm employed|i am employed)\b"),
@@ -126,15 +214,17 @@ def statements(text: str) -> list[Statement]:
         if raw.strip().endswith("?"):
             continue
         for clause in _CLAUSE.split(raw):
-            sentence = " ".join(clause.split()).strip(" .!,;")
-            if len(sentence) > 300 or len(sentence.split()) < 3:
+            sentence = _GREETING.sub("", " ".join(clause.split())).strip(" .!,;")
+            if len(sentence) > 300 or not _FIRST_PERSON.match(sentence):
                 continue
-            if _FIRST_PERSON.match(sentence):
+            if len(sentence.split()) >= 3 or intros(sentence):  # "I'm Marta" is enough
                 found.append(_statement(sentence))
     return found
 
 
 def _statement(sentence: str) -> Statement:
+    if any(match.start() == 0 for match, _ in intros(sentence)):
+        return Statement("fact", "name", sentence)
     for subject, kind, pattern in _SUBJECTS:
         if pattern.match(sentence):
             return Statement(kind, subject, sentence)

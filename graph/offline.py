@@ -23,9 +23,16 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from graph.facts import ANSWERS, asked_about, find_facts, latest_facts
-from graph.intents import recognise
-from graph.prompts import RELEVANT
+from graph.facts import (
+    ANSWERS,
+    asked_about,
+    find_facts,
+    latest_facts,
+    second_person,
+    statements,
+)
+from graph.intents import recognise, words
+from graph.prompts import MEMORIES_SECTION, RELEVANT
 
 LABEL = "[offline model]"
 _TOKEN = re.compile(r"\S+\s*|\s+")
@@ -57,16 +64,20 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     if kind is not None:
         fact = latest_facts(context).get(kind)
         if fact is not None:
-            return f"{LABEL} {ANSWERS[kind].format(value=fact.value)}"
-    if kind is not None or about_the_user(question):
-        relevant = relevant_memories(messages)
-        if relevant:
-            return f"{LABEL} You told me: {relevant[0]}"
-        return f"{LABEL} I don't know that yet. Tell me and I will remember it."
+            answer = ANSWERS[kind].format(value=fact.value, you=second_person(fact.sentence))
+            return f"{LABEL} {answer}"
+    if kind is not None or is_question(question):
+        best = best_memory(question, kind, remembered(messages))
+        if best is not None:
+            return f"{LABEL} You told me: {best}"
+        if kind is not None or about_the_user(question):
+            return f"{LABEL} I don't know that yet. Tell me and I will remember it."
     stated = find_facts(question)
     if stated:
         noted = "; ".join(f"{f.kind}: {f.value}" for f in stated)
         return f"{LABEL} Thanks, I'll remember that ({noted})."
+    if said := statements(question):
+        return f"{LABEL} Thanks, I'll remember that: {'; '.join(s.sentence for s in said)}."
     echo = question if len(question) <= 200 else question[:200] + "…"
     return (
         f"{LABEL} I am Threadline's built-in offline model (no API key is set), so I "
@@ -87,20 +98,88 @@ def about_the_user(question: str) -> bool:
     return question.rstrip().endswith("?") and bool(_ABOUT_THE_USER.match(question.strip()))
 
 
-def relevant_memories(messages: list[BaseMessage]) -> list[str]:
-    """The memories the prompt lists as relevant to this message, best first
-    (graph/prompts.py), as the user said them."""
+def remembered(messages: list[BaseMessage]) -> list[tuple[bool, str]]:
+    """The memories the prompt lists, as the user said them, with whether each is
+    among those most relevant to this message: those first, best first
+    (graph/prompts.py), then the others (facts, preferences, people, past
+    conversations)."""
     system = next((text_of(m) for m in messages if m.type == "system"), "")
     lines = system.splitlines()
-    if RELEVANT not in lines:
+    if MEMORIES_SECTION not in lines:
         return []
-    found = []
-    for line in lines[lines.index(RELEVANT) + 1 :]:
+    found, relevant = [], False
+    for line in lines[lines.index(MEMORIES_SECTION) + 1 :]:
+        if not line.strip():
+            break  # the end of the section
         if not line.startswith("- "):
-            break
+            relevant = line == RELEVANT  # a group's title
+            continue
         said = line[2:].split(": ", 1)[1] if re.match(r"- m\d+: ", line) else line[2:]
-        found.append(said.removeprefix("User said: "))
+        found.append((relevant, said.removeprefix("User said: ")))
     return found
+
+
+# Of each kind of fact asked about, the subjects a statement of it is kept under
+# (graph/facts.py: statements).
+_SUBJECTS_OF = {
+    "name": ("name", "preferred name"),
+    "location": ("location",),
+    "work": ("work",),
+    "preference": ("likes ", "loves ", "prefers ", "enjoys "),
+    "age": ("age",),
+}
+_ASKING = frozenset(
+    """who what where when which how why whom whose do does did can could would will
+    tell know remember again please""".split()  # noqa: SIM905 - words read better than a list
+)
+_QUESTION_START = re.compile(
+    r"^(?:who|what|where|when|which|how|why|whom|whose|do|does|did|am|is|are|can|could|"
+    r"would|will|have|has)\b",
+    re.IGNORECASE,
+)
+
+
+def is_question(text: str) -> bool:
+    return text.rstrip().endswith("?") or bool(_QUESTION_START.match(text.strip()))
+
+
+def stems(text: str) -> set[str]:
+    """The meaningful words of `text`, crudely stemmed ("married" and "marries"
+    meet), question words left out: what a question and a memory share."""
+    found = set()
+    for word in words(text) - _ASKING:
+        for suffix in ("ing", "ed", "es", "s"):
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+        found.add(word)
+    return found
+
+
+def best_memory(question: str, kind: str | None, memories: list[tuple[bool, str]]) -> str | None:
+    """The memory that answers `question`, or None.
+
+    A question about a kind of fact (name, home, work, likes) takes the first
+    memory that states one, and none if none does. Otherwise the memory sharing
+    the most words with the question, in the prompt's order on a tie; a
+    question about the user themselves that shares no word with any takes the
+    most relevant memory (found by meaning: "physician" for "doctor"). A
+    question not about the user needs two words in common, so that one shared
+    word ("France") does not answer "What is the capital of France?".
+    """
+    if kind is not None:
+        wanted = _SUBJECTS_OF[kind]
+        for _, said in memories:
+            if any(st.subject.startswith(wanted) for st in statements(said)):
+                return said
+        return None
+    asked = stems(question)
+    shared = [len(asked & stems(said)) for _, said in memories]
+    most = max(shared, default=0)
+    if most >= (1 if about_the_user(question) else 2):
+        return memories[shared.index(most)][1]
+    relevant = [said for is_relevant, said in memories if is_relevant]
+    return relevant[0] if relevant and about_the_user(question) else None
 
 
 def reply_from_tool(messages: list[BaseMessage]) -> str:

@@ -106,3 +106,31 @@ async def test_the_offline_model_remembers_facts_of_any_kind(harness: Harness) -
     blank = (await harness.sessions.create(Owner(user_id=other))).id
     answer = answer_of(await ask_as(harness, store, blank, other, "Who is my daughter?"))
     assert "I don't know that yet" in answer
+
+
+async def test_a_newcomer_introduced_in_one_thread_is_known_in_the_next(harness: Harness) -> None:
+    """What a person tries first: a greeting with their name and home, a few
+    things about themselves, then questions in other words in a new thread.
+    Each is answered by the memory that answers it, not the first one loaded."""
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "marta@example.com")
+    first = (await harness.sessions.create(Owner(user_id=user), title="Hello")).id
+    for said in (
+        "Hi, I'm Marta and I live in Porto.",
+        "I work as a nurse at the city hospital.",
+        "My sister Ana is getting married in June.",
+    ):
+        answer = answer_of(await ask_as(harness, store, first, user, said))
+        assert "Thanks, I'll remember that" in answer, answer
+    keys = {m.key for m in await store.list(user) if m.kind != "summary"}
+    assert {"name", "location", "work"} <= keys
+    second = (await harness.sessions.create(Owner(user_id=user))).id
+    for question, expected in (
+        ("What's my name?", "Your name is Marta."),
+        ("Which city am I based in?", "You live in Porto."),
+        ("What do I do for a living?", "You work as a nurse at the city hospital."),
+        ("Who is getting married?", "You told me: My sister Ana is getting married in June"),
+        ("How old am I?", "I don't know that yet"),
+    ):
+        answer = answer_of(await ask_as(harness, store, second, user, question))
+        assert expected in answer, (question, answer)

@@ -1,0 +1,105 @@
+"""How the offline model reads what the user says of themselves, and which
+memory answers a question (graph/facts.py, graph/offline.py): pure functions,
+no database. Through the graph and the database: tests/graph/test_memory_turns.py."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from graph.facts import find_facts, second_person, statements
+from graph.offline import offline_reply
+from graph.prompts import MEMORIES_SECTION, RELEVANT
+
+
+@pytest.mark.parametrize(
+    ("said", "subjects"),
+    [
+        (
+            "Hi, I'm Marta and I live in Porto.",
+            [("name", "I'm Marta"), ("location", "I live in Porto")],
+        ),
+        ("Hello there! My name's Bo.", [("name", "My name's Bo")]),
+        ("I am Marta Silva", [("name", "I am Marta Silva")]),
+        ("ok so I moved to Lisbon", [("location", "I moved to Lisbon")]),
+        ("I'm French.", []),  # a nationality, not a name
+        ("I'm tired", []),  # two words, no name: nothing to keep
+    ],
+)
+def test_a_greeting_and_a_name_given_as_i_am(said: str, subjects: list[tuple[str, str]]) -> None:
+    assert [(s.subject, s.sentence) for s in statements(said)] == subjects
+
+
+def test_facts_of_the_four_kinds_take_names_and_jobs_said_other_ways() -> None:
+    found = [(f.kind, f.value) for f in find_facts("Hi, I'm Marta and I work as a nurse.")]
+    assert found == [("name", "Marta"), ("work", "a nurse")]
+    # A summary shown on one line: the value ends at the next point.
+    line = "- user said: I live in Porto - user said: I work at the harbour"
+    assert [(f.kind, f.value) for f in find_facts(line)] == [
+        ("location", "Porto"),
+        ("work", "the harbour"),
+    ]
+
+
+def test_what_the_user_said_is_said_back_in_the_second_person() -> None:
+    assert second_person("I work as a nurse at my sister's clinic") == (
+        "You work as a nurse at your sister's clinic"
+    )
+    assert second_person("I am 34 years old") == "You are 34 years old"
+    assert second_person("I'm allergic to peanuts") == "You're allergic to peanuts"
+
+
+def prompt(relevant: list[str], about: list[str], question: str) -> list:
+    lines = [MEMORIES_SECTION]
+    if relevant:
+        lines += [RELEVANT, *(f"- User said: {m}" for m in relevant)]
+    lines += ["About the user (facts and preferences):", *(f"- User said: {m}" for m in about)]
+    return [SystemMessage("\n".join(lines)), HumanMessage(question)]
+
+
+MEMORIES = [
+    "I'm Marta",
+    "I live in Porto",
+    "I work as a nurse at the city hospital",
+    "My sister Ana is getting married in June",
+    "I'm allergic to peanuts",
+    "I am 34 years old",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What's my name?", "Your name is Marta."),
+        ("Which city am I based in?", "You live in Porto."),  # not "the city hospital"
+        ("What do I do for a living?", "You work as a nurse at the city hospital."),
+        ("How old am I?", "You told me: I am 34 years old"),
+        ("Who is getting married?", "You told me: My sister Ana is getting married in June"),
+        ("What is the capital of Portugal?", "You said:"),  # one shared word is not enough
+    ],
+)
+def test_a_question_is_answered_by_the_memory_that_answers_it(question: str, answer: str) -> None:
+    # The memory found most relevant (by meaning) comes first in the prompt, but
+    # the one that states what is asked about answers.
+    relevant = ["I'm allergic to peanuts", *MEMORIES]
+    assert answer in offline_reply(prompt(relevant, MEMORIES, question))
+
+
+def test_a_kind_of_fact_never_told_is_not_answered_by_another_memory() -> None:
+    told = [m for m in MEMORIES if m not in ("I'm Marta", "I am 34 years old")]
+    for question in ("What's my name?", "How old am I?"):
+        reply = offline_reply(prompt(told, told, question))
+        assert "I don't know that yet" in reply, reply
+
+
+def test_a_paraphrase_sharing_no_word_takes_the_most_relevant_memory() -> None:
+    relevant = ["My doctor is Dr. Hansen", "I play the cello"]
+    reply = offline_reply(prompt(relevant, relevant, "Who is my physician?"))
+    assert "You told me: My doctor is Dr. Hansen" in reply
+
+
+def test_a_statement_of_any_kind_is_acknowledged() -> None:
+    reply = offline_reply([HumanMessage("I'm allergic to peanuts.")])
+    assert "Thanks, I'll remember that: I'm allergic to peanuts." in reply
+    reply = offline_reply([HumanMessage("Hi, I'm Marta and I live in Porto.")])
+    assert "Thanks, I'll remember that (name: Marta; location: Porto)." in reply
