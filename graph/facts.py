@@ -47,19 +47,11 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat do i do for (?:a living|work)\b",
         r"\bwhat(?:'s| is) my (?:job|occupation|profession)\b",
     ),
-    "preference": (r"\bwhat do i (?:prefer|like|love)\b",),
+    "preference": (
+        r"\bwhat do i (?:prefer|like|love|enjoy)\b",
+        r"\bwhat (?:are|were) my (?:hobbies|interests|likes)\b",
+    ),
     "age": (r"\bhow old am i\b", r"\bwhat(?:'s| is) my age\b"),
-}
-
-# How an answer states a fact of each kind found by STATEMENTS: its value, or the
-# sentence it was told in, turned to the second person ("I work as a nurse" ->
-# "You work as a nurse"). Other kinds are answered with the memory that states
-# them (graph/offline.py).
-ANSWERS = {
-    "name": "Your name is {value}.",
-    "location": "You live in {value}.",
-    "work": "{you}.",
-    "preference": "You told me you prefer {value}.",
 }
 
 # "I'm Marta", "I am Marta Silva": a name when capitalised and nothing follows
@@ -87,9 +79,11 @@ _SECOND_PERSON = {
     "mine": "yours",
     "myself": "yourself",
 }
-# A greeting before what is said ("Hi, I'm Marta"): not part of the statement.
+# A greeting or filler before what is said ("Hi, I'm Marta", "Actually I moved"):
+# not part of the statement.
 _GREETING = re.compile(
-    r"^(?:(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening)|ok|okay|so|well)"
+    r"^(?:(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening)|ok|okay|so|well|"
+    r"oh|actually|also|anyway|btw|by the way)"
     r"(?:\s+there)?\s*[,!.:-]?\s+)+",
     re.IGNORECASE,
 )

@@ -24,7 +24,6 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from graph.facts import (
-    ANSWERS,
     asked_about,
     find_facts,
     latest_facts,
@@ -32,7 +31,7 @@ from graph.facts import (
     statements,
 )
 from graph.intents import recognise, words
-from graph.prompts import MEMORIES_SECTION, RELEVANT
+from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
 
 LABEL = "[offline model]"
 _TOKEN = re.compile(r"\S+\s*|\s+")
@@ -59,18 +58,26 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         return (
             f"{LABEL} I have no saved memory matching “{intent.topic}”, so nothing was forgotten."
         )
-    context = [text_of(m) for m in messages if m.type in ("system", "human")]
     kind = asked_about(question)
     if kind is not None:
-        fact = latest_facts(context).get(kind)
-        if fact is not None:
-            answer = ANSWERS[kind].format(value=fact.value, you=second_person(fact.sentence))
-            return f"{LABEL} {answer}"
-    if kind is not None or is_question(question):
-        best = best_memory(question, kind, remembered(messages))
+        told = told_of(kind, [text_of(m) for m in humans], remembered(messages))
+        if told is None:  # not in a memory nor this thread's window: its summary?
+            context = [text_of(m) for m in messages if m.type in ("system", "human")]
+            fact = latest_facts(context).get(kind)
+            told = fact.sentence if fact is not None else None
+        if told is None:
+            return f"{LABEL} I don't know that yet. Tell me and I will remember it."
+        return f"{LABEL} {said_back(kind, told)}"
+    if _ALL_ABOUT_ME.search(question):
+        known = [said for group, said in remembered(messages) if group != _PAST][:5]
+        if known:
+            return f"{LABEL} You told me: " + "; ".join(known) + "."
+        return f"{LABEL} I don't know anything about you yet. Tell me and I will remember it."
+    if is_question(question):
+        best = best_memory(question, remembered(messages))
         if best is not None:
             return f"{LABEL} You told me: {best}"
-        if kind is not None or about_the_user(question):
+        if about_the_user(question):
             return f"{LABEL} I don't know that yet. Tell me and I will remember it."
     stated = find_facts(question)
     if stated:
@@ -98,24 +105,23 @@ def about_the_user(question: str) -> bool:
     return question.rstrip().endswith("?") and bool(_ABOUT_THE_USER.match(question.strip()))
 
 
-def remembered(messages: list[BaseMessage]) -> list[tuple[bool, str]]:
-    """The memories the prompt lists, as the user said them, with whether each is
-    among those most relevant to this message: those first, best first
-    (graph/prompts.py), then the others (facts, preferences, people, past
-    conversations)."""
+def remembered(messages: list[BaseMessage]) -> list[tuple[str, str]]:
+    """The memories the prompt lists, as the user said them, each with the title
+    of its group: those most relevant to this message first, best first
+    (graph/prompts.py), then facts and preferences, people, past conversations."""
     system = next((text_of(m) for m in messages if m.type == "system"), "")
     lines = system.splitlines()
     if MEMORIES_SECTION not in lines:
         return []
-    found, relevant = [], False
+    found, group = [], ""
     for line in lines[lines.index(MEMORIES_SECTION) + 1 :]:
         if not line.strip():
             break  # the end of the section
         if not line.startswith("- "):
-            relevant = line == RELEVANT  # a group's title
+            group = line
             continue
         said = line[2:].split(": ", 1)[1] if re.match(r"- m\d+: ", line) else line[2:]
-        found.append((relevant, said.removeprefix("User said: ")))
+        found.append((group, said.removeprefix("User said: ")))
     return found
 
 
@@ -128,9 +134,17 @@ _SUBJECTS_OF = {
     "preference": ("likes ", "loves ", "prefers ", "enjoys "),
     "age": ("age",),
 }
+_KIND_SUBJECTS = frozenset(
+    subject for kind in ("name", "location", "work", "age") for subject in _SUBJECTS_OF[kind]
+)
+_PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
+_ALL_ABOUT_ME = re.compile(
+    r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
+)
+_MY_THING_ASKED = re.compile(r"\bmy\s+(?!name\b)\w+", re.IGNORECASE)
 _ASKING = frozenset(
     """who what where when which how why whom whose do does did can could would will
-    tell know remember again please""".split()  # noqa: SIM905 - words read better than a list
+    tell know remember again please name named called call""".split()  # noqa: SIM905 - words read better than a list
 )
 _QUESTION_START = re.compile(
     r"^(?:who|what|where|when|which|how|why|whom|whose|do|does|did|am|is|are|can|could|"
@@ -148,6 +162,8 @@ def stems(text: str) -> set[str]:
     meet), question words left out: what a question and a memory share."""
     found = set()
     for word in words(text) - _ASKING:
+        if len(word) < 2:
+            continue  # the s of "dog's"
         for suffix in ("ing", "ed", "es", "s"):
             if word.endswith(suffix) and len(word) - len(suffix) >= 3:
                 word = word[: -len(suffix)]
@@ -156,30 +172,59 @@ def stems(text: str) -> set[str]:
     return found
 
 
-def best_memory(question: str, kind: str | None, memories: list[tuple[bool, str]]) -> str | None:
-    """The memory that answers `question`, or None.
+def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> str | None:
+    """What the user said of a kind of fact (name, home, work, age, likes), as
+    they said it: the latest in this thread's window, else the first memory of
+    that subject (a later statement of a subject supersedes the earlier)."""
+    wanted = _SUBJECTS_OF[kind]
+    for text in reversed(humans):
+        stated = [st.sentence for st in statements(text) if st.subject.startswith(wanted)]
+        if stated:
+            return stated[-1]
+    for _, said in memories:
+        if any(st.subject.startswith(wanted) for st in statements(said)):
+            return said
+    return None
 
-    A question about a kind of fact (name, home, work, likes) takes the first
-    memory that states one, and none if none does. Otherwise the memory sharing
-    the most words with the question, in the prompt's order on a tie; a
-    question about the user themselves that shares no word with any takes the
-    most relevant memory (found by meaning: "physician" for "doctor"). A
-    question not about the user needs two words in common, so that one shared
-    word ("France") does not answer "What is the capital of France?".
+
+def said_back(kind: str, told: str) -> str:
+    """A fact the user told, said back: "Your name is Marta.", "You live in Porto."."""
+    names = find_facts(told, ("name",)) if kind == "name" else []
+    return f"Your name is {names[-1].value}." if names else f"{second_person(told)}."
+
+
+def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
+    """The memory that answers a question that is not about a kind of fact
+    (those are `told_of`), or None.
+
+    The memory sharing the most words with the question, in the prompt's order
+    on a tie (a question not about the user needs two: one shared word,
+    "France", does not answer "What is the capital of France?"). A question
+    about the user that shares no word with any takes the memory recall ranked
+    most relevant (found by meaning: "physician" for "doctor"), but not one of
+    a kind of fact (that question would have named its kind), and for a
+    question about one of their things ("my dog") only what they said of one
+    of theirs ("My doctor is …"). Past conversations' summaries answer nothing
+    here: they share words with everything.
     """
-    if kind is not None:
-        wanted = _SUBJECTS_OF[kind]
-        for _, said in memories:
-            if any(st.subject.startswith(wanted) for st in statements(said)):
-                return said
-        return None
+    memories = [(group, said) for group, said in memories if group != _PAST]
     asked = stems(question)
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
         return memories[shared.index(most)][1]
-    relevant = [said for is_relevant, said in memories if is_relevant]
-    return relevant[0] if relevant and about_the_user(question) else None
+    if not about_the_user(question):
+        return None
+    my_thing = _MY_THING_ASKED.search(question) is not None
+    for group, said in memories:
+        if group != RELEVANT:
+            break
+        kinds = [st.subject for st in statements(said)]
+        if kinds and kinds[0] in _KIND_SUBJECTS:
+            continue
+        if not my_thing or said.lower().startswith("my "):
+            return said
+    return None
 
 
 def reply_from_tool(messages: list[BaseMessage]) -> str:

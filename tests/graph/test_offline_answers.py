@@ -73,7 +73,7 @@ MEMORIES = [
         ("What's my name?", "Your name is Marta."),
         ("Which city am I based in?", "You live in Porto."),  # not "the city hospital"
         ("What do I do for a living?", "You work as a nurse at the city hospital."),
-        ("How old am I?", "You told me: I am 34 years old"),
+        ("How old am I?", "You are 34 years old."),
         ("Who is getting married?", "You told me: My sister Ana is getting married in June"),
         ("What is the capital of Portugal?", "You said:"),  # one shared word is not enough
     ],
@@ -96,6 +96,54 @@ def test_a_paraphrase_sharing_no_word_takes_the_most_relevant_memory() -> None:
     relevant = ["My doctor is Dr. Hansen", "I play the cello"]
     reply = offline_reply(prompt(relevant, relevant, "Who is my physician?"))
     assert "You told me: My doctor is Dr. Hansen" in reply
+    reply = offline_reply(prompt(relevant[::-1], relevant, "What instrument do I perform?"))
+    assert "You told me: I play the cello" in reply
+
+
+def test_a_name_asked_of_something_else_is_not_the_users_name() -> None:
+    told = ["My name is Theo", "My dog is called Rex", "I love hiking"]
+    reply = offline_reply(prompt(told, told, "What's my dog's name?"))
+    assert "You told me: My dog is called Rex" in reply, reply
+    reply = offline_reply(prompt(told, told, "What are my hobbies?"))
+    assert "You love hiking." in reply, reply
+
+
+def test_a_paraphrase_is_not_answered_by_a_fact_of_another_kind() -> None:
+    # Recall ranks something first whatever is asked: after "forget my dog",
+    # the name is not an answer to what the dog is called.
+    told = ["My name is Theo", "I live in Hamburg", "I love hiking"]
+    reply = offline_reply(prompt(told, told, "What's my dog called?"))
+    assert "I don't know that yet" in reply, reply
+
+
+def test_the_latest_statement_of_a_kind_answers() -> None:
+    # In this thread: the move told just now; across threads: the superseding
+    # memory, not a past conversation's summary that still says Berlin.
+    messages = prompt([], ["I live in Berlin"], "")[:1] + [
+        HumanMessage("I live in Berlin."),
+        HumanMessage("Actually I moved to Hamburg last month."),
+        HumanMessage("Where do I live now?"),
+    ]
+    assert "You moved to Hamburg last month." in offline_reply(messages)
+    system = "\n".join(
+        [
+            MEMORIES_SECTION,
+            "About the user (facts and preferences):",
+            "- User said: I moved to Hamburg last month",
+            "Past conversations:",
+            "- Conversation “Hi”: - user said: I live in Berlin",
+        ]
+    )
+    reply = offline_reply([SystemMessage(system), HumanMessage("Where do I live now?")])
+    assert "You moved to Hamburg last month." in reply
+
+
+def test_what_it_knows_about_the_user_is_listed() -> None:
+    reply = offline_reply(prompt([], MEMORIES[:2], "What do you know about me?"))
+    assert "You told me: I'm Marta; I live in Porto." in reply
+    assert "I don't know anything about you yet" in offline_reply(
+        [HumanMessage("What do you know about me?")]
+    )
 
 
 def test_a_statement_of_any_kind_is_acknowledged() -> None:
