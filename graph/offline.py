@@ -58,9 +58,10 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         return (
             f"{LABEL} I have no saved memory matching “{intent.topic}”, so nothing was forgotten."
         )
+    memories = remembered(messages)
     kind = asked_about(question)
     if kind is not None:
-        told = told_of(kind, [text_of(m) for m in humans], remembered(messages))
+        told = told_of(kind, [text_of(m) for m in humans], memories)
         if told is None:  # not in a memory nor this thread's window: its summary?
             context = [text_of(m) for m in messages if m.type in ("system", "human")]
             fact = latest_facts(context).get(kind)
@@ -69,12 +70,12 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             return f"{LABEL} I don't know that yet. Tell me and I will remember it."
         return f"{LABEL} {said_back(kind, told)}"
     if _ALL_ABOUT_ME.search(question):
-        known = [said for group, said in remembered(messages) if group != _PAST][:5]
+        known = [said for group, said in memories if group != _PAST][:5]
         if known:
             return f"{LABEL} You told me: " + "; ".join(known) + "."
         return f"{LABEL} I don't know anything about you yet. Tell me and I will remember it."
     if is_question(question):
-        best = best_memory(question, remembered(messages))
+        best = best_memory(question, memories)
         if best is not None:
             return f"{LABEL} You told me: {best}"
         if about_the_user(question):
@@ -93,11 +94,13 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     )
 
 
-_ABOUT_THE_USER = re.compile(
-    r"^(?:what|who|where|when|which|how|whom|whose|do|does|did|am|is|are|have|can)\b.*"
-    r"\b(?:my|i|me|mine|i'm)\b",
-    re.IGNORECASE,
+# The words a question starts with; a question about the user names them too.
+_ASKS = (
+    "what|who|where|when|which|how|why|whom|whose|do|does|did|am|is|are|can|could|would|will"
+    "|have|has"
 )
+_QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
+_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm)\b", re.IGNORECASE)
 
 
 def about_the_user(question: str) -> bool:
@@ -142,14 +145,9 @@ _ALL_ABOUT_ME = re.compile(
     r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
 )
 _MY_THING_ASKED = re.compile(r"\bmy\s+(?!name\b)\w+", re.IGNORECASE)
-_ASKING = frozenset(
-    """who what where when which how why whom whose do does did can could would will
-    tell know remember again please name named called call""".split()  # noqa: SIM905 - words read better than a list
-)
-_QUESTION_START = re.compile(
-    r"^(?:who|what|where|when|which|how|why|whom|whose|do|does|did|am|is|are|can|could|"
-    r"would|will|have|has)\b",
-    re.IGNORECASE,
+# Words that ask rather than say what is asked about: left out of word matching.
+_ASKING = frozenset(_ASKS.split("|")) | frozenset(
+    """tell know remember again please name named called call""".split()  # noqa: SIM905 - words read better than a list
 )
 
 
