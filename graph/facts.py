@@ -88,6 +88,17 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 
+# A run of spaces shrunk to one, a run of blank space with a line end in it to
+# the line end: what the patterns here read (they stop at " and ", " - " or a
+# line end, so a message of 32,000 spaces made each of them try every split of
+# the run: 12 s of the event loop's time for one message, measured).
+_SPACES, _LINE_BREAKS = re.compile(r"[^\S\n]+"), re.compile(r"\s*\n\s*")
+
+
+def squeezed(text: str) -> str:
+    return _LINE_BREAKS.sub("\n", _SPACES.sub(" ", text))
+
+
 _STATEMENT_RE = {
     kind: re.compile("(?:" + "|".join(p) + ")" + _VALUE, re.IGNORECASE)
     for kind, p in STATEMENTS.items()
@@ -104,6 +115,7 @@ class Fact:
 
 def find_facts(text: str, kinds: Iterable[str] | None = None) -> list[Fact]:
     """Every fact stated in `text` (of `kinds`: all by default), in order of appearance."""
+    text = squeezed(text)
     found: list[tuple[int, Fact]] = []
     patterns = _STATEMENT_RE.items() if kinds is None else [(k, _STATEMENT_RE[k]) for k in kinds]
     for kind, pattern in patterns:
@@ -204,7 +216,7 @@ def statements(text: str) -> list[Statement]:
     """Every sentence of `text` in which the user says something about
     themselves ("I …", "My …", "I'm …", "Call me …"), questions excepted."""
     found = []
-    for raw in _SENTENCE_END.split(text):
+    for raw in _SENTENCE_END.split(squeezed(text)):
         if raw.strip().endswith("?"):
             continue
         for clause in _CLAUSE.split(raw):

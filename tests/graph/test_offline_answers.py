@@ -151,3 +151,22 @@ def test_a_statement_of_any_kind_is_acknowledged() -> None:
     assert "Thanks, I'll remember that: I'm allergic to peanuts." in reply
     reply = offline_reply([HumanMessage("Hi, I'm Marta and I live in Porto.")])
     assert "Thanks, I'll remember that (name: Marta; location: Porto)." in reply
+
+
+def test_what_the_patterns_read_is_squeezed_of_long_runs_of_blank_space() -> None:
+    # A message of 32,000 spaces made each pattern try every split of the run
+    # (12 s of the event loop's time for one message): they read runs of blank
+    # space as one space, or as one line end when the run holds one.
+    said = "I live in" + " " * 31_000 + "Porto"
+    assert [(f.kind, f.value, f.sentence) for f in find_facts(said)] == [
+        ("location", "Porto", "I live in Porto")
+    ]
+    assert [
+        s.sentence for s in statements("I work as a nurse" + " \n " * 10_000 + "I like tea")
+    ] == [
+        "I work as a nurse",
+        "I like tea",
+    ]
+    assert "You live in Porto." in offline_reply(
+        [HumanMessage(said), HumanMessage("Where do I live?")]
+    )
