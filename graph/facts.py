@@ -69,7 +69,6 @@ NOT_NAMES = frozenset(
     catholic hindu buddhist vegan vegetarian okay ok fine sorry back done here ready
     new home sure""".split()  # noqa: SIM905 - words read better than a list
 )
-_FIRST_PERSON_WORD = re.compile(r"\b(i'm|i’m|i|me|my|mine|myself)\b(\s+am\b)?", re.IGNORECASE)
 _SECOND_PERSON = {
     "i'm": "you're",
     "i’m": "you're",
@@ -79,6 +78,7 @@ _SECOND_PERSON = {
     "mine": "yours",
     "myself": "yourself",
 }
+_FIRST_PERSON_WORD = re.compile(rf"\b({'|'.join(_SECOND_PERSON)})\b(\s+am\b)?", re.IGNORECASE)
 # A greeting or filler before what is said ("Hi, I'm Marta", "Actually I moved"):
 # not part of the statement.
 _GREETING = re.compile(

@@ -30,10 +30,12 @@ from graph.facts import (
     second_person,
     statements,
 )
-from graph.intents import recognise, words
+from graph.intents import recognise
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
+from memory.same_fact import content_words
 
 LABEL = "[offline model]"
+UNKNOWN = f"{LABEL} I don't know that yet. Tell me and I will remember it."
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
@@ -67,7 +69,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             fact = latest_facts(context).get(kind)
             told = fact.sentence if fact is not None else None
         if told is None:
-            return f"{LABEL} I don't know that yet. Tell me and I will remember it."
+            return UNKNOWN
         return f"{LABEL} {said_back(kind, told)}"
     if _ALL_ABOUT_ME.search(question):
         known = [said for group, said in memories if group != _PAST][:5]
@@ -79,7 +81,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         if best is not None:
             return f"{LABEL} You told me: {best}"
         if about_the_user(question):
-            return f"{LABEL} I don't know that yet. Tell me and I will remember it."
+            return UNKNOWN
     stated = find_facts(question)
     if stated:
         noted = "; ".join(f"{f.kind}: {f.value}" for f in stated)
@@ -145,9 +147,12 @@ _ALL_ABOUT_ME = re.compile(
     r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
 )
 _MY_THING_ASKED = re.compile(r"\bmy\s+(?!name\b)\w+", re.IGNORECASE)
-# Words that ask rather than say what is asked about: left out of word matching.
-_ASKING = frozenset(_ASKS.split("|")) | frozenset(
-    """tell know remember again please name named called call""".split()  # noqa: SIM905 - words read better than a list
+# Words that ask, or address the assistant, rather than say what is asked
+# about, as memory.same_fact stems them ("name" is "nam"): left out of word
+# matching, beside the wording words content_words leaves out itself.
+_ASKED = content_words(
+    _ASKS.replace("|", " ") + " tell know remember again please name call you your we our"
+    " this it or about"
 )
 
 
@@ -155,19 +160,11 @@ def is_question(text: str) -> bool:
     return text.rstrip().endswith("?") or bool(_QUESTION_START.match(text.strip()))
 
 
-def stems(text: str) -> set[str]:
-    """The meaningful words of `text`, crudely stemmed ("married" and "marries"
-    meet), question words left out: what a question and a memory share."""
-    found = set()
-    for word in words(text) - _ASKING:
-        if len(word) < 2:
-            continue  # the s of "dog's"
-        for suffix in ("ing", "ed", "es", "s"):
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-                word = word[: -len(suffix)]
-                break
-        found.add(word)
-    return found
+def stems(text: str) -> frozenset[str]:
+    """What `text` names, stemmed as memory.same_fact compares memories
+    ("married" and "marries" meet), words of asking left out: what a question
+    and a memory share."""
+    return content_words(text) - _ASKED
 
 
 def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> str | None:
