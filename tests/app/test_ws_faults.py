@@ -151,10 +151,12 @@ async def test_a_socket_on_another_process_gets_the_answer_from_its_start(
     asking = await ws.open(a, session_id, headers)
     await asking.recv()
     await asking.ask(LONG_QUESTION)
-    streamed = ""
-    while len(streamed) < 20:
-        frame = await asking.recv()
-        streamed += frame["content"] if frame["type"] == "token" else ""
+    # Wait until b has heard 20 characters of the answer: a's own socket is
+    # served locally and may be ahead of what NOTIFY has brought to b.
+    heard = ""
+    while len(heard) < 20:
+        frame = await watching.recv()
+        heard += frame["content"] if frame["type"] == "token" else ""
     late = await ws.open(b, session_id, headers)
     opened = await late.recv()
     assert opened["active_run"] is True and len(opened["answer_so_far"]["content"]) >= 20
