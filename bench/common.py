@@ -3,15 +3,18 @@ rewriting its own section of docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
 import statistics
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psycopg
+import uvicorn
 from sqlalchemy.engine import make_url
 
 from memory.schema import migrate_sync
@@ -26,6 +29,19 @@ compared variants run side by side in one process on one machine, so ratios
 are what to read; absolute times depend on the machine. Benchmarks are never
 timing assertions in tests.
 """
+
+T = TypeVar("T")
+
+
+def run_on_server_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run a benchmark on the event loop `threadline serve` runs on: uvicorn's
+    `auto` choice (uvloop, which uvicorn[standard] installs). An in-process
+    figure is then the server's own, and one set beside a figure taken over a
+    socket compares like with like. The stdlib loop costs about a millisecond
+    more of a 6 ms turn (bench/turn_cost; docs/benchmarks.md)."""
+    factory = uvicorn.Config(app="app.main:create_app", loop="auto").get_loop_factory()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 @contextlib.contextmanager

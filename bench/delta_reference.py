@@ -12,7 +12,6 @@ model that costs next to nothing. Threadline's own figures are in turn_cost.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import time
 import uuid
@@ -27,7 +26,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
 
-from bench.common import machine, median, scratch_database, write_section
+from bench.common import machine, median, run_on_server_loop, scratch_database, write_section
 from memory.db import Database, open_database
 
 STORED_SQL = """
@@ -112,4 +111,4 @@ if __name__ == "__main__":
     parser.add_argument("--turns", default="10,100,1000")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
-    asyncio.run(main(sorted(int(n) for n in args.turns.split(",")), args.write))
+    run_on_server_loop(main(sorted(int(n) for n in args.turns.split(",")), args.write))

@@ -33,7 +33,6 @@ stored search vector, migration 0003); before them, the same run measured
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import time
@@ -50,6 +49,7 @@ from bench.common import (
     machine,
     median,
     percentile,
+    run_on_server_loop,
     scratch_database,
     write_section,
 )
@@ -579,9 +579,9 @@ def main() -> None:
     if args.vectors:
         from bench import memory_load_vectors  # it imports this module
 
-        asyncio.run(memory_load_vectors.main(args))
+        run_on_server_loop(memory_load_vectors.main(args))
         return
-    body = asyncio.run(run(args))
+    body = run_on_server_loop(run(args))
     print()
     print(body)
     if args.write:

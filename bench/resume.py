@@ -13,7 +13,6 @@ directory to a healthy `/api/health`, then a second start on the same data.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 import time
@@ -25,7 +24,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from app.auth import new_token, token_hash
-from bench.common import machine, percentile, scratch_database, write_section
+from bench.common import machine, percentile, run_on_server_loop, scratch_database, write_section
 from memory.anonymous import AnonymousOwners
 from memory.db import open_database
 from memory.imports import import_sessions
@@ -144,4 +143,4 @@ if __name__ == "__main__":
     parser.add_argument("--opens", type=int, default=200)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
-    asyncio.run(main(args.turns, args.opens, args.write))
+    run_on_server_loop(main(args.turns, args.opens, args.write))

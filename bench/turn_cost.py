@@ -18,7 +18,6 @@ to the machine getting busier or quieter during the run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import os
 import random
@@ -38,7 +37,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bench.common import LOCAL_SERVER, machine, median, scratch_database, write_section
+from bench.common import (
+    LOCAL_SERVER,
+    machine,
+    median,
+    run_on_server_loop,
+    scratch_database,
+    write_section,
+)
 from graph.builder import build_graph
 from graph.context import TurnContext
 from graph.state import Query
@@ -490,4 +496,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    run_on_server_loop(main(parse_args()))

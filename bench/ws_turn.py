@@ -45,7 +45,14 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import machine, median, percentile, scratch_database, write_section
+from bench.common import (
+    machine,
+    median,
+    percentile,
+    run_on_server_loop,
+    scratch_database,
+    write_section,
+)
 from graph.builder import build_graph
 from graph.llm import build_chat_model
 from graph.turn import Turn, prune_after_turn, run_turn
@@ -341,7 +348,7 @@ def main() -> None:
     started, load = time.perf_counter(), os.getloadavg()[0]
     with scratch_database() as url:
         where = machine(url)
-        sides = asyncio.run(measure(url, args, log_path))
+        sides = run_on_server_loop(measure(url, args, log_path))
     where += f"; 1-minute load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
     body = report(command, where, sides, sizes)
     print()
