@@ -8,8 +8,8 @@ against Threadline's bounded state, side by side in one run.
 Every variant talks to the same fake model (a 320-character answer to each
 120-character question, streamed), which costs next to nothing, so a turn's
 wall time is persistence plus graph overhead. The variants take turns in
-lockstep (one turn each per round, in rotating order), so load from other work
-on the machine falls on all of them alike. Beside each long Threadline thread
+lockstep (one turn each per round, in an order shuffled every round), so load
+from other work on the machine falls on all of them alike. Beside each long Threadline thread
 runs a control: the same turns on fresh threads that never pass 10 turns, so
 "turn 1,000 against turn 10" is also measured within the same rounds, immune
 to the machine getting busier or quieter during the run.
@@ -57,6 +57,7 @@ from memory.sessions import Owner, SessionStore
 QUESTION_CHARS, ANSWER_CHARS = 120, 320
 WINDOW_MESSAGES = 20  # Threadline's window setting for this benchmark
 LAST_TURNS = 10  # each point is the median of the thread's last 10 turns
+NEIGHBOUR_TURNS = 100  # the turns split by what ran before them (neighbour_note)
 FRESH_TURNS = 10  # the controls start a new thread every 10 turns
 VACUUM_EVERY = 100  # rounds between the VACUUMs standing in for an absent autovacuum
 ANON_TTL = timedelta(hours=24)
@@ -139,6 +140,7 @@ class Variant:
         self.thread_id = ""
         self.turn_ms: list[float] = []  # to `done`
         self.after_ms: list[float] = []  # after `done`
+        self.follows: list[str] = []  # per turn: the variant whose turn ran just before
         self.points: dict[int, Point] = {}
 
     async def turn(self, i: int) -> tuple[float, float]:
@@ -258,16 +260,22 @@ async def record_points(variants: list[Variant], i: int, pool: Pool) -> None:
 async def grow(variants: list[Variant], sizes: list[int], pool: Pool, vacuum: Vacuum) -> None:
     """Grow every thread one turn a round, in lockstep; at each size, record a point.
 
-    The order rotates every round so that no variant always runs right after
-    another one's writes (or its garbage).
+    The order is shuffled every round (seeded: a run repeats it), so that no
+    variant runs right after the same other one in most rounds. A rotation
+    would keep each after the one before it in the list in all rounds but
+    one, and what a turn runs after matters: a Threadline turn right after a
+    stock turn at 1,000 takes longer (the stock turn's 2,000 messages and its
+    large write leave the caches cold; `neighbour_note` reports it each run).
     """
+    rng, previous = random.Random(0), ""
     for i in range(1, max(sizes) + 1):
-        shift = i % len(variants)
-        for v in variants[shift:] + variants[:shift]:
+        for v in rng.sample(variants, len(variants)):
             if i <= v.limit:
                 to_done, after = await v.turn(i)
                 v.turn_ms.append(to_done)
                 v.after_ms.append(after)
+                v.follows.append(previous)
+                previous = v.name
         if i in sizes:
             await record_points(variants, i, pool)
         await vacuum.after_round(pool, i)
@@ -329,7 +337,23 @@ def ratios(by_name: dict[str, Variant], sizes: list[int]) -> str:
             f"- stock / Threadline ({mode}) per-turn time at turn {both}: {versus:.1f}x "
             f"(target ≥ 10x: {verdict(versus >= 10)}; to `done` alone {waits:.1f}x)",
         ]
-    return "\n".join(lines + byte_ratios(by_name, both, big))
+    return "\n".join([*lines, *byte_ratios(by_name, both, big), neighbour_note(by_name, both)])
+
+
+def neighbour_note(by_name: dict[str, Variant], both: int) -> str:
+    """Threadline (exit)'s turns before `both`, split by what ran just before them."""
+    ours, last = by_name["Threadline (exit)"], NEIGHBOUR_TURNS
+    start = max(0, both - last)
+    turns = list(zip(ours.turn_ms[start:both], ours.follows[start:both], strict=True))
+    after_stock = [ms for ms, follows in turns if follows == STOCK]
+    others = [ms for ms, follows in turns if follows != STOCK]
+    if not after_stock or not others:
+        return f"- Threadline (exit), turns {start + 1}–{both}: no split by neighbour"
+    return (
+        f"- Threadline (exit), turns {start + 1}–{both}, to `done`: {median(after_stock):.1f} ms "
+        f"p50 right after a stock turn ({len(after_stock)} turns), {median(others):.1f} ms "
+        f"after another's ({len(others)})"
+    )
 
 
 def byte_ratios(by_name: dict[str, Variant], both: int, big: int) -> list[str]:
@@ -347,8 +371,8 @@ def byte_ratios(by_name: dict[str, Variant], both: int, big: int) -> list[str]:
     return lines
 
 
-HOW = """Each variant grows one thread, one turn per round, the variants in rotating
-order within a round. "ms per turn" is the median wall time of the thread's
+HOW = """Each variant grows one thread, one turn per round, the variants in an order
+shuffled every round (seeded). "ms per turn" is the median wall time of the thread's
 last 10 turns when it reaches that length: with a fake model that costs ~0 it
 is persistence plus graph overhead. For Threadline it is `run_turn` to `done`
 plus the `prune_after_turn` the server runs after `done` (outside the thread's
