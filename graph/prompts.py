@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, SystemMessage
 
-from graph.facts import find_facts
+from graph.facts import names_given
 from graph.state import ThreadState
 
 SYSTEM_PROMPT = """You are Threadline, a helpful assistant that remembers.
@@ -79,7 +79,7 @@ def users_name(state: ThreadState) -> str | None:
     """The user's name, when a loaded memory or the window says it."""
     texts = [str(m["content"]) for m in state.get("loaded_memories", []) if m["kind"] == "fact"]
     texts += [str(m.content) for m in state.get("messages", []) if m.type == "human"]
-    names = [fact.value for text in texts for fact in find_facts(text, ("name",))]
+    names = [name for text in texts for name in names_given(text)]
     return names[-1] if names else None
 
 
