@@ -278,6 +278,11 @@ class RunRegistry:
         try:
             async for event in journaled.events():
                 self.events.publish(session_id, {**event, "run_id": run.run_id})
+                if event["type"] == "ack":
+                    # The sockets' writers, woken by the ack, run before the graph
+                    # starts: its first steps hold the loop for about a millisecond,
+                    # which the ack spent waiting in the outboxes (bench/ws_turn).
+                    await asyncio.sleep(0)
             ok = True
         except Exception as exc:
             failure = turn_failure(exc, session_id, run.run_id)
