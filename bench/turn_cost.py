@@ -9,10 +9,10 @@ Every variant talks to the same fake model (a 320-character answer to each
 120-character question, streamed), which costs next to nothing, so a turn's
 wall time is persistence plus graph overhead. The variants take turns in
 lockstep (one turn each per round, in an order shuffled every round), so load
-from other work on the machine falls on all of them alike. Beside each long Threadline thread
-runs a control: the same turns on fresh threads that never pass 10 turns, so
-"turn 1,000 against turn 10" is also measured within the same rounds, immune
-to the machine getting busier or quieter during the run.
+from other work on the machine falls on all of them alike. Beside each long
+Threadline thread runs a control: the same turns on fresh threads that never
+pass 10 turns, so "turn 1,000 against turn 10" is also measured within the
+same rounds, immune to the machine getting busier or quieter during the run.
 """
 
 from __future__ import annotations
@@ -371,22 +371,22 @@ def byte_ratios(by_name: dict[str, Variant], both: int, big: int) -> list[str]:
     return lines
 
 
-HOW = """Each variant grows one thread, one turn per round, the variants in an order
-shuffled every round (seeded). "ms per turn" is the median wall time of the thread's
-last 10 turns when it reaches that length: with a fake model that costs ~0 it
-is persistence plus graph overhead. For Threadline it is `run_turn` to `done`
-plus the `prune_after_turn` the server runs after `done` (outside the thread's
-lock, so not in the user's wait, but work every turn costs the database); the
-ratios use that sum. With `exit` durability the checkpoint's put prunes the
-thread as it writes (one checkpoint kept, the default), so nothing is left for
-after `done`; with `async` the prune after it still runs. The "fresh threads"
-rows are controls run in the same rounds: the same graph on new threads of at
-most 10 turns, so a long thread is also compared with a 10-turn one under the
-same machine load. "stored" is the
-sum of `pg_column_size` of the thread's rows in `checkpoints`,
-`checkpoint_blobs` and `checkpoint_writes` plus, for Threadline, its journal
-rows in `chat_messages`. Stock runs with LangGraph's default durability;
-Threadline with `exit` (its default) and `async`. Window: 20 messages."""
+HOW = """Each variant grows one thread, one turn per round, the variants in an
+order shuffled every round (seeded). "ms per turn" is the median wall time of
+the thread's last 10 turns when it reaches that length: with a fake model that
+costs ~0 it is persistence plus graph overhead. For Threadline it is
+`run_turn` to `done` plus the `prune_after_turn` the server runs after `done`
+(outside the thread's lock, so not in the user's wait, but work every turn
+costs the database); the ratios use that sum. With `exit` durability the
+checkpoint's put prunes the thread as it writes (one checkpoint kept, the
+default), so nothing is left for after `done`; with `async` the prune after it
+still runs. The "fresh threads" rows are controls run in the same rounds: the
+same graph on new threads of at most 10 turns, so a long thread is also
+compared with a 10-turn one under the same machine load. "stored" is the sum
+of `pg_column_size` of the thread's rows in `checkpoints`, `checkpoint_blobs`
+and `checkpoint_writes` plus, for Threadline, its journal rows in
+`chat_messages`. Stock runs with LangGraph's default durability; Threadline
+with `exit` (its default) and `async`. Window: 20 messages."""
 
 READING = """Reading it: the stock thread rewrites its whole history into a new
 checkpoint blob at every step and keeps every checkpoint, so its time per turn
