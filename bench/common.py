@@ -37,8 +37,10 @@ def run_on_server_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run a benchmark on the event loop `threadline serve` runs on: uvicorn's
     `auto` choice (uvloop, which uvicorn[standard] installs). An in-process
     figure is then the server's own, and one set beside a figure taken over a
-    socket compares like with like. The stdlib loop costs about a millisecond
-    more of a 6 ms turn (bench/turn_cost; docs/benchmarks.md)."""
+    socket compares like with like. On the stdlib loop, bench/turn_cost's turn
+    took 3% longer (an A/B in one process), and bench/ws_turn's in-process turn
+    (the offline model's fifty chunks) 9.9 ms against 8.1-9.3 ms on uvloop in
+    runs apart (docs/benchmarks.md, the tenth session)."""
     factory = uvicorn.Config(app="app.main:create_app", loop="auto").get_loop_factory()
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
