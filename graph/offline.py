@@ -27,6 +27,7 @@ from graph.facts import (
     asked_about,
     find_facts,
     latest_facts,
+    names_given,
     second_person,
     statements,
 )
@@ -184,8 +185,8 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
 
 def said_back(kind: str, told: str) -> str:
     """A fact the user told, said back: "Your name is Marta.", "You live in Porto."."""
-    names = find_facts(told, ("name",)) if kind == "name" else []
-    return f"Your name is {names[-1].value}." if names else f"{second_person(told)}."
+    names = names_given(told) if kind == "name" else ()
+    return f"Your name is {names[-1]}." if names else f"{second_person(told)}."
 
 
 def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
