@@ -37,6 +37,10 @@ from memory.same_fact import content_words
 
 LABEL = "[offline model]"
 UNKNOWN = f"{LABEL} I don't know that yet. Tell me and I will remember it."
+_A_GUESS = (
+    "(The closest thing I remember, found by meaning: it shares no word with your "
+    "question, so it may not be what you asked. If not, tell me and I will remember it.)"
+)
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
@@ -81,6 +85,9 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         best = best_memory(question, memories)
         if best is not None:
             return f"{LABEL} You told me: {best}"
+        closest = closest_memory(question, memories)
+        if closest is not None:
+            return f"{LABEL} You told me: {closest}. {_A_GUESS}"
         if about_the_user(question):
             return UNKNOWN
     stated = find_facts(question)
@@ -148,6 +155,13 @@ _ALL_ABOUT_ME = re.compile(
     r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
 )
 _MY_THING_ASKED = re.compile(r"\bmy\s+(?!name\b)\w+", re.IGNORECASE)
+# What the user said of a thing of theirs: "My dog is …", "I have a dog called
+# …", "I've got two cats", "I own a Volvo".
+_THEIR_THING = re.compile(
+    r"^(?:my\s|i\s+(?:have|own|have got)\s+(?:a|an|one|two|three|four|five|some|\d+)\s"
+    r"|i(?:'|’)ve\s+got\s)",
+    re.IGNORECASE,
+)
 # Words that ask, or address the assistant, rather than say what is asked
 # about, as memory.same_fact stems them ("name" is "nam"): left out of word
 # matching, beside the wording words content_words leaves out itself.
@@ -191,36 +205,50 @@ def said_back(kind: str, told: str) -> str:
 
 def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     """The memory that answers a question that is not about a kind of fact
-    (those are `told_of`), or None.
+    (those are `told_of`) in the question's own words, or None.
 
     The memory sharing the most words with the question, in the prompt's order
     on a tie (a question not about the user needs two: one shared word,
-    "France", does not answer "What is the capital of France?"). A question
-    about the user that shares no word with any takes the memory recall ranked
-    most relevant (found by meaning: "physician" for "doctor"), but not one of
-    a kind of fact (that question would have named its kind), and for a
-    question about one of their things ("my dog") only what they said of one
-    of theirs ("My doctor is …"). Past conversations' summaries answer nothing
-    here: they share words with everything.
+    "France", does not answer "What is the capital of France?"). Past
+    conversations' summaries answer nothing here: they share words with
+    everything.
     """
-    memories = [(group, said) for group, said in memories if group != _PAST]
+    memories = _not_summaries(memories)
     asked = stems(question)
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
         return memories[shared.index(most)][1]
+    return None
+
+
+def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
+    """For a question about the user that shares no word with any memory: the
+    memory recall ranked most relevant (found by meaning: "physician" for
+    "doctor"), or None.
+
+    Not one of a kind of fact (that question would have named its kind), and
+    for a question about one of their things ("my pet") only what they said of
+    one of theirs ("My dog is …", "I have a dog called …"). Recall ranks
+    something first whatever is asked, so this is a guess, and the reply says
+    so (`offline_reply`).
+    """
     if not about_the_user(question):
         return None
     my_thing = _MY_THING_ASKED.search(question) is not None
-    for group, said in memories:
+    for group, said in _not_summaries(memories):
         if group != RELEVANT:
             break
         kinds = [st.subject for st in statements(said)]
         if kinds and kinds[0] in _KIND_SUBJECTS:
             continue
-        if not my_thing or said.lower().startswith("my "):
+        if not my_thing or _THEIR_THING.match(said):
             return said
     return None
+
+
+def _not_summaries(memories: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(group, said) for group, said in memories if group != _PAST]
 
 
 def reply_from_tool(messages: list[BaseMessage]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from graph.facts import find_facts
+from graph.facts import statements
 from graph.offline import OfflineChatModel
 from graph.prompts import SUMMARIZE_PROMPT
 
@@ -32,7 +32,9 @@ async def summarize(model: BaseChatModel, previous: str, turns: Sequence[Turn]) 
 
 
 def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
-    """Keep what the user said about themselves verbatim, and the topics in brief.
+    """Keep what the user said about themselves verbatim (every first-person
+    statement, graph/facts.py: statements), and the rest, what they asked or
+    asked for, in brief.
 
     Fact lines survive the length cap before topic lines do, so a name told in
     turn one is still known at turn one thousand.
@@ -42,8 +44,8 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
     for role, content in turns:
         if role != "user":
             continue
-        stated = find_facts(content)
-        facts.extend(f"- user said: {fact.sentence}" for fact in stated)
+        stated = statements(content)
+        facts.extend(f"- user said: {said.sentence}" for said in stated)
         if not stated:
             topics.append("- user asked: " + " ".join(content.split())[:80])
     facts = list(dict.fromkeys(facts))

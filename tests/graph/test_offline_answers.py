@@ -10,6 +10,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from graph.facts import find_facts, second_person, statements
 from graph.offline import offline_reply
 from graph.prompts import MEMORIES_SECTION, RELEVANT
+from graph.summary import fold_facts
 
 
 @pytest.mark.parametrize(
@@ -100,6 +101,30 @@ def test_a_paraphrase_sharing_no_word_takes_the_most_relevant_memory() -> None:
     assert "You told me: I play the cello" in reply
 
 
+def test_a_guess_by_meaning_says_it_is_one() -> None:
+    # Recall ranks something first whatever is asked: "What car do I drive?",
+    # never told, gets the nearest memory, and the reply does not pass it off
+    # as the answer; one sharing the question's words is said plainly.
+    told = ["I have a dog called Biscuit", "I'm Priya"]
+    reply = offline_reply(prompt(told, told, "What car do I drive?"))
+    assert "You told me: I have a dog called Biscuit. (The closest thing I remember" in reply
+    assert "shares no word with your question" in reply
+    reply = offline_reply(prompt(told, told, "Do I have a dog?"))
+    assert reply.endswith("You told me: I have a dog called Biscuit"), reply
+
+
+def test_a_question_about_my_thing_takes_what_they_said_they_have() -> None:
+    # "my pet": what they said they have answers, said either way, before a
+    # "my …" memory ranked below it.
+    for said in ("I have a dog called Biscuit", "I've got a dog called Biscuit"):
+        relevant = [said, "My doctor is Dr. Alves"]
+        reply = offline_reply(prompt(relevant, relevant, "What is my pet called?"))
+        assert f"You told me: {said}." in reply, reply
+    relevant = ["I have been to Rome", "My dog is called Rex"]
+    reply = offline_reply(prompt(relevant, relevant, "What is my pet called?"))
+    assert "You told me: My dog is called Rex." in reply, reply
+
+
 def test_a_name_asked_of_something_else_is_not_the_users_name() -> None:
     told = ["My name is Theo", "My dog is called Rex", "I love hiking"]
     reply = offline_reply(prompt(told, told, "What's my dog's name?"))
@@ -170,3 +195,20 @@ def test_what_the_patterns_read_is_squeezed_of_long_runs_of_blank_space() -> Non
     assert "You live in Porto." in offline_reply(
         [HumanMessage(said), HumanMessage("Where do I live?")]
     )
+
+
+def test_the_offline_summary_keeps_every_statement_and_what_was_asked() -> None:
+    summary = fold_facts(
+        "",
+        [
+            ("user", "Hi, I'm Priya. My doctor is Dr. Alves. I have a dog called Biscuit."),
+            ("assistant", "Thanks, I'll remember that."),
+            ("user", "Which trains go to Porto?"),
+        ],
+    )
+    assert summary.splitlines() == [
+        "- user said: I'm Priya",
+        "- user said: My doctor is Dr. Alves",
+        "- user said: I have a dog called Biscuit",
+        "- user asked: Which trains go to Porto?",
+    ]
