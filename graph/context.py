@@ -22,6 +22,13 @@ class MemoryLoader(Protocol):
     async def __call__(self, user_id: str, query: str) -> list[dict[str, Any]]: ...
 
 
+class OwedSave(Protocol):
+    """Finish a session's memory save now, of the messages before `before_seq`
+    (threads/memory_saver.py); True when it wrote something."""
+
+    async def __call__(self, session_id: str, *, before_seq: int | None = None) -> bool: ...
+
+
 @dataclass
 class TurnContext:
     journal: Journal
@@ -32,6 +39,7 @@ class TurnContext:
     max_steps: int = 4  # execution passes a turn may take (the supervisor loop's bound)
     memory_loader: MemoryLoader | None = None
     memories: MemoryStore | None = None  # for the agent's memory tools
+    save_owed: OwedSave | None = None  # for a request to forget (graph/nodes.py: planning)
     cancel: asyncio.Event | None = None
     # The process's graph slots (graph/slots.py): an acknowledged turn waits
     # there to run its graph (run_turn). None: it runs at once.
@@ -54,10 +62,15 @@ class TurnContext:
         loading.add_done_callback(retrieved)  # a turn that ends before planning
         self._early[(user_id, query)] = loading
 
-    async def load_memories(self, user_id: str, query: str) -> list[dict[str, Any]]:
-        """The memories relevant to `query` (begun early, or loaded now)."""
+    async def load_memories(
+        self, user_id: str, query: str, *, fresh: bool = False
+    ) -> list[dict[str, Any]]:
+        """The memories relevant to `query` (begun early, or loaded now; `fresh`:
+        loaded now, a load begun early dropped)."""
         loading = self._early.pop((user_id, query), None)
-        if loading is not None:
+        if loading is not None and fresh:
+            loading.cancel()
+        elif loading is not None:
             return await loading
         assert self.memory_loader is not None
         return await self.memory_loader(user_id, query)

@@ -46,7 +46,9 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat am i working on\b",
         r"\bwho do i work for\b",
         r"\bwhat do i do for (?:a living|work)\b",
-        r"\bwhat(?:'s| is) my (?:job|occupation|profession)\b",
+        r"\b(?:what|who)(?:'s| is) my (?:job|occupation|profession|employer|line of work)\b",
+        r"\bwho employs me\b",
+        r"\bwhere am i employed\b",
     ),
     "preference": (
         r"\bwhat do i (?:prefer|like|love|enjoy)\b",

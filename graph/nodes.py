@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import TurnContext
 from graph.draft import ask_model
+from graph.intents import recognise
 from graph.offline import estimate_tokens
 from graph.planner import Situation, decide
 from graph.prompts import build_prompt, memory_refs
@@ -129,7 +130,10 @@ async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
     if not state.get("memories_loaded"):
         memories: list[dict[str, Any]] = []
         if user_id and state.get("memory_enabled") and ctx.memory_loader is not None:
-            found = await ctx.load_memories(user_id, state["query"]["content"])
+            query = state["query"]["content"]
+            found = await ctx.load_memories(
+                user_id, query, fresh=await saved_before_forgetting(state, ctx, query)
+            )
             # This thread's own summary is what the window already holds.
             memories = [
                 m
@@ -159,6 +163,19 @@ async def planning(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[st
     if plan["reason"].startswith("step limit"):
         update["draft"] = {**(state.get("draft") or empty_draft()), "limit_reached": True}
     return update
+
+
+async def saved_before_forgetting(state: ThreadState, ctx: TurnContext, query: str) -> bool:
+    """For a request to forget: this thread's earlier turns saved first, when
+    their save still waits (threads/memory_saver.py batches a busy thread's
+    saves, a second apart): what to forget may have been said a moment ago,
+    and a save after the turn would keep it. True when the save wrote something
+    (the memories are then loaded again)."""
+    intent = recognise(query)
+    if ctx.save_owed is None or intent is None or intent.kind != "forget":
+        return False
+    asked = ctx.journaled[0].seq if ctx.journaled is not None else None
+    return await ctx.save_owed(state["session_id"], before_seq=asked)
 
 
 # The two routers are coroutines: LangGraph runs a plain function on a worker

@@ -125,10 +125,11 @@ async def learn_with_model(
 
 
 async def save_session_memories(
-    model: BaseChatModel, memories: MemoryStore, session_id: str
+    model: BaseChatModel, memories: MemoryStore, session_id: str, *, before_seq: int | None = None
 ) -> bool:
-    """Extract and save what is owed for one session; False when nothing was written."""
-    owed = await owed_save(memories.db, session_id)  # SessionNotFound when it is gone
+    """Extract and save what is owed for one session (with `before_seq`, what
+    came before that message); False when nothing was written."""
+    owed = await owed_save(memories.db, session_id, before_seq=before_seq)  # SessionNotFound
     if owed.user_id is None or not owed.memory_enabled or not owed.turns:
         return False
     turns = owed.turns

@@ -43,13 +43,19 @@ class OwedSave:
     upto_seq: int  # the seq of the last of them (the session's saved seq when none)
 
 
-async def owed_save(db: Database, session_id: str) -> OwedSave:
-    """The session's owed save; SessionNotFound when it is gone (or expired)."""
+async def owed_save(db: Database, session_id: str, *, before_seq: int | None = None) -> OwedSave:
+    """The session's owed save; SessionNotFound when it is gone (or expired).
+    With `before_seq`, only the messages before it (a turn still running saves
+    what came before its question)."""
     rows = await fetch(db, _OWED_SQL, {"session_id": session_id})
     if not rows or rows[0]["expired"]:
         raise SessionNotFound("session not found")
     first = rows[0]
-    owed = [row for row in rows if row["seq"] is not None]
+    owed = [
+        row
+        for row in rows
+        if row["seq"] is not None and (before_seq is None or row["seq"] < before_seq)
+    ]
     return OwedSave(
         user_id=first["user_id"],
         memory_enabled=first["memory_enabled"],

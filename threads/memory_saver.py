@@ -75,14 +75,19 @@ class MemorySaver:
             self._began = {s: t for s, t in self._began.items() if now - t < SAVE_GAP_S}
         return await self.save(session_id)
 
-    async def save(self, session_id: str) -> bool:
-        """Save what `session_id` owes; False if nothing was due or it is gone."""
+    async def save(self, session_id: str, *, before_seq: int | None = None) -> bool:
+        """Save what `session_id` owes (with `before_seq`, what came before that
+        message: a turn running asks for its earlier turns' save, see
+        graph/nodes.py: planning); False if nothing was due or it is gone. A
+        save waiting out the gap then finds less or nothing owed."""
         lock = self._locks.get(session_id)
         if lock is None:
             lock = self._locks[session_id] = asyncio.Lock()
         async with lock:
             try:
-                return await save_session_memories(self.model, self.memories, session_id)
+                return await save_session_memories(
+                    self.model, self.memories, session_id, before_seq=before_seq
+                )
             except SessionNotFound:
                 return False
 

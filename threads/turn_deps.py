@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from graph.builder import Graph
-from graph.context import MemoryLoader, TurnContext
+from graph.context import MemoryLoader, OwedSave, TurnContext
 from graph.llm import Models
 from graph.slots import GraphSlots
 from memory.db import Database
@@ -31,6 +31,9 @@ class TurnDeps:
     model: BaseChatModel  # the default
     graph: Graph
     models: Models | None = None  # the others a chat may choose (ChatSession.model_choice)
+    # The memory saver's save (threads/memory_saver.py), for a request to
+    # forget something said a moment ago (graph/nodes.py: planning).
+    save_owed: OwedSave | None = None
 
     def model_named(self, name: str | None) -> BaseChatModel:
         return self.models.named(name) if self.models is not None else self.model
@@ -51,6 +54,7 @@ class TurnDeps:
             max_message_chars=options.max_message_chars,
             memory_loader=self.load_memories_for(options),
             memories=self.memories,
+            save_owed=self.save_owed,
             cancel=cancel,
             slots=slots,
         )

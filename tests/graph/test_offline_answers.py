@@ -73,6 +73,7 @@ MEMORIES = [
     [
         ("What's my name?", "Your name is Marta."),
         ("Which city am I based in?", "You live in Porto."),  # not "the city hospital"
+        ("Who is my employer?", "You work as a nurse at the city hospital."),
         ("What do I do for a living?", "You work as a nurse at the city hospital."),
         ("How old am I?", "You are 34 years old."),
         ("Who is getting married?", "You told me: My sister Ana is getting married in June"),

@@ -4,8 +4,11 @@ has its saves batched, one per SAVE_GAP_S, none lost."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+
+import pytest
 
 from graph.offline import OfflineChatModel
 from graph.turn import Turn
@@ -17,6 +20,7 @@ from tests.support.polling import until
 from tests.support.users import create_user
 from threads import memory_saver
 from threads.memory_saver import MemorySaver
+from threads.runtime import Runtime
 
 
 async def a_turn(journal: Journal, session_id: str, user_id: str, said: str) -> Turn:
@@ -66,3 +70,44 @@ async def test_turns_further_apart_than_the_gap_are_each_saved_as_they_end(
     await saver.after_turn(await a_turn(journal, session.id, user, "I work as a nurse."))
     assert (await sessions.get(session.id)).memory_saved_seq == 2
     await saver.close()
+
+
+async def test_forgetting_what_was_said_a_moment_ago_forgets_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Told, then asked to forget while the telling turn's save still waits out
+    # the gap (made long here, so it surely waits): the forgetting turn saves
+    # it first, so the memory is found and deleted, and no later save brings
+    # it back.
+    monkeypatch.setattr(memory_saver, "SAVE_GAP_S", 600.0)
+    user = await create_user(runtime.deps.db, "forgets@example.com")
+    session = await runtime.deps.sessions.create(Owner(user_id=user))
+    watcher = runtime.threads.watch(session)
+
+    async def answer_to(said: str) -> str:
+        await runtime.threads.ask(session, {"id": str(uuid.uuid4()), "content": said})
+        answer = ""
+        while (frame := await asyncio.wait_for(watcher.queue.get(), 30))["type"] != "done":
+            answer = frame["message"]["content"] if frame["type"] == "message" else answer
+        return answer
+
+    async def contents() -> list[str]:
+        found = await runtime.deps.memories.list(user)
+        return [m.content for m in found if m.kind != "summary"]
+
+    async def saved_upto() -> int:
+        return (await runtime.deps.sessions.get(session.id)).memory_saved_seq
+
+    async def first_saved() -> bool:
+        return await saved_upto() == 2
+
+    await answer_to("My name is Grace.")
+    await until(first_saved, timeout=10)  # the thread's first save: as its turn ends
+    await answer_to("I play tennis on Sundays.")
+    assert await saved_upto() == 2  # its save waits out the gap
+    answer = await answer_to("Forget that I play tennis.")
+    assert "nothing was forgotten" not in answer, answer
+    assert await saved_upto() == 4  # saved before the forgetting turn's question
+    await runtime.threads.memory_saver.save(session.id)  # the save the gap holds back
+    assert await saved_upto() == 6
+    assert await contents() == ["User said: My name is Grace"]
