@@ -114,3 +114,9 @@ _COMMON = frozenset(
 def words(text: str) -> set[str]:
     """The meaningful words of `text`, lowercased (for matching a memory)."""
     return {w for w in _WORD.findall(text.lower()) if w not in _COMMON}
+
+
+def asks_to_forget(text: str) -> bool:
+    """Whether `text` asks to forget something ("Forget that I …")."""
+    intent = recognise(text)
+    return intent is not None and intent.kind == "forget"

@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import TurnContext
 from graph.draft import ask_model
-from graph.intents import recognise
+from graph.intents import asks_to_forget
 from graph.offline import estimate_tokens
 from graph.planner import Situation, decide
 from graph.prompts import build_prompt, memory_refs
@@ -171,8 +171,7 @@ async def saved_before_forgetting(state: ThreadState, ctx: TurnContext, query: s
     saves, a second apart): what to forget may have been said a moment ago,
     and a save after the turn would keep it. True when the save wrote something
     (the memories are then loaded again)."""
-    intent = recognise(query)
-    if ctx.save_owed is None or intent is None or intent.kind != "forget":
+    if ctx.save_owed is None or not asks_to_forget(query):
         return False
     asked = ctx.journaled[0].seq if ctx.journaled is not None else None
     return await ctx.save_owed(state["session_id"], before_seq=asked)

@@ -8,6 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from graph.facts import statements
+from graph.intents import asks_to_forget
 from graph.offline import OfflineChatModel
 from graph.prompts import SUMMARIZE_PROMPT
 
@@ -34,7 +35,7 @@ async def summarize(model: BaseChatModel, previous: str, turns: Sequence[Turn]) 
 def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
     """Keep what the user said about themselves verbatim (every first-person
     statement, graph/facts.py: statements), and the rest, what they asked or
-    asked for, in brief.
+    asked for, in brief; a request to forget is not kept (nor what it names).
 
     Fact lines survive the length cap before topic lines do, so a name told in
     turn one is still known at turn one thousand.
@@ -42,8 +43,8 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
     facts = [line for line in previous.splitlines() if line.startswith("- user said: ")]
     topics = [line for line in previous.splitlines() if line.startswith("- user asked: ")]
     for role, content in turns:
-        if role != "user":
-            continue
+        if role != "user" or asks_to_forget(content):
+            continue  # a request to forget is not kept either
         stated = statements(content)
         facts.extend(f"- user said: {said.sentence}" for said in stated)
         if not stated:

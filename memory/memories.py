@@ -27,6 +27,34 @@ CONTENT_MAX = 4000
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Ids are made by gen_random_uuid(); anything else names no memory, and never
 # reaches the database (a NUL byte in it would make PostgreSQL fail).
+async def _scrub_summaries(s: AsyncSession, user_id: str, said: str) -> bool:
+    """Drop the lines of the user's summaries that say `said` (spaces and case
+    aside); whether any went."""
+    if len(said) < 3:
+        return False
+    longest = max(said.split(), key=len)  # the summaries read: those holding it
+    found = await s.scalars(
+        select(Memory)
+        .where(
+            Memory.user_id == user_id,
+            Memory.kind == "summary",
+            Memory.content.ilike(like_pattern(longest)),
+        )
+        .with_for_update()
+    )
+    saying = re.compile(rf"(?<!\w){re.escape(said)}(?!\w)", re.IGNORECASE)
+    changed = False
+    for summary in found.all():
+        lines = summary.content.splitlines()
+        kept = [line for line in lines if not saying.search(" ".join(line.split()))]
+        if len(kept) < len(lines):
+            summary.content = "\n".join(kept)
+            summary.updated_at = func.now()
+            summary.embedding_model = None
+            changed = True
+    return changed
+
+
 _MEMORY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -171,10 +199,22 @@ class MemoryStore:
         return await self.get(user_id, memory_id)
 
     async def delete(self, user_id: str, memory_id: str) -> Memory:
-        """Delete one of the user's memories; returns it as it was."""
+        """Delete one of the user's memories; returns it as it was.
+
+        A fact, preference or entity also leaves the user's conversation
+        summaries: the lines of theirs that say it word for word go (the offline
+        summary keeps each statement on a line of its own, graph/summary.py; a
+        model's summary says it in its own words, which stay). Else the memory
+        panel, and the prompt of every later thread, would still hold what the
+        user asked to forget.
+        """
         memory = await self.get(user_id, memory_id)
+        said = " ".join(memory.content.removeprefix("User said: ").split()).strip(" .")
         async with self.db.sessions.begin() as s:
             await s.execute(delete(Memory).where(Memory.id == memory.id))
+            scrubbed = memory.kind != "summary" and await _scrub_summaries(s, user_id, said)
+        if scrubbed:
+            await self._embed(user_id)
         return memory
 
     async def load_relevant(

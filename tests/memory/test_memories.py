@@ -52,6 +52,42 @@ async def test_another_users_memory_answers_like_a_missing_one(
     assert await memories.list(bob) == []
 
 
+async def test_a_deleted_fact_leaves_the_summaries_that_say_it(
+    db: Database, memories: MemoryStore, sessions: SessionStore, journal: Journal
+) -> None:
+    user, other = await create_user(db, "f@example.com"), await create_user(db, "g@x.org")
+    summary = "\n".join(
+        [
+            "Conversation “Sundays”:",
+            "- user said: I play  tennis on Sundays",
+            "- user said: My name is Grace",
+            "- user said: I play tennis on Sundays and Mondays",
+            "- user said: I play tennis on Sundaysxx",  # another word: not it
+            "- user asked: Which courts are open?",
+        ]
+    )
+    for owner in (user, other):
+        session = await sessions.create(Owner(user_id=owner))
+        await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "hi"))
+        assert await memories.save_from_session(session.id, owner, [], summary, upto_seq=1)
+    fact = await memories.add(
+        user, MemoryDraft("fact", None, "User said: I play tennis on Sundays")
+    )
+    kept = await memories.add(user, MemoryDraft("fact", "name", "User said: My name is Grace"))
+    await memories.delete(user, fact.id)
+    [left] = await memories.list(user, kind="summary")
+    assert left.content.splitlines() == [
+        "Conversation “Sundays”:",
+        "- user said: My name is Grace",
+        "- user said: I play tennis on Sundaysxx",
+        "- user asked: Which courts are open?",
+    ]
+    [theirs] = await memories.list(other, kind="summary")
+    assert theirs.content == summary  # another user's summary is theirs
+    await memories.delete(user, left.id)  # a summary deleted takes nothing else
+    assert [m.id for m in await memories.list(user)] == [kept.id]
+
+
 async def test_relevant_memories_for_a_question(db: Database, memories: MemoryStore) -> None:
     user = await create_user(db, "c@example.com")
     for i in range(30):

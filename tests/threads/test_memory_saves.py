@@ -111,3 +111,5 @@ async def test_forgetting_what_was_said_a_moment_ago_forgets_it(
     await runtime.threads.memory_saver.save(session.id)  # the save the gap holds back
     assert await saved_upto() == 6
     assert await contents() == ["User said: My name is Grace"]
+    learned = [m.content for m in await runtime.deps.memories.list(user)]
+    assert not [said for said in learned if "tennis" in said], learned  # nor a summary
