@@ -25,36 +25,10 @@ from memory.vectors import STORE, Vectors, vector_literal
 KINDS = ("summary", "preference", "entity", "fact")
 CONTENT_MAX = 4000
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
 # Ids are made by gen_random_uuid(); anything else names no memory, and never
 # reaches the database (a NUL byte in it would make PostgreSQL fail).
-async def _scrub_summaries(s: AsyncSession, user_id: str, said: str) -> bool:
-    """Drop the lines of the user's summaries that say `said` (spaces and case
-    aside); whether any went."""
-    if len(said) < 3:
-        return False
-    longest = max(said.split(), key=len)  # the summaries read: those holding it
-    found = await s.scalars(
-        select(Memory)
-        .where(
-            Memory.user_id == user_id,
-            Memory.kind == "summary",
-            Memory.content.ilike(like_pattern(longest)),
-        )
-        .with_for_update()
-    )
-    saying = re.compile(rf"(?<!\w){re.escape(said)}(?!\w)", re.IGNORECASE)
-    changed = False
-    for summary in found.all():
-        lines = summary.content.splitlines()
-        kept = [line for line in lines if not saying.search(" ".join(line.split()))]
-        if len(kept) < len(lines):
-            summary.content = "\n".join(kept)
-            summary.updated_at = func.now()
-            summary.embedding_model = None
-            changed = True
-    return changed
-
-
 _MEMORY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -377,6 +351,34 @@ class MemoryStore:
         )
         async with self.db.sessions() as s:
             return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
+
+
+async def _scrub_summaries(s: AsyncSession, user_id: str, said: str) -> bool:
+    """Drop the lines of the user's summaries that say `said` (spaces and case
+    aside); whether any went."""
+    if len(said) < 3:
+        return False
+    longest = max(said.split(), key=len)  # the summaries read: those holding it
+    found = await s.scalars(
+        select(Memory)
+        .where(
+            Memory.user_id == user_id,
+            Memory.kind == "summary",
+            Memory.content.ilike(like_pattern(longest)),
+        )
+        .with_for_update()
+    )
+    saying = re.compile(rf"(?<!\w){re.escape(said)}(?!\w)", re.IGNORECASE)
+    changed = False
+    for summary in found.all():
+        lines = summary.content.splitlines()
+        kept = [line for line in lines if not saying.search(" ".join(line.split()))]
+        if len(kept) < len(lines):
+            summary.content = "\n".join(kept)
+            summary.updated_at = func.now()
+            summary.embedding_model = None
+            changed = True
+    return changed
 
 
 def _upsert(
