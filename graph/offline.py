@@ -68,14 +68,20 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     memories = remembered(messages)
     kind = asked_about(question)
     if kind is not None:
-        told = told_of(kind, [text_of(m) for m in humans], memories)
+        asked = [text_of(m) for m in humans]
+        told = told_of(kind, asked, memories)
+        if told is None and kind == "name":  # only what to call them
+            told = told_of("preferred name", asked, memories)
         if told is None:  # not in a memory nor this thread's window: its summary?
             context = [text_of(m) for m in messages if m.type in ("system", "human")]
             fact = latest_facts(context).get(kind)
             told = fact.sentence if fact is not None else None
         if told is None:
             return UNKNOWN
-        return f"{LABEL} {said_back(kind, told)}"
+        reply = said_back(kind, told)
+        if kind == "name" and (called := preferred_name(told, asked, memories)):
+            reply = f"{reply} You asked me to call you {called}."
+        return f"{LABEL} {reply}"
     if _ALL_ABOUT_ME.search(question):
         known = [said for group, said in memories if group != _PAST][:5]
         if known:
@@ -141,14 +147,17 @@ def remembered(messages: list[BaseMessage]) -> list[tuple[str, str]]:
 # Of each kind of fact asked about, the subjects a statement of it is kept under
 # (graph/facts.py: statements).
 _SUBJECTS_OF = {
-    "name": ("name", "preferred name"),
+    "name": ("name",),
+    "preferred name": ("preferred name",),
     "location": ("location",),
     "work": ("work",),
     "preference": ("likes ", "loves ", "prefers ", "enjoys "),
     "age": ("age",),
 }
 _KIND_SUBJECTS = frozenset(
-    subject for kind in ("name", "location", "work", "age") for subject in _SUBJECTS_OF[kind]
+    subject
+    for kind in ("name", "preferred name", "location", "work", "age")
+    for subject in _SUBJECTS_OF[kind]
 )
 _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
 _ALL_ABOUT_ME = re.compile(
@@ -195,6 +204,17 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
         if any(st.subject.startswith(wanted) for st in statements(said)):
             return said
     return None
+
+
+def preferred_name(told: str, humans: list[str], memories: list[tuple[str, str]]) -> str:
+    """The name the user asked to be called ("Call me Annie"), the latest in this
+    thread's window, else from a memory, when `told`, the statement of their
+    name answering, gives another; else ""."""
+    for text in [*reversed(humans), *(said for _, said in memories)]:
+        for st in statements(text):
+            if st.subject == "preferred name" and (called := names_given(st.sentence)):
+                return called[-1] if called[-1] not in names_given(told) else ""
+    return ""
 
 
 def said_back(kind: str, told: str) -> str:

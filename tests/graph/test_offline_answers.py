@@ -213,3 +213,18 @@ def test_the_offline_summary_keeps_every_statement_and_what_was_asked() -> None:
         "- user said: I have a dog called Biscuit",
         "- user asked: Which trains go to Porto?",
     ]
+
+
+def test_a_name_and_what_to_call_them_are_both_said_back() -> None:
+    told = ["My name is Ana", "call me Annie"]
+    reply = offline_reply(prompt(told, told, "What's my name?"))
+    assert reply.endswith("Your name is Ana. You asked me to call you Annie."), reply
+    reply = offline_reply(prompt(told[1:], told[1:], "What's my name?"))
+    assert reply.endswith("Your name is Annie."), reply
+    window = [
+        HumanMessage("My name is Ana."),
+        HumanMessage("Call me Annie."),
+        HumanMessage("Who am I?"),
+    ]
+    reply = offline_reply(prompt([], [], "")[:1] + window)
+    assert reply.endswith("Your name is Ana. You asked me to call you Annie."), reply
