@@ -88,7 +88,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             return f"{LABEL} You told me: " + "; ".join(known) + "."
         return f"{LABEL} I don't know anything about you yet. Tell me and I will remember it."
     if is_question(question):
-        best = best_memory(question, memories)
+        earlier = said_earlier([text_of(m) for m in humans[:-1]])
+        best = best_memory(question, earlier + memories)
         if best is not None:
             return f"{LABEL} You told me: {best}"
         closest = closest_memory(question, memories)
@@ -98,8 +99,13 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             return UNKNOWN
     stated = find_facts(question)
     if stated:
-        noted = "; ".join(f"{f.kind}: {f.value}" for f in stated)
-        return f"{LABEL} Thanks, I'll remember that ({noted})."
+        noted = [f"{f.kind}: {f.value}" for f in stated]
+        noted += [  # what else they said ("My dog is called Rex")
+            st.sentence
+            for st in statements(question)
+            if not any(f.value in st.sentence for f in stated)
+        ]
+        return f"{LABEL} Thanks, I'll remember that ({'; '.join(noted)})."
     if said := statements(question):
         return f"{LABEL} Thanks, I'll remember that: {'; '.join(s.sentence for s in said)}."
     echo = question if len(question) <= 200 else question[:200] + "…"
@@ -159,6 +165,7 @@ _KIND_SUBJECTS = frozenset(
     for kind in ("name", "preferred name", "location", "work", "age")
     for subject in _SUBJECTS_OF[kind]
 )
+_THIS_THREAD = "Said in this conversation:"
 _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
 _ALL_ABOUT_ME = re.compile(
     r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
@@ -221,6 +228,13 @@ def said_back(kind: str, told: str) -> str:
     """A fact the user told, said back: "Your name is Marta.", "You live in Porto."."""
     names = names_given(told) if kind == "name" else ()
     return f"Your name is {names[-1]}." if names else f"{second_person(told)}."
+
+
+def said_earlier(humans: list[str]) -> list[tuple[str, str]]:
+    """What the user said of themselves earlier in this thread's window, the
+    latest first, as `remembered` lists memories (a visitor has no memories,
+    and a logged-in user's newest are saved after the turn)."""
+    return [(_THIS_THREAD, st.sentence) for text in reversed(humans) for st in statements(text)]
 
 
 def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:

@@ -228,3 +228,13 @@ def test_a_name_and_what_to_call_them_are_both_said_back() -> None:
     ]
     reply = offline_reply(prompt([], [], "")[:1] + window)
     assert reply.endswith("Your name is Ana. You asked me to call you Annie."), reply
+
+
+def test_what_was_said_earlier_in_the_thread_answers_with_no_memories() -> None:
+    # A visitor has no long-term memories: their thread's window is what they told.
+    first = HumanMessage("Hi, I'm Zoe and I live in Oslo. My dog is called Rex.")
+    reply = offline_reply([first])
+    assert reply.endswith("(name: Zoe; location: Oslo; My dog is called Rex)."), reply
+    later = [HumanMessage("My dog is called Bo now."), HumanMessage("What's my dog called?")]
+    assert offline_reply([first, *later]).endswith("You told me: My dog is called Bo now")
+    assert "I don't know that yet" in offline_reply([first, HumanMessage("Who is my boss?")])
