@@ -76,6 +76,9 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             context = [text_of(m) for m in messages if m.type in ("system", "human")]
             fact = latest_facts(context).get(kind)
             told = fact.sentence if fact is not None else None
+        if told is None and kind in _GUESSED_KINDS:  # "I'm a software engineer"
+            closest = closest_memory(question, memories)
+            return f"{LABEL} You told me: {closest}. {_A_GUESS}" if closest else UNKNOWN
         if told is None:
             return UNKNOWN
         reply = said_back(kind, told)
@@ -165,6 +168,11 @@ _KIND_SUBJECTS = frozenset(
     for kind in ("name", "preferred name", "location", "work", "age")
     for subject in _SUBJECTS_OF[kind]
 )
+# Kinds of fact said in many ways the patterns do not know ("I'm a software
+# engineer", "I grew up in Recife"): when none is known by pattern, the memory
+# recall found nearest may answer, marked as a guess. A name or an age is not
+# guessed from something else.
+_GUESSED_KINDS = frozenset({"work", "location", "preference"})
 _THIS_THREAD = "Said in this conversation:"
 _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
 _ALL_ABOUT_ME = re.compile(

@@ -126,6 +126,13 @@ def test_a_question_about_my_thing_takes_what_they_said_they_have() -> None:
     assert "You told me: My dog is called Rex." in reply, reply
 
 
+def test_work_said_another_way_is_a_guess_and_a_name_is_never_guessed() -> None:
+    told = ["I'm a software engineer", "I have a dog called Biscuit"]
+    reply = offline_reply(prompt(told, told, "What do I do for work?"))
+    assert "You told me: I'm a software engineer. (The closest thing" in reply, reply
+    assert "I don't know that yet" in offline_reply(prompt(told, told, "What's my name?"))
+
+
 def test_a_name_asked_of_something_else_is_not_the_users_name() -> None:
     told = ["My name is Theo", "My dog is called Rex", "I love hiking"]
     reply = offline_reply(prompt(told, told, "What's my dog's name?"))
