@@ -212,6 +212,12 @@ _LIKES = re.compile(
     r"^i\s+(?:really\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
     re.IGNORECASE,
 )
+# A word between "I" and what they say of themselves: not part of what is said.
+_ADVERB = re.compile(
+    r"^(i|i'm|i’m|i am)\s+(?:now|currently|still|also|recently|just|actually|really|finally"
+    r"|mostly|usually|no longer)\s+",
+    re.IGNORECASE,
+)
 _FILLER_WORDS = re.compile(r"\b(?:a|an|the|really|very|also|just|actually)\b", re.IGNORECASE)
 
 
@@ -249,13 +255,14 @@ def statements(text: str) -> list[Statement]:
 def _statement(sentence: str) -> Statement:
     if any(match.start() == 0 for match, _ in intros(sentence)):
         return Statement("fact", "name", sentence)
+    plain = _ADVERB.sub(r"\1 ", sentence)  # "I now work for …" says where they work
     for subject, kind, pattern in _SUBJECTS:
-        if pattern.match(sentence):
+        if pattern.match(plain):
             return Statement(kind, subject, sentence)
-    if likes := _LIKES.match(sentence):
+    if likes := _LIKES.match(plain):
         return Statement(
             "preference", f"{likes['verb'].lower()}s {_subject_words(likes['what'], 4)}", sentence
         )
-    if thing := _MY_THING.match(sentence):
+    if thing := _MY_THING.match(plain):
         return Statement("fact", _subject_words(thing["subject"]), sentence)
-    return Statement("fact", _subject_words(sentence, 8), sentence)
+    return Statement("fact", _subject_words(plain, 8), sentence)

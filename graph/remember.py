@@ -17,7 +17,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from graph.facts import Statement, statements
-from graph.offline import OfflineChatModel
+from graph.intents import asks_to_forget
+from graph.offline import OfflineChatModel, about_the_user
 from graph.prompts import LEARN_PROMPT
 from graph.summary import SUMMARY_MAX_CHARS, Turn, summarize
 from memory.memories import MemoryDraft, MemoryStore
@@ -80,8 +81,10 @@ def draft_from_statement(statement: Statement) -> MemoryDraft:
 
 def worth_keeping(said: list[str], drafts: list[MemoryDraft]) -> bool:
     """Offline: a session is worth a summary when the user said something about
-    themselves, or more than a few words."""
-    return bool(drafts) or sum(len(text.split()) for text in said) >= 12
+    themselves, or more than a few words besides asking what they told before
+    ("Where do I live?") or to forget something."""
+    talk = [text for text in said if not (about_the_user(text) or asks_to_forget(text))]
+    return bool(drafts) or sum(len(text.split()) for text in talk) >= 12
 
 
 async def learn_offline(model: BaseChatModel, previous: str, turns: Sequence[Turn]) -> Lessons:

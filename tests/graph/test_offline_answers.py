@@ -10,6 +10,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from graph.facts import find_facts, second_person, statements
 from graph.offline import offline_reply
 from graph.prompts import MEMORIES_SECTION, RELEVANT
+from graph.remember import worth_keeping
 from graph.summary import fold_facts
 
 
@@ -245,3 +246,19 @@ def test_what_was_said_earlier_in_the_thread_answers_with_no_memories() -> None:
     later = [HumanMessage("My dog is called Bo now."), HumanMessage("What's my dog called?")]
     assert offline_reply([first, *later]).endswith("You told me: My dog is called Bo now")
     assert "I don't know that yet" in offline_reply([first, HumanMessage("Who is my boss?")])
+
+
+def test_a_word_between_i_and_the_verb_keeps_the_subject() -> None:
+    # "I now work for …" supersedes "I work at …" (one subject, the later holds).
+    said = ["I now work for a startup called Nimbus.", "I'm currently living in Lisbon."]
+    found = [(s.subject, s.sentence) for text in said for s in statements(text)]
+    assert found == [
+        ("work", "I now work for a startup called Nimbus"),
+        ("location", "I'm currently living in Lisbon"),
+    ]
+
+
+def test_a_thread_that_only_asked_what_it_was_told_is_not_worth_a_summary() -> None:
+    recall = ["Where do I live?", "What do you know about me?", "Forget that I play tennis."]
+    assert not worth_keeping(recall * 3, [])
+    assert worth_keeping(["Which trains go from Porto to Lisbon on Sunday mornings, and when?"], [])
