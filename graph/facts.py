@@ -33,12 +33,14 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bdo you know my name\b",
         r"\bwhat (?:should|do) you call me\b",
         r"\bwhat am i called\b",
+        r"\b(?:tell|remind) me (?:of |about )?my name\b",
     ),
     "location": (
         r"\bwhere do i live\b",
         r"\bwhere am i (?:from|based|living|located)\b",
         r"\b(?:which|what) (?:city|town|country|place) (?:do|am) i\b",
         r"\bwhere(?:'s| is) my home\b",
+        r"\b(?:tell|remind) me where i (?:live|am (?:from|based|living))\b",
     ),
     "work": (
         r"\bwhat do i work on\b",
@@ -48,6 +50,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat do i do for (?:a living|work)\b",
         r"\b(?:what|who)(?:'s| is) my (?:job|occupation|profession|employer|line of work)\b",
         r"\bwho employs me\b",
+        r"\b(?:tell|remind) me (?:where i work|what i do for (?:a living|work))\b",
         r"\bwhere am i employed\b",
     ),
     "preference": (
@@ -193,7 +196,9 @@ def asked_about(question: str) -> str | None:
 _SENTENCE_END = re.compile(
     r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bProf\.)(?<=[.!?])\s+|\n+"
 )
-_CLAUSE = re.compile(r",?\s+(?:and|but)\s+(?=(?:i|i'm|my)\b)", re.IGNORECASE)
+_CLAUSE = re.compile(
+    r",?\s+(?:and|but)\s+(?=(?:i|i'm|i’m|my)\b)|,\s*(?=(?:i|i'm|i’m|my)\b)", re.IGNORECASE
+)
 _FIRST_PERSON = re.compile(r"^(?:i|i'm|i’m|i've|my|call me)\b", re.IGNORECASE)
 _MY_THING = re.compile(
     r"^my\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b", re.IGNORECASE
@@ -205,13 +210,14 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
         ("preferred name", "fact", r"^(?:call me|please call me)\b"),
         ("location", "fact", r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved)\b"),
         ("work", "fact", r"^(?:i work|i'm working|i am working|i'm employed|i am employed)\b"),
-        ("age", "fact", r"^(?:i am|i'm) \d+ (?:years? old|yo)\b"),
+        ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),
     )
 )
 _LIKES = re.compile(
     r"^i\s+(?:really\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
     re.IGNORECASE,
 )
+_AGE_ALONE = re.compile(r"^(?:i am|i'm|i’m) \d{1,3}$", re.IGNORECASE)
 # A word between "I" and what they say of themselves: not part of what is said.
 _ADVERB = re.compile(
     r"^(i|i'm|i’m|i am)\s+(?:now|currently|still|also|recently|just|actually|really|finally"
@@ -247,7 +253,8 @@ def statements(text: str) -> list[Statement]:
             sentence = _GREETING.sub("", " ".join(clause.split())).strip(" .!,;")
             if len(sentence) > 300 or not _FIRST_PERSON.match(sentence):
                 continue
-            if len(sentence.split()) >= 3 or intros(sentence):  # "I'm Marta" is enough
+            # "I'm Marta" and "I'm 29" are enough; "I'm tired" is not.
+            if len(sentence.split()) >= 3 or intros(sentence) or _AGE_ALONE.match(sentence):
                 found.append(_statement(sentence))
     return found
 

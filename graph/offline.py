@@ -122,7 +122,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
 # The words a question starts with; a question about the user names them too.
 _ASKS = (
     "what|who|where|when|which|how|why|whom|whose|do|does|did|am|is|are|can|could|would|will"
-    "|have|has"
+    "|have|has|tell me|remind me"
 )
 _QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
 _ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm)\b", re.IGNORECASE)

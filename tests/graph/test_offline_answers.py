@@ -262,3 +262,16 @@ def test_a_thread_that_only_asked_what_it_was_told_is_not_worth_a_summary() -> N
     recall = ["Where do I live?", "What do you know about me?", "Forget that I play tennis."]
     assert not worth_keeping(recall * 3, [])
     assert worth_keeping(["Which trains go from Porto to Lisbon on Sunday mornings, and when?"], [])
+
+
+def test_statements_after_a_comma_and_asked_for_by_tell_me() -> None:
+    said = "I'm Kenji, I'm 29 and I work remotely from Kyoto as a designer."
+    assert [(s.subject, s.sentence) for s in statements(said)] == [
+        ("name", "I'm Kenji"),
+        ("age", "I'm 29"),
+        ("work", "I work remotely from Kyoto as a designer"),
+    ]
+    told = ["I'm Kenji", "I'm 29", "I live in Kyoto"]
+    assert offline_reply(prompt(told, told, "Tell me my name again")).endswith("Kenji.")
+    assert offline_reply(prompt(told, told, "What's my age?")).endswith("You're 29.")
+    assert offline_reply(prompt(told, told, "Remind me where I live")).endswith("Kyoto.")
