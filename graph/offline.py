@@ -38,8 +38,8 @@ from memory.same_fact import content_words
 LABEL = "[offline model]"
 UNKNOWN = f"{LABEL} I don't know that yet. Tell me and I will remember it."
 _A_GUESS = (
-    "(The closest thing I remember, found by meaning: it shares no word with your "
-    "question, so it may not be what you asked. If not, tell me and I will remember it.)"
+    "(The closest thing I remember, found by meaning; it may not be what you asked. "
+    "If not, tell me and I will remember it.)"
 )
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
@@ -265,11 +265,13 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
 
 
 def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
-    """For a question about the user that shares no word with any memory: the
+    """For a question about the user that no memory answers in its words (one
+    sharing none with any, or one of a kind of fact no pattern found): the
     memory recall ranked most relevant (found by meaning: "physician" for
     "doctor"), or None.
 
-    Not one of a kind of fact (that question would have named its kind), and
+    Not one of a kind of fact (a statement the patterns placed answers a
+    question of its own kind, `told_of`), and
     for a question about one of their things ("my pet") only what they said of
     one of theirs ("My dog is …", "I have a dog called …"). Recall ranks
     something first whatever is asked, so this is a guess, and the reply says
