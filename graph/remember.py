@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from graph.facts import Statement, statements
 from graph.intents import asks_to_forget
 from graph.offline import OfflineChatModel, about_the_user
 from graph.prompts import LEARN_PROMPT
-from graph.summary import SUMMARY_MAX_CHARS, Turn, summarize
+from graph.summary import SUMMARY_MAX_CHARS, Turn, fold_facts
 from memory.memories import MemoryDraft, MemoryStore
 from memory.owed import owed_save
 
@@ -87,10 +88,12 @@ def worth_keeping(said: list[str], drafts: list[MemoryDraft]) -> bool:
     return bool(drafts) or sum(len(text.split()) for text in talk) >= 12
 
 
-async def learn_offline(model: BaseChatModel, previous: str, turns: Sequence[Turn]) -> Lessons:
+def learn_by_pattern(previous: str, turns: Sequence[Turn]) -> Lessons:
+    """The offline model's lessons: every first-person statement, one memory
+    per subject, and the summary folded from them (graph/summary.py)."""
     said = [content for role, content in turns if role == "user"]
     drafts = [draft_from_statement(st) for text in said for st in statements(text)]
-    summary = await summarize(model, previous, turns) if worth_keeping(said, drafts) else None
+    summary = fold_facts(previous, turns) if worth_keeping(said, drafts) else None
     return Lessons(drafts, {}, summary)
 
 
@@ -103,16 +106,24 @@ async def learn_with_model(
     listing = "\n".join(f"- {ref}: {m['content']}" for ref, m in refs.items()) or "(none)"
     transcript = "\n".join(f"{role}: {content}" for role, content in turns)
     learner = model.with_structured_output(Learned, method="function_calling")
-    found = await learner.ainvoke(
-        [
-            SystemMessage(LEARN_PROMPT),
-            HumanMessage(
-                f"Known memories about the user:\n{listing}\n\n"
-                f"Summary so far:\n{previous or '(none)'}\n\nNew messages:\n{transcript}"
-            ),
-        ]
-    )
-    assert isinstance(found, Learned)
+    try:
+        found = await learner.ainvoke(
+            [
+                SystemMessage(LEARN_PROMPT),
+                HumanMessage(
+                    f"Known memories about the user:\n{listing}\n\n"
+                    f"Summary so far:\n{previous or '(none)'}\n\nNew messages:\n{transcript}"
+                ),
+            ]
+        )
+    except (OutputParserException, ValidationError):
+        found = None  # arguments that are not the schema's
+    if not isinstance(found, Learned):
+        # An endpoint whose model does not call functions (many local servers)
+        # answers in plain text: what the user said is still learned, as the
+        # offline model learns it, and the save is done, not owed forever.
+        log.warning("the model gave no structured lessons; learned by pattern instead")
+        return learn_by_pattern(previous, turns)
     drafts = [
         MemoryDraft(n.kind, n.subject.strip().lower()[:200] or None, n.content)
         for n in found.new
@@ -137,7 +148,7 @@ async def save_session_memories(
         return False
     turns = owed.turns
     if isinstance(model, OfflineChatModel):
-        lessons = await learn_offline(model, owed.summary, turns)
+        lessons = learn_by_pattern(owed.summary, turns)
     else:
         said = " ".join(content for role, content in turns if role == "user")
         known = await memories.load_relevant(owed.user_id, said[:2000], summaries=0)

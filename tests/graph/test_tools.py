@@ -375,6 +375,36 @@ async def test_one_structured_call_learns_new_memories_updates_and_the_summary(
     ]
 
 
+async def test_a_model_that_calls_no_function_still_has_the_user_remembered(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    # Many OpenAI-compatible servers' models answer the learning call in plain
+    # text: the save learns by pattern instead, and is done, not owed forever.
+    from graph.remember import save_session_memories
+
+    stub.reply = lambda messages: "Sure! The user is called Marta and lives in Porto."
+    user = await create_user(harness.db, "plain@example.com")
+    session = await harness.sessions.create(Owner(user_id=user))
+    said = "Hi, I'm Marta and I live in Porto. My dog is called Rex."
+    await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", said))
+    model = build_chat_model(api_key=None, base_url=stub.base_url, model="stub", max_retries=0)
+    store = MemoryStore(harness.db)
+    assert await save_session_memories(model, store, session.id)
+    learned = {m.content for m in await store.list(user) if m.kind != "summary"}
+    assert learned == {
+        "User said: I'm Marta",
+        "User said: I live in Porto",
+        "User said: My dog is called Rex",
+    }
+    assert (await harness.sessions.get(session.id)).memory_saved_seq == 1
+    for broken in ("{not json", {"new": "not a list"}):  # a call, but not the schema's
+        stub.reply = lambda messages, broken=broken: [StubToolCall("Learned", broken)]
+        said = f"I work at the harbour, shift {broken!r}."
+        await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", said))
+        assert await save_session_memories(model, store, session.id)
+    assert (await harness.sessions.get(session.id)).memory_saved_seq == 3
+
+
 async def test_a_conversation_with_nothing_worth_keeping_gets_no_summary(
     harness: Harness, stub: OpenAIStub
 ) -> None:
