@@ -71,7 +71,15 @@ async def ask_model(
     the turn (ModelUnavailable); after some, it ends the answer with an error."""
     model = ctx.model.bind_tools(tools) if tools else ctx.model
     try:
-        return await stream_reply(model, messages, ctx, write, draft)
+        try:
+            return await stream_reply(model, messages, ctx, write, draft)
+        except openai.BadRequestError:
+            if not tools or draft["content"]:
+                raise
+            # A model that takes no tools (a local server's model without
+            # function calling answers 400 to them): the same call without.
+            log.warning("the model refused tools; asked again without them")
+            return await stream_reply(ctx.model, messages, ctx, write, draft)
     except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
         log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
         if not draft["content"]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import openai
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -116,12 +117,13 @@ async def learn_with_model(
                 ),
             ]
         )
-    except (OutputParserException, ValidationError):
-        found = None  # arguments that are not the schema's
+    except (OutputParserException, ValidationError, openai.BadRequestError):
+        found = None  # arguments not the schema's, or a model that refuses functions
     if not isinstance(found, Learned):
         # An endpoint whose model does not call functions (many local servers)
-        # answers in plain text: what the user said is still learned, as the
-        # offline model learns it, and the save is done, not owed forever.
+        # answers in plain text, or 400 to the function: what the user said is
+        # still learned, as the offline model learns it, and the save is done,
+        # not owed forever.
         log.warning("the model gave no structured lessons; learned by pattern instead")
         return learn_by_pattern(previous, turns)
     drafts = [

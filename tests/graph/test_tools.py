@@ -222,6 +222,20 @@ async def test_no_tools_for_anonymous_or_memory_off(
     assert "search_past_conversations" not in str(stub.completions[0].messages)
 
 
+async def test_a_model_that_refuses_tools_is_asked_again_without_them(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    # A local server's model without function calling answers 400 to tools: a
+    # logged-in user (offered them) still gets an answer, as a visitor does.
+    user, session = await user_session(harness, "notools@example.com")
+    stub.refuses_tools = True
+    stub.reply = lambda messages: "an answer without tools"
+    message = answer(await turn(harness, stub, session, user, content="hello"))
+    assert message["content"] == "an answer without tools" and not message["has_error"]
+    assert ["tools" in r.body for r in stub.completions] == [True, False]
+    assert [r.answered for r in stub.completions] == ["400", "ok"]
+
+
 def test_models_that_cannot_call_tools_are_not_offered_them() -> None:
     for model in (OfflineChatModel(), GenericFakeChatModel(messages=iter(["hi"]))):
         assert not can_use_tools(model)
@@ -402,7 +416,11 @@ async def test_a_model_that_calls_no_function_still_has_the_user_remembered(
         said = f"I work at the harbour, shift {broken!r}."
         await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", said))
         assert await save_session_memories(model, store, session.id)
-    assert (await harness.sessions.get(session.id)).memory_saved_seq == 3
+    stub.refuses_tools = True  # 400 to the function itself
+    await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "I'm 41."))
+    assert await save_session_memories(model, store, session.id)
+    assert (await harness.sessions.get(session.id)).memory_saved_seq == 4
+    assert "User said: I'm 41" in {m.content for m in await store.list(user)}
 
 
 async def test_a_conversation_with_nothing_worth_keeping_gets_no_summary(

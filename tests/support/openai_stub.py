@@ -153,6 +153,9 @@ class OpenAIStub:
     listed_models: list[str] = field(default_factory=lambda: ["stub-model"])  # GET /v1/models
     keep_alive: bool = False  # False: `Connection: close`, so no client socket outlives a test
     cut_after: int | None = None  # drop streamed answers after this many text pieces
+    # Answer 400 to a request offering tools, as a local server's model without
+    # function calling does ("... does not support tools").
+    refuses_tools: bool = False
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[StubRequest] = field(default_factory=list)
@@ -242,6 +245,17 @@ class OpenAIStub:
         record = StubRequest(request.url.path, dict(request.headers), body)
         with self._lock:
             self.requests.append(record)
+        if self.refuses_tools and body.get("tools"):
+            record.answered = "400"
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "this model does not support tools",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=400,
+            )
         outcome, failure, hang_s = self._decide()
         record.answered = outcome
         if failure is not None:
