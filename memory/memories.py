@@ -18,7 +18,7 @@ from memory.db import Database, fetch, for_psycopg
 from memory.embeddings import Vector
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
-from memory.models import ChatSession, Memory
+from memory.models import ChatMessage, ChatSession, Memory
 from memory.same_fact import same_memory
 from memory.vectors import STORE, Vectors, vector_literal
 
@@ -191,6 +191,34 @@ class MemoryStore:
             await self._embed(user_id)
         return memory
 
+    async def unlearn(self, user_id: str, session_id: str, sentences: builtins.list[str]) -> int:
+        """Take back what a session's retracted question taught (an edited or
+        rolled-back question whose save ran): the memories learned there that
+        say one of its `sentences` as the user said it, and the lines of the
+        session's summary that say it; unless the session's journal still
+        holds it in a question of the user's. Returns the memories deleted.
+        (A model's memory in its own words is not found this way.)"""
+        gone, scrubbed = 0, False
+        async with self.db.sessions.begin() as s:
+            for sentence in dict.fromkeys(" ".join(t.split()) for t in sentences):
+                if len(sentence) < 3 or await _still_said(s, session_id, sentence):
+                    continue
+                deleted = await s.scalars(
+                    delete(Memory)
+                    .where(
+                        Memory.user_id == user_id,
+                        Memory.source_session_id == session_id,
+                        Memory.kind != "summary",
+                        Memory.content == f"User said: {sentence}",
+                    )
+                    .returning(Memory.id)
+                )
+                gone += len(deleted.all())
+                scrubbed |= await _scrub_summaries(s, user_id, sentence, session_id)
+        if scrubbed:
+            await self._embed(user_id)
+        return gone
+
     async def load_relevant(
         self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
     ) -> builtins.list[dict[str, Any]]:
@@ -353,21 +381,22 @@ class MemoryStore:
             return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
 
 
-async def _scrub_summaries(s: AsyncSession, user_id: str, said: str) -> bool:
-    """Drop the lines of the user's summaries that say `said` (spaces and case
-    aside); whether any went."""
+async def _scrub_summaries(
+    s: AsyncSession, user_id: str, said: str, session_id: str | None = None
+) -> bool:
+    """Drop the lines of the user's summaries (of `session_id` alone, when
+    given) that say `said` (spaces and case aside); whether any went."""
     if len(said) < 3:
         return False
     longest = max(said.split(), key=len)  # the summaries read: those holding it
-    found = await s.scalars(
-        select(Memory)
-        .where(
-            Memory.user_id == user_id,
-            Memory.kind == "summary",
-            Memory.content.ilike(like_pattern(longest)),
-        )
-        .with_for_update()
+    query = select(Memory).where(
+        Memory.user_id == user_id,
+        Memory.kind == "summary",
+        Memory.content.ilike(like_pattern(longest)),
     )
+    if session_id is not None:
+        query = query.where(Memory.source_session_id == session_id)
+    found = await s.scalars(query.with_for_update())
     saying = re.compile(rf"(?<!\w){re.escape(said)}(?!\w)", re.IGNORECASE)
     changed = False
     for summary in found.all():
@@ -379,6 +408,20 @@ async def _scrub_summaries(s: AsyncSession, user_id: str, said: str) -> bool:
             summary.embedding_model = None
             changed = True
     return changed
+
+
+async def _still_said(s: AsyncSession, session_id: str, sentence: str) -> bool:
+    """Whether a question of the session's journal still says `sentence`."""
+    found = await s.scalar(
+        select(ChatMessage.id)
+        .where(
+            ChatMessage.session_id == session_id,
+            ChatMessage.role == "user",
+            ChatMessage.content.ilike(like_pattern(sentence)),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _upsert(

@@ -13,6 +13,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
+from graph.facts import statements
 from graph.nodes import answer_id_for
 from graph.state import Query
 from graph.turn import read_window, validate_query
@@ -181,6 +182,8 @@ class Threads:
             if taken:
                 await journal.retract(session.id, taken)
                 self.events.publish(session.id, {"type": "retracted", "ids": taken})
+            if new is not None:
+                await self._unlearn(session, question)
             return new or Query(id=question.id, content=question.content)
 
         return await self.runs.submit_allowed(rights, session_id, retract)
@@ -199,10 +202,20 @@ class Threads:
             taken = await self.deps.journal.retract(session.id, last.ids)
             if taken:
                 self.events.publish(session.id, {"type": "retracted", "ids": taken})
+            await self._unlearn(session, last.question)
             return query
 
         _, frames = await self.runs.submit_allowed(already_opened(session), session.id, take_back)
         return frames
+
+    async def _unlearn(self, session: ChatSession, question: ChatMessage) -> None:
+        """A question taken out of the journal (edited, rolled back) no longer
+        teaches what it said: what its save learned goes (MemoryStore.unlearn)."""
+        if session.user_id is None or question.seq > session.memory_saved_seq:
+            return  # nothing learned from it (its save, if owed, reads the journal as it is)
+        said = [st.sentence for st in statements(question.content)]
+        if said:
+            await self.deps.memories.unlearn(session.user_id, session.id, said)
 
     async def cancel(self, session: ChatSession) -> None:
         await self.events.request_cancel(session.id)

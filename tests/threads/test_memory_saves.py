@@ -113,3 +113,35 @@ async def test_forgetting_what_was_said_a_moment_ago_forgets_it(
     assert await contents() == ["User said: My name is Grace"]
     learned = [m.content for m in await runtime.deps.memories.list(user)]
     assert not [said for said in learned if "tennis" in said], learned  # nor a summary
+
+
+async def test_an_edited_question_no_longer_teaches_what_it_said(runtime: Runtime) -> None:
+    # "My dog is called Rex." saved, then edited to "My cat is called Tom.": the
+    # dog goes from the memories and from the thread's summary; the cat is
+    # learned; what another question of the thread still says stays.
+    user = await create_user(runtime.deps.db, "edits@example.com")
+    session = await runtime.deps.sessions.create(Owner(user_id=user))
+    watcher = runtime.threads.watch(session)
+    saver = runtime.threads.memory_saver
+
+    async def until_done() -> None:
+        while (await asyncio.wait_for(watcher.queue.get(), 30))["type"] != "done":
+            pass
+
+    for said in ("I live in Oslo.", "My dog is called Rex. I live in Oslo."):
+        query_id = str(uuid.uuid4())
+        await runtime.threads.ask(session, {"id": query_id, "content": said})
+        await until_done()
+        await saver.save(session.id)  # as the save after the turn (maybe held by the gap)
+    opened = await runtime.deps.sessions.get(session.id)
+    await runtime.threads.redo_in(
+        opened, query_id, {"id": str(uuid.uuid4()), "content": "My cat is called Tom."}
+    )
+    await until_done()
+    await saver.save(session.id)
+    learned = [m.content for m in await runtime.deps.memories.list(user)]
+    assert not [said for said in learned if "Rex" in said], learned
+    assert "User said: My cat is called Tom" in learned
+    assert "User said: I live in Oslo" in learned  # the first question still says it
+    [summary] = [m.content for m in await runtime.deps.memories.list(user, kind="summary")]
+    assert "Tom" in summary and "I live in Oslo" in summary
