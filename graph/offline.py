@@ -4,6 +4,7 @@ in the context it is given (window, summary and memories alike)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -202,8 +203,17 @@ def is_question(text: str) -> bool:
 def stems(text: str) -> frozenset[str]:
     """What `text` names, stemmed as memory.same_fact compares memories
     ("married" and "marries" meet), words of asking left out: what a question
-    and a memory share."""
+    and a memory share. The same memories and window statements are compared
+    at every question: a text of a usual length is stemmed once (the last
+    4,096 held)."""
+    return _stems_of(text) if len(text) <= 1000 else _stems_in(text)
+
+
+def _stems_in(text: str) -> frozenset[str]:
     return content_words(text) - _ASKED
+
+
+_stems_of = functools.lru_cache(maxsize=4096)(_stems_in)
 
 
 def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> str | None:
