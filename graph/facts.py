@@ -217,7 +217,22 @@ _LIKES = re.compile(
     r"^i\s+(?:really\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
     re.IGNORECASE,
 )
-_AGE_ALONE = re.compile(r"^(?:i am|i'm|i’m) \d{1,3}$", re.IGNORECASE)
+# "I'm vegan", "I am 29": one word said of themselves; unless it is a passing
+# state ("I'm tired", "I am back"), which is not worth remembering.
+_I_AM_ONE_WORD = re.compile(r"^(?:i am|i'm|i’m)\s+(?P<word>[\w-]+)$", re.IGNORECASE)
+_PASSING = frozenset(
+    """tired fine ok okay good great back here there done ready sorry sure busy bored hungry
+    thirsty confused curious lost late early home new well alright happy sad excited stuck
+    sick awake asleep listening in out off on going leaving joking kidding serious confused
+    interested glad thankful grateful impressed surprised worried afraid scared""".split()  # noqa: SIM905
+)
+
+
+def _in_passing(sentence: str) -> bool:
+    one = _I_AM_ONE_WORD.match(sentence)
+    return one is not None and one["word"].lower() in _PASSING
+
+
 # A word between "I" and what they say of themselves: not part of what is said.
 _ADVERB = re.compile(
     r"^(i|i'm|i’m|i am)\s+(?:now|currently|still|also|recently|just|actually|really|finally"
@@ -261,8 +276,10 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
             sentence = _GREETING.sub("", " ".join(clause.split())).strip(" .!,;")
             if len(sentence) > 300 or not _FIRST_PERSON.match(sentence):
                 continue
-            # "I'm Marta" and "I'm 29" are enough; "I'm tired" is not.
-            if len(sentence.split()) >= 3 or intros(sentence) or _AGE_ALONE.match(sentence):
+            if _in_passing(sentence):
+                continue
+            # "I'm Marta", "I'm 29", "I'm vegan" are enough; "I'm tired" is not.
+            if len(sentence.split()) >= 3 or intros(sentence) or _I_AM_ONE_WORD.match(sentence):
                 found.append(_statement(sentence))
     return tuple(found)
 

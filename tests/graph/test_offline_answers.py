@@ -24,8 +24,10 @@ from graph.summary import fold_facts
         ("Hello there! My name's Bo.", [("name", "My name's Bo")]),
         ("I am Marta Silva", [("name", "I am Marta Silva")]),
         ("ok so I moved to Lisbon", [("location", "I moved to Lisbon")]),
-        ("I'm French.", []),  # a nationality, not a name
-        ("I'm tired", []),  # two words, no name: nothing to keep
+        ("I'm French.", [("i m french", "I'm French")]),  # a nationality, not a name
+        ("I'm vegan", [("i m vegan", "I'm vegan")]),
+        ("I'm tired", []),  # a passing state: nothing to keep
+        ("I am back!", []),
     ],
 )
 def test_a_greeting_and_a_name_given_as_i_am(said: str, subjects: list[tuple[str, str]]) -> None:
