@@ -197,7 +197,9 @@ _SENTENCE_END = re.compile(
     r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bProf\.)(?<=[.!?])\s+|\n+"
 )
 _CLAUSE = re.compile(
-    r",?\s+(?:and|but)\s+(?=(?:i|i'm|i’m|my)\b)|,\s*(?=(?:i|i'm|i’m|my)\b)", re.IGNORECASE
+    r",?\s+(?:and|but)\s+(?:(?:now|then|also|still|currently|today|recently),?\s+)?"
+    r"(?=(?:i|i'm|i’m|my)\b)|,\s*(?=(?:i|i'm|i’m|my)\b)",
+    re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"^(?:i|i'm|i’m|i've|my|call me)\b", re.IGNORECASE)
 _MY_THING = re.compile(

@@ -26,6 +26,13 @@ from graph.summary import fold_facts
         ("ok so I moved to Lisbon", [("location", "I moved to Lisbon")]),
         ("I'm French.", [("i m french", "I'm French")]),  # a nationality, not a name
         ("I'm vegan", [("i m vegan", "I'm vegan")]),
+        (
+            "I used to live in Madrid, but now I live in Valencia.",
+            [
+                ("i used to live in madrid", "I used to live in Madrid"),
+                ("location", "I live in Valencia"),
+            ],
+        ),
         ("I'm tired", []),  # a passing state: nothing to keep
         ("I am back!", []),
     ],
