@@ -169,6 +169,11 @@ class MemoryStore:
                     embedding_model=None,
                 )
             )
+            if current.kind != "summary" and draft.content != current.content:
+                # The summaries that say it word for word say the correction (as delete).
+                await _scrub_summaries(
+                    s, user_id, _as_said(current.content), now_said=_as_said(draft.content)
+                )
         await self._embed(user_id)
         return await self.get(user_id, memory_id)
 
@@ -183,7 +188,7 @@ class MemoryStore:
         user asked to forget.
         """
         memory = await self.get(user_id, memory_id)
-        said = " ".join(memory.content.removeprefix("User said: ").split()).strip(" .")
+        said = _as_said(memory.content)
         async with self.db.sessions.begin() as s:
             await s.execute(delete(Memory).where(Memory.id == memory.id))
             scrubbed = memory.kind != "summary" and await _scrub_summaries(s, user_id, said)
@@ -381,11 +386,22 @@ class MemoryStore:
             return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
 
 
+def _as_said(content: str) -> str:
+    """A memory's words as the user said them ("User said: " and spaces aside)."""
+    return " ".join(content.removeprefix("User said: ").split()).strip(" .")
+
+
 async def _scrub_summaries(
-    s: AsyncSession, user_id: str, said: str, session_id: str | None = None
+    s: AsyncSession,
+    user_id: str,
+    said: str,
+    session_id: str | None = None,
+    *,
+    now_said: str | None = None,
 ) -> bool:
     """Drop the lines of the user's summaries (of `session_id` alone, when
-    given) that say `said` (spaces and case aside); whether any went."""
+    given) that say `said` (spaces and case aside), or with `now_said` say that
+    there instead; whether any changed."""
     if len(said) < 3:
         return False
     longest = max(said.split(), key=len)  # the summaries read: those holding it
@@ -400,9 +416,14 @@ async def _scrub_summaries(
     saying = re.compile(rf"(?<!\w){re.escape(said)}(?!\w)", re.IGNORECASE)
     changed = False
     for summary in found.all():
-        lines = summary.content.splitlines()
-        kept = [line for line in lines if not saying.search(" ".join(line.split()))]
-        if len(kept) < len(lines):
+        lines, kept = summary.content.splitlines(), []
+        for line in lines:
+            flat = " ".join(line.split())
+            if not saying.search(flat):
+                kept.append(line)
+            elif now_said:
+                kept.append(saying.sub(lambda _: now_said, flat))
+        if kept != lines:
             summary.content = "\n".join(kept)
             summary.updated_at = func.now()
             summary.embedding_model = None

@@ -84,6 +84,9 @@ async def test_a_deleted_fact_leaves_the_summaries_that_say_it(
     ]
     [theirs] = await memories.list(other, kind="summary")
     assert theirs.content == summary  # another user's summary is theirs
+    await memories.update(user, kept.id, content="User said: My name is Grace Hopper", key=None)
+    [left] = await memories.list(user, kind="summary")
+    assert "- user said: My name is Grace Hopper" in left.content.splitlines()  # corrected
     await memories.delete(user, left.id)  # a summary deleted takes nothing else
     assert [m.id for m in await memories.list(user)] == [kept.id]
 
