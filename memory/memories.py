@@ -7,6 +7,7 @@ import asyncio
 import builtins
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
@@ -371,8 +372,11 @@ class MemoryStore:
             stored = {"id": saved_id, "content": draft.content, "model": model}
             await s.execute(STORE, {**stored, "embedding": vector_literal(vector)})
 
-    async def pending_sessions(self, limit: int = 100) -> builtins.list[tuple[str, str]]:
-        """Sessions whose memory save is owed (e.g. the process died after `done`)."""
+    async def pending_sessions(
+        self, limit: int = 100, *, idle_s: float = 0
+    ) -> builtins.list[tuple[str, str]]:
+        """Sessions whose memory save is owed (e.g. the process died after `done`);
+        with `idle_s`, of those, the ones unchanged for that long."""
         query = (
             select(ChatSession.id, ChatSession.user_id)
             .where(
@@ -382,6 +386,8 @@ class MemoryStore:
             )
             .limit(limit)
         )
+        if idle_s > 0:
+            query = query.where(ChatSession.updated_at < func.now() - timedelta(seconds=idle_s))
         async with self.db.sessions() as s:
             return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
 

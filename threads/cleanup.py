@@ -1,6 +1,7 @@
 """Expired sessions are removed periodically inside `threadline serve`, by one
 process of a fleet at a time (a PostgreSQL advisory lock elects it). Each
-session goes through `Threads.expire`, under its thread lock."""
+session goes through `Threads.expire`, under its thread lock. The same round
+finishes memory saves left owed by threads idle a while (`OWED_IDLE_S`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ if TYPE_CHECKING:  # for annotations only: operations does not import this modul
 
 log = logging.getLogger(__name__)
 CLEANUP_LOCK_KEY = 7_346_211_906
+# A memory save owed by a thread unchanged this long is finished by the cleanup:
+# its process ended first (a `threadline chat` cut off, a server that died while
+# others ran on). Live threads' saves, waiting out their gap, are seconds old.
+OWED_IDLE_S = 120.0
 # The database went away: skip this round, try again next interval.
 CLEANUP_SKIPPED: tuple[type[Exception], ...] = (psycopg.Error, OSError, *DATABASE_DOWN)
 
@@ -35,7 +40,9 @@ async def cleanup_once(threads: Threads) -> int | None:
         if not got or not got[0]:
             return None
         try:
-            return await threads.expire()
+            removed = await threads.expire()
+            await threads.memory_saver.finish_owed(idle_s=OWED_IDLE_S)
+            return removed
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (CLEANUP_LOCK_KEY,))
 

@@ -28,6 +28,7 @@ from memory.memories import MemoryStore
 log = logging.getLogger(__name__)
 
 SAVE_GAP_S = 1.0  # a thread's saves begin at least this far apart (see above)
+FINISH_ON_CLOSE_S = 5.0  # the longest a closing process spends on the saves still waiting
 
 
 class MemorySaver:
@@ -107,10 +108,13 @@ class MemorySaver:
 
     def start_owed_saves(self) -> None:
         """At start, finish the saves a previous process owed (it died after `done`)."""
-        self._startup = asyncio.create_task(self._save_owed(), name="owed-memory-saves")
+        self._startup = asyncio.create_task(self.finish_owed(), name="owed-memory-saves")
 
-    async def _save_owed(self) -> None:
-        while pending := await self.memories.pending_sessions(limit=100):
+    async def finish_owed(self, *, idle_s: float = 0) -> None:
+        """Finish the saves owed (with `idle_s`, by threads unchanged that long:
+        the periodic cleanup's sweep, threads/cleanup.py, for a process that
+        ended owing one while the others ran on)."""
+        while pending := await self.memories.pending_sessions(limit=100, idle_s=idle_s):
             saved = 0
             for session_id, _ in pending:
                 try:
@@ -122,8 +126,15 @@ class MemorySaver:
             log.info("owed memory saves finished", extra={"count": saved})
 
     async def close(self) -> None:
+        """Stop, after running now the saves that wait out their gap (within
+        FINISH_ON_CLOSE_S; what is left stays owed, for the next turn or start)."""
+        waiting, self._later = list(self._later), set()
         for task in list(self._background):
             task.cancel()
+        if waiting:
+            saving = asyncio.gather(*map(self.save, waiting), return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(saving, FINISH_ON_CLOSE_S)
         if self._startup is not None:
             self._startup.cancel()
             with contextlib.suppress(asyncio.CancelledError):

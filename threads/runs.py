@@ -88,6 +88,7 @@ class RunRegistry:
         self.options = options
         self.after_turn = after_turn
         self.active: dict[str, ActiveRun] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # turns, with their after-turn work
         # How many turns run their graph at once here (the others wait, acknowledged),
         # and not before a burst of questions being admitted has passed.
         self.slots = GraphSlots(options.graph_slots or None, admitting_ahead=ADMITTING_AHEAD)
@@ -195,6 +196,8 @@ class RunRegistry:
             await self.locks.release(session_id)
             return session, journaled
         run.task = asyncio.create_task(self._run(run, journaled), name=f"turn-{session.id}")
+        self._tasks.add(run.task)  # until its after-turn work is over too (see drain)
+        run.task.add_done_callback(self._tasks.discard)
         return session, []
 
     async def _journal(
@@ -329,9 +332,11 @@ class RunRegistry:
         return session_id in self.active or await self.locks.running_anywhere(session_id)
 
     async def drain(self, timeout_s: float) -> None:
-        """Take no new turns; let running ones finish within `timeout_s`."""
+        """Take no new turns; let running ones finish within `timeout_s`, with
+        the work after their answers (the memory save: a `threadline chat` that
+        ends right after an answer would otherwise leave it owed)."""
         self.closing = True
-        tasks = [run.task for run in self.active.values() if run.task is not None]
+        tasks = list(self._tasks)
         if not tasks:
             return
         log.info("waiting for %d running turns", len(tasks))

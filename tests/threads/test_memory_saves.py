@@ -7,18 +7,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from graph.offline import OfflineChatModel
 from graph.turn import Turn
-from memory.db import Database
+from memory.db import Database, fetch
 from memory.journal import Journal, NewMessage
 from memory.memories import MemoryStore
 from memory.sessions import Owner, SessionStore
 from tests.support.polling import until
 from tests.support.users import create_user
+from tests.threads.conftest import OpenRuntime
 from threads import memory_saver
+from threads.cleanup import OWED_IDLE_S, cleanup_once
 from threads.memory_saver import MemorySaver
 from threads.runtime import Runtime
 
@@ -145,3 +148,49 @@ async def test_an_edited_question_no_longer_teaches_what_it_said(runtime: Runtim
     assert "User said: I live in Oslo" in learned  # the first question still says it
     [summary] = [m.content for m in await runtime.deps.memories.list(user, kind="summary")]
     assert "Tom" in summary and "I live in Oslo" in summary
+
+
+async def test_a_process_that_closes_right_after_answers_leaves_no_save_owed(
+    runtime_with: OpenRuntime, db: Database
+) -> None:
+    # As `threadline chat` ending at once: the first turn's save was running
+    # after `done`, the second's waiting out the gap; closing finishes both.
+    async with runtime_with() as runtime:
+        user = await create_user(runtime.deps.db, "closes@example.com")
+        session = await runtime.deps.sessions.create(Owner(user_id=user))
+        watcher = runtime.threads.watch(session)
+        for said in ("I live in Oslo.", "My dog is called Rex."):
+            await runtime.threads.ask(session, {"id": str(uuid.uuid4()), "content": said})
+            while (await asyncio.wait_for(watcher.queue.get(), 30))["type"] != "done":
+                pass
+    learned = {m.content for m in await MemoryStore(db).list(user) if m.kind != "summary"}
+    assert learned == {"User said: I live in Oslo", "User said: My dog is called Rex"}
+    assert (
+        await SessionStore(db, anon_ttl=timedelta(hours=1)).get(session.id)
+    ).memory_saved_seq == 4
+
+
+async def test_the_cleanup_finishes_saves_owed_by_threads_idle_a_while(runtime: Runtime) -> None:
+    # A process ended owing a save while this one ran on: the cleanup's round
+    # saves it once the thread has been idle OWED_IDLE_S, and not before.
+    user = await create_user(runtime.deps.db, "owed@example.com")
+    session = await runtime.deps.sessions.create(Owner(user_id=user))
+    said = NewMessage(str(uuid.uuid4()), "user", "I work as a nurse.")
+    await runtime.deps.journal.append(session.id, said)
+
+    async def saved_upto() -> int:
+        return (await runtime.deps.sessions.get(session.id)).memory_saved_seq
+
+    await cleanup_once(runtime.threads)
+    assert await saved_upto() == 0  # changed just now: its own process may still save it
+    await fetch(
+        runtime.deps.db,
+        "UPDATE chat_sessions SET updated_at = now() - make_interval(secs => %(s)s)"
+        " WHERE id = %(id)s",
+        {"s": OWED_IDLE_S + 1, "id": session.id},
+    )
+    await cleanup_once(runtime.threads)
+    assert await saved_upto() == 1
+    assert [m.content for m in await runtime.deps.memories.list(user, kind="fact")] == [
+        "User said: I work as a nurse"
+    ]
