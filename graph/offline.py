@@ -39,8 +39,8 @@ from memory.same_fact import content_words
 LABEL = "[offline model]"
 UNKNOWN = f"{LABEL} I don't know that yet. Tell me and I will remember it."
 _A_GUESS = (
-    "(The closest thing I remember, found by meaning; it may not be what you asked. "
-    "If not, tell me and I will remember it.)"
+    "(The closest thing I remember, found by meaning. If it is not what you asked, "
+    "I don't know that yet: tell me and I will remember it.)"
 )
 _TOKEN = re.compile(r"\S+\s*|\s+")
 

@@ -119,7 +119,7 @@ def test_a_guess_by_meaning_says_it_is_one() -> None:
     told = ["I have a dog called Biscuit", "I'm Priya"]
     reply = offline_reply(prompt(told, told, "What car do I drive?"))
     assert "You told me: I have a dog called Biscuit. (The closest thing I remember" in reply
-    assert "found by meaning; it may not be what you asked" in reply
+    assert "found by meaning. If it is not what you asked, I don't know that yet" in reply
     reply = offline_reply(prompt(told, told, "Do I have a dog?"))
     assert reply.endswith("You told me: I have a dog called Biscuit"), reply
 
