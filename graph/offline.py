@@ -194,6 +194,11 @@ _ASKED = content_words(
     _ASKS.replace("|", " ") + " tell know remember again please name call you your we our"
     " this it or about"
 )
+# Words that rank or date a thing without naming it: "my favourite colour"
+# is not answered by "My favourite food is ramen".
+_NOT_A_SUBJECT = content_words(
+    "favourite favorite best worst first last new old main usual current previous"
+)
 
 
 def is_question(text: str) -> bool:
@@ -266,7 +271,7 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     everything.
     """
     memories = _not_summaries(memories)
-    asked = stems(question)
+    asked = stems(question) - _NOT_A_SUBJECT
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):

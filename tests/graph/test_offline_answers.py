@@ -124,6 +124,14 @@ def test_a_guess_by_meaning_says_it_is_one() -> None:
     assert reply.endswith("You told me: I have a dog called Biscuit"), reply
 
 
+def test_a_word_that_ranks_a_thing_does_not_name_it() -> None:
+    told = ["My favourite food is ramen", "My daughter is 9"]
+    reply = offline_reply(prompt([], told, "What's my favourite colour?"))
+    assert "I don't know that yet" in reply and "ramen" not in reply, reply
+    assert offline_reply(prompt([], told, "What's my favourite food?")).endswith("is ramen")
+    assert offline_reply(prompt([], told, "How old is my daughter?")).endswith("is 9")
+
+
 def test_a_question_about_my_thing_takes_what_they_said_they_have() -> None:
     # "my pet": what they said they have answers, said either way, before a
     # "my …" memory ranked below it.
