@@ -26,8 +26,6 @@ from memory.vectors import STORE, Vectors, vector_literal
 KINDS = ("summary", "preference", "entity", "fact")
 CONTENT_MAX = 4000
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
 # Ids are made by gen_random_uuid(); anything else names no memory, and never
 # reaches the database (a NUL byte in it would make PostgreSQL fail).
 _MEMORY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
