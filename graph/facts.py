@@ -198,7 +198,7 @@ _SENTENCE_END = re.compile(
 )
 _CLAUSE = re.compile(
     r",?\s+(?:and|but)\s+(?:(?:now|then|also|still|currently|today|recently),?\s+)?"
-    r"(?=(?:i|i'm|i’m|my)\b)|,\s*(?=(?:i|i'm|i’m|my)\b)",
+    r"(?=(?:i|i'm|i’m|my)\b)|,\s*(?=(?:i|i'm|i’m)\s)",
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"^(?:i|i'm|i’m|i've|my|call me)\b", re.IGNORECASE)

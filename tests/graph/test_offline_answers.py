@@ -33,6 +33,10 @@ from graph.summary import fold_facts
                 ("location", "I live in Valencia"),
             ],
         ),
+        (  # a list after a comma is not a statement of its own
+            "My favourite foods are pizza, my mum's lasagne and sushi.",
+            [("favourite foods", "My favourite foods are pizza, my mum's lasagne and sushi")],
+        ),
         ("I'm tired", []),  # a passing state: nothing to keep
         ("I am back!", []),
     ],
