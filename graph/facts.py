@@ -225,7 +225,7 @@ _I_AM_ONE_WORD = re.compile(r"^(?:i am|i'm|i’m)\s+(?P<word>[\w-]+)$", re.IGNOR
 _PASSING = frozenset(
     """tired fine ok okay good great back here there done ready sorry sure busy bored hungry
     thirsty confused curious lost late early home new well alright happy sad excited stuck
-    sick awake asleep listening in out off on going leaving joking kidding serious confused
+    sick awake asleep listening in out off on going leaving joking kidding serious
     interested glad thankful grateful impressed surprised worried afraid scared""".split()  # noqa: SIM905
 )
 

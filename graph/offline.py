@@ -79,7 +79,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             told = fact.sentence if fact is not None else None
         if told is None and kind in _GUESSED_KINDS:  # "I'm a software engineer"
             closest = closest_memory(question, memories)
-            return f"{LABEL} You told me: {closest}. {_A_GUESS}" if closest else UNKNOWN
+            return guessed(closest) if closest else UNKNOWN
         if told is None:
             return UNKNOWN
         reply = said_back(kind, told)
@@ -98,7 +98,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             return f"{LABEL} You told me: {best}"
         closest = closest_memory(question, memories)
         if closest is not None:
-            return f"{LABEL} You told me: {closest}. {_A_GUESS}"
+            return guessed(closest)
         if about_the_user(question):
             return UNKNOWN
     stated = find_facts(question)
@@ -304,6 +304,11 @@ def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None
         if not my_thing or _THEIR_THING.match(said):
             return said
     return None
+
+
+def guessed(said: str) -> str:
+    """A memory found by meaning alone (`closest_memory`), said as the guess it is."""
+    return f"{LABEL} You told me: {said}. {_A_GUESS}"
 
 
 def _not_summaries(memories: list[tuple[str, str]]) -> list[tuple[str, str]]:
