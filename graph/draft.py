@@ -64,23 +64,36 @@ async def stream_reply(
     return add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
 
 
+class ToolsRefused(Exception):
+    """The model's server answered 400 to being offered tools, before any text:
+    a model without function calling (Ollama models without tool support, vLLM
+    without auto tool choice). The caller asks again without them."""
+
+
+_told: set[tuple[str, str]] = set()  # (endpoint, model) whose refusal was logged
+
+
+def tell_once(model: Any) -> None:
+    """Log a model's refusal of tools once per endpoint and model, not every turn."""
+    key = (str(getattr(model, "openai_api_base", "")), str(getattr(model, "model_name", "")))
+    if key not in _told:
+        _told.add(key)
+        log.warning("the model %s refuses tools: memory requests are recognised by pattern", key[1])
+
+
 async def ask_model(
     ctx: TurnContext, tools: list[BaseTool], messages: list[BaseMessage], write: Any, draft: Draft
 ) -> AIMessageChunk | None:
     """One model call, offering `tools`. A failure before any answer text fails
-    the turn (ModelUnavailable); after some, it ends the answer with an error."""
+    the turn (ModelUnavailable); after some, it ends the answer with an error.
+    A 400 to the tools themselves, before any text, raises ToolsRefused."""
     model = ctx.model.bind_tools(tools) if tools else ctx.model
     try:
-        try:
-            return await stream_reply(model, messages, ctx, write, draft)
-        except openai.BadRequestError:
-            if not tools or draft["content"]:
-                raise
-            # A model that takes no tools (a local server's model without
-            # function calling answers 400 to them): the same call without.
-            log.warning("the model refused tools; asked again without them")
-            return await stream_reply(ctx.model, messages, ctx, write, draft)
+        return await stream_reply(model, messages, ctx, write, draft)
     except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
+        if isinstance(exc, openai.BadRequestError) and tools and not draft["content"]:
+            tell_once(ctx.model)
+            raise ToolsRefused from exc
         log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
         if not draft["content"]:
             raise ModelUnavailable(f"The model is unavailable: {in_words(exc)}.") from exc

@@ -15,14 +15,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.runtime import Runtime
 
 from graph.context import TurnContext
-from graph.draft import ask_model
-from graph.intents import asks_to_forget
+from graph.draft import ToolsRefused, ask_model
+from graph.intents import asks_to_forget, recognise
 from graph.offline import estimate_tokens
-from graph.planner import Situation, decide
+from graph.planner import Situation, decide, tool_plan
 from graph.prompts import build_prompt, memory_refs
 from graph.state import TOOL_OF_STEP, Draft, ThreadState, empty_draft
 from graph.tools import can_use_tools, memory_tools, run_planned, use_tools
@@ -212,11 +212,45 @@ async def execution(state: ThreadState, runtime: Runtime[TurnContext]) -> dict[s
     else:
         offer = tools if plan["step"] == "tools" else []
         prompt = build_prompt(state, with_tools=bool(offer))
-        reply = await ask_model(ctx, offer, prompt, write, draft)
+        try:
+            reply = await ask_model(ctx, offer, prompt, write, draft)
+        except ToolsRefused:
+            return await without_tools(state, ctx, tools, write, draft, steps)
         calls = reply is not None and bool(reply.tool_calls or reply.invalid_tool_calls)
         if reply is not None and offer and calls and not cancelled(ctx):
             used += await use_tools(offer, reply, work, write, ctx.cancel)
     return {"work": work, "tools_used": used, "draft": draft, "steps": steps}
+
+
+async def without_tools(
+    state: ThreadState, ctx: TurnContext, tools: list[Any], write: Any, draft: Draft, steps: int
+) -> dict[str, Any]:
+    """The pass for a model that refuses tools: a memory request in the question
+    (remember, forget, search) is recognised as the offline model's is and its
+    tool run, then the model answers, told in words what was done (a model
+    without function calling may not take tool messages either). The pass's
+    plan becomes "answer", so planning ends the turn after it."""
+    work, used = list(state.get("work", [])), list(state.get("tools_used", []))
+    before, done = len(work), []
+    intent = recognise(state["query"]["content"])
+    fallback = tool_plan(intent, state.get("loaded_memories", [])) if intent else None
+    if fallback is not None and fallback["step"] in TOOL_OF_STEP:
+        name = TOOL_OF_STEP[fallback["step"]]
+        used += await run_planned(tools, name, fallback["args"], work, write, f"planned_{steps}")
+        done = [f"{name}: {m.content}" for m in work[before:] if isinstance(m, ToolMessage)]
+    elif fallback is not None and intent is not None and intent.kind == "forget":
+        done = [f"forget: no saved memory matches “{intent.topic}”; nothing was forgotten"]
+    shown: list[AnyMessage] = work[:before]
+    prompt = build_prompt({**state, "work": shown}, with_tools=False, done=done)
+    await ask_model(ctx, [], prompt, write, draft)
+    reason = fallback["reason"] if fallback else "no memory request in the question"
+    return {
+        "work": work,
+        "tools_used": used,
+        "draft": draft,
+        "steps": steps,
+        "plan": {"step": "answer", "reason": f"the model takes no tools; {reason}", "args": {}},
+    }
 
 
 async def after_execution(state: ThreadState) -> str:

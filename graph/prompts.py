@@ -33,6 +33,9 @@ TOOLS_PROMPT = """You have tools for the user's long-term memory:
 - forget: delete a memory by its reference (m1, m2, … as listed with the memories).
 Tell the user briefly what you saved or forgot."""
 
+# For a model that takes no tools, what was done for the message, in words.
+DONE_PROMPT = "Done for this message with the user's memory (tell the user briefly):"
+
 SUMMARIZE_PROMPT = """Update the running summary of a conversation.
 Keep every fact the user stated about themselves (name, where they live, work,
 preferences, people and projects), decisions made and open questions. Be brief:
@@ -83,11 +86,14 @@ def users_name(state: ThreadState) -> str | None:
     return names[-1] if names else None
 
 
-def build_prompt(state: ThreadState, *, with_tools: bool) -> list[BaseMessage]:
+def build_prompt(
+    state: ThreadState, *, with_tools: bool, done: list[str] | None = None
+) -> list[BaseMessage]:
     """System prompt (with today's date and the user's name when known), then
     the memories and the summary, then the window, then this turn's tool calls
     and results so far. With tools offered, the prompt says what they are for
-    and gives each memory its short reference."""
+    and gives each memory its short reference. `done`: what was done for the
+    message, in words, for a model that takes no tools (graph/nodes.py)."""
     about = f"Today is {date.today():%A, %d %B %Y}."
     if name := users_name(state):
         about += f" The user's name is {name}."
@@ -98,6 +104,8 @@ def build_prompt(state: ThreadState, *, with_tools: bool) -> list[BaseMessage]:
         parts.append(SUMMARY_SECTION.format(summary=state["summary"]))
     if with_tools:
         parts.append(TOOLS_PROMPT)
+    if done:
+        parts.append("\n".join([DONE_PROMPT, *(f"- {line}" for line in done)]))
     work: list[AnyMessage] = state.get("work", [])
     return [SystemMessage("\n\n".join(parts)), *alternating(state.get("messages", [])), *work]
 

@@ -236,6 +236,60 @@ async def test_a_model_that_refuses_tools_is_asked_again_without_them(
     assert [r.answered for r in stub.completions] == ["400", "ok"]
 
 
+def system_prompt(request: Any) -> str:
+    return str(request.messages[0]["content"])
+
+
+async def test_a_model_that_refuses_tools_still_forgets_what_it_is_asked_to(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    # Without function calling the model cannot call `forget`: the request is
+    # recognised as the offline model's is, the memory deleted, and the model
+    # told in words what was done (no tool messages, which it may refuse too).
+    user, session = await user_session(harness, "forget-notools@example.com")
+    store = MemoryStore(harness.db)
+    tennis = await store.add(user, MemoryDraft("fact", "sport", "User said: I play tennis"))
+    await store.add(user, MemoryDraft("fact", "pet", "User said: I have a cat"))
+    stub.refuses_tools = True
+    stub.reply = lambda messages: "Done, I forgot it."
+    events = await turn(harness, stub, session, user, content="Forget that I play tennis.")
+    message = answer(events)
+    assert message["content"] == "Done, I forgot it." and not message["has_error"]
+    assert [u["name"] for u in message["tools_used"]] == ["forget"]
+    with pytest.raises(MemoryNotFound):
+        await store.get(user, tennis.id)
+    assert [m.content for m in await store.list(user)] == ["User said: I have a cat"]
+    assert [r.answered for r in stub.completions] == ["400", "ok"]
+    prompt = system_prompt(stub.completions[1])
+    assert "Done for this message" in prompt and "forget: Forgot memory" in prompt
+    assert "I play tennis" in prompt.split("Done for this message")[1]
+    assert "You have tools" not in prompt  # the answer is asked for without them
+    # planning ends the turn after that pass: one answer, no second round
+    plans = [p["plan"] for p in events if p.get("node") == "planning" and "plan" in p]
+    assert plans == ["tools", "respond"]
+
+
+async def test_a_model_that_refuses_tools_still_remembers_and_says_when_nothing_matches(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    user, session = await user_session(harness, "remember-notools@example.com")
+    store = MemoryStore(harness.db)
+    stub.refuses_tools = True
+    stub.reply = lambda messages: "OK."
+    message = answer(
+        await turn(harness, stub, session, user, content="Remember that my sister is Ana.")
+    )
+    assert [u["name"] for u in message["tools_used"]] == ["remember"]
+    assert [m.content for m in await store.list(user)] == ["User said: my sister is Ana"]
+    assert "remember: Saved" in system_prompt(stub.completions[-1])
+    message = answer(
+        await turn(harness, stub, session, user, content="Forget that I have a boat.")
+    )
+    assert message["tools_used"] == []
+    assert "nothing was forgotten" in system_prompt(stub.completions[-1])
+    assert len(await store.list(user)) == 1
+
+
 def test_models_that_cannot_call_tools_are_not_offered_them() -> None:
     for model in (OfflineChatModel(), GenericFakeChatModel(messages=iter(["hi"]))):
         assert not can_use_tools(model)

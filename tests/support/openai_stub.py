@@ -142,6 +142,12 @@ class _Failure:
     retry_after_ms: int | None
 
 
+def has_tool_messages(body: dict[str, Any]) -> bool:
+    """Whether a request's messages carry tool calls or their results."""
+    messages = body.get("messages") or []
+    return any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+
+
 @dataclass
 class OpenAIStub:
     """The stub's script and record; tests change it while the server runs."""
@@ -153,8 +159,9 @@ class OpenAIStub:
     listed_models: list[str] = field(default_factory=lambda: ["stub-model"])  # GET /v1/models
     keep_alive: bool = False  # False: `Connection: close`, so no client socket outlives a test
     cut_after: int | None = None  # drop streamed answers after this many text pieces
-    # Answer 400 to a request offering tools, as a local server's model without
-    # function calling does ("... does not support tools").
+    # Answer 400 to a request offering tools, or carrying tool calls or results,
+    # as a local server's model without function calling may ("... does not
+    # support tools").
     refuses_tools: bool = False
     host: str = "127.0.0.1"
     port: int = 0
@@ -245,7 +252,7 @@ class OpenAIStub:
         record = StubRequest(request.url.path, dict(request.headers), body)
         with self._lock:
             self.requests.append(record)
-        if self.refuses_tools and body.get("tools"):
+        if self.refuses_tools and (body.get("tools") or has_tool_messages(body)):
             record.answered = "400"
             return JSONResponse(
                 {
