@@ -282,9 +282,7 @@ async def test_a_model_that_refuses_tools_still_remembers_and_says_when_nothing_
     assert [u["name"] for u in message["tools_used"]] == ["remember"]
     assert [m.content for m in await store.list(user)] == ["User said: my sister is Ana"]
     assert "remember: Saved" in system_prompt(stub.completions[-1])
-    message = answer(
-        await turn(harness, stub, session, user, content="Forget that I have a boat.")
-    )
+    message = answer(await turn(harness, stub, session, user, content="Forget that I have a boat."))
     assert message["tools_used"] == []
     assert "nothing was forgotten" in system_prompt(stub.completions[-1])
     assert len(await store.list(user)) == 1
