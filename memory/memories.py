@@ -20,7 +20,7 @@ from memory.embeddings import Vector
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
 from memory.models import ChatMessage, ChatSession, Memory
-from memory.same_fact import same_memory
+from memory.same_fact import content_words, said_within, same_memory
 from memory.vectors import STORE, Vectors, vector_literal
 
 KINDS = ("summary", "preference", "entity", "fact")
@@ -180,11 +180,11 @@ class MemoryStore:
         """Delete one of the user's memories; returns it as it was.
 
         A fact, preference or entity also leaves the user's conversation
-        summaries: the lines of theirs that say it word for word go (the offline
-        summary keeps each statement on a line of its own, graph/summary.py; a
-        model's summary says it in its own words, which stay). Else the memory
-        panel, and the prompt of every later thread, would still hold what the
-        user asked to forget.
+        summaries: the lines of theirs that say it go, word for word (the
+        offline summary keeps each statement on a line of its own,
+        graph/summary.py) or in other words naming all it names (a model's
+        summary). Else the memory panel, and the prompt of every later thread,
+        would still hold what the user asked to forget.
         """
         memory = await self.get(user_id, memory_id)
         said = _as_said(memory.content)
@@ -198,30 +198,39 @@ class MemoryStore:
     async def unlearn(self, user_id: str, session_id: str, sentences: builtins.list[str]) -> int:
         """Take back what a session's retracted question taught (an edited or
         rolled-back question whose save ran): the memories learned there that
-        say one of its `sentences` as the user said it, and the lines of the
-        session's summary that say it; unless the session's journal still
-        holds it in a question of the user's. Returns the memories deleted.
-        (A model's memory in its own words is not found this way.)"""
-        gone, scrubbed = 0, False
+        say one of its `sentences`, as the user said it or in other words naming
+        nothing more (a model's: "The user has a dog named Rex" for "My dog is
+        called Rex"), and the lines of the session's summary that say it;
+        unless a question of the session's journal still says it. Returns the
+        memories deleted."""
+        gone, scrubbed = [], False
         async with self.db.sessions.begin() as s:
-            for sentence in dict.fromkeys(" ".join(t.split()) for t in sentences):
-                if len(sentence) < 3 or await _still_said(s, session_id, sentence):
-                    continue
-                deleted = await s.scalars(
-                    delete(Memory)
-                    .where(
+            learned = (
+                await s.scalars(
+                    select(Memory).where(
                         Memory.user_id == user_id,
                         Memory.source_session_id == session_id,
                         Memory.kind != "summary",
-                        Memory.content == f"User said: {sentence}",
                     )
-                    .returning(Memory.id)
                 )
-                gone += len(deleted.all())
+            ).all()
+            for sentence in dict.fromkeys(" ".join(t.split()) for t in sentences):
+                if len(sentence) < 3 or await _still_said(s, session_id, sentence):
+                    continue
+                for memory in learned:
+                    if memory in gone:
+                        continue
+                    if memory.content == f"User said: {sentence}" or (
+                        said_within(memory.content, sentence)
+                        and not await _still_said(s, session_id, memory.content, reworded=True)
+                    ):
+                        gone.append(memory)
                 scrubbed |= await _scrub_summaries(s, user_id, sentence, session_id)
+            if gone:
+                await s.execute(delete(Memory).where(Memory.id.in_([m.id for m in gone])))
         if scrubbed:
             await self._embed(user_id)
-        return gone
+        return len(gone)
 
     async def load_relevant(
         self, user_id: str, query: str, *, summaries: int = 4, budget_tokens: int = 1500
@@ -404,15 +413,22 @@ async def _scrub_summaries(
     now_said: str | None = None,
 ) -> bool:
     """Drop the lines of the user's summaries (of `session_id` alone, when
-    given) that say `said` (spaces and case aside), or with `now_said` say that
-    there instead; whether any changed."""
+    given) that say `said`: word for word (spaces and case aside), or in other
+    words (memory/same_fact.py: said_within; a model's summary: "Mentioned
+    playing tennis on Sundays" says "The user plays tennis on Sundays");
+    whether any changed. With `now_said`, a line that says it word
+    for word says that there instead, and a line in other words stays."""
     if len(said) < 3:
         return False
-    longest = max(said.split(), key=len)  # the summaries read: those holding it
+    named = content_words(said)
+    reworded = len(named) >= 2 and now_said is None
+    # The summaries read: those holding its longest word (or stem, which every
+    # wording holds; "not" stands for "n't", which does not hold it).
+    marks = [w for w in named if w != "not"] if reworded else said.split()
     query = select(Memory).where(
         Memory.user_id == user_id,
         Memory.kind == "summary",
-        Memory.content.ilike(like_pattern(longest)),
+        Memory.content.ilike(like_pattern(max(marks, key=len))),
     )
     if session_id is not None:
         query = query.where(Memory.source_session_id == session_id)
@@ -423,10 +439,11 @@ async def _scrub_summaries(
         lines, kept = summary.content.splitlines(), []
         for line in lines:
             flat = " ".join(line.split())
-            if not saying.search(flat):
+            if saying.search(flat):
+                if now_said:
+                    kept.append(saying.sub(lambda _: now_said, flat))
+            elif not (reworded and said_within(said, flat)):
                 kept.append(line)
-            elif now_said:
-                kept.append(saying.sub(lambda _: now_said, flat))
         if kept != lines:
             summary.content = "\n".join(kept)
             summary.updated_at = func.now()
@@ -435,18 +452,33 @@ async def _scrub_summaries(
     return changed
 
 
-async def _still_said(s: AsyncSession, session_id: str, sentence: str) -> bool:
-    """Whether a question of the session's journal still says `sentence`."""
-    found = await s.scalar(
-        select(ChatMessage.id)
-        .where(
+async def _still_said(
+    s: AsyncSession, session_id: str, sentence: str, *, reworded: bool = False
+) -> bool:
+    """Whether a question of the session's journal still says `sentence`: word
+    for word, or (`reworded`) naming all it names (memory/same_fact.py)."""
+    if not reworded:
+        found = await s.scalar(
+            select(ChatMessage.id)
+            .where(
+                ChatMessage.session_id == session_id,
+                ChatMessage.role == "user",
+                ChatMessage.content.ilike(like_pattern(sentence)),
+            )
+            .limit(1)
+        )
+        return found is not None
+    named = [w for w in content_words(sentence) if w != "not"]
+    if not named:
+        return False
+    questions = await s.scalars(
+        select(ChatMessage.content).where(
             ChatMessage.session_id == session_id,
             ChatMessage.role == "user",
-            ChatMessage.content.ilike(like_pattern(sentence)),
+            ChatMessage.content.ilike(like_pattern(max(named, key=len))),
         )
-        .limit(1)
     )
-    return found is not None
+    return any(said_within(sentence, question) for question in questions.all())
 
 
 def _upsert(

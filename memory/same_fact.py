@@ -81,6 +81,18 @@ def says_the_same(content: str, other: str) -> bool:
     return content_words(content) == content_words(other)
 
 
+_NEGATIONS = frozenset({"not", "no", "never"})
+
+
+def said_within(fact: str, line: str) -> bool:
+    """Whether `line` says `fact`, perhaps among other things: it names all the
+    fact names (two things at least: one shared word is not the fact) and is
+    negated alike ("User doesn't like early starts" does not say "User likes
+    early starts")."""
+    named, told = content_words(fact), content_words(line)
+    return len(named) >= 2 and named <= told and named & _NEGATIONS == told & _NEGATIONS
+
+
 async def same_memory(
     s: AsyncSession, user_id: str, kind: str, content: str, vector: Vector, model: str
 ) -> str | None:

@@ -91,6 +91,74 @@ async def test_a_deleted_fact_leaves_the_summaries_that_say_it(
     assert [m.id for m in await memories.list(user)] == [kept.id]
 
 
+async def test_a_deleted_fact_leaves_a_models_summary_lines_that_say_it_in_other_words(
+    db: Database, memories: MemoryStore, sessions: SessionStore, journal: Journal
+) -> None:
+    # A model learns and summarises in its own words: the lines naming all the
+    # forgotten fact names go, the others stay (one shared word is not it).
+    user = await create_user(db, "model-words@example.com")
+    summary = "\n".join(
+        [
+            "Conversation “Weekend plans”:",
+            "- The user mentioned playing tennis on Sundays with a friend.",
+            "- User plays tennis on Sundays",
+            "- Asked which tennis courts are open on Saturdays.",
+            "- The user's sister Ana lives in Porto.",
+            "- User doesn't like early starts.",
+        ]
+    )
+    session = await sessions.create(Owner(user_id=user))
+    await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "hi"))
+    assert await memories.save_from_session(session.id, user, [], summary, upto_seq=1)
+    tennis = await memories.add(
+        user, MemoryDraft("fact", None, "The user plays tennis on Sundays.")
+    )
+    early = await memories.add(user, MemoryDraft("preference", None, "Dislikes early starts"))
+    mornings = await memories.add(user, MemoryDraft("fact", None, "User likes early starts"))
+    await memories.delete(user, tennis.id)
+    [left] = await memories.list(user, kind="summary")
+    assert left.content.splitlines() == [
+        "Conversation “Weekend plans”:",
+        "- Asked which tennis courts are open on Saturdays.",
+        "- The user's sister Ana lives in Porto.",
+        "- User doesn't like early starts.",
+    ]
+    await memories.delete(user, early.id)  # "dislik" is not "not like": the line stays
+    await memories.delete(user, mornings.id)  # the line says the opposite: it stays
+    [left] = await memories.list(user, kind="summary")
+    assert "- User doesn't like early starts." in left.content.splitlines()
+
+
+async def test_unlearning_a_retracted_question_takes_back_a_models_memories_of_it(
+    db: Database, memories: MemoryStore, sessions: SessionStore, journal: Journal
+) -> None:
+    # "My dog is called Rex." edited away: the memory a model learned from it in
+    # its own words goes; one saying more, or one another question of the
+    # thread still says, or one of another thread, stays.
+    async def thread(user: str, *questions: str) -> str:
+        session = await sessions.create(Owner(user_id=user))
+        for n, question in enumerate(questions, start=1):
+            await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", question))
+        drafts = [
+            MemoryDraft("fact", None, "The user has a dog named Rex."),
+            MemoryDraft("fact", None, "The user's dog Rex is 3 years old."),
+            MemoryDraft("fact", None, "The user lives in Oslo."),
+        ]
+        assert await memories.save_from_session(session.id, user, drafts, None, upto_seq=n)
+        return session.id
+
+    ana, ben = await create_user(db, "ana@example.com"), await create_user(db, "ben@x.org")
+    retracted = await thread(ana, "I live in Oslo.")
+    assert await memories.unlearn(ana, retracted, ["My dog is called Rex"]) == 1
+    assert sorted(m.content for m in await memories.list(ana)) == [
+        "The user lives in Oslo.",
+        "The user's dog Rex is 3 years old.",
+    ]
+    still_said = await thread(ben, "I live in Oslo.", "Rex is what I call my dog.")
+    assert await memories.unlearn(ben, still_said, ["My dog is called Rex"]) == 0
+    assert len(await memories.list(ben)) == 3
+
+
 async def test_relevant_memories_for_a_question(db: Database, memories: MemoryStore) -> None:
     user = await create_user(db, "c@example.com")
     for i in range(30):
