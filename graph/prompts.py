@@ -49,7 +49,8 @@ about the user for future conversations, one memory per fact.
 - updates: a known memory the conversation changed (they moved, changed jobs,
   changed their name): its reference and how it now stands.
 - summary: the conversation in at most 10 short lines, building on the summary
-  so far; leave it empty when the conversation held nothing worth keeping."""
+  so far; leave it empty when the conversation held nothing worth keeping.
+Leave out anything the user asked you to forget, and the request itself."""
 
 
 def memory_refs(memories: list[dict[str, Any]]) -> dict[str, str]:
