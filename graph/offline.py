@@ -87,10 +87,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             reply = f"{reply} You asked me to call you {called}."
         return f"{LABEL} {reply}"
     if _ALL_ABOUT_ME.search(question):
-        known = [said for group, said in memories if group != _PAST][:5]
-        if known:
-            return f"{LABEL} You told me: " + "; ".join(known) + "."
-        return f"{LABEL} I don't know anything about you yet. Tell me and I will remember it."
+        return f"{LABEL} {all_about_them(memories)}"
     if is_question(question):
         earlier = said_earlier([text_of(m) for m in humans[:-1]])
         best = best_memory(question, earlier + memories)
@@ -127,6 +124,27 @@ _ASKS = (
 )
 _QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
 _ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm)\b", re.IGNORECASE)
+
+
+LISTED = 12  # what "What do you know about me?" lists at most
+
+
+def all_about_them(memories: list[tuple[str, str]]) -> str:
+    """What the loaded memories say of the user: who and where they are and what
+    they do first, then the rest as loaded, past conversations left out."""
+    known = list(dict.fromkeys(said for group, said in memories if group != _PAST))
+    if not known:
+        return "I don't know anything about you yet. Tell me and I will remember it."
+    first = ("name", "preferred name", "location", "work", "age")
+
+    def rank(said: str) -> int:
+        subjects = [st.subject for st in statements(said)]
+        return min((first.index(s) for s in subjects if s in first), default=len(first))
+
+    known.sort(key=rank)  # stable: the rest keep the order they were loaded in
+    listed = "; ".join(known[:LISTED])
+    more = len(known) - LISTED
+    return f"You told me: {listed}" + (f"; and {more} more things." if more > 0 else ".")
 
 
 def about_the_user(question: str) -> bool:

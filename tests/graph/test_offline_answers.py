@@ -196,6 +196,16 @@ def test_the_latest_statement_of_a_kind_answers() -> None:
 def test_what_it_knows_about_the_user_is_listed() -> None:
     reply = offline_reply(prompt([], MEMORIES[:2], "What do you know about me?"))
     assert "You told me: I'm Marta; I live in Porto." in reply
+    # Everything loaded, who and where first (the relevant ones come first in
+    # the prompt, but a name told a while ago is not left out), each once.
+    reply = offline_reply(prompt(MEMORIES[2:5], MEMORIES, "What do you know about me?"))
+    assert reply.endswith(
+        "You told me: I'm Marta; I live in Porto; I work as a nurse at the city hospital; "
+        "I am 34 years old; My sister Ana is getting married in June; I'm allergic to peanuts."
+    )
+    many = [f"My friend number {n} is called Friend{n}" for n in range(20)]
+    reply = offline_reply(prompt([], many, "What do you know about me?"))
+    assert reply.count("My friend number") == 12 and reply.endswith("; and 8 more things.")
     assert "I don't know anything about you yet" in offline_reply(
         [HumanMessage("What do you know about me?")]
     )
