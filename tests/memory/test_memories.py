@@ -137,14 +137,17 @@ async def test_unlearning_a_retracted_question_takes_back_a_models_memories_of_i
     # thread still says, or one of another thread, stays.
     async def thread(user: str, *questions: str) -> str:
         session = await sessions.create(Owner(user_id=user))
-        for n, question in enumerate(questions, start=1):
+        for question in questions:
             await journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", question))
         drafts = [
             MemoryDraft("fact", None, "The user has a dog named Rex."),
             MemoryDraft("fact", None, "The user's dog Rex is 3 years old."),
             MemoryDraft("fact", None, "The user lives in Oslo."),
         ]
-        assert await memories.save_from_session(session.id, user, drafts, None, upto_seq=n)
+        saved = await memories.save_from_session(
+            session.id, user, drafts, None, upto_seq=len(questions)
+        )
+        assert saved
         return session.id
 
     ana, ben = await create_user(db, "ana@example.com"), await create_user(db, "ben@x.org")
