@@ -156,7 +156,10 @@ async def save_session_memories(
         known = await memories.load_relevant(owed.user_id, said[:2000], summaries=0)
         lessons = await learn_with_model(model, owed.summary, turns, known)
     summary = lessons.summary
-    if summary and owed.title and not summary.startswith("Conversation"):
+    # Titled by the thread's title, unless that asks to forget something (a
+    # thread begun with "Forget that I …" would keep it in every later prompt).
+    titled = owed.title and not asks_to_forget(owed.title)
+    if summary and titled and not summary.startswith("Conversation"):
         summary = f"Conversation “{owed.title}”:\n{summary}"
     return await memories.save_from_session(
         session_id,

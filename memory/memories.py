@@ -399,6 +399,10 @@ class MemoryStore:
             return [(r.id, r.user_id) for r in (await s.execute(query)).all()]
 
 
+# The first line of a summary, naming its thread (graph/remember.py).
+_TITLE_LINE = re.compile(r"\s*Conversation(?: “.*”)?:\s*")
+
+
 def _as_said(content: str) -> str:
     """A memory's words as the user said them ("User said: " and spaces aside)."""
     return " ".join(content.removeprefix("User said: ").split()).strip(" .")
@@ -444,11 +448,15 @@ async def _scrub_summaries(
                     kept.append(saying.sub(lambda _: now_said, flat))
             elif not (reworded and said_within(said, flat)):
                 kept.append(line)
-        if kept != lines:
-            summary.content = "\n".join(kept)
-            summary.updated_at = func.now()
-            summary.embedding_model = None
-            changed = True
+        if kept == lines:
+            continue
+        changed = True
+        if not [line for line in kept if line.strip() and not _TITLE_LINE.fullmatch(line)]:
+            await s.delete(summary)  # nothing left but its title
+            continue
+        summary.content = "\n".join(kept)
+        summary.updated_at = func.now()
+        summary.embedding_model = None
     return changed
 
 

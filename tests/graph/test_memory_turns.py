@@ -22,7 +22,7 @@ async def ask_as(
     memory: bool = True,
 ) -> list[dict]:
     ctx = harness.context(
-        memory_loader=lambda uid, query: store.load_relevant(uid, query),
+        memory_loader=lambda uid, query: store.load_relevant(uid, query), memories=store
     )
     turn = Turn(session_id, user_id, memory, {"id": str(uuid.uuid4()), "content": text})
     events = [e async for e in run_turn(harness.graph, harness.db.pool, ctx, turn)]
@@ -134,3 +134,24 @@ async def test_a_newcomer_introduced_in_one_thread_is_known_in_the_next(harness:
     ):
         answer = answer_of(await ask_as(harness, store, second, user, question))
         assert expected in answer, (question, answer)
+
+
+async def test_a_thread_begun_by_a_request_to_forget_is_not_titled_by_it(
+    harness: Harness,
+) -> None:
+    # The thread takes its first question as its title; its summary is titled
+    # by it too, unless that asks to forget something: a later prompt would
+    # still say what was forgotten.
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "forgets-first@example.com")
+    told = (await harness.sessions.create(Owner(user_id=user))).id
+    await ask_as(harness, store, told, user, "I'm allergic to shellfish.")
+    thread = (await harness.sessions.create(Owner(user_id=user))).id
+    await ask_as(harness, store, thread, user, "Forget that I'm allergic to shellfish.")
+    await ask_as(harness, store, thread, user, "I moved to York last month.")
+    assert (await harness.sessions.get(thread)).title == "Forget that I'm allergic to shellfish."
+    learned = [m.content for m in await store.list(user)]
+    assert "User said: I moved to York last month" in learned
+    assert not [said for said in learned if "shellfish" in said], learned
+    # the first thread's summary said nothing else: it is gone, not left empty
+    assert {m.source_session_id for m in await store.list(user, kind="summary")} == {thread}
