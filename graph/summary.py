@@ -8,7 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from graph.facts import statements
-from graph.intents import asks_to_forget
+from graph.intents import recognise
 from graph.offline import OfflineChatModel
 from graph.prompts import SUMMARIZE_PROMPT
 
@@ -34,8 +34,9 @@ async def summarize(model: BaseChatModel, previous: str, turns: Sequence[Turn]) 
 
 def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
     """Keep what the user said about themselves verbatim (every first-person
-    statement, graph/facts.py: statements), and the rest, what they asked or
-    asked for, in brief; a request to forget is not kept (nor what it names).
+    statement, graph/facts.py: statements, and what they asked to be
+    remembered), and the rest, what they asked or asked for, in brief; a
+    request to forget is not kept (nor what it names).
 
     Fact lines survive the length cap before topic lines do, so a name told in
     turn one is still known at turn one thousand.
@@ -43,8 +44,14 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
     facts = [line for line in previous.splitlines() if line.startswith("- user said: ")]
     topics = [line for line in previous.splitlines() if line.startswith("- user asked: ")]
     for role, content in turns:
-        if role != "user" or asks_to_forget(content):
+        request = recognise(content) if role == "user" else None
+        if role != "user" or (request is not None and request.kind == "forget"):
             continue  # a request to forget is not kept either
+        if request is not None and request.kind == "remember":
+            # "Remember that my mum's birthday is on 3 March": what it says is said
+            said = [st.sentence for st in statements(request.topic)] or [request.topic]
+            facts.extend(f"- user said: {sentence}" for sentence in said)
+            continue
         stated = statements(content)
         facts.extend(f"- user said: {said.sentence}" for said in stated)
         if not stated:

@@ -244,12 +244,16 @@ def test_the_offline_summary_keeps_every_statement_and_what_was_asked() -> None:
             ("user", "Hi, I'm Priya. My doctor is Dr. Alves. I have a dog called Biscuit."),
             ("assistant", "Thanks, I'll remember that."),
             ("user", "Which trains go to Porto?"),
+            ("user", "Remember that my mum's birthday is on 3 March."),
+            ("user", "Please remember: the boiler service is due in May"),
         ],
     )
     assert summary.splitlines() == [
         "- user said: I'm Priya",
         "- user said: My doctor is Dr. Alves",
         "- user said: I have a dog called Biscuit",
+        "- user said: my mum's birthday is on 3 March",
+        "- user said: the boiler service is due in May",
         "- user asked: Which trains go to Porto?",
     ]
 
