@@ -30,15 +30,34 @@ _SEARCH = [
         r"\bwhen\s+did\s+(?:we|i)\s+(?:talk|speak|chat)\s+about\s+(?P<topic>.+)", re.IGNORECASE
     ),
 ]
+# How a request is put: "please", "can you", "could you please", …
+_ASKING = r"^\s*(?:please\s+)?(?:(?:could|can|would|will)\s+you\s+)?(?:please\s+)?"
 _REMEMBER = re.compile(
-    r"^\s*(?:please\s+|could\s+you\s+|can\s+you\s+)?(?:remember|note|keep\s+in\s+mind)"
+    _ASKING + r"(?:remember|note|keep\s+in\s+mind|don[’']t\s+forget|do\s+not\s+forget)"
     r"(?:\s+that)?[\s:,]+(?P<topic>.+)$",
     re.IGNORECASE | re.DOTALL,
 )
+# "Forget that I …", "Don't remember that …", "Stop remembering …", "Delete the
+# memory that …": delete, remove and erase only with "memory" or "fact" (or
+# "from your memory"), as "Remove the onions" asks for nothing of the kind.
 _FORGET = re.compile(
-    r"^\s*(?:please\s+|could\s+you\s+|can\s+you\s+)?forget(?:\s+that|\s+about|\s+what)?"
-    r"[\s:,]+(?P<topic>.+)$",
+    _ASKING + r"(?:forget|do\s+not\s+remember|don[’']t\s+remember|stop\s+remembering"
+    r"|(?:delete|remove|erase)\s+(?:the\s+|that\s+|this\s+|your\s+)?(?:memory|fact|note)"
+    r"(?:\s+(?:that|about|of))?)"
+    r"(?:\s+that|\s+about|\s+what)?[\s:,]+(?P<topic>.+?)$",
     re.IGNORECASE | re.DOTALL,
+)
+_FROM_MEMORY = re.compile(
+    _ASKING + r"(?:delete|remove|erase)\s+(?:that\s+)?(?P<topic>.+?)\s+from\s+(?:your\s+)?"
+    r"memor(?:y|ies)"
+    r"[\s.!?]*$",
+    re.IGNORECASE | re.DOTALL,
+)
+# A request put as a question ("Can you forget that I …?") is still one; "Do
+# you remember …?" and "Can you remember my name?" (no "that") ask.
+_ASKED_AS_A_QUESTION = re.compile(
+    _ASKING + r"(?:forget|delete|remove|erase|stop\s+remembering|(?:remember|note)\s+that)\b",
+    re.IGNORECASE,
 )
 _TRAILING = " \t\n.!?\"'“”"
 _FILLER = re.compile(r"^(?:the|a|an|my|our|that)\s+", re.IGNORECASE)
@@ -64,9 +83,9 @@ def recognise(question: str) -> Intent | None:
         match = pattern.search(text)
         if match and (topic := _clean(match.group("topic"))):
             return Intent("search", _FILLER.sub("", topic) or topic)
-    if text.endswith("?"):
+    if text.endswith("?") and not _ASKED_AS_A_QUESTION.match(text):
         return None
-    for kind, pattern in (("remember", _REMEMBER), ("forget", _FORGET)):
+    for kind, pattern in (("forget", _FORGET), ("forget", _FROM_MEMORY), ("remember", _REMEMBER)):
         match = pattern.match(text)
         if match and (topic := _clean(match.group("topic"))):
             return Intent(kind, topic)  # type: ignore[arg-type]

@@ -1,0 +1,53 @@
+"""The memory requests the planner recognises without a model (graph/intents.py):
+the offline model's way into the tools, and a tool-less model's."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.intents import Intent, recognise
+
+
+@pytest.mark.parametrize(
+    ("said", "intent"),
+    [
+        ("Forget that I play tennis.", Intent("forget", "I play tennis")),
+        ("Please forget my favourite band.", Intent("forget", "my favourite band")),
+        ("Forget about my partner", Intent("forget", "my partner")),
+        # a request put as a question is still one
+        ("Could you please forget that I smoke?", Intent("forget", "I smoke")),
+        (
+            "Can you delete the memory that I'm learning Spanish?",
+            Intent("forget", "I'm learning Spanish"),
+        ),
+        ("Please remove the fact that I have a cat.", Intent("forget", "I have a cat")),
+        ("Delete that I drink tea from your memory.", Intent("forget", "I drink tea")),
+        ("Don't remember that I drink tea.", Intent("forget", "I drink tea")),
+        ("Stop remembering that I live in York", Intent("forget", "I live in York")),
+        ("Remember that my mum is Ann", Intent("remember", "my mum is Ann")),
+        ("Can you remember that my mum is Ann?", Intent("remember", "my mum is Ann")),
+        (
+            "Don't forget that the boiler is due in May!",
+            Intent("remember", "the boiler is due in May"),
+        ),
+        ("Search my past conversations for heron", Intent("search", "heron")),
+    ],
+)
+def test_memory_requests_however_they_are_put(said: str, intent: Intent) -> None:
+    assert recognise(said) == intent
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Do you remember my name?",  # asks what is remembered
+        "Can you remember my name?",
+        "Remove the onions from the recipe.",  # removes nothing remembered
+        "Delete the file",
+        "Can you remove the onions?",
+        "I don't remember where I put my keys.",
+        "I forgot my umbrella.",
+    ],
+)
+def test_questions_and_other_requests_are_not_memory_requests(said: str) -> None:
+    assert recognise(said) is None
