@@ -14,7 +14,13 @@ _VALUE = r"(?P<value>[^.,;!?\n]+?)(?=\s+and\s+|\s+but\s+|\s+-\s+|[.,;!?\n]|$)"
 
 STATEMENTS: dict[str, tuple[str, ...]] = {
     "name": (r"\bmy name is ", r"\bmy name's ", r"\bcall me ", r"\bi am called ", r"\bname: "),
-    "location": (r"\bi live in ", r"\bi'm living in ", r"\bi am based in ", r"\blives in: "),
+    "location": (
+        r"\bi live in ",
+        r"\bwe live in ",
+        r"\bi'm living in ",
+        r"\bi am based in ",
+        r"\blives in: ",
+    ),
     "work": (
         r"\bi work on ",
         r"\bi work at ",
@@ -36,7 +42,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\b(?:tell|remind) me (?:of |about )?my name\b",
     ),
     "location": (
-        r"\bwhere do i live\b",
+        r"\bwhere do (?:i|we) live\b",
         r"\bwhere am i (?:from|based|living|located)\b",
         r"\b(?:which|what) (?:city|town|country|place) (?:do|am) i\b",
         r"\bwhere(?:'s| is) my home\b",
@@ -83,6 +89,14 @@ _SECOND_PERSON = {
     "my": "your",
     "mine": "yours",
     "myself": "yourself",
+    "we're": "you're",
+    "we’re": "you're",
+    "we've": "you've",
+    "we’ve": "you've",
+    "we": "you",
+    "us": "you",
+    "our": "your",
+    "ours": "yours",
 }
 _FIRST_PERSON_WORD = re.compile(rf"\b({'|'.join(_SECOND_PERSON)})\b(\s+am\b)?", re.IGNORECASE)
 # A greeting or filler before what is said ("Hi, I'm Marta", "Actually I moved"):
@@ -201,16 +215,31 @@ _CLAUSE = re.compile(
     r"(?=(?:i|i'm|i’m|my)\b)|,\s*(?=(?:i|i'm|i’m)\s)",
     re.IGNORECASE,
 )
-_FIRST_PERSON = re.compile(r"^(?:i|i'm|i’m|i've|my|call me)\b", re.IGNORECASE)
-_MY_THING = re.compile(
-    r"^my\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b", re.IGNORECASE
+# Of "we", what the user's household has and does ("We have two kids", "We
+# just adopted a puppy"); "We should talk about it" says nothing of them.
+_FIRST_PERSON = re.compile(
+    r"^(?:i|i'm|i’m|i've|my|our|call me"
+    r"|we(?:'ve|’ve)?\s+(?:just\s+|recently\s+|now\s+|also\s+)?(?:have|own|live|moved|adopted"
+    r"|got|bought|are\s+expecting|got\s+married|'re\s+expecting))\b",
+    re.IGNORECASE,
 )
+_MY_THING = re.compile(
+    r"^(?:my|our)\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b",
+    re.IGNORECASE,
+)
+# "Im 35", as typed in a hurry: "I'm 35".
+_IM = re.compile(r"^im\b", re.IGNORECASE)
 _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
     (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
     for kind_name, memory_kind, pattern in (
         ("name", "fact", r"^(?:my name is|my name's|i am called|i'm called)\b"),
         ("preferred name", "fact", r"^(?:call me|please call me)\b"),
-        ("location", "fact", r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved)\b"),
+        (
+            "location",
+            "fact",
+            r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved"
+            r"|we live|we moved|we(?:'ve|’ve) moved)\b",
+        ),
         ("work", "fact", r"^(?:i work|i'm working|i am working|i'm employed|i am employed)\b"),
         ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),
     )
@@ -276,6 +305,7 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
             continue
         for clause in _CLAUSE.split(raw):
             sentence = _GREETING.sub("", " ".join(clause.split())).strip(" .!,;")
+            sentence = _IM.sub("I'm", sentence)
             if len(sentence) > 300 or not _FIRST_PERSON.match(sentence):
                 continue
             if _in_passing(sentence):

@@ -123,7 +123,7 @@ _ASKS = (
     "|have|has|tell me|remind me"
 )
 _QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
-_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm)\b", re.IGNORECASE)
+_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm|our|we|us)\b", re.IGNORECASE)
 
 
 LISTED = 12  # what "What do you know about me?" lists at most

@@ -211,6 +211,39 @@ def test_what_it_knows_about_the_user_is_listed() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("said", "subjects"),
+    [
+        # what their household has and does ("we"/"our"), as typed in a hurry ("Im")
+        (
+            "We just adopted a puppy named Max.",
+            [("we adopted puppy named max", "We just adopted a puppy named Max")],
+        ),
+        ("Our cat is called Pixel.", [("cat", "Our cat is called Pixel")]),
+        ("we moved to Leeds in May", [("location", "we moved to Leeds in May")]),
+        ("Im 35", [("age", "I'm 35")]),
+        ("We should talk about it later.", []),  # says nothing of them
+        ("Imagine that!", []),
+    ],
+)
+def test_statements_of_the_household_and_in_a_hurry(
+    said: str, subjects: list[tuple[str, str]]
+) -> None:
+    assert [(s.subject, s.sentence) for s in statements(said)] == subjects
+
+
+def test_what_their_household_has_is_said_back_to_them() -> None:
+    told = ["Our cat is called Pixel", "we moved to Leeds in May", "I'm 35"]
+    for question, reply in [
+        ("What is our cat called?", "You told me: Our cat is called Pixel"),
+        ("What's my cat called?", "You told me: Our cat is called Pixel"),
+        ("Where do I live?", "You moved to Leeds in May."),
+        ("Where do we live?", "You moved to Leeds in May."),
+        ("How old am I?", "You're 35."),
+    ]:
+        assert offline_reply(prompt([], told, question)).endswith(reply), question
+
+
 def test_a_statement_of_any_kind_is_acknowledged() -> None:
     reply = offline_reply([HumanMessage("I'm allergic to peanuts.")])
     assert "Thanks, I'll remember that: I'm allergic to peanuts." in reply
