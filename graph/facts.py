@@ -227,8 +227,19 @@ _MY_THING = re.compile(
     r"^(?:my|our)\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b",
     re.IGNORECASE,
 )
-# "Im 35", as typed in a hurry: "I'm 35".
+# "Im 35", as typed in a hurry: "I'm 35"; and a change in their life said
+# without "I" ("Just moved to Bristol!", "Started a new job at Arup"): "I …".
 _IM = re.compile(r"^im\b", re.IGNORECASE)
+# Only such changes: "Got it, thanks" and "Moved on to the next topic" are not.
+_NO_I = re.compile(
+    r"^(?:just\s+|recently\s+|finally\s+)?(?:moved\s+(?:to|into|back\s+to|house)"
+    r"|started\s+(?:a|my)\s+(?:new\s+)?(?:job|role|position|course|degree)"
+    r"|got\s+(?:married|engaged|divorced|promoted|(?:a|an)\s+(?:new\s+)?(?:job|dog|cat|puppy"
+    r"|kitten|car|house|flat))|adopted\s+(?:a|an|two|three)|graduated|retired"
+    r"|quit\s+(?:my|smoking|drinking)|bought\s+(?:a|an|our|my)\s+(?:new\s+)?(?:house|flat"
+    r"|apartment|home|car))\b",
+    re.IGNORECASE,
+)
 _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
     (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
     for kind_name, memory_kind, pattern in (
@@ -240,7 +251,12 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
             r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved"
             r"|we live|we moved|we(?:'ve|’ve) moved)\b",
         ),
-        ("work", "fact", r"^(?:i work|i'm working|i am working|i'm employed|i am employed)\b"),
+        (
+            "work",
+            "fact",
+            r"^(?:i work|i'm working|i am working|i'm employed|i am employed"
+            r"|i (?:just |recently )?started (?:a|my) (?:new )?(?:job|role|position))\b",
+        ),
         ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),
     )
 )
@@ -305,7 +321,7 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
             continue
         for clause in _CLAUSE.split(raw):
             sentence = _GREETING.sub("", " ".join(clause.split())).strip(" .!,;")
-            sentence = _IM.sub("I'm", sentence)
+            sentence = _with_i(sentence)
             if len(sentence) > 300 or not _FIRST_PERSON.match(sentence):
                 continue
             if _in_passing(sentence):
@@ -317,6 +333,14 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
 
 
 _statements_of = functools.lru_cache(maxsize=2048)(_statements_in)
+
+
+def _with_i(sentence: str) -> str:
+    """ "Im 35" -> "I'm 35"; "Just moved to Bristol" -> "I just moved to Bristol"."""
+    sentence = _IM.sub("I'm", sentence)
+    if _NO_I.match(sentence):
+        sentence = "I " + sentence[:1].lower() + sentence[1:]
+    return sentence
 
 
 def _statement(sentence: str) -> Statement:

@@ -224,6 +224,16 @@ def test_what_it_knows_about_the_user_is_listed() -> None:
         ("Im 35", [("age", "I'm 35")]),
         ("We should talk about it later.", []),  # says nothing of them
         ("Imagine that!", []),
+        # a change in their life said without "I"; chat's "Got it" and the like are not
+        ("Just moved to Bristol!", [("location", "I just moved to Bristol")]),
+        (
+            "Started a new job at Arup last week.",
+            [("work", "I started a new job at Arup last week")],
+        ),
+        ("Got married in June", [("i got married in june", "I got married in June")]),
+        ("Got it, thanks", []),
+        ("Got a question", []),
+        ("Moved on to the next topic", []),
     ],
 )
 def test_statements_of_the_household_and_in_a_hurry(
