@@ -123,7 +123,9 @@ _ASKS = (
     "|have|has|tell me|remind me"
 )
 _QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
-_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm|our|we|us)\b", re.IGNORECASE)
+# "our" is their household's ("What is our cat called?"); "we" and "us" are
+# as often the user and the assistant ("Can we talk about something else?").
+_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm|our)\b", re.IGNORECASE)
 
 
 LISTED = 12  # what "What do you know about me?" lists at most

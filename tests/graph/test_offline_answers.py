@@ -252,6 +252,8 @@ def test_what_their_household_has_is_said_back_to_them() -> None:
         ("How old am I?", "You're 35."),
     ]:
         assert offline_reply(prompt([], told, question)).endswith(reply), question
+    # "we" is as often the user and the assistant: not a question about them
+    assert "You told me" not in offline_reply(prompt(told, told, "Can we talk about cats?"))
 
 
 def test_a_statement_of_any_kind_is_acknowledged() -> None:
