@@ -200,11 +200,12 @@ _ALL_ABOUT_ME = re.compile(
     r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
 )
 _MY_THING_ASKED = re.compile(r"\bmy\s+(?!name\b)\w+", re.IGNORECASE)
-# What the user said of a thing of theirs: "My dog is …", "I have a dog called
-# …", "I've got two cats", "I own a Volvo".
+# What the user said of a thing of theirs (or their household's): "My dog is
+# …", "I have a dog called …", "I've got two cats", "I own a Volvo", "Our cat
+# is …", "We just adopted a puppy".
 _THEIR_THING = re.compile(
-    r"^(?:my\s|i\s+(?:have|own|have got)\s+(?:a|an|one|two|three|four|five|some|\d+)\s"
-    r"|i(?:'|’)ve\s+got\s)",
+    r"^(?:(?:my|our)\s|(?:i|we)\s+(?:just\s+|recently\s+)?(?:have|own|have got|adopted|got"
+    r"|bought)\s+(?:a|an|one|two|three|four|five|some|\d+)\s|(?:i|we)(?:'|’)ve\s+got\s)",
     re.IGNORECASE,
 )
 # Words that ask, or address the assistant, rather than say what is asked

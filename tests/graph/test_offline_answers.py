@@ -139,7 +139,12 @@ def test_a_word_that_ranks_a_thing_does_not_name_it() -> None:
 def test_a_question_about_my_thing_takes_what_they_said_they_have() -> None:
     # "my pet": what they said they have answers, said either way, before a
     # "my …" memory ranked below it.
-    for said in ("I have a dog called Biscuit", "I've got a dog called Biscuit"):
+    for said in (
+        "I have a dog called Biscuit",
+        "I've got a dog called Biscuit",
+        "We just adopted a puppy named Biscuit",
+        "Our dog is called Biscuit",
+    ):
         relevant = [said, "My doctor is Dr. Alves"]
         reply = offline_reply(prompt(relevant, relevant, "What is my pet called?"))
         assert f"You told me: {said}." in reply, reply
