@@ -227,6 +227,7 @@ _MY_THING = re.compile(
     r"^(?:my|our)\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b",
     re.IGNORECASE,
 )
+_WITH_MY = re.compile(r"\bwith\s+my\s+(?P<rest>\w[\w' ,-]{2,80})$", re.IGNORECASE)
 # "Im 35", as typed in a hurry: "I'm 35"; and a change in their life said
 # without "I" ("Just moved to Bristol!", "Started a new job at Arup"): "I …".
 _IM = re.compile(r"^im\b", re.IGNORECASE)
@@ -328,7 +329,13 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
                 continue
             # "I'm Marta", "I'm 29", "I'm vegan" are enough; "I'm tired" is not.
             if len(sentence.split()) >= 3 or intros(sentence) or _I_AM_ONE_WORD.match(sentence):
-                found.append(_statement(sentence))
+                found.append(statement := _statement(sentence))
+                # "I live in Bristol with my partner Alex": the partner is kept
+                # apart too, as a later home or job replaces this statement.
+                if statement.subject in ("location", "work") and (
+                    along := _WITH_MY.search(sentence)
+                ):
+                    found.append(_statement(f"My {along['rest']}"))
     return tuple(found)
 
 

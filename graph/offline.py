@@ -104,7 +104,9 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         noted += [  # what else they said ("My dog is called Rex")
             st.sentence
             for st in statements(question)
-            if not any(f.value in st.sentence for f in stated)
+            if not any(
+                f.value in st.sentence or st.sentence.lower() in f.sentence.lower() for f in stated
+            )
         ]
         return f"{LABEL} Thanks, I'll remember that ({'; '.join(noted)})."
     if said := statements(question):

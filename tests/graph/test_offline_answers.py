@@ -239,6 +239,16 @@ def test_what_it_knows_about_the_user_is_listed() -> None:
         ("Got it, thanks", []),
         ("Got a question", []),
         ("Moved on to the next topic", []),
+        # who they live or work with is kept apart from the home or job, which
+        # a later one replaces
+        (
+            "I live in Bristol with my partner Alex.",
+            [
+                ("location", "I live in Bristol with my partner Alex"),
+                ("my partner alex", "My partner Alex"),
+            ],
+        ),
+        ("I go running with my dog", [("i go running with my dog", "I go running with my dog")]),
     ],
 )
 def test_statements_of_the_household_and_in_a_hurry(
@@ -257,6 +267,10 @@ def test_what_their_household_has_is_said_back_to_them() -> None:
         ("How old am I?", "You're 35."),
     ]:
         assert offline_reply(prompt([], told, question)).endswith(reply), question
+    moved = ["I moved to Bath last week", "My partner Alex"]  # Bristol superseded
+    assert offline_reply(prompt([], moved, "Who is my partner?")).endswith("My partner Alex")
+    said = offline_reply([HumanMessage("I live in Bristol with my partner Alex.")])
+    assert said.endswith("(location: Bristol with my partner Alex).")  # not said twice
     # "we" is as often the user and the assistant: not a question about them
     assert "You told me" not in offline_reply(prompt(told, told, "Can we talk about cats?"))
 
