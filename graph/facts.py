@@ -43,7 +43,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     ),
     "location": (
         r"\bwhere do (?:i|we) live\b",
-        r"\bwhere am i (?:from|based|living|located)\b",
+        r"\bwhere am i (?:based|living|located)\b",
         r"\b(?:which|what) (?:city|town|country|place) (?:do|am) i\b",
         r"\bwhere(?:'s| is) my home\b",
         r"\b(?:tell|remind) me where i (?:live|am (?:from|based|living))\b",
@@ -64,6 +64,13 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat (?:are|were) my (?:hobbies|interests|likes)\b",
     ),
     "age": (r"\bhow old am i\b", r"\bwhat(?:'s| is) my age\b"),
+    "origin": (
+        r"\bwhere am i (?:originally )?from\b",
+        r"\bwhere do i (?:originally )?come from\b",
+        r"\bwhere was i born\b",
+        r"\bwhere did i grow up\b",
+        r"\bwhat(?:'s| is) my (?:hometown|home town|home country|nationality)\b",
+    ),
 }
 
 # "I'm Marta", "I am Marta Silva": a name when capitalised and nothing follows
@@ -227,6 +234,14 @@ _MY_THING = re.compile(
     r"^(?:my|our)\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b",
     re.IGNORECASE,
 )
+# After "I'm …,": an age, where they are from, live or work, what they are.
+_I_AM = re.compile(r"^(?:i am|i'm|i’m)\s", re.IGNORECASE)
+_INTRO_PART = re.compile(
+    r"(?:,\s*(?:and\s+|but\s+)?|\s+(?:and|but)\s+)(?:now\s+)?"
+    r"(?=(?:\d{1,3}(?:\s+years?\s+old)?\s*(?:,|$|and\b|but\b)|(?:originally\s+)?from\s"
+    r"|(?:now\s+)?(?:living|based|working)\s+(?:in|at|for)\s|an?\s+(?!bit\b|little\b|lot\b)\w))",
+    re.IGNORECASE,
+)
 _WITH_MY = re.compile(r"\bwith\s+my\s+(?P<rest>\w[\w' ,-]{2,80})$", re.IGNORECASE)
 # "Im 35", as typed in a hurry: "I'm 35"; and a change in their life said
 # without "I" ("Just moved to Bristol!", "Started a new job at Arup"): "I …".
@@ -256,9 +271,16 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
             "work",
             "fact",
             r"^(?:i work|i'm working|i am working|i'm employed|i am employed"
-            r"|i (?:just |recently )?started (?:a|my) (?:new )?(?:job|role|position))\b",
+            r"|i (?:just |recently )?started (?:a|my) (?:new )?(?:job|role|position)"
+            r"|(?:i am|i'm|i’m) (?:a|an) [\w' -]{2,60}? (?:at|for) \S)",
         ),
         ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),
+        (
+            "origin",
+            "fact",
+            r"^(?:(?:i am|i'm|i’m) (?:originally )?from|i (?:originally )?come from"
+            r"|i was born in|i grew up in)\b",
+        ),
     )
 )
 _LIKES = re.compile(
@@ -321,22 +343,34 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
         if raw.strip().endswith("?"):
             continue
         for clause in _CLAUSE.split(raw):
-            sentence = _GREETING.sub("", " ".join(clause.split())).strip(" .!,;")
-            sentence = _with_i(sentence)
-            if len(sentence) > 300 or not _FIRST_PERSON.match(sentence):
-                continue
-            if _in_passing(sentence):
-                continue
-            # "I'm Marta", "I'm 29", "I'm vegan" are enough; "I'm tired" is not.
-            if len(sentence.split()) >= 3 or intros(sentence) or _I_AM_ONE_WORD.match(sentence):
-                found.append(statement := _statement(sentence))
-                # "I live in Bristol with my partner Alex": the partner is kept
-                # apart too, as a later home or job replaces this statement.
-                if statement.subject in ("location", "work") and (
-                    along := _WITH_MY.search(sentence)
-                ):
-                    found.append(_statement(f"My {along['rest']}"))
+            for sentence in _introduced(_GREETING.sub("", " ".join(clause.split()))):
+                found += _worth_keeping(sentence)
     return tuple(found)
+
+
+def _introduced(clause: str) -> list[str]:
+    """A clause's statements: "I'm Kim, 28, from Seoul but living in Berlin now"
+    says four things ("I'm Kim", "I'm 28", "I'm from Seoul", "I'm living in
+    Berlin now")."""
+    sentence = _with_i(clause.strip(" .!,;"))
+    if not _I_AM.match(sentence):
+        return [sentence]
+    first, *more = _INTRO_PART.split(sentence)
+    return [first.strip(" ,"), *(f"I'm {part.strip(' .!,;')}" for part in more)]
+
+
+def _worth_keeping(sentence: str) -> list[Statement]:
+    if len(sentence) > 300 or not _FIRST_PERSON.match(sentence) or _in_passing(sentence):
+        return []
+    # "I'm Marta", "I'm 29", "I'm vegan" are enough; "I'm tired" is not.
+    if not (len(sentence.split()) >= 3 or intros(sentence) or _I_AM_ONE_WORD.match(sentence)):
+        return []
+    statement = _statement(sentence)
+    # "I live in Bristol with my partner Alex": the partner is kept apart too,
+    # as a later home or job replaces this statement.
+    if statement.subject in ("location", "work") and (along := _WITH_MY.search(sentence)):
+        return [statement, _statement(f"My {along['rest']}")]
+    return [statement]
 
 
 _statements_of = functools.lru_cache(maxsize=2048)(_statements_in)

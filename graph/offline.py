@@ -185,17 +185,18 @@ _SUBJECTS_OF = {
     "work": ("work",),
     "preference": ("likes ", "loves ", "prefers ", "enjoys "),
     "age": ("age",),
+    "origin": ("origin",),
 }
 _KIND_SUBJECTS = frozenset(
     subject
-    for kind in ("name", "preferred name", "location", "work", "age")
+    for kind in ("name", "preferred name", "location", "work", "age", "origin")
     for subject in _SUBJECTS_OF[kind]
 )
 # Kinds of fact said in many ways the patterns do not know ("I'm a software
 # engineer", "I grew up in Recife"): when none is known by pattern, the memory
 # recall found nearest may answer, marked as a guess. A name or an age is not
 # guessed from something else.
-_GUESSED_KINDS = frozenset({"work", "location", "preference"})
+_GUESSED_KINDS = frozenset({"work", "location", "preference", "origin"})
 _THIS_THREAD = "Said in this conversation:"
 _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
 _ALL_ABOUT_ME = re.compile(

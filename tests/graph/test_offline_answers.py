@@ -37,6 +37,21 @@ from graph.summary import fold_facts
             "My favourite foods are pizza, my mum's lasagne and sushi.",
             [("favourite foods", "My favourite foods are pizza, my mum's lasagne and sushi")],
         ),
+        (  # an introduction in one breath says several things
+            "hey! im Kim, 28, from Seoul but living in Berlin now",
+            [
+                ("name", "I'm Kim"),
+                ("age", "I'm 28"),
+                ("origin", "I'm from Seoul"),
+                ("location", "I'm living in Berlin now"),
+            ],
+        ),
+        (
+            "I'm Ana, an engineer at Arup",
+            [("name", "I'm Ana"), ("work", "I'm an engineer at Arup")],
+        ),
+        ("I'm a product designer at Zalando", [("work", "I'm a product designer at Zalando")]),
+        ("I'm tired, and a bit sad", [("i m tired and bit sad", "I'm tired, and a bit sad")]),
         ("I'm tired", []),  # a passing state: nothing to keep
         ("I am back!", []),
     ],
@@ -255,6 +270,25 @@ def test_statements_of_the_household_and_in_a_hurry(
     said: str, subjects: list[tuple[str, str]]
 ) -> None:
     assert [(s.subject, s.sentence) for s in statements(said)] == subjects
+
+
+def test_an_introduction_in_one_breath_answers_each_question() -> None:
+    told = [
+        st.sentence
+        for said in (
+            "hey! im Kim, 28, from Seoul but living in Berlin now",
+            "I'm a designer at Zalando",
+        )
+        for st in statements(said)
+    ]
+    for question, reply in [
+        ("What's my name?", "Your name is Kim."),
+        ("How old am I?", "You're 28."),
+        ("Where am I from?", "You're from Seoul."),
+        ("Where do I live?", "You're living in Berlin now."),
+        ("What is my job?", "You're a designer at Zalando."),
+    ]:
+        assert offline_reply(prompt([], told, question)).endswith(reply), question
 
 
 def test_what_their_household_has_is_said_back_to_them() -> None:
