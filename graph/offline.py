@@ -87,7 +87,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             reply = f"{reply} You asked me to call you {called}."
         return f"{LABEL} {reply}"
     if _ALL_ABOUT_ME.search(question):
-        return f"{LABEL} {all_about_them(memories)}"
+        earlier = said_earlier([text_of(m) for m in humans[:-1]])  # not saved yet, or a visitor
+        return f"{LABEL} {all_about_them([*memories, *reversed(earlier)])}"
     if is_question(question):
         earlier = said_earlier([text_of(m) for m in humans[:-1]])
         best = best_memory(question, earlier + memories)
@@ -139,7 +140,7 @@ def all_about_them(memories: list[tuple[str, str]]) -> str:
     known = list(dict.fromkeys(said for group, said in memories if group != _PAST))
     if not known:
         return "I don't know anything about you yet. Tell me and I will remember it."
-    first = ("name", "preferred name", "location", "work", "age")
+    first = ("name", "preferred name", "location", "origin", "work", "age")
 
     def rank(said: str) -> int:
         subjects = [st.subject for st in statements(said)]

@@ -229,6 +229,10 @@ def test_what_it_knows_about_the_user_is_listed() -> None:
     assert "I don't know anything about you yet" in offline_reply(
         [HumanMessage("What do you know about me?")]
     )
+    # what was said earlier in this thread counts too (a visitor has no memories)
+    window = [HumanMessage("hi im Lee, 40, from Busan"), HumanMessage("I like jazz.")]
+    reply = offline_reply([*window, HumanMessage("What do you know about me?")])
+    assert reply.endswith("You told me: I'm Lee; I'm from Busan; I'm 40; I like jazz."), reply
 
 
 @pytest.mark.parametrize(
