@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from graph.intents import recognise
+
 # A value runs to the end of its clause: punctuation, a line end, " and ", or
 # " - " (the next point of a summary shown on one line).
 _VALUE = r"(?P<value>[^.,;!?\n]+?)(?=\s+and\s+|\s+but\s+|\s+-\s+|[.,;!?\n]|$)"
@@ -340,7 +342,10 @@ def statements(text: str) -> list[Statement]:
 def _statements_in(text: str) -> tuple[Statement, ...]:
     found = []
     for raw in _SENTENCE_END.split(squeezed(text)):
-        if raw.strip().endswith("?"):
+        request = recognise(raw)
+        if request is not None and request.kind == "remember":
+            raw = request.topic  # "Remember that my mum is Ann": what it says
+        elif raw.strip().endswith("?"):
             continue
         for clause in _CLAUSE.split(raw):
             for sentence in _introduced(_GREETING.sub("", " ".join(clause.split()))):

@@ -313,6 +313,17 @@ def test_what_their_household_has_is_said_back_to_them() -> None:
     assert "You told me" not in offline_reply(prompt(told, told, "Can we talk about cats?"))
 
 
+def test_a_visitor_asking_to_remember_is_remembered_in_the_thread() -> None:
+    # No memory tools for a visitor (or with memory off): the request is still
+    # what they said, for this conversation, and answers later questions.
+    for asked in ("Remember that my mum is Ann.", "Can you remember that my mum is Ann?"):
+        assert [st.sentence for st in statements(asked)] == ["my mum is Ann"]
+        reply = offline_reply([HumanMessage(asked)])
+        assert reply.endswith("I'll remember that in this conversation: my mum is Ann."), reply
+        later = offline_reply([HumanMessage(asked), HumanMessage("Who is my mum?")])
+        assert later.endswith("You told me: my mum is Ann"), later
+
+
 def test_a_statement_of_any_kind_is_acknowledged() -> None:
     reply = offline_reply([HumanMessage("I'm allergic to peanuts.")])
     assert "Thanks, I'll remember that: I'm allergic to peanuts." in reply
