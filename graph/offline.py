@@ -68,8 +68,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         )
     memories = remembered(messages)
     if intent is not None and intent.kind == "remember":  # no tool ran: a visitor's
-        noted = "; ".join(st.sentence for st in statements(question))  # thread, or memory off
-        return f"{LABEL} Thanks, I'll remember that in this conversation: {noted or intent.topic}."
+        kept = "; ".join(st.sentence for st in statements(question))  # thread, or memory off
+        return f"{LABEL} Thanks, I'll remember that in this conversation: {kept or intent.topic}."
     kind = asked_about(question)
     if kind is not None:
         asked = [text_of(m) for m in humans]
