@@ -86,6 +86,9 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         if told is None:
             return UNKNOWN
         reply = said_back(kind, told)
+        if kind == "preference":  # all they like, not the first found
+            liked = dict.fromkeys(said_back(kind, said) for said in likings(asked, memories))
+            reply = " ".join(list(liked)[:5]) or reply
         if kind == "name" and (called := preferred_name(told, asked, memories)):
             reply = f"{reply} You asked me to call you {called}."
         return f"{LABEL} {reply}"
@@ -262,6 +265,15 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
         if any(st.subject.startswith(wanted) for st in statements(said)):
             return said
     return None
+
+
+def likings(humans: list[str], memories: list[tuple[str, str]]) -> list[str]:
+    """Everything the user said they like, love, prefer or enjoy: this thread's
+    window, the latest first, then the memories."""
+    wanted = _SUBJECTS_OF["preference"]
+    said = [st.sentence for text in reversed(humans) for st in statements(text)]
+    said += [text for _, text in _not_summaries(memories)]
+    return [text for text in said if any(st.subject.startswith(wanted) for st in statements(text))]
 
 
 def preferred_name(told: str, humans: list[str], memories: list[tuple[str, str]]) -> str:

@@ -324,6 +324,13 @@ def test_a_visitor_asking_to_remember_is_remembered_in_the_thread() -> None:
         assert later.endswith("You told me: my mum is Ann"), later
 
 
+def test_what_they_like_is_everything_they_like() -> None:
+    told = ["I love hiking", "I hate mushrooms", "I prefer tea over coffee", "My cat is Tom"]
+    reply = offline_reply(prompt([], told, "What do I like?"))
+    assert reply.endswith("You love hiking. You prefer tea over coffee."), reply
+    assert "I don't know that yet" in offline_reply(prompt([], told[1:2], "What do I like?"))
+
+
 def test_a_statement_of_any_kind_is_acknowledged() -> None:
     reply = offline_reply([HumanMessage("I'm allergic to peanuts.")])
     assert "Thanks, I'll remember that: I'm allergic to peanuts." in reply
