@@ -17,6 +17,7 @@ from langchain_core.tools import BaseTool
 
 from graph.context import TurnContext
 from graph.errors import ModelUnavailable
+from graph.llm import warn_once
 from graph.state import Draft
 from graph.streaming import run_until_cancelled
 
@@ -70,17 +71,6 @@ class ToolsRefused(Exception):
     without auto tool choice). The caller asks again without them."""
 
 
-_told: set[tuple[str, str]] = set()  # (endpoint, model) whose refusal was logged
-
-
-def tell_once(model: Any) -> None:
-    """Log a model's refusal of tools once per endpoint and model, not every turn."""
-    key = (str(getattr(model, "openai_api_base", "")), str(getattr(model, "model_name", "")))
-    if key not in _told:
-        _told.add(key)
-        log.warning("the model %s refuses tools: memory requests are recognised by pattern", key[1])
-
-
 async def ask_model(
     ctx: TurnContext, tools: list[BaseTool], messages: list[BaseMessage], write: Any, draft: Draft
 ) -> AIMessageChunk | None:
@@ -92,7 +82,7 @@ async def ask_model(
         return await stream_reply(model, messages, ctx, write, draft)
     except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
         if isinstance(exc, openai.BadRequestError) and tools and not draft["content"]:
-            tell_once(ctx.model)
+            warn_once(ctx.model, "refuses tools: memory requests are recognised by pattern")
             raise ToolsRefused from exc
         log.warning("model call failed: %s", type(exc).__name__, exc_info=True)
         if not draft["content"]:

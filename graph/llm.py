@@ -16,6 +16,19 @@ from graph.offline import OfflineChatModel
 log = logging.getLogger(__name__)
 
 
+_warned: set[tuple[str, str, str]] = set()  # (endpoint, model, what) already logged
+
+
+def warn_once(model: BaseChatModel, what: str) -> None:
+    """Log what a model's endpoint lacks ("refuses tools") once per endpoint and
+    model, not at every turn it shows again."""
+    endpoint = str(getattr(model, "openai_api_base", "") or "")
+    name = str(getattr(model, "model_name", "") or type(model).__name__)
+    if (endpoint, name, what) not in _warned:
+        _warned.add((endpoint, name, what))
+        log.warning("the model %s %s", name, what)
+
+
 def build_chat_model(
     *,
     api_key: str | None,

@@ -7,7 +7,6 @@ dies first leaves the work for the next start or the next turn.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,13 +19,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from graph.facts import Statement, statements
 from graph.intents import asks_to_forget
+from graph.llm import warn_once
 from graph.offline import OfflineChatModel, about_the_user
 from graph.prompts import LEARN_PROMPT
 from graph.summary import SUMMARY_MAX_CHARS, Turn, fold_facts
 from memory.memories import MemoryDraft, MemoryStore
 from memory.owed import owed_save
-
-log = logging.getLogger(__name__)
 
 
 class NewMemory(BaseModel):
@@ -124,7 +122,7 @@ async def learn_with_model(
         # answers in plain text, or 400 to the function: what the user said is
         # still learned, as the offline model learns it, and the save is done,
         # not owed forever.
-        log.warning("the model gave no structured lessons; learned by pattern instead")
+        warn_once(model, "gives no structured lessons: learned by pattern instead")
         return learn_by_pattern(previous, turns)
     drafts = [
         MemoryDraft(n.kind, n.subject.strip().lower()[:200] or None, n.content)

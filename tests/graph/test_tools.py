@@ -270,7 +270,7 @@ async def test_a_model_that_refuses_tools_still_forgets_what_it_is_asked_to(
 
 
 async def test_a_model_that_refuses_tools_still_remembers_and_says_when_nothing_matches(
-    harness: Harness, stub: OpenAIStub
+    harness: Harness, stub: OpenAIStub, caplog: pytest.LogCaptureFixture
 ) -> None:
     user, session = await user_session(harness, "remember-notools@example.com")
     store = MemoryStore(harness.db)
@@ -286,6 +286,8 @@ async def test_a_model_that_refuses_tools_still_remembers_and_says_when_nothing_
     assert message["tools_used"] == []
     assert "nothing was forgotten" in system_prompt(stub.completions[-1])
     assert len(await store.list(user)) == 1
+    # said once in the log for this endpoint and model, not at every turn
+    assert sum("refuses tools" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_models_that_cannot_call_tools_are_not_offered_them() -> None:
@@ -442,7 +444,7 @@ async def test_one_structured_call_learns_new_memories_updates_and_the_summary(
 
 
 async def test_a_model_that_calls_no_function_still_has_the_user_remembered(
-    harness: Harness, stub: OpenAIStub
+    harness: Harness, stub: OpenAIStub, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Many OpenAI-compatible servers' models answer the learning call in plain
     # text: the save learns by pattern instead, and is done, not owed forever.
@@ -473,6 +475,8 @@ async def test_a_model_that_calls_no_function_still_has_the_user_remembered(
     assert await save_session_memories(model, store, session.id)
     assert (await harness.sessions.get(session.id)).memory_saved_seq == 4
     assert "User said: I'm 41" in {m.content for m in await store.list(user)}
+    # four saves learned by pattern, said once in the log, not at every save
+    assert sum("structured lessons" in r.getMessage() for r in caplog.records) == 1
 
 
 async def test_a_conversation_with_nothing_worth_keeping_gets_no_summary(
