@@ -94,7 +94,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         return f"{LABEL} {reply}"
     if _ALL_ABOUT_ME.search(question):
         earlier = said_earlier([text_of(m) for m in humans[:-1]])  # not saved yet, or a visitor
-        return f"{LABEL} {all_about_them([*memories, *reversed(earlier)])}"
+        return f"{LABEL} {all_about_them(earlier, memories)}"
     if is_question(question):
         earlier = said_earlier([text_of(m) for m in humans[:-1]])
         best = best_memory(question, earlier + memories)
@@ -140,19 +140,30 @@ _ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm|our)\b", r
 LISTED = 12  # what "What do you know about me?" lists at most
 
 
-def all_about_them(memories: list[tuple[str, str]]) -> str:
-    """What the loaded memories say of the user: who and where they are and what
-    they do first, then the rest as loaded, past conversations left out."""
-    known = list(dict.fromkeys(said for group, said in memories if group != _PAST))
+def all_about_them(earlier: list[tuple[str, str]], memories: list[tuple[str, str]]) -> str:
+    """What this thread's window (`earlier`, the latest first) and the loaded
+    memories say of the user: who and where they are and what they do first,
+    then the rest as found, past conversations left out. Of a kind of fact, the
+    latest said ("we moved to Hamburg" said now, "I live in Berlin" saved)."""
+    first = ("name", "preferred name", "location", "origin", "work", "age")
+    known: list[str] = []
+    kinds: set[str] = set()
+    for group, said in [*earlier, *memories]:
+        if group == _PAST or said in known:
+            continue
+        kind = {st.subject for st in statements(said)} & set(first)
+        if kind and kind <= kinds:
+            continue  # a later statement of its kind is listed
+        known.append(said)
+        kinds |= kind
     if not known:
         return "I don't know anything about you yet. Tell me and I will remember it."
-    first = ("name", "preferred name", "location", "origin", "work", "age")
 
     def rank(said: str) -> int:
         subjects = [st.subject for st in statements(said)]
         return min((first.index(s) for s in subjects if s in first), default=len(first))
 
-    known.sort(key=rank)  # stable: the rest keep the order they were loaded in
+    known.sort(key=rank)  # stable: the rest keep the order they were found in
     listed = "; ".join(known[:LISTED])
     more = len(known) - LISTED
     return f"You told me: {listed}" + (f"; and {more} more things." if more > 0 else ".")

@@ -233,6 +233,13 @@ def test_what_it_knows_about_the_user_is_listed() -> None:
     window = [HumanMessage("hi im Lee, 40, from Busan"), HumanMessage("I like jazz.")]
     reply = offline_reply([*window, HumanMessage("What do you know about me?")])
     assert reply.endswith("You told me: I'm Lee; I'm from Busan; I'm 40; I like jazz."), reply
+    # a home said now stands for the one saved before (its save is after the turn)
+    moved = [
+        HumanMessage("Actually we moved to Hamburg last week."),
+        HumanMessage("What do you know about me?"),
+    ]
+    reply = offline_reply(prompt([], ["I'm Lee", "I live in Berlin"], "")[:1] + moved)
+    assert reply.endswith("You told me: I'm Lee; we moved to Hamburg last week."), reply
 
 
 @pytest.mark.parametrize(
