@@ -169,6 +169,12 @@ def all_about_them(earlier: list[tuple[str, str]], memories: list[tuple[str, str
     return f"You told me: {listed}" + (f"; and {more} more things." if more > 0 else ".")
 
 
+def asks_what_it_knows(question: str) -> bool:
+    """A question for a kind of fact they told ("Where do I live?") or for all
+    of it ("What do you know about me?"): recall, not a topic of its own."""
+    return asked_about(question) is not None or bool(_ALL_ABOUT_ME.search(question))
+
+
 def about_the_user(question: str) -> bool:
     """A question about the user themselves ("Who is my physician?")."""
     return question.rstrip().endswith("?") and bool(_ABOUT_THE_USER.match(question.strip()))

@@ -9,7 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from graph.facts import statements
 from graph.intents import recognise
-from graph.offline import OfflineChatModel
+from graph.offline import OfflineChatModel, asks_what_it_knows
 from graph.prompts import SUMMARIZE_PROMPT
 
 SUMMARY_MAX_CHARS = 4000
@@ -54,7 +54,7 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
             continue
         stated = statements(content)
         facts.extend(f"- user said: {said.sentence}" for said in stated)
-        if not stated:
+        if not stated and not asks_what_it_knows(content):  # "Where do I live?" is no topic
             topics.append("- user asked: " + " ".join(content.split())[:80])
     facts = list(dict.fromkeys(facts))
     while topics and len("\n".join(facts + topics)) > SUMMARY_MAX_CHARS:

@@ -371,6 +371,8 @@ def test_the_offline_summary_keeps_every_statement_and_what_was_asked() -> None:
             ("user", "Hi, I'm Priya. My doctor is Dr. Alves. I have a dog called Biscuit."),
             ("assistant", "Thanks, I'll remember that."),
             ("user", "Which trains go to Porto?"),
+            ("user", "Where do I live?"),  # recall, not a topic
+            ("user", "What do you know about me?"),
             ("user", "Remember that my mum's birthday is on 3 March."),
             ("user", "Please remember: the boiler service is due in May"),
         ],
