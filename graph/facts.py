@@ -245,6 +245,9 @@ _INTRO_PART = re.compile(
     re.IGNORECASE,
 )
 _WITH_MY = re.compile(r"\bwith\s+my\s+(?P<rest>\w[\w' ,-]{2,80})$", re.IGNORECASE)
+_WHO_NAMED = re.compile(
+    r"^(?P<who>[a-z][\w' -]{1,40}?)\s+(?P<name>[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)?)$"
+)
 # "Im 35", as typed in a hurry: "I'm 35"; and a change in their life said
 # without "I" ("Just moved to Bristol!", "Started a new job at Arup"): "I …".
 _IM = re.compile(r"^im\b", re.IGNORECASE)
@@ -374,7 +377,9 @@ def _worth_keeping(sentence: str) -> list[Statement]:
     # "I live in Bristol with my partner Alex": the partner is kept apart too,
     # as a later home or job replaces this statement.
     if statement.subject in ("location", "work") and (along := _WITH_MY.search(sentence)):
-        return [statement, _statement(f"My {along['rest']}")]
+        named = _WHO_NAMED.match(along["rest"])  # "partner Alex": "My partner is Alex"
+        said = f"My {named['who']} is {named['name']}" if named else f"My {along['rest']}"
+        return [statement, _statement(said)]
     return [statement]
 
 
