@@ -111,8 +111,9 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         noted += [  # what else they said ("My dog is called Rex")
             st.sentence
             for st in statements(question)
-            if not any(
-                f.value in st.sentence or st.sentence.lower() in f.sentence.lower() for f in stated
+            if not any(  # nor what the fact's own sentence says ("… with my partner Alex")
+                f.value in st.sentence or content_words(st.sentence) <= content_words(f.sentence)
+                for f in stated
             )
         ]
         return f"{LABEL} Thanks, I'll remember that ({'; '.join(noted)})."
