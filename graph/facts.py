@@ -236,8 +236,12 @@ _MY_THING = re.compile(
     r"^(?:my|our)\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b",
     re.IGNORECASE,
 )
-# After "I'm …,": an age, where they are from, live or work, what they are.
-_I_AM = re.compile(r"^(?:i am|i'm|i’m)\s", re.IGNORECASE)
+# An introduction begins with who they are: a name, an age, a role in a few
+# words, where they are from; after it, "…, 28, from Seoul, living in Berlin".
+_INTRO_FIRST = re.compile(
+    r"^(?i:i am|i'm|i’m)\s+(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?|\d{1,3}(?i:\s+years?\s+old)?"
+    r"|(?i:an?)\s+\w+(?:\s+\w+){0,2}|(?i:(?:originally\s+)?from)\s+[A-Z][\w'’ -]*)$"
+)
 _INTRO_PART = re.compile(
     r"(?:,\s*(?:and\s+|but\s+)?|\s+(?:and|but)\s+)(?:now\s+)?"
     r"(?=(?:\d{1,3}(?:\s+years?\s+old)?\s*(?:,|$|and\b|but\b)|(?:originally\s+)?from\s"
@@ -361,9 +365,9 @@ def _introduced(clause: str) -> list[str]:
     says four things ("I'm Kim", "I'm 28", "I'm from Seoul", "I'm living in
     Berlin now")."""
     sentence = _with_i(clause.strip(" .!,;"))
-    if not _I_AM.match(sentence):
-        return [sentence]
     first, *more = _INTRO_PART.split(sentence)
+    if not more or not _INTRO_FIRST.match(first.strip(" ,")):
+        return [sentence]  # "I'm going to a concert and a party" is one
     return [first.strip(" ,"), *(f"I'm {part.strip(' .!,;')}" for part in more)]
 
 

@@ -52,6 +52,11 @@ from graph.summary import fold_facts
         ),
         ("I'm a product designer at Zalando", [("work", "I'm a product designer at Zalando")]),
         ("I'm tired, and a bit sad", [("i m tired and bit sad", "I'm tired, and a bit sad")]),
+        (  # not an introduction: one statement, no "I'm a party"
+            "I'm going to a concert and a party",
+            [("i m going to concert and party", "I'm going to a concert and a party")],
+        ),
+        ("I'm 35, a nurse", [("age", "I'm 35"), ("i m nurse", "I'm a nurse")]),
         ("I'm tired", []),  # a passing state: nothing to keep
         ("I am back!", []),
     ],
