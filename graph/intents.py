@@ -33,8 +33,8 @@ _SEARCH = [
 # How a request is put: "please", "can you", "could you please", …
 _ASKING = r"^\s*(?:please\s+)?(?:(?:could|can|would|will)\s+you\s+)?(?:please\s+)?"
 _REMEMBER = re.compile(
-    _ASKING + r"(?:remember|note|keep\s+in\s+mind|don[’']t\s+forget|do\s+not\s+forget)"
-    r"(?:\s+that)?[\s:,]+(?P<topic>.+)$",
+    _ASKING + r"(?:(?:remember|note|keep\s+in\s+mind)(?:\s+that)?"
+    r"|(?:don[’']t|do\s+not)\s+forget\s+that)[\s:,]+(?P<topic>.+)$",
     re.IGNORECASE | re.DOTALL,
 )
 # "Forget that I …", "Don't remember that …", "Stop remembering …", "Delete the
