@@ -56,7 +56,8 @@ _FROM_MEMORY = re.compile(
 # A request put as a question ("Can you forget that I …?") is still one; "Do
 # you remember …?" and "Can you remember my name?" (no "that") ask.
 _ASKED_AS_A_QUESTION = re.compile(
-    _ASKING + r"(?:forget|delete|remove|erase|stop\s+remembering|(?:remember|note)\s+that)\b",
+    r"^\s*(?:please\s+)?(?:could|can|would|will)\s+you\s+(?:please\s+)?"
+    r"(?:forget|delete|remove|erase|stop\s+remembering|(?:remember|note)\s+that)\b",
     re.IGNORECASE,
 )
 _TRAILING = " \t\n.!?\"'“”"

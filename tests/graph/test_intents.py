@@ -48,6 +48,7 @@ def test_memory_requests_however_they_are_put(said: str, intent: Intent) -> None
         "I don't remember where I put my keys.",
         "I forgot my umbrella.",
         "Don't forget to call me tomorrow",  # a reminder, not a fact to keep
+        "Forget about the weather, what's for dinner?",  # a question, not put as a request
     ],
 )
 def test_questions_and_other_requests_are_not_memory_requests(said: str) -> None:
