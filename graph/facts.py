@@ -225,9 +225,11 @@ _CLAUSE = re.compile(
     re.IGNORECASE,
 )
 # Of "we", what the user's household has and does ("We have two kids", "We
-# just adopted a puppy"); "We should talk about it" says nothing of them.
+# just adopted a puppy"); "We should talk about it" says nothing of them, nor
+# "Our conversation yesterday …" (theirs with the assistant).
 _FIRST_PERSON = re.compile(
-    r"^(?:i|i'm|i’m|i've|my|our|call me"
+    r"^(?:i|i'm|i’m|i've|my|call me"
+    r"|our(?!\s+(?:conversation|chat|discussion|session|thread|talk|last|previous|earlier)\b)"
     r"|we(?:'ve|’ve)?\s+(?:just\s+|recently\s+|now\s+|also\s+)?(?:have|own|live|moved|adopted"
     r"|got|bought|are\s+expecting|got\s+married|'re\s+expecting))\b",
     re.IGNORECASE,
