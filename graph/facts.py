@@ -226,9 +226,10 @@ _CLAUSE = re.compile(
 )
 # Of "we", what the user's household has and does ("We have two kids", "We
 # just adopted a puppy"); "We should talk about it" says nothing of them, nor
-# "Our conversation yesterday …" (theirs with the assistant).
+# "Our conversation yesterday …" (theirs with the assistant), as "My question
+# is …" says nothing of the user.
 _FIRST_PERSON = re.compile(
-    r"^(?:i|i'm|i’m|i've|my|call me"
+    r"^(?:i|i'm|i’m|i've|call me|my(?!\s+(?:question|point|bad|mistake|apologies|pleasure|guess)\b)"
     r"|our(?!\s+(?:conversation|chat|discussion|session|thread|talk|last|previous|earlier)\b)"
     r"|we(?:'ve|’ve)?\s+(?:just\s+|recently\s+|now\s+|also\s+)?(?:have|own|live|moved|adopted"
     r"|got|bought|are\s+expecting|got\s+married|'re\s+expecting))\b",

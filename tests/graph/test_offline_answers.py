@@ -260,6 +260,7 @@ def test_what_it_knows_about_the_user_is_listed() -> None:
         ("Im 35", [("age", "I'm 35")]),
         ("We should talk about it later.", []),  # says nothing of them
         ("Our conversation yesterday was helpful.", []),
+        ("My question is about sorting lists.", []),
         ("Imagine that!", []),
         # a change in their life said without "I"; chat's "Got it" and the like are not
         ("Just moved to Bristol!", [("location", "I just moved to Bristol")]),
