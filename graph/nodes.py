@@ -21,8 +21,8 @@ from langgraph.runtime import Runtime
 from graph.context import TurnContext
 from graph.draft import ToolsRefused, ask_model
 from graph.intents import asks_to_forget, recognise
-from graph.offline import estimate_tokens
-from graph.planner import Situation, decide, tool_plan
+from graph.offline import estimate_tokens, said_about
+from graph.planner import AFTER_ANSWER, Situation, decide, forget_left_undone, tool_plan
 from graph.prompts import build_prompt, memory_refs
 from graph.state import TOOL_OF_STEP, Draft, ThreadState, empty_draft
 from graph.tools import can_use_tools, memory_tools, run_planned, use_tools
@@ -254,9 +254,13 @@ async def without_tools(
 
 
 async def after_execution(state: ThreadState) -> str:
-    """Back to planning after a tool step; to response once answered (or cancelled)."""
+    """Back to planning after a tool step; to response once answered (or
+    cancelled), unless the model answered a request to forget without
+    forgetting (planning then forgets it by pattern)."""
     last = (state.get("route") or [{}])[-1]
-    return "planning" if last.get("tools") else "response"
+    if last.get("tools") or forget_left_undone(state):
+        return "planning"
+    return "response"
 
 
 def memory_reference(memory: dict[str, Any]) -> dict[str, Any]:
@@ -269,10 +273,21 @@ def memory_reference(memory: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def forgotten_after(state: ThreadState) -> str | None:
+    """What a forget planned after the model's answer did, in words, if one ran."""
+    after = [s for s in state.get("route", []) if str(s.get("reason", "")).startswith(AFTER_ANSWER)]
+    used = state.get("tools_used", [])
+    if not after or not used or used[-1]["name"] != "forget":
+        return None
+    return said_about("forget", used[-1]["args"], used[-1]["result"])
+
+
 def final_text(state: ThreadState, draft: Draft) -> str:
     """The answer's text; when the step limit left the model without an answer,
     the answer says so."""
     last = (state.get("route") or [{}])[-1]
+    if forgotten := forgotten_after(state):  # the model's answer, then what was done
+        return f"{draft['content'].rstrip()}\n\n{forgotten}".strip()
     if not draft["limit_reached"] or last.get("answered"):
         return draft["content"]
     used = sorted({u["name"] for u in state.get("tools_used", [])})

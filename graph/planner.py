@@ -42,12 +42,45 @@ def decide(state: ThreadState, situation: Situation) -> Plan:
     if last is None:
         return first_plan(state, situation)
     if last["step"] in TOOL_OF_STEP:
+        if last["reason"].startswith(AFTER_ANSWER):
+            return plan("respond", "answered, and forgotten as asked")
         return plan("answer", f"answer from what {TOOL_OF_STEP[last['step']]} returned")
+    if last["step"] == "tools" and not (state.get("route") or [{}])[-1].get("tools"):
+        # The model answered without its tools. Asked to forget, it should have
+        # called `forget` (weak models do not always): forgotten by pattern.
+        undone = forget_left_undone(state)
+        if undone is None:
+            return plan("respond", "answered")
+        target = best_match(undone.topic, state.get("loaded_memories", []))
+        if target is None:
+            return plan("respond", f"answered; no loaded memory matches “{undone.topic}”")
+        return plan(
+            "forget",
+            f"{AFTER_ANSWER}: the model did not call forget; closest memory: "
+            f"“{target['content'][:80]}”",
+            {"memory_id": target["id"]},
+        )
     if last["step"] == "tools":
         if steps + 1 >= situation.max_steps:
             return plan("answer", f"step limit ({situation.max_steps} steps): answer without tools")
         return plan("tools", "the model called tools; it decides the next step")
     return plan("respond", "answered")
+
+
+# The reason of a forget planned after the model's answer (see `decide`).
+AFTER_ANSWER = "asked to forget, after the answer"
+
+
+def forget_left_undone(state: ThreadState) -> Intent | None:
+    """The question's request to forget, when the pass that offered the model
+    its tools ended without a `forget` (and without a failure)."""
+    last, draft = state.get("plan"), state.get("draft")
+    if last is None or last["step"] != "tools" or (draft and draft["error_message"]):
+        return None
+    if any(used["name"] == "forget" for used in state.get("tools_used", [])):
+        return None
+    intent = recognise(state["query"]["content"])
+    return intent if intent is not None and intent.kind == "forget" else None
 
 
 def first_plan(state: ThreadState, situation: Situation) -> Plan:

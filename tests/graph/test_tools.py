@@ -290,6 +290,40 @@ async def test_a_model_that_refuses_tools_still_remembers_and_says_when_nothing_
     assert sum("refuses tools" in r.getMessage() for r in caplog.records) == 1
 
 
+async def test_a_request_to_forget_the_model_answers_without_forgetting_is_carried_out(
+    harness: Harness, stub: OpenAIStub
+) -> None:
+    # A weak model says it forgot but calls no tool: planning forgets by the
+    # request's pattern after the answer, and the answer says what went.
+    user, session = await user_session(harness, "weak-model@example.com")
+    store = MemoryStore(harness.db)
+    tennis = await store.add(user, MemoryDraft("fact", "sport", "User said: I play tennis"))
+    cat = await store.add(user, MemoryDraft("fact", "pet", "User said: I have a cat"))
+    stub.reply = lambda messages: "Done, I have forgotten that."
+    events = await turn(harness, stub, session, user, content="Forget that I play tennis.")
+    message = answer(events)
+    assert message["content"] == (
+        "Done, I have forgotten that.\n\nDone. I forgot “User said: I play tennis”."
+    )
+    assert [u["name"] for u in message["tools_used"]] == ["forget"]
+    assert [m.id for m in await store.list(user)] == [cat.id]
+    with pytest.raises(MemoryNotFound):
+        await store.get(user, tennis.id)
+    assert len(stub.completions) == 1  # no second answer
+    plans = [p["plan"] for p in events if p.get("node") == "planning" and "plan" in p]
+    assert plans == ["tools", "forget", "respond"]
+    # nothing matching: nothing deleted, the answer as the model gave it
+    message = answer(await turn(harness, stub, session, user, content="Forget my boat."))
+    assert message["content"] == "Done, I have forgotten that." and message["tools_used"] == []
+    assert [m.id for m in await store.list(user)] == [cat.id]
+    # a model that forgets by itself is left to it: one forget, no note
+    stub.reply = Script([StubToolCall("forget", {"memory_id": "m1"})], final="Forgot it.")
+    message = answer(await turn(harness, stub, session, user, content="Forget that I have a cat."))
+    assert [u["name"] for u in message["tools_used"]] == ["forget"]
+    assert message["content"].startswith("Forgot it.") and "I forgot “" not in message["content"]
+    assert await store.list(user) == []
+
+
 def test_models_that_cannot_call_tools_are_not_offered_them() -> None:
     for model in (OfflineChatModel(), GenericFakeChatModel(messages=iter(["hi"]))):
         assert not can_use_tools(model)
