@@ -7,6 +7,7 @@ previous plan and what its pass did); no model call. See docs/design.md,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,15 +68,22 @@ def decide(state: ThreadState, situation: Situation) -> Plan:
     return plan("respond", "answered")
 
 
+_SPEAKS_OF_FORGETTING = re.compile(
+    r"\b(?:forg[eo]t(?:ten|ting)?|removed?|deleted?|erased?)\b", re.IGNORECASE
+)
 # The reason of a forget planned after the model's answer (see `decide`).
 AFTER_ANSWER = "asked to forget, after the answer"
 
 
 def forget_left_undone(state: ThreadState) -> Intent | None:
     """The question's request to forget, when the pass that offered the model
-    its tools ended without a `forget` (and without a failure)."""
+    its tools ended without a `forget` (and without a failure), its answer
+    speaking of forgetting ("Done, I've forgotten that"): an answer that took
+    "Forget the weather, tell me about Rome" as the talk it is stands."""
     last, draft = state.get("plan"), state.get("draft")
-    if last is None or last["step"] != "tools" or (draft and draft["error_message"]):
+    if last is None or last["step"] != "tools" or draft is None or draft["error_message"]:
+        return None
+    if not _SPEAKS_OF_FORGETTING.search(draft["content"]):
         return None
     if any(used["name"] == "forget" for used in state.get("tools_used", [])):
         return None
@@ -122,7 +130,8 @@ def tool_plan(intent: Intent, memories: list[dict[str, Any]]) -> Plan:
 
 def best_match(topic: str, memories: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The loaded memory (not a conversation summary) sharing the most words
-    with `topic`, if any shares one."""
+    with `topic`, if it shares at least half of them: "Forget the weather,
+    tell me about Rome" does not name "I visited Rome last year"."""
     wanted = words(topic)
     best: tuple[int, float, dict[str, Any]] | None = None
     for memory in memories:
@@ -130,6 +139,10 @@ def best_match(topic: str, memories: list[dict[str, Any]]) -> dict[str, Any] | N
             continue
         said = words(str(memory["content"]))
         shared = len(wanted & said)
-        if shared and (best is None or (shared, shared / len(said)) > best[:2]):
+        if (
+            shared * 2 >= len(wanted)
+            and shared
+            and (best is None or (shared, shared / len(said)) > best[:2])
+        ):
             best = (shared, shared / len(said), memory)
     return best[2] if best else None

@@ -207,6 +207,10 @@ async def test_offline_forget_deletes_the_matching_memory(harness: Harness) -> N
     assert route(events) == STRAIGHT
     assert "no saved memory matching" in message_of(events)["content"]
     assert [m.id for m in await store.list(user)] == [kept.id]
+    # one word of the request in common is not it: "Tom" is not "the weather"
+    events = await ask(harness, session, user, "Forget the weather, tell me about Tom.")
+    assert route(events) == STRAIGHT and message_of(events)["tools_used"] == []
+    assert [m.id for m in await store.list(user)] == [kept.id]
 
 
 def test_a_question_about_remembering_is_not_a_request_to_remember() -> None:

@@ -316,6 +316,13 @@ async def test_a_request_to_forget_the_model_answers_without_forgetting_is_carri
     message = answer(await turn(harness, stub, session, user, content="Forget my boat."))
     assert message["content"] == "Done, I have forgotten that." and message["tools_used"] == []
     assert [m.id for m in await store.list(user)] == [cat.id]
+    # an answer that took the words as talk stands, and nothing is deleted
+    rome = await store.add(user, MemoryDraft("fact", None, "User said: I visited Rome last year"))
+    stub.reply = lambda messages: "Rome is lovely in spring."
+    asked = "Forget the weather, tell me about Rome."
+    message = answer(await turn(harness, stub, session, user, content=asked))
+    assert message["content"] == "Rome is lovely in spring." and message["tools_used"] == []
+    await store.delete(user, rome.id)
     # a model that forgets by itself is left to it: one forget, no note
     stub.reply = Script([StubToolCall("forget", {"memory_id": "m1"})], final="Forgot it.")
     message = answer(await turn(harness, stub, session, user, content="Forget that I have a cat."))
