@@ -146,7 +146,7 @@ def all_about_them(earlier: list[tuple[str, str]], memories: list[tuple[str, str
     memories say of the user: who and where they are and what they do first,
     then the rest as found, past conversations left out. Of a kind of fact, the
     latest said ("we moved to Hamburg" said now, "I live in Berlin" saved)."""
-    first = ("name", "preferred name", "location", "origin", "work", "age")
+    first = _WHO_AND_WHERE
     known: list[str] = []
     kinds: set[str] = set()
     for group, said in [*earlier, *memories]:
@@ -212,11 +212,10 @@ _SUBJECTS_OF = {
     "age": ("age",),
     "origin": ("origin",),
 }
-_KIND_SUBJECTS = frozenset(
-    subject
-    for kind in ("name", "preferred name", "location", "work", "age", "origin")
-    for subject in _SUBJECTS_OF[kind]
-)
+# The kinds of fact that say who and where the user is, in the order
+# "What do you know about me?" lists them.
+_WHO_AND_WHERE = ("name", "preferred name", "location", "origin", "work", "age")
+_KIND_SUBJECTS = frozenset(subject for kind in _WHO_AND_WHERE for subject in _SUBJECTS_OF[kind])
 # Kinds of fact said in many ways the patterns do not know ("I'm a software
 # engineer", "I grew up in Recife"): when none is known by pattern, the memory
 # recall found nearest may answer, marked as a guess. A name or an age is not

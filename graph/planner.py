@@ -52,15 +52,10 @@ def decide(state: ThreadState, situation: Situation) -> Plan:
         undone = forget_left_undone(state)
         if undone is None:
             return plan("respond", "answered")
-        target = best_match(undone.topic, state.get("loaded_memories", []))
-        if target is None:
-            return plan("respond", f"answered; no loaded memory matches “{undone.topic}”")
-        return plan(
-            "forget",
-            f"{AFTER_ANSWER}: the model did not call forget; closest memory: "
-            f"“{target['content'][:80]}”",
-            {"memory_id": target["id"]},
-        )
+        net = tool_plan(undone, state.get("loaded_memories", []))
+        if net["step"] != "forget":
+            return plan("respond", f"answered; {net['reason']}")
+        return plan("forget", f"{AFTER_ANSWER}; {net['reason']}", net["args"])
     if last["step"] == "tools":
         if steps + 1 >= situation.max_steps:
             return plan("answer", f"step limit ({situation.max_steps} steps): answer without tools")
@@ -72,7 +67,7 @@ _SPEAKS_OF_FORGETTING = re.compile(
     r"\b(?:forg[eo]t(?:ten|ting)?|removed?|deleted?|erased?)\b", re.IGNORECASE
 )
 # The reason of a forget planned after the model's answer (see `decide`).
-AFTER_ANSWER = "asked to forget, after the answer"
+AFTER_ANSWER = "after the answer, as the model did not forget"
 
 
 def forget_left_undone(state: ThreadState) -> Intent | None:
