@@ -105,20 +105,20 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             return guessed(closest)
         if about_the_user(question):
             return UNKNOWN
-    stated = find_facts(question)
+    stated, said = find_facts(question), once_each([st.sentence for st in statements(question)])
     if stated:
         noted = [f"{f.kind}: {f.value}" for f in stated]
         noted += [  # what else they said ("My dog is called Rex")
-            st.sentence
-            for st in statements(question)
+            sentence
+            for sentence in said
             if not any(  # nor what the fact's own sentence says ("… with my partner Alex")
-                f.value in st.sentence or content_words(st.sentence) <= content_words(f.sentence)
+                f.value in sentence or content_words(sentence) <= content_words(f.sentence)
                 for f in stated
             )
         ]
         return f"{LABEL} Thanks, I'll remember that ({'; '.join(noted)})."
-    if said := statements(question):
-        return f"{LABEL} Thanks, I'll remember that: {'; '.join(s.sentence for s in said)}."
+    if said:
+        return f"{LABEL} Thanks, I'll remember that: {'; '.join(said)}."
     echo = question if len(question) <= 200 else question[:200] + "…"
     return (
         f"{LABEL} I am Threadline's built-in offline model (no API key is set), so I "
@@ -168,6 +168,20 @@ def all_about_them(earlier: list[tuple[str, str]], memories: list[tuple[str, str
     listed = "; ".join(known[:LISTED])
     more = len(known) - LISTED
     return f"You told me: {listed}" + (f"; and {more} more things." if more > 0 else ".")
+
+
+def once_each(said: list[str]) -> list[str]:
+    """Statements to acknowledge, none that another says already ("My husband
+    is Dev" after "I'm based in Leeds with my husband Dev")."""
+    words = [content_words(sentence) for sentence in said]
+    return [
+        sentence
+        for n, sentence in enumerate(said)
+        if not any(
+            m != n and words[n] <= other and (words[n] != other or m < n)  # equal: the first
+            for m, other in enumerate(words)
+        )
+    ]
 
 
 def asks_what_it_knows(question: str) -> bool:

@@ -323,6 +323,10 @@ def test_what_their_household_has_is_said_back_to_them() -> None:
     assert offline_reply(prompt([], moved, "Who is my partner?")).endswith("My partner is Alex")
     said = offline_reply([HumanMessage("I live in Bristol with my partner Alex.")])
     assert said.endswith("(location: Bristol with my partner Alex).")  # not said twice
+    said = offline_reply([HumanMessage("I'm Priya, 34, now based in Leeds with my husband Dev.")])
+    assert said.endswith("(name: Priya; I'm 34; I'm based in Leeds with my husband Dev).")
+    said = offline_reply([HumanMessage("I play tennis. I play tennis.")])
+    assert said.endswith("Thanks, I'll remember that: I play tennis.")  # once, not none
     # "we" is as often the user and the assistant: not a question about them
     assert "You told me" not in offline_reply(prompt(told, told, "Can we talk about cats?"))
 
