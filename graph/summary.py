@@ -9,8 +9,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from graph.facts import statements
 from graph.intents import recognise
-from graph.offline import OfflineChatModel, asks_what_it_knows
+from graph.offline import OfflineChatModel
 from graph.prompts import SUMMARIZE_PROMPT
+from graph.told import asks_what_it_knows
 
 SUMMARY_MAX_CHARS = 4000
 Turn = tuple[str, str]  # (role, content)

@@ -1,0 +1,266 @@
+"""What the user told, found again: which of their statements (in this
+thread's window or in the memories the prompt lists) answers a question about
+them. The offline model's memory (graph/offline.py answers with it); the
+patterns that read a statement are graph/facts.py's."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from graph.facts import asked_about, names_given, second_person, statements
+from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
+from memory.same_fact import content_words
+
+# The words a question starts with; a question about the user names them too.
+_ASKS = (
+    "what|who|where|when|which|how|why|whom|whose|do|does|did|am|is|are|can|could|would|will"
+    "|have|has|tell me|remind me"
+)
+_QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
+# "our" is their household's ("What is our cat called?"); "we" and "us" are
+# as often the user and the assistant ("Can we talk about something else?").
+_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm|our)\b", re.IGNORECASE)
+
+
+LISTED = 12  # what "What do you know about me?" lists at most
+
+
+def all_about_them(earlier: list[tuple[str, str]], memories: list[tuple[str, str]]) -> str:
+    """What this thread's window (`earlier`, the latest first) and the loaded
+    memories say of the user: who and where they are and what they do first,
+    then the rest as found, past conversations left out. Of a kind of fact, the
+    latest said ("we moved to Hamburg" said now, "I live in Berlin" saved)."""
+    first = _WHO_AND_WHERE
+    known: list[str] = []
+    kinds: set[str] = set()
+    for group, said in [*earlier, *memories]:
+        if group == _PAST or said in known:
+            continue
+        kind = {st.subject for st in statements(said)} & set(first)
+        if kind and kind <= kinds:
+            continue  # a later statement of its kind is listed
+        known.append(said)
+        kinds |= kind
+    if not known:
+        return "I don't know anything about you yet. Tell me and I will remember it."
+
+    def rank(said: str) -> int:
+        subjects = [st.subject for st in statements(said)]
+        return min((first.index(s) for s in subjects if s in first), default=len(first))
+
+    known.sort(key=rank)  # stable: the rest keep the order they were found in
+    listed = "; ".join(known[:LISTED])
+    more = len(known) - LISTED
+    return f"You told me: {listed}" + (f"; and {more} more things." if more > 0 else ".")
+
+
+def once_each(said: list[str]) -> list[str]:
+    """Statements to acknowledge, none that another says already ("My husband
+    is Dev" after "I'm based in Leeds with my husband Dev")."""
+    words = [content_words(sentence) for sentence in said]
+    return [
+        sentence
+        for n, sentence in enumerate(said)
+        if not any(
+            m != n and words[n] <= other and (words[n] != other or m < n)  # equal: the first
+            for m, other in enumerate(words)
+        )
+    ]
+
+
+def asks_what_it_knows(question: str) -> bool:
+    """A question for a kind of fact they told ("Where do I live?") or for all
+    of it ("What do you know about me?"): recall, not a topic of its own."""
+    return asked_about(question) is not None or bool(ALL_ABOUT_ME.search(question))
+
+
+def about_the_user(question: str) -> bool:
+    """A question about the user themselves ("Who is my physician?")."""
+    return question.rstrip().endswith("?") and bool(_ABOUT_THE_USER.match(question.strip()))
+
+
+def remembered(system: str) -> list[tuple[str, str]]:
+    """The memories the system prompt lists, as the user said them, each with
+    the title of its group: those most relevant to this message first, best
+    first (graph/prompts.py), then facts and preferences, people, past
+    conversations."""
+    lines = system.splitlines()
+    if MEMORIES_SECTION not in lines:
+        return []
+    found, group = [], ""
+    for line in lines[lines.index(MEMORIES_SECTION) + 1 :]:
+        if not line.strip():
+            break  # the end of the section
+        if not line.startswith("- "):
+            group = line
+            continue
+        said = line[2:].split(": ", 1)[1] if re.match(r"- m\d+: ", line) else line[2:]
+        found.append((group, said.removeprefix("User said: ")))
+    return found
+
+
+# Of each kind of fact asked about, the subjects a statement of it is kept under
+# (graph/facts.py: statements).
+_SUBJECTS_OF = {
+    "name": ("name",),
+    "preferred name": ("preferred name",),
+    "location": ("location",),
+    "work": ("work",),
+    "preference": ("likes ", "loves ", "prefers ", "enjoys "),
+    "age": ("age",),
+    "origin": ("origin",),
+}
+# The kinds of fact that say who and where the user is, in the order
+# "What do you know about me?" lists them.
+_WHO_AND_WHERE = ("name", "preferred name", "location", "origin", "work", "age")
+_KIND_SUBJECTS = frozenset(subject for kind in _WHO_AND_WHERE for subject in _SUBJECTS_OF[kind])
+# Kinds of fact said in many ways the patterns do not know ("I'm a software
+# engineer", "I grew up in Recife"): when none is known by pattern, the memory
+# recall found nearest may answer, marked as a guess. A name or an age is not
+# guessed from something else.
+GUESSED_KINDS = frozenset({"work", "location", "preference", "origin"})
+_THIS_THREAD = "Said in this conversation:"
+_PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
+ALL_ABOUT_ME = re.compile(
+    r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
+)
+_MY_THING_ASKED = re.compile(r"\bmy\s+(?!name\b)\w+", re.IGNORECASE)
+# What the user said of a thing of theirs (or their household's): "My dog is
+# …", "I have a dog called …", "I've got two cats", "I own a Volvo", "Our cat
+# is …", "We just adopted a puppy".
+_THEIR_THING = re.compile(
+    r"^(?:(?:my|our)\s|(?:i|we)\s+(?:just\s+|recently\s+)?(?:have|own|have got|adopted|got"
+    r"|bought)\s+(?:a|an|one|two|three|four|five|some|\d+)\s|(?:i|we)(?:'|’)ve\s+got\s)",
+    re.IGNORECASE,
+)
+# Words that ask, or address the assistant, rather than say what is asked
+# about, as memory.same_fact stems them ("name" is "nam"): left out of word
+# matching, beside the wording words content_words leaves out itself.
+_ASKED = content_words(
+    _ASKS.replace("|", " ") + " tell know remember again please name call you your we our"
+    " this it or about"
+)
+# Words that rank or date a thing without naming it: "my favourite colour"
+# is not answered by "My favourite food is ramen".
+_NOT_A_SUBJECT = content_words(
+    "favourite favorite best worst first last new old main usual current previous"
+)
+
+
+def is_question(text: str) -> bool:
+    return text.rstrip().endswith("?") or bool(_QUESTION_START.match(text.strip()))
+
+
+def stems(text: str) -> frozenset[str]:
+    """What `text` names, stemmed as memory.same_fact compares memories
+    ("married" and "marries" meet), words of asking left out: what a question
+    and a memory share. The same memories and window statements are compared
+    at every question: a text of a usual length is stemmed once (the last
+    4,096 held)."""
+    return _stems_of(text) if len(text) <= 1000 else _stems_in(text)
+
+
+def _stems_in(text: str) -> frozenset[str]:
+    return content_words(text) - _ASKED
+
+
+_stems_of = functools.lru_cache(maxsize=4096)(_stems_in)
+
+
+def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> str | None:
+    """What the user said of a kind of fact (name, home, work, age, likes), as
+    they said it: the latest in this thread's window, else the first memory of
+    that subject (a later statement of a subject supersedes the earlier)."""
+    wanted = _SUBJECTS_OF[kind]
+    for text in reversed(humans):
+        stated = [st.sentence for st in statements(text) if st.subject.startswith(wanted)]
+        if stated:
+            return stated[-1]
+    for _, said in memories:
+        if any(st.subject.startswith(wanted) for st in statements(said)):
+            return said
+    return None
+
+
+def likings(humans: list[str], memories: list[tuple[str, str]]) -> list[str]:
+    """Everything the user said they like, love, prefer or enjoy: this thread's
+    window, the latest first, then the memories."""
+    wanted = _SUBJECTS_OF["preference"]
+    said = [st.sentence for text in reversed(humans) for st in statements(text)]
+    said += [text for _, text in _not_summaries(memories)]
+    return [text for text in said if any(st.subject.startswith(wanted) for st in statements(text))]
+
+
+def preferred_name(told: str, humans: list[str], memories: list[tuple[str, str]]) -> str:
+    """The name the user asked to be called ("Call me Annie"), the latest in this
+    thread's window, else from a memory, when `told`, the statement of their
+    name answering, gives another; else ""."""
+    for text in [*reversed(humans), *(said for _, said in memories)]:
+        for st in statements(text):
+            if st.subject == "preferred name" and (called := names_given(st.sentence)):
+                return called[-1] if called[-1] not in names_given(told) else ""
+    return ""
+
+
+def said_back(kind: str, told: str) -> str:
+    """A fact the user told, said back: "Your name is Marta.", "You live in Porto."."""
+    names = names_given(told) if kind == "name" else ()
+    return f"Your name is {names[-1]}." if names else f"{second_person(told)}."
+
+
+def said_earlier(humans: list[str]) -> list[tuple[str, str]]:
+    """What the user said of themselves earlier in this thread's window, the
+    latest first, as `remembered` lists memories (a visitor has no memories,
+    and a logged-in user's newest are saved after the turn)."""
+    return [(_THIS_THREAD, st.sentence) for text in reversed(humans) for st in statements(text)]
+
+
+def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
+    """The memory that answers a question that is not about a kind of fact
+    (those are `told_of`) in the question's own words, or None.
+
+    The memory sharing the most words with the question, in the prompt's order
+    on a tie (a question not about the user needs two: one shared word,
+    "France", does not answer "What is the capital of France?"). Past
+    conversations' summaries answer nothing here: they share words with
+    everything.
+    """
+    memories = _not_summaries(memories)
+    asked = stems(question) - _NOT_A_SUBJECT
+    shared = [len(asked & stems(said)) for _, said in memories]
+    most = max(shared, default=0)
+    if most >= (1 if about_the_user(question) else 2):
+        return memories[shared.index(most)][1]
+    return None
+
+
+def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
+    """For a question about the user that no memory answers in its words (one
+    sharing none with any, or one of a kind of fact no pattern found): the
+    memory recall ranked most relevant (found by meaning: "physician" for
+    "doctor"), or None.
+
+    Not one of a kind of fact (a statement the patterns placed answers a
+    question of its own kind, `told_of`), and
+    for a question about one of their things ("my pet") only what they said of
+    one of theirs ("My dog is …", "I have a dog called …"). Recall ranks
+    something first whatever is asked, so this is a guess, and the reply says
+    so (`offline_reply`).
+    """
+    if not about_the_user(question):
+        return None
+    my_thing = _MY_THING_ASKED.search(question) is not None
+    for group, said in _not_summaries(memories):
+        if group != RELEVANT:
+            break
+        kinds = [st.subject for st in statements(said)]
+        if kinds and kinds[0] in _KIND_SUBJECTS:
+            continue
+        if not my_thing or _THEIR_THING.match(said):
+            return said
+    return None
+
+
+def _not_summaries(memories: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(group, said) for group, said in memories if group != _PAST]
