@@ -48,13 +48,11 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
         request = recognise(content) if role == "user" else None
         if role != "user" or (request is not None and request.kind == "forget"):
             continue  # a request to forget is not kept either
-        if request is not None and request.kind == "remember":
-            # "Remember that my mum's birthday is on 3 March": what it says is said
-            said = [st.sentence for st in statements(request.topic)] or [request.topic]
-            facts.extend(f"- user said: {sentence}" for sentence in said)
-            continue
-        stated = statements(content)
-        facts.extend(f"- user said: {said.sentence}" for said in stated)
+        # "Remember that my mum's birthday is …" states it (graph/facts.py reads it so)
+        stated = [said.sentence for said in statements(content)]
+        if not stated and request is not None and request.kind == "remember":
+            stated = [request.topic]  # "Please remember: the boiler is due in May"
+        facts.extend(f"- user said: {sentence}" for sentence in stated)
         if not stated and not asks_what_it_knows(content):  # "Where do I live?" is no topic
             topics.append("- user asked: " + " ".join(content.split())[:80])
     facts = list(dict.fromkeys(facts))

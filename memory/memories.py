@@ -424,15 +424,13 @@ async def _scrub_summaries(
     for word says that there instead, and a line in other words stays."""
     if len(said) < 3:
         return False
-    named = content_words(said)
-    reworded = len(named) >= 2 and now_said is None
-    # The summaries read: those holding its longest word (or stem, which every
-    # wording holds; "not" stands for "n't", which does not hold it).
-    marks = [w for w in named if w != "not"] if reworded else said.split()
+    reworded = len(content_words(said)) >= 2 and now_said is None
+    # The summaries read: those holding its longest word.
+    mark = _held_by_every_wording(said) if reworded else max(said.split(), key=len)
     query = select(Memory).where(
         Memory.user_id == user_id,
         Memory.kind == "summary",
-        Memory.content.ilike(like_pattern(max(marks, key=len))),
+        Memory.content.ilike(like_pattern(mark or said)),
     )
     if session_id is not None:
         query = query.where(Memory.source_session_id == session_id)
@@ -460,6 +458,14 @@ async def _scrub_summaries(
     return changed
 
 
+def _held_by_every_wording(said: str) -> str | None:
+    """The longest of `said`'s content words (stems, which every wording of it
+    holds): what a text saying it in other words must contain, for a LIKE to
+    find the candidates. Not "not", which stands for "n't"."""
+    named = [word for word in content_words(said) if word != "not"]
+    return max(named, key=len) if named else None
+
+
 async def _still_said(
     s: AsyncSession, session_id: str, sentence: str, *, reworded: bool = False
 ) -> bool:
@@ -476,14 +482,14 @@ async def _still_said(
             .limit(1)
         )
         return found is not None
-    named = [w for w in content_words(sentence) if w != "not"]
-    if not named:
+    mark = _held_by_every_wording(sentence)
+    if mark is None:
         return False
     questions = await s.scalars(
         select(ChatMessage.content).where(
             ChatMessage.session_id == session_id,
             ChatMessage.role == "user",
-            ChatMessage.content.ilike(like_pattern(max(named, key=len))),
+            ChatMessage.content.ilike(like_pattern(mark)),
         )
     )
     return any(said_within(sentence, question) for question in questions.all())
