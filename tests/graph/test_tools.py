@@ -18,6 +18,7 @@ from graph.tools import MAX_CALLS_PER_STEP, can_use_tools
 from graph.turn import Turn, read_window, run_turn
 from memory.journal import NewMessage
 from memory.memories import MemoryDraft, MemoryNotFound, MemoryStore
+from memory.models import Memory
 from memory.sessions import Owner
 from tests.graph.conftest import Harness
 from tests.support.openai_stub import (
@@ -236,6 +237,17 @@ async def test_a_model_that_refuses_tools_is_asked_again_without_them(
     assert [r.answered for r in stub.completions] == ["400", "ok"]
 
 
+async def tennis_and_a_cat(
+    harness: Harness, email: str
+) -> tuple[str, str, MemoryStore, Memory, Memory]:
+    """A user with a thread and two memories: "I play tennis", "I have a cat"."""
+    user, session = await user_session(harness, email)
+    store = MemoryStore(harness.db)
+    tennis = await store.add(user, MemoryDraft("fact", "sport", "User said: I play tennis"))
+    cat = await store.add(user, MemoryDraft("fact", "pet", "User said: I have a cat"))
+    return user, session, store, tennis, cat
+
+
 def system_prompt(request: Any) -> str:
     return str(request.messages[0]["content"])
 
@@ -246,10 +258,7 @@ async def test_a_model_that_refuses_tools_still_forgets_what_it_is_asked_to(
     # Without function calling the model cannot call `forget`: the request is
     # recognised as the offline model's is, the memory deleted, and the model
     # told in words what was done (no tool messages, which it may refuse too).
-    user, session = await user_session(harness, "forget-notools@example.com")
-    store = MemoryStore(harness.db)
-    tennis = await store.add(user, MemoryDraft("fact", "sport", "User said: I play tennis"))
-    await store.add(user, MemoryDraft("fact", "pet", "User said: I have a cat"))
+    user, session, store, tennis, _ = await tennis_and_a_cat(harness, "forget-notools@x.org")
     stub.refuses_tools = True
     stub.reply = lambda messages: "Done, I forgot it."
     events = await turn(harness, stub, session, user, content="Forget that I play tennis.")
@@ -295,10 +304,7 @@ async def test_a_request_to_forget_the_model_answers_without_forgetting_is_carri
 ) -> None:
     # A weak model says it forgot but calls no tool: planning forgets by the
     # request's pattern after the answer, and the answer says what went.
-    user, session = await user_session(harness, "weak-model@example.com")
-    store = MemoryStore(harness.db)
-    tennis = await store.add(user, MemoryDraft("fact", "sport", "User said: I play tennis"))
-    cat = await store.add(user, MemoryDraft("fact", "pet", "User said: I have a cat"))
+    user, session, store, tennis, cat = await tennis_and_a_cat(harness, "weak-model@x.org")
     stub.reply = lambda messages: "Done, I have forgotten that."
     events = await turn(harness, stub, session, user, content="Forget that I play tennis.")
     message = answer(events)
