@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from memory.db import Database
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text
-from memory.models import ApiKey, User
+from memory.models import ApiKey, User, is_made_id
 from memory.rights import read_rights
 
 MAX_KEYS = 50  # live keys per user
@@ -62,11 +62,13 @@ class ApiKeys:
             return list(rows.all())
 
     async def revoke(self, user_id: str, key_id: str) -> None:
+        if not is_made_id(key_id):
+            raise ApiKeyNotFound("no such API key")
         async with self.db.sessions.begin() as s:
             done = await s.execute(
                 update(ApiKey)
                 .where(
-                    ApiKey.id == key_id[:36],
+                    ApiKey.id == key_id,
                     ApiKey.user_id == user_id,
                     ApiKey.revoked_at.is_(None),
                 )

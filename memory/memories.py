@@ -19,16 +19,13 @@ from memory.db import Database, fetch, for_psycopg
 from memory.embeddings import Vector
 from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
-from memory.models import ChatMessage, ChatSession, Memory
+from memory.models import ChatMessage, ChatSession, Memory, is_made_id
 from memory.same_fact import content_words, said_within, same_memory
 from memory.vectors import STORE, Vectors, vector_literal
 
 KINDS = ("summary", "preference", "entity", "fact")
 CONTENT_MAX = 4000
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Ids are made by gen_random_uuid(); anything else names no memory, and never
-# reaches the database (a NUL byte in it would make PostgreSQL fail).
-_MEMORY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 # A session's save marked done (its `memory_saved_seq`) and its summary, if
@@ -116,7 +113,7 @@ class MemoryStore:
             return list(rows.all())
 
     async def get(self, user_id: str, memory_id: str) -> Memory:
-        if not _MEMORY_ID.fullmatch(memory_id):
+        if not is_made_id(memory_id):
             raise MemoryNotFound("memory not found")
         async with self.db.sessions() as s:
             memory = await s.get(Memory, memory_id)

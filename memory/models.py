@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,6 +26,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, 
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+# Ids made here or by gen_random_uuid(): anything else names no row, and never
+# reaches the database (a NUL byte in it would make PostgreSQL fail).
+_MADE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_made_id(value: str) -> bool:
+    """Whether `value` could be the id of a row (a lower-case UUID)."""
+    return _MADE_ID.fullmatch(value) is not None
 
 
 class Base(DeclarativeBase):

@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -321,9 +322,18 @@ def test_message_content_never_reaches_the_log(pg_server: str, tmp_path: Path) -
     assert any(e["msg"] == "turn failed" for e in entries)
 
 
-# Row 9 (part): a memory id that is no UUID (a NUL byte, SQL, 5000 characters) is
-# simply not found, exactly like a UUID that names nothing.
-def test_memory_ids_that_are_no_uuid_are_not_found(server: ServerProcess) -> None:
+# Row 9 (part): a memory or API key id that is no UUID (a NUL byte, SQL, 5000
+# characters) is simply not found, exactly like a UUID that names nothing.
+@pytest.mark.parametrize(
+    "path, requests",
+    [
+        ("/api/memories", (("GET", None), ("PATCH", {"content": "x"}), ("DELETE", None))),
+        ("/api/auth/api-keys", (("DELETE", None),)),
+    ],
+)
+def test_ids_that_are_no_uuid_are_not_found(
+    server: ServerProcess, path: str, requests: tuple[tuple[str, Any], ...]
+) -> None:
     me = register(server)
     missing = str(uuid.uuid4())
     with httpx.Client(base_url=server.url, headers=me, timeout=10) as http:
@@ -335,9 +345,9 @@ def test_memory_ids_that_are_no_uuid_are_not_found(server: ServerProcess) -> Non
             "x" * 5000,
             missing.upper() + "0",
         ):
-            for method, body in (("GET", None), ("PATCH", {"content": "x"}), ("DELETE", None)):
-                reply = http.request(method, f"/api/memories/{bad_id}", json=body)
-                expected = http.request(method, f"/api/memories/{missing}", json=body)
+            for method, body in requests:
+                reply = http.request(method, f"{path}/{bad_id}", json=body)
+                expected = http.request(method, f"{path}/{missing}", json=body)
                 assert (reply.status_code, reply.content) == (404, expected.content), (
                     method,
                     bad_id,
