@@ -268,7 +268,8 @@ async def get_state(session: ThreadDep, threads: ThreadsDep) -> dict[str, Any]:
 
 class HistoryQuery(BaseModel):
     limit: int = Field(10, ge=1, le=HISTORY_MAX)
-    before: dict[str, Any] | None = None
+    # As the SDK sends it: a checkpoint id, a checkpoint, or a config holding one.
+    before: str | dict[str, Any] | None = None
 
 
 @router.post("/threads/{thread_id}/history")
@@ -277,7 +278,7 @@ async def get_history(
 ) -> list[dict[str, Any]]:
     """One state per answered turn, newest first: the journal after each answer."""
     rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
-    before = seq_of((body.before or {}).get("configurable", {}).get("checkpoint_id"))
+    before = seq_of(checkpoint_id_in(body.before))
     ends = [i for i, row in enumerate(rows) if row.role != "user" or i == len(rows) - 1]
     states = []
     for end in reversed(ends):
@@ -287,6 +288,16 @@ async def get_history(
         if len(states) == body.limit:
             break
     return states
+
+
+def checkpoint_id_in(before: str | dict[str, Any] | None) -> Any:
+    """The checkpoint id `before` names: itself, a checkpoint's, or a config's."""
+    if not isinstance(before, dict):
+        return before
+    configurable = before.get("configurable")
+    if isinstance(configurable, dict) and "checkpoint_id" in configurable:
+        return configurable["checkpoint_id"]
+    return before.get("checkpoint_id")
 
 
 def seq_of(checkpoint_id: Any) -> int | None:

@@ -71,6 +71,14 @@ async def converse(server: ServerProcess, headers: dict[str, str], client: Any) 
         input={"messages": [{"type": "human", "content": "what is my name?"}]},
     )
     assert "Your name is Ada Lovelace" in values["messages"][-1]["content"]
+    # the states before the latest, named as the SDK allows: its id, the checkpoint, a config
+    history = await client.threads.get_history(thread["thread_id"])
+    latest = history[0]["checkpoint"]
+    for before in (latest["checkpoint_id"], latest, {"configurable": latest}):
+        earlier = await client.threads.get_history(thread["thread_id"], before=before)
+        assert len(history) == 2 and earlier == history[1:]
+    for odd in ({"configurable": None}, {"configurable": "x"}, {"checkpoint_id": 5}, "seq-x"):
+        assert await client.threads.get_history(thread["thread_id"], before=odd) == history
 
     # the same thread, as the browser's REST API sees it
     journal = httpx.get(
