@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.llm import Models, build_chat_model
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     https: bool = False
     allowed_origins: list[str] = []
 
@@ -169,3 +169,21 @@ class Settings(BaseSettings):
             base_url=self.openai_base_url,
             make=self.chat_model,
         )
+
+
+def settings_errors(exc: ValidationError) -> list[str]:
+    """What is wrong with the environment, one line per variable, as it is named
+    there (`THREADLINE_PORT`, `DATABASE_URL`); the values are not repeated (one
+    may be a secret)."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        alias = (
+            Settings.model_fields[field].validation_alias
+            if field in Settings.model_fields
+            else None
+        )
+        names = alias.choices if isinstance(alias, AliasChoices) else []
+        name = str(names[0]) if names else f"THREADLINE_{field.upper()}"
+        lines.append(f"{name}: {error['msg']}")
+    return lines

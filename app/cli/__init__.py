@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from app.cli.memories import memories_cli
 from app.cli.runtime import migrated_database, print_error, run
 from app.cli.sessions import sessions_cli
 from app.cli.users import users_cli
 from app.logs import configure_logging
-from app.settings import Settings
+from app.settings import Settings, settings_errors
 from threads.runtime import Runtime
 
 cli = typer.Typer(
@@ -29,7 +30,7 @@ cli.add_typer(memories_cli, name="memories")
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)", min=1, max=65535)] = None,
 ) -> None:
     """Run the server; with no DATABASE_URL, on an embedded PostgreSQL under ./data.
 
@@ -104,4 +105,10 @@ def main() -> None:
     except typer.Abort:
         print_error("aborted")
         code = 1
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise  # a bug: every other model's errors are the commands' to report
+        for line in settings_errors(exc):
+            print_error(f"bad setting: {line}")
+        code = 2
     sys.exit(code if isinstance(code, int) else 0)

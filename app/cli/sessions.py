@@ -32,7 +32,7 @@ UserOption = Annotated[
 def list_sessions(
     user: UserOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-    limit: int = 100,
+    limit: Annotated[int, typer.Option(help="At most this many", min=1, max=10_000)] = 100,
 ) -> None:
     """Sessions of a user (or of the terminal), newest activity first."""
 

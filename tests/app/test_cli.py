@@ -24,6 +24,16 @@ def test_unreachable_database_is_one_clear_line_without_the_password() -> None:
         assert "alice:***@127.0.0.1" in line
 
 
+def test_a_bad_setting_is_one_clear_line_naming_the_variable_not_its_value() -> None:
+    for command in (["migrate"], ["serve"], ["sessions", "list"]):
+        result = threadline(*command, THREADLINE_PORT="s3cret", DATABASE_URL="postgresql://x/y")
+        assert one_line_error(result) == (
+            "error: bad setting: THREADLINE_PORT: "
+            "Input should be a valid integer, unable to parse string as an integer"
+        ), command
+        assert result.returncode == 2 and "s3cret" not in result.stderr + result.stdout
+
+
 def test_terminal_chat_resumes_a_thread_after_a_restart(server_database: str) -> None:
     first = threadline("chat", stdin="my name is Zed Shaw\n/quit\n", DATABASE_URL=server_database)
     assert first.returncode == 0, first.stderr

@@ -141,6 +141,8 @@ def test_every_cli_error_is_one_line_and_a_non_zero_exit(
         (["chat", "--user", "nobody@example.com"], "unknown_user"),
         (["mcp", "--user", "nobody@example.com"], "unknown_user"),
         (["serve", "--port", "abc"], "--port"),  # a second server: in the next test
+        (["serve", "--port", "70000"], "--port"),
+        (["sessions", "list", "--limit", "0"], "--limit"),
     ]
     for key in [k for k in embedded.env if k.startswith("THREADLINE_")]:
         monkeypatch.setenv(key, embedded.env[key])
