@@ -183,6 +183,19 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
     return None
 
 
+# A town or country named after "in" ("… as a nurse in Leeds", "… in New York"):
+# capitalised words, as places are written.
+_IN_A_PLACE = re.compile(r"\bin\s+[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*")
+
+
+def placed_by_work(humans: list[str], memories: list[tuple[str, str]]) -> str | None:
+    """For where the user lives, when nothing says it: where they said they work
+    ("I work as a nurse in Leeds"), a better guess than recall's nearest memory,
+    which only shares the question's meaning ("based", "city") with anything."""
+    work = told_of("work", humans, memories)
+    return work if work is not None and _IN_A_PLACE.search(work) else None
+
+
 def likings(humans: list[str], memories: list[tuple[str, str]]) -> list[str]:
     """Everything the user said they like, love, prefer or enjoy: this thread's
     window, the latest first, then the memories."""

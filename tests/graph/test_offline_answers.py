@@ -180,6 +180,24 @@ def test_work_said_another_way_is_a_guess_and_a_name_is_never_guessed() -> None:
     assert "I don't know that yet" in offline_reply(prompt(told, told, "What's my name?"))
 
 
+def test_where_they_live_never_told_is_guessed_from_where_they_work() -> None:
+    # Recall's nearest shares only the question's meaning ("based", "city")
+    # with anything: the cats came first for "What city am I based in?".
+    told = ["I have two cats, Miso and Tofu", "I work as a nurse in Leeds"]
+    for question in ("What city am I based in?", "Where do I live?"):
+        reply = offline_reply(prompt(told, told, question))
+        assert "You told me: I work as a nurse in Leeds. (The closest thing" in reply, reply
+    said = [HumanMessage("I work as a nurse in Leeds"), *prompt([], [], "Where do I live?")]
+    reply = offline_reply([said[1], said[0], said[2]])  # said earlier in this thread
+    assert "You told me: I work as a nurse in Leeds. (The closest thing" in reply, reply
+    # a home told stands; work named with no place is no answer to where
+    told = ["I work as a nurse in Leeds", "I live in York"]
+    assert offline_reply(prompt(told, told, "Where do I live?")).endswith("You live in York.")
+    told = ["I work at the hospital", "I have two cats, Miso and Tofu"]
+    reply = offline_reply(prompt(told, told, "Which city am I based in?"))
+    assert "hospital" not in reply, reply
+
+
 def test_a_name_asked_of_something_else_is_not_the_users_name() -> None:
     told = ["My name is Theo", "My dog is called Rex", "I love hiking"]
     reply = offline_reply(prompt(told, told, "What's my dog's name?"))
