@@ -125,7 +125,12 @@ _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
 ALL_ABOUT_ME = re.compile(
     r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
 )
-_MY_THING_ASKED = re.compile(r"\bmy\s+(?!name\b)\w+", re.IGNORECASE)
+# A question asking what a thing of theirs is called ("What is my pet called?",
+# "What's my dog's name?"): only a thing they said they have has a name. Not
+# "What's my diet?", which "I'm vegetarian" answers.
+_MY_THING_ASKED = re.compile(
+    r"\bmy\s+(?!name\b)\w+(?:(?:'|’)s\s+name\b|\s+(?:called|named)\b)", re.IGNORECASE
+)
 # What the user said of a thing of theirs (or their household's): "My dog is
 # …", "I have a dog called …", "I've got two cats", "I own a Volvo", "Our cat
 # is …", "We just adopted a puppy".

@@ -171,6 +171,10 @@ def test_a_question_about_my_thing_takes_what_they_said_they_have() -> None:
     relevant = ["I have been to Rome", "My dog is called Rex"]
     reply = offline_reply(prompt(relevant, relevant, "What is my pet called?"))
     assert "You told me: My dog is called Rex." in reply, reply
+    # only a thing's name needs a thing of theirs: "my diet" is no thing they have
+    relevant = ["I'm vegetarian", "My wife is called Elena"]
+    reply = offline_reply(prompt(relevant, relevant, "What's my diet?"))
+    assert "You told me: I'm vegetarian." in reply, reply
 
 
 def test_work_said_another_way_is_a_guess_and_a_name_is_never_guessed() -> None:
