@@ -36,7 +36,8 @@ STATEMENTS: dict[str, tuple[str, ...]] = {
 
 QUESTIONS: dict[str, tuple[str, ...]] = {
     "name": (
-        r"\bwhat(?:'s| is) my name\b",
+        r"\bwhat(?:'s| is) my (?:full |first |last |real |given )?name\b",
+        r"\bwhat(?:'s| is) my (?:surname|family name)\b",
         r"\bwho am i\b",
         r"\bdo you know my name\b",
         r"\bwhat (?:should|do) you call me\b",

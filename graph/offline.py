@@ -40,7 +40,7 @@ from graph.told import (
     is_question,
     likings,
     once_each,
-    placed_by_work,
+    placed_by_another,
     preferred_name,
     remembered,
     said_back,
@@ -93,10 +93,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             context = [text_of(m) for m in messages if m.type in ("system", "human")]
             fact = latest_facts(context).get(kind)
             told = fact.sentence if fact is not None else None
-        if told is None and kind == "location":  # "I work as a nurse in Leeds"
-            told = placed_by_work(asked, memories)
-            if told is not None:
-                return guessed(told)
+        if told is None and (placed := placed_by_another(kind, asked, memories)):
+            return guessed(placed)  # "I work as a nurse in Leeds"
         if told is None and kind in GUESSED_KINDS:  # "I'm a software engineer"
             closest = closest_memory(question, memories)
             return guessed(closest) if closest else UNKNOWN

@@ -188,17 +188,27 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
     return None
 
 
-# A town or country named after "in" ("… as a nurse in Leeds", "… in New York"):
-# capitalised words, as places are written.
-_IN_A_PLACE = re.compile(r"\bin\s+[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*")
+# A town or country ("Leeds", "New York"), capitalised, as places are written.
+_PLACE = r"\s+[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)*"
+# For a kind of place never told, the statement of another kind that names one:
+# where they live from where they work ("I work as a nurse in Leeds"), where
+# they are from from a move ("I moved to Toronto from Osaka").
+_PLACED_BY = {
+    "location": ("work", re.compile(r"\bin" + _PLACE)),
+    "origin": ("location", re.compile(r"\bfrom" + _PLACE)),
+}
 
 
-def placed_by_work(humans: list[str], memories: list[tuple[str, str]]) -> str | None:
-    """For where the user lives, when nothing says it: where they said they work
-    ("I work as a nurse in Leeds"), a better guess than recall's nearest memory,
-    which only shares the question's meaning ("based", "city") with anything."""
-    work = told_of("work", humans, memories)
-    return work if work is not None and _IN_A_PLACE.search(work) else None
+def placed_by_another(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> str | None:
+    """For where the user lives or is from, when nothing says it: a statement of
+    another kind that places them (`_PLACED_BY`), a better guess than recall's
+    nearest memory, which shares only the question's meaning ("based", "city",
+    "grow up") with anything."""
+    if kind not in _PLACED_BY:
+        return None
+    other, names_a_place = _PLACED_BY[kind]
+    told = told_of(other, humans, memories)
+    return told if told is not None and names_a_place.search(told) else None
 
 
 def likings(humans: list[str], memories: list[tuple[str, str]]) -> list[str]:

@@ -106,6 +106,7 @@ MEMORIES = [
     ("question", "answer"),
     [
         ("What's my name?", "Your name is Marta."),
+        ("What is my full name?", "Your name is Marta."),
         ("Which city am I based in?", "You live in Porto."),  # not "the city hospital"
         ("Who is my employer?", "You work as a nurse at the city hospital."),
         ("What do I do for a living?", "You work as a nurse at the city hospital."),
@@ -182,6 +183,15 @@ def test_work_said_another_way_is_a_guess_and_a_name_is_never_guessed() -> None:
     reply = offline_reply(prompt(told, told, "What do I do for work?"))
     assert "You told me: I'm a software engineer. (The closest thing" in reply, reply
     assert "I don't know that yet" in offline_reply(prompt(told, told, "What's my name?"))
+
+
+def test_where_they_are_from_never_told_is_guessed_from_a_move() -> None:
+    told = ["I moved to Toronto last year from Osaka", "I've been learning the guitar"]
+    for question in ("Where did I grow up?", "Where am I from?"):
+        reply = offline_reply(prompt(told[::-1], told, question))
+        assert "You told me: I moved to Toronto last year from Osaka. (The closest" in reply
+    told = ["I live in Toronto", "I've been learning the guitar"]
+    assert "Toronto" not in offline_reply(prompt(told, told, "Where did I grow up?"))
 
 
 def test_where_they_live_never_told_is_guessed_from_where_they_work() -> None:
