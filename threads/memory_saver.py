@@ -16,6 +16,7 @@ import logging
 import time
 import weakref
 from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -31,6 +32,14 @@ SAVE_GAP_S = 1.0  # a thread's saves begin at least this far apart (see above)
 FINISH_ON_CLOSE_S = 5.0  # the longest a closing process spends on the saves still waiting
 
 
+@dataclass(eq=False)
+class _Saving:
+    """A session's saves while anyone uses them: one at a time, and how many wrote."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wrote: int = 0
+
+
 class MemorySaver:
     def __init__(
         self,
@@ -42,8 +51,8 @@ class MemorySaver:
         self.model = model
         self.memories = memories
         self.delay_ms = delay_ms
-        # A lock per session while anyone uses it; unused ones are collected.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Each session's saves while anyone uses them; unused ones are collected.
+        self._saving: weakref.WeakValueDictionary[str, _Saving] = weakref.WeakValueDictionary()
         self._startup: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[bool]] = set()
         self._began: dict[str, float] = {}  # when each thread's last save began
@@ -79,18 +88,24 @@ class MemorySaver:
     async def save(self, session_id: str, *, before_seq: int | None = None) -> bool:
         """Save what `session_id` owes (with `before_seq`, what came before that
         message: a turn running asks for its earlier turns' save, see
-        graph/nodes.py: planning); False if nothing was due or it is gone. A
-        save waiting out the gap then finds less or nothing owed."""
-        lock = self._locks.get(session_id)
-        if lock is None:
-            lock = self._locks[session_id] = asyncio.Lock()
-        async with lock:
+        graph/nodes.py: planning). True when its memories changed meanwhile:
+        this save wrote, or the one it waited for (a save of the thread already
+        running when it was asked, which leaves this one nothing owed); False
+        if nothing was due or the session is gone. A save waiting out the gap
+        then finds less or nothing owed."""
+        saving = self._saving.get(session_id)
+        if saving is None:
+            saving = self._saving[session_id] = _Saving()
+        wrote_before = saving.wrote
+        async with saving.lock:
             try:
-                return await save_session_memories(
+                saved = await save_session_memories(
                     self.model, self.memories, session_id, before_seq=before_seq
                 )
             except SessionNotFound:
                 return False
+            saving.wrote += saved
+        return saving.wrote != wrote_before
 
     def save_soon(self, session_id: str) -> None:
         """Save in the background (after a claim); a failure is retried next turn."""

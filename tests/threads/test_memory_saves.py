@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
+from typing import cast
 
 import pytest
 
@@ -116,6 +117,36 @@ async def test_forgetting_what_was_said_a_moment_ago_forgets_it(
     assert await contents() == ["User said: My name is Grace"]
     learned = [m.content for m in await runtime.deps.memories.list(user)]
     assert not [said for said in learned if "tennis" in said], learned  # nor a summary
+
+
+async def test_a_save_asked_while_another_runs_tells_what_that_one_wrote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A request to forget asks for the thread's owed save, then reloads its
+    # memories if that save wrote. When the save of the turn before is still
+    # running, the one asked waits for it and then finds nothing owed: it must
+    # still say the memories changed, or the request is matched against
+    # memories loaded before the fact it names was saved.
+    running, release, results = asyncio.Event(), asyncio.Event(), iter([True, False, False])
+
+    async def save_session_memories(*args: object, **kwargs: object) -> bool:
+        if not running.is_set():
+            running.set()
+            await release.wait()
+        return next(results)
+
+    monkeypatch.setattr(memory_saver, "save_session_memories", save_session_memories)
+    saver = MemorySaver(OfflineChatModel(), cast(MemoryStore, None))
+    first = asyncio.create_task(saver.save("s1"))
+    await running.wait()
+    asked = asyncio.create_task(saver.save("s1", before_seq=5))
+    await asyncio.sleep(0)  # one pass of the loop: `asked` now waits for the running save
+    assert not asked.done()
+    release.set()
+    assert await first is True
+    assert await asked is True  # it wrote nothing itself; the one it waited for did
+    assert await saver.save("s1") is False  # nothing owed, none running: unchanged
+    await saver.close()
 
 
 async def test_an_edited_question_no_longer_teaches_what_it_said(runtime: Runtime) -> None:
