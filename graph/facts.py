@@ -351,17 +351,42 @@ def statements(text: str) -> list[Statement]:
 
 
 def _statements_in(text: str) -> tuple[Statement, ...]:
-    found = []
+    found, greeted = [], False
     for raw in _SENTENCE_END.split(squeezed(text)):
         request = recognise(raw)
         if request is not None and request.kind == "remember":
             raw = request.topic  # "Remember that my mum is Ann": what it says
         elif raw.strip().endswith("?"):
             continue
-        for clause in _CLAUSE.split(raw):
-            for sentence in _introduced(_GREETING.sub("", " ".join(clause.split()))):
+        plain = _GREETING.sub("", raw.strip() + " ").rstrip()  # "Hi!" alone: nothing left
+        greeted = greeted or _HELLO.match(raw.strip()) is not None
+        for number, clause in enumerate(_CLAUSE.split(plain)):
+            said = _GREETING.sub("", " ".join(clause.split()))
+            if number == 0 and greeted:  # "hi im john", in lower case: a name
+                said = _greeted_name(said)
+            for sentence in _introduced(said):
                 found += _worth_keeping(sentence)
+        greeted = plain == "" and greeted  # "Hi! im kim": the greeting a sentence of its own
     return tuple(found)
+
+
+# A greeting proper, before an introduction ("hi im john"), not a filler ("so im …").
+_HELLO = re.compile(r"^(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening))\b", re.I)
+# An introduction typed in lower case: "im john", "i am sam, 28, from seoul".
+_LOWER_INTRO = re.compile(r"^(?:i'm|i’m|im|i am)\s+(?P<word>[a-z][a-z'’-]*)(?=\s*(?:,|$)|\s+and\s)")
+
+
+def _greeted_name(said: str) -> str:
+    """After a greeting, "im john" introduces John, as a name is written: one
+    word, then nothing or more of the introduction ("im kim, 28, from seoul");
+    not a passing state ("hi, I'm tired"), a doing ("hey im leaving"), nor a
+    word a name seldom is ("hello, I'm vegan")."""
+    said = said.strip(" .!,;")
+    one = _LOWER_INTRO.match(said)
+    word = one["word"] if one is not None else ""
+    if not word or word.endswith("ing") or word in _PASSING | NOT_NAMES:
+        return said
+    return f"I'm {word[:1].upper()}{word[1:]}{said[one.end() :]}" if one else said
 
 
 def _introduced(clause: str) -> list[str]:

@@ -59,6 +59,18 @@ from graph.summary import fold_facts
         ("I'm 35, a nurse", [("age", "I'm 35"), ("i m nurse", "I'm a nurse")]),
         ("I'm tired", []),  # a passing state: nothing to keep
         ("I am back!", []),
+        # typed in lower case after a greeting: a name all the same
+        ("hi im john", [("name", "I'm John")]),
+        ("Hello, i am sam!", [("name", "I'm Sam")]),
+        (
+            "Hi! im kim, 28, from seoul",
+            [("name", "I'm Kim"), ("age", "I'm 28"), ("origin", "I'm from seoul")],
+        ),
+        ("hey im tired", []),
+        ("hi im vegan", [("i m vegan", "I'm vegan")]),
+        ("so im thinking", [("i m thinking", "I'm thinking")]),  # no greeting, and a doing
+        ("hey im leaving", []),
+        ("I like tea. im john", [("likes tea", "I like tea"), ("i m john", "I'm john")]),
     ],
 )
 def test_a_greeting_and_a_name_given_as_i_am(said: str, subjects: list[tuple[str, str]]) -> None:
