@@ -297,7 +297,8 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
     )
 )
 _LIKES = re.compile(
-    r"^i\s+(?:really\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
+    r"^i\s+(?:(?:really|also|still|do|secretly|absolutely|totally|truly|genuinely|actually"
+    r"|just|kind of|sort of)\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
     re.IGNORECASE,
 )
 # "I'm vegan", "I am 29": one word said of themselves; unless it is a passing

@@ -70,6 +70,8 @@ from graph.summary import fold_facts
         ("hi im vegan", [("i m vegan", "I'm vegan")]),
         ("so im thinking", [("i m thinking", "I'm thinking")]),  # no greeting, and a doing
         ("hey im leaving", []),
+        ("I secretly love karaoke", [("loves karaoke", "I secretly love karaoke")]),
+        ("I do like a good curry", [("likes good curry", "I do like a good curry")]),
         ("I like tea. im john", [("likes tea", "I like tea"), ("i m john", "I'm john")]),
     ],
 )
