@@ -211,6 +211,28 @@ def placed_by_another(kind: str, humans: list[str], memories: list[tuple[str, st
     return told if told is not None and names_a_place.search(told) else None
 
 
+# "I'm a software engineer", "I'm an architect": what they are, said as a role.
+_A_ROLE = re.compile(r"^(?:i am|i'm|i’m)\s+an?\s+(?P<what>[\w' -]+)$", re.IGNORECASE)
+# What "I'm a …" says that is no job ("I'm a vegetarian", "I'm a mother of two").
+_NO_JOB = frozenset(
+    """vegetarian vegan pescatarian fan member beginner mother father mum mom dad parent
+    grandmother grandfather grandparent wife husband partner sister brother daughter son
+    twin big huge little bit lot""".split()  # noqa: SIM905 - words read better than a list
+)
+
+
+def role_said(humans: list[str]) -> str | None:
+    """For what the user does, when no pattern placed it: the latest "I'm a …"
+    said in this thread ("I'm a software engineer"), a guess; a visitor or a
+    memory-off thread has no memory recall could have ranked instead."""
+    for text in reversed(humans):
+        for said in reversed(statements(text)):
+            role = _A_ROLE.match(said.sentence)
+            if role and not _NO_JOB & set(role["what"].lower().split()):
+                return said.sentence
+    return None
+
+
 def likings(humans: list[str], memories: list[tuple[str, str]]) -> list[str]:
     """Everything the user said they like, love, prefer or enjoy: this thread's
     window, the latest first, then the memories."""

@@ -5,7 +5,7 @@ no database. Through the graph and the database: tests/graph/test_memory_turns.p
 from __future__ import annotations
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from graph.facts import find_facts, second_person, statements
 from graph.offline import offline_reply
@@ -224,6 +224,18 @@ def test_where_they_live_never_told_is_guessed_from_where_they_work() -> None:
     told = ["I work at the hospital", "I have two cats, Miso and Tofu"]
     reply = offline_reply(prompt(told, told, "Which city am I based in?"))
     assert "hospital" not in reply, reply
+
+
+def test_a_role_said_in_this_thread_is_the_guess_for_their_work() -> None:
+    # A visitor (or a memory-off thread) has no memory recall ranked: what they
+    # said here, "I'm a …", is the guess.
+    thread = [HumanMessage("I'm a software engineer"), AIMessage("noted")]
+    reply = offline_reply([*thread, HumanMessage("What's my job?")])
+    assert "You told me: I'm a software engineer. (The closest thing" in reply, reply
+    for said in ("I'm a vegetarian", "I'm a mother of two", "I'm a big fan of jazz"):
+        thread = [HumanMessage(said), AIMessage("noted")]
+        reply = offline_reply([*thread, HumanMessage("What do I do for work?")])
+        assert "I don't know that yet" in reply, (said, reply)
 
 
 def test_a_name_asked_of_something_else_is_not_the_users_name() -> None:
