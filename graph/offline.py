@@ -97,8 +97,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         if told is None and (placed := placed_by_another(kind, asked, memories)):
             return guessed(placed)  # "I work as a nurse in Leeds"
         if told is None and kind in GUESSED_KINDS:  # "I'm a software engineer"
-            said = role_said(asked) if kind == "work" else None
-            closest = said or closest_memory(question, memories)
+            role = role_said(asked) if kind == "work" else None
+            closest = role or closest_memory(question, memories)
             return guessed(closest) if closest else UNKNOWN
         if told is None:
             return UNKNOWN
