@@ -7,6 +7,7 @@ lock like any other turn); its events are read from the thread's watcher.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import typer
@@ -18,6 +19,12 @@ from memory.models import ChatSession
 from memory.sessions import Owner
 from threads.operations import Threads
 from threads.runtime import Runtime
+
+HELP = """/retry  ask the last question again, when it went unanswered
+/quit   leave (or /exit, or Ctrl-D); the session stays, to resume
+/help   this list
+Anything else is a question."""
+_COMMAND = re.compile(r"/\w+")  # "/hlep"; "/etc/hosts is what?" is a question
 
 
 async def chat_loop(
@@ -40,9 +47,14 @@ async def chat_loop(
             except (EOFError, KeyboardInterrupt):
                 typer.echo("")
                 return
-            if text.strip() in {"/quit", "/exit"}:
+            command = text.strip()
+            if command in {"/quit", "/exit"}:
                 return
-            if text.strip() == "/retry" and unanswered is not None:
+            if command == "/help":
+                typer.echo(HELP)
+            elif command == "/retry" and unanswered is None:
+                typer.echo("(nothing to retry: the last question has its answer)")
+            elif command == "/retry" and unanswered is not None:
                 # The same id: the thread runs it only if it still has no answer.
                 typer.echo(f"you> {unanswered.content}")
                 await answer(
@@ -54,7 +66,9 @@ async def chat_loop(
                     query_id=unanswered.id,
                 )
                 unanswered = None
-            elif text.strip():
+            elif _COMMAND.fullmatch(command):  # a typo of one, not a question
+                typer.echo(f"(no command {command}; /help lists them)")
+            elif command:
                 await answer(threads, owner, session, watcher.queue, text)
     finally:
         threads.unwatch(watcher)

@@ -53,6 +53,18 @@ def test_terminal_chat_resumes_a_thread_after_a_restart(server_database: str) ->
     assert "Your name is Zed Shaw" in again.stdout
 
 
+def test_terminal_chat_commands_are_not_sent_as_questions(server_database: str) -> None:
+    typed = "/help\n/hlep\n/retry\n/etc/hosts is what?\n/quit\nnot asked\n"
+    result = threadline("chat", stdin=typed, DATABASE_URL=server_database)
+    assert result.returncode == 0, result.stderr
+    assert "/retry  ask the last question again" in result.stdout  # /help
+    assert "(no command /hlep; /help lists them)" in result.stdout
+    assert "(nothing to retry: the last question has its answer)" in result.stdout
+    # only the question that looks like a path was asked, and /quit ended it
+    assert result.stdout.count("assistant> ") == 1 and "/etc/hosts is what?" in result.stdout
+    assert "not asked" not in result.stdout
+
+
 def test_chat_with_an_unknown_session_fails_cleanly(server_database: str) -> None:
     for session in ("00000000-0000-0000-0000-000000000000", "not-an-id"):
         result = threadline("chat", "--session", session, DATABASE_URL=server_database)
