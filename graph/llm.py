@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI
-from openai import AsyncOpenAI, OpenAIError
+from openai import APIStatusError, AsyncOpenAI, OpenAIError
 from pydantic import SecretStr
 
 from graph.offline import OfflineChatModel
@@ -29,6 +31,28 @@ def warn_once(model: BaseChatModel, what: str) -> None:
         log.warning("the model %s %s", name, what)
 
 
+class EndpointChatModel(ChatOpenAI):
+    """`ChatOpenAI` for any OpenAI-compatible endpoint. A streamed answer asks for
+    its token usage (`stream_options`), unless the endpoint refuses to be asked:
+    Azure's older API versions, Mistral, xAI and others answer 400 or 422 to it,
+    which would fail every turn. Then that call is made again without, no later
+    one asks, and the answer's tokens are estimated (graph/nodes.py: response)."""
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        started = False
+        try:
+            async for chunk in super()._astream(*args, **kwargs):
+                started = True
+                yield chunk
+        except APIStatusError as exc:
+            if started or not self.stream_usage or "stream_options" not in str(exc):
+                raise
+            self.stream_usage = False
+            warn_once(self, "refuses stream_options: token counts are estimated")
+            async for chunk in super()._astream(*args, **kwargs):
+                yield chunk
+
+
 def build_chat_model(
     *,
     api_key: str | None,
@@ -45,7 +69,7 @@ def build_chat_model(
     """
     if api_key is None and base_url is None:
         return OfflineChatModel(token_delay_ms=offline_token_delay_ms)
-    return ChatOpenAI(
+    return EndpointChatModel(
         model=model,
         api_key=SecretStr(api_key or "not-needed"),
         base_url=base_url,

@@ -152,6 +152,29 @@ async def test_tokens_stream_through_the_real_client(harness: Harness, stub: Ope
     assert len(stub.completions) == 2  # one call per turn: nothing was retried
 
 
+async def test_an_endpoint_that_refuses_stream_options_is_asked_again_without(
+    harness: Harness, stub: OpenAIStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Azure's older API versions, Mistral and xAI refuse `stream_options`: every
+    # turn failed with "its server answered with an error (400)".
+    stub.refuses_stream_options = True
+    harness.model = chat_model(stub.base_url)
+    session_id = await harness.new_session()
+    for question in ("hello", "and again"):
+        await harness.ask(session_id, question)
+        last = (await harness.journal.tail(session_id, 1))[-1]
+        assert last.content == f"stub says: {question}" and not last.has_error
+        assert last.token_count == estimate_tokens(last.content)  # no usage to read
+    # the first call asked, was refused, and asked again; none asked after
+    assert [("stream_options" in r.body, r.answered) for r in stub.completions] == [
+        (True, "400"),
+        (False, "ok"),
+        (False, "ok"),
+    ]
+    warned = [r.getMessage() for r in caplog.records if "stream_options" in r.getMessage()]
+    assert warned == ["the model stub-model refuses stream_options: token counts are estimated"]
+
+
 async def test_a_transient_500_is_retried_within_the_turn(
     harness: Harness, stub: OpenAIStub
 ) -> None:

@@ -163,6 +163,9 @@ class OpenAIStub:
     # as a local server's model without function calling may ("... does not
     # support tools").
     refuses_tools: bool = False
+    # Answer 400 to a request asking for streamed usage (`stream_options`), as
+    # Azure's older API versions do (Mistral answers 422, xAI 400).
+    refuses_stream_options: bool = False
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[StubRequest] = field(default_factory=list)
@@ -262,6 +265,12 @@ class OpenAIStub:
                     }
                 },
                 status_code=400,
+            )
+        if self.refuses_stream_options and "stream_options" in body:
+            record.answered = "400"
+            message = "Unrecognized request argument supplied: stream_options"
+            return JSONResponse(
+                {"error": {"message": message, "type": "invalid_request_error"}}, status_code=400
             )
         outcome, failure, hang_s = self._decide()
         record.answered = outcome
