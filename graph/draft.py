@@ -65,6 +65,12 @@ async def stream_reply(
     return add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
 
 
+# What a server answers to a request it will not take as made (to tools offered,
+# say): 400, or 422 from a strict one (Mistral's, and servers validating with
+# pydantic).
+REFUSED = (openai.BadRequestError, openai.UnprocessableEntityError)
+
+
 class ToolsRefused(Exception):
     """The model's server answered 400 to being offered tools, before any text:
     a model without function calling (Ollama models without tool support, vLLM
@@ -76,12 +82,12 @@ async def ask_model(
 ) -> AIMessageChunk | None:
     """One model call, offering `tools`. A failure before any answer text fails
     the turn (ModelUnavailable); after some, it ends the answer with an error.
-    A 400 to the tools themselves, before any text, raises ToolsRefused."""
+    A refusal (400, 422) of the tools, before any text, raises ToolsRefused."""
     model = ctx.model.bind_tools(tools) if tools else ctx.model
     try:
         return await stream_reply(model, messages, ctx, write, draft)
     except Exception as exc:  # the model's client raises many kinds; all mean "unavailable"
-        if isinstance(exc, openai.BadRequestError) and tools and not draft["content"]:
+        if isinstance(exc, REFUSED) and tools and not draft["content"]:
             warn_once(ctx.model, "refuses tools: memory requests are recognised by pattern")
             raise ToolsRefused from exc
         log.warning("model call failed: %s", type(exc).__name__, exc_info=True)

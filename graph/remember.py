@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import openai
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
+from graph.draft import REFUSED
 from graph.facts import Statement, statements
 from graph.intents import asks_to_forget
 from graph.llm import warn_once
@@ -116,7 +116,7 @@ async def learn_with_model(
                 ),
             ]
         )
-    except (OutputParserException, ValidationError, openai.BadRequestError):
+    except (OutputParserException, ValidationError, *REFUSED):
         found = None  # arguments not the schema's, or a model that refuses functions
     if not isinstance(found, Learned):
         # An endpoint whose model does not call functions (many local servers)

@@ -223,18 +223,20 @@ async def test_no_tools_for_anonymous_or_memory_off(
     assert "search_past_conversations" not in str(stub.completions[0].messages)
 
 
+@pytest.mark.parametrize("status", [400, 422])
 async def test_a_model_that_refuses_tools_is_asked_again_without_them(
-    harness: Harness, stub: OpenAIStub
+    harness: Harness, stub: OpenAIStub, status: int
 ) -> None:
-    # A local server's model without function calling answers 400 to tools: a
-    # logged-in user (offered them) still gets an answer, as a visitor does.
-    user, session = await user_session(harness, "notools@example.com")
-    stub.refuses_tools = True
+    # A local server's model without function calling answers 400 to tools (a
+    # strict server 422): a logged-in user (offered them) still gets an answer,
+    # as a visitor does.
+    user, session = await user_session(harness, f"notools{status}@example.com")
+    stub.refuses_tools, stub.refusal_status = True, status
     stub.reply = lambda messages: "an answer without tools"
     message = answer(await turn(harness, stub, session, user, content="hello"))
     assert message["content"] == "an answer without tools" and not message["has_error"]
     assert ["tools" in r.body for r in stub.completions] == [True, False]
-    assert [r.answered for r in stub.completions] == ["400", "ok"]
+    assert [r.answered for r in stub.completions] == [str(status), "ok"]
 
 
 async def tennis_and_a_cat(
@@ -522,7 +524,11 @@ async def test_a_model_that_calls_no_function_still_has_the_user_remembered(
     assert await save_session_memories(model, store, session.id)
     assert (await harness.sessions.get(session.id)).memory_saved_seq == 4
     assert "User said: I'm 41" in {m.content for m in await store.list(user)}
-    # four saves learned by pattern, said once in the log, not at every save
+    stub.refusal_status = 422  # a strict server's refusal
+    await harness.journal.append(session.id, NewMessage(str(uuid.uuid4()), "user", "I'm a cook."))
+    assert await save_session_memories(model, store, session.id)
+    assert "User said: I'm a cook" in {m.content for m in await store.list(user)}
+    # five saves learned by pattern, said once in the log, not at every save
     assert sum("structured lessons" in r.getMessage() for r in caplog.records) == 1
 
 

@@ -166,6 +166,7 @@ class OpenAIStub:
     # Answer 400 to a request asking for streamed usage (`stream_options`), as
     # Azure's older API versions do (Mistral answers 422, xAI 400).
     refuses_stream_options: bool = False
+    refusal_status: int = 400  # of both refusals above (a strict server answers 422)
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[StubRequest] = field(default_factory=list)
@@ -256,7 +257,7 @@ class OpenAIStub:
         with self._lock:
             self.requests.append(record)
         if self.refuses_tools and (body.get("tools") or has_tool_messages(body)):
-            record.answered = "400"
+            record.answered = str(self.refusal_status)
             return JSONResponse(
                 {
                     "error": {
@@ -264,13 +265,14 @@ class OpenAIStub:
                         "type": "invalid_request_error",
                     }
                 },
-                status_code=400,
+                status_code=self.refusal_status,
             )
         if self.refuses_stream_options and "stream_options" in body:
-            record.answered = "400"
+            record.answered = str(self.refusal_status)
             message = "Unrecognized request argument supplied: stream_options"
             return JSONResponse(
-                {"error": {"message": message, "type": "invalid_request_error"}}, status_code=400
+                {"error": {"message": message, "type": "invalid_request_error"}},
+                status_code=self.refusal_status,
             )
         outcome, failure, hang_s = self._decide()
         record.answered = outcome
