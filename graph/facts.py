@@ -390,15 +390,30 @@ def _greeted_name(said: str) -> str:
     return f"I'm {word[:1].upper()}{word[1:]}{said[one.end() :]}" if one else said
 
 
+# "I'm a nurse from Leeds": what they do, and where they are from.
+_ROLE_FROM = re.compile(
+    r"^(?P<role>(?i:i am|i'm|i’m)\s+(?i:an?)\s+[\w' -]+?)\s+(?i:from)\s+(?P<place>[A-Z][\w'’ -]*)$"
+)
+
+
 def _introduced(clause: str) -> list[str]:
     """A clause's statements: "I'm Kim, 28, from Seoul but living in Berlin now"
     says four things ("I'm Kim", "I'm 28", "I'm from Seoul", "I'm living in
-    Berlin now")."""
+    Berlin now"), and "I'm a nurse from Leeds" two."""
     sentence = _with_i(clause.strip(" .!,;"))
     first, *more = _INTRO_PART.split(sentence)
     if not more or not _INTRO_FIRST.match(first.strip(" ,")):
-        return [sentence]  # "I'm going to a concert and a party" is one
-    return [first.strip(" ,"), *(f"I'm {part.strip(' .!,;')}" for part in more)]
+        said = [sentence]  # "I'm going to a concert and a party" is one
+    else:
+        said = [first.strip(" ,"), *(f"I'm {part.strip(' .!,;')}" for part in more)]
+    return [part for one in said for part in _role_and_origin(one)]
+
+
+def _role_and_origin(sentence: str) -> list[str]:
+    role_from = _ROLE_FROM.match(sentence)
+    if role_from is None:
+        return [sentence]
+    return [role_from["role"], f"I'm from {role_from['place']}"]
 
 
 def _worth_keeping(sentence: str) -> list[Statement]:

@@ -71,6 +71,9 @@ from graph.summary import fold_facts
         ("so im thinking", [("i m thinking", "I'm thinking")]),  # no greeting, and a doing
         ("hey im leaving", []),
         ("I secretly love karaoke", [("loves karaoke", "I secretly love karaoke")]),
+        # what they do, and where they are from, in one breath
+        ("I'm a nurse from Leeds", [("i m nurse", "I'm a nurse"), ("origin", "I'm from Leeds")]),
+        ("I'm a fan from way back", [("i m fan from way back", "I'm a fan from way back")]),
         ("I do like a good curry", [("likes good curry", "I do like a good curry")]),
         ("I like tea. im john", [("likes tea", "I like tea"), ("i m john", "I'm john")]),
     ],
