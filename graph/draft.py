@@ -72,7 +72,7 @@ REFUSED = (openai.BadRequestError, openai.UnprocessableEntityError)
 
 
 class ToolsRefused(Exception):
-    """The model's server answered 400 to being offered tools, before any text:
+    """The model's server refused (`REFUSED`) to be offered tools, before any text:
     a model without function calling (Ollama models without tool support, vLLM
     without auto tool choice). The caller asks again without them."""
 
