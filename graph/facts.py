@@ -129,6 +129,13 @@ def squeezed(text: str) -> str:
     return _LINE_BREAKS.sub("\n", _SPACES.sub(" ", text))
 
 
+# A verb before "I" or "we" asks ("What do I like to eat?", "Where did we live
+# in 2019?"): what follows it states nothing.
+_ASKING = re.compile(
+    r"\b(?:do|does|did|don't|doesn't|didn't|can|could|should|would|will|shall|may|might|must)"
+    r"\s+$",
+    re.IGNORECASE,
+)
 _STATEMENT_RE = {
     kind: re.compile("(?:" + "|".join(p) + ")" + _VALUE, re.IGNORECASE)
     for kind, p in STATEMENTS.items()
@@ -150,6 +157,8 @@ def find_facts(text: str, kinds: Iterable[str] | None = None) -> list[Fact]:
     patterns = _STATEMENT_RE.items() if kinds is None else [(k, _STATEMENT_RE[k]) for k in kinds]
     for kind, pattern in patterns:
         for match in pattern.finditer(text):
+            if _ASKING.search(text[max(0, match.start() - 12) : match.start()]):
+                continue  # "What do I like to eat?" states no liking
             value = match.group("value").strip().strip("\"'“”")
             if value and len(value) <= 120 and not value.lower().startswith("what"):
                 found.append((match.start(), Fact(kind, value, match.group(0).strip())))

@@ -38,6 +38,7 @@ from graph.told import (
     best_memory,
     closest_memory,
     is_question,
+    liking_answers,
     likings,
     once_each,
     placed_by_another,
@@ -87,13 +88,19 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     kind = asked_about(question)
     if kind is not None:
         asked = [text_of(m) for m in humans]
-        told = told_of(kind, asked, memories)
+        if kind == "preference":  # all they like (of what is asked), not the first found
+            liked = likings(asked, memories, question)
+            told = liked[0] if liked else None
+        else:
+            liked, told = [], told_of(kind, asked, memories)
         if told is None and kind == "name":  # only what to call them
             told = told_of("preferred name", asked, memories)
         if told is None:  # not in a memory nor this thread's window: its summary?
             context = [text_of(m) for m in messages if m.type in ("system", "human")]
             fact = latest_facts(context).get(kind)
             told = fact.sentence if fact is not None else None
+            if told is not None and not liking_answers(question, told):
+                told = None  # a summary's liking, of something else than asked
         if told is None and (placed := placed_by_another(kind, asked, memories)):
             return guessed(placed)  # "I work as a nurse in Leeds"
         if told is None and kind in GUESSED_KINDS:  # "I'm a software engineer"
@@ -103,9 +110,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         if told is None:
             return UNKNOWN
         reply = said_back(kind, told)
-        if kind == "preference":  # all they like, not the first found
-            liked = dict.fromkeys(said_back(kind, said) for said in likings(asked, memories))
-            reply = " ".join(list(liked)[:5]) or reply
+        if liked:
+            reply = " ".join(list(dict.fromkeys(said_back(kind, said) for said in liked))[:5])
         if kind == "name" and (called := preferred_name(told, asked, memories)):
             reply = f"{reply} You asked me to call you {called}."
         return f"{LABEL} {reply}"

@@ -233,13 +233,35 @@ def role_said(humans: list[str]) -> str | None:
     return None
 
 
-def likings(humans: list[str], memories: list[tuple[str, str]]) -> list[str]:
+def likings(humans: list[str], memories: list[tuple[str, str]], question: str = "") -> list[str]:
     """Everything the user said they like, love, prefer or enjoy: this thread's
-    window, the latest first, then the memories."""
+    window, the latest first, then the memories; of what `question` asks about
+    when it names something (`liking_answers`)."""
     wanted = _SUBJECTS_OF["preference"]
     said = [st.sentence for text in reversed(humans) for st in statements(text)]
     said += [text for _, text in _not_summaries(memories)]
-    return [text for text in said if any(st.subject.startswith(wanted) for st in statements(text))]
+    return [
+        text
+        for text in said
+        if any(st.subject.startswith(wanted) for st in statements(text))
+        and liking_answers(question, text)
+    ]
+
+
+# "What do I like to eat?", "What do I love about my job?": what follows the
+# verb names what is asked about; "doing" or "most" names nothing.
+_LIKING_ASKED = re.compile(r"\bwhat do (?:i|we) (?:prefer|like|love|enjoy)\b(?P<about>.*)", re.I)
+_NAMES_NOTHING = content_words("doing do most best really things stuff lately these days")
+
+
+def liking_answers(question: str, said: str) -> bool:
+    """Whether a liking the user stated answers a question about their likings:
+    any does "What do I like?"; "What do I like to eat?" needs one that shares
+    a word with what it asks about ("I love eating sushi", not "I love
+    hiking", which leaves the question to recall's guess by meaning)."""
+    asked = _LIKING_ASKED.search(question)
+    about = stems(asked["about"]) - _NAMES_NOTHING if asked else frozenset()
+    return not about or bool(about & stems(said))
 
 
 def preferred_name(told: str, humans: list[str], memories: list[tuple[str, str]]) -> str:

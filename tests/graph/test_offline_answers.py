@@ -410,6 +410,31 @@ def test_what_they_like_is_everything_they_like() -> None:
     assert "I don't know that yet" in offline_reply(prompt([], told[1:2], "What do I like?"))
 
 
+def test_what_they_like_of_a_thing_is_what_they_like_of_it() -> None:
+    told = ["I love hiking", "I enjoy eating sushi", "My favourite food is pierogi"]
+    assert offline_reply(prompt([], told, "What do I like to eat?")).endswith(
+        "You enjoy eating sushi."
+    )
+    # Nothing they like names it: not "You like to eat." (the question read as
+    # a statement), nor "You love hiking.", but recall's nearest, as a guess.
+    reply = offline_reply(prompt(told[2:], told[::2], "What do I like to eat?"))
+    assert "You told me: My favourite food is pierogi. (The closest" in reply, reply
+    assert offline_reply(prompt([], told[:1], "What do I like to eat?")).endswith(
+        "I don't know that yet. Tell me and I will remember it."
+    )
+    assert offline_reply(prompt([], told, "What do I love doing?")).endswith(
+        "You love hiking. You enjoy eating sushi."
+    )
+
+
+@pytest.mark.parametrize(
+    "asked", ["What do I like to eat?", "Where did we live in 2019?", "do i work at Google"]
+)
+def test_a_question_states_no_fact(asked: str) -> None:
+    assert find_facts(asked) == []
+    assert [f.value for f in find_facts("Could you call me Annie?")] == ["Annie"]
+
+
 def test_a_statement_of_any_kind_is_acknowledged() -> None:
     reply = offline_reply([HumanMessage("I'm allergic to peanuts.")])
     assert "Thanks, I'll remember that: I'm allergic to peanuts." in reply
