@@ -122,8 +122,14 @@ _KIND_SUBJECTS = frozenset(subject for kind in _WHO_AND_WHERE for subject in _SU
 GUESSED_KINDS = frozenset({"work", "location", "preference", "origin"})
 _THIS_THREAD = "Said in this conversation:"
 _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
+# "What do you know about me?", "Tell me everything you remember about me",
+# "What have you learned about me so far?", "What did I tell you about myself?"
 ALL_ABOUT_ME = re.compile(
-    r"\bwhat (?:do|did) you (?:know|remember) about me\b|\bwhat have i told you\b", re.IGNORECASE
+    r"\b(?:what|everything|all|anything)(?:\s+else)?\s+(?:(?:do|did|have)\s+)?you(?:'ve|’ve)?"
+    r"\s+(?:know|remember|recall|learn(?:ed|t)?)\s+(?:about|of)\s+(?:me|myself)\b"
+    r"|\bdo you (?:know|remember) anything about me\b"
+    r"|\bwhat (?:have i told|did i tell) you\b",
+    re.IGNORECASE,
 )
 # A question asking what a thing of theirs is called ("What is my pet called?",
 # "What's my dog's name?"): only a thing they said they have has a name. Not

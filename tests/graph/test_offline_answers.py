@@ -279,6 +279,29 @@ def test_the_latest_statement_of_a_kind_answers() -> None:
     assert "You moved to Hamburg last month." in reply
 
 
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "Tell me everything you know about me.",
+        "What else do you remember about me?",
+        "what have you learned about me so far",
+        "What did I tell you about myself?",
+        "Do you know anything about me?",
+        "What do you know of me?",
+    ],
+)
+def test_what_it_knows_about_the_user_is_asked_many_ways(asked: str) -> None:
+    assert offline_reply(prompt([], MEMORIES[:2], asked)).endswith(
+        "You told me: I'm Marta; I live in Porto."
+    )
+
+
+def test_what_it_knows_about_someone_else_is_not_all_it_knows() -> None:
+    told = ["I'm Marta", "My sister Ana is getting married in June"]
+    reply = offline_reply(prompt(told[1:], told, "What do you know about my sister?"))
+    assert reply.endswith("You told me: My sister Ana is getting married in June"), reply
+
+
 def test_what_it_knows_about_the_user_is_listed() -> None:
     reply = offline_reply(prompt([], MEMORIES[:2], "What do you know about me?"))
     assert "You told me: I'm Marta; I live in Porto." in reply
