@@ -145,6 +145,9 @@ _THEIR_THING = re.compile(
     r"|bought)\s+(?:a|an|one|two|three|four|five|some|\d+)\s|(?:i|we)(?:'|’)ve\s+got\s)",
     re.IGNORECASE,
 )
+# Who a user who says "I'm married to …" (or engaged) is asking about.
+_SPOUSE = content_words("wife husband spouse fiance fiancee fiancé fiancée")
+_MARRIED = content_words("married engaged")
 # Words that ask, or address the assistant, rather than say what is asked
 # about, as memory.same_fact stems them ("name" is "nam"): left out of word
 # matching, beside the wording words content_words leaves out itself.
@@ -284,7 +287,10 @@ def preferred_name(told: str, humans: list[str], memories: list[tuple[str, str]]
 def said_back(kind: str, told: str) -> str:
     """A fact the user told, said back: "Your name is Marta.", "You live in Porto."."""
     names = names_given(told) if kind == "name" else ()
-    return f"Your name is {names[-1]}." if names else f"{second_person(told)}."
+    if not names:
+        return f"{second_person(told)}."
+    name = names[-1]  # "my name is john smith", typed in a hurry: John Smith
+    return f"Your name is {name.title() if name.islower() else name}."
 
 
 def said_earlier(humans: list[str]) -> list[tuple[str, str]]:
@@ -306,6 +312,8 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     """
     memories = _not_summaries(memories)
     asked = stems(question) - _NOT_A_SUBJECT
+    if asked & _SPOUSE:  # "What's my wife's name?": "I'm married to Anna"
+        asked |= _MARRIED
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):

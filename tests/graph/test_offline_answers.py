@@ -296,6 +296,21 @@ def test_what_it_knows_about_the_user_is_asked_many_ways(asked: str) -> None:
     )
 
 
+def test_a_spouse_is_who_they_said_they_are_married_to() -> None:
+    told = ["I have two daughters, Mia and Zoe", "I'm married to Anna", "I drink tea"]
+    for asked in ("What's my wife's name?", "Who is my husband?", "Who's my spouse?"):
+        assert offline_reply(prompt(told, told, asked)).endswith(
+            "You told me: I'm married to Anna"
+        ), asked
+
+
+def test_a_name_typed_in_lower_case_is_said_back_capitalised() -> None:
+    told = ["my name is john smith, nice to meet you", "I'm married to Anna"]
+    assert "Your name is John Smith." in offline_reply(prompt([], told, "What's my name?"))
+    told = ["My name is Ursula von der Leyen"]  # as they wrote it
+    assert "Your name is Ursula von der Leyen." in offline_reply(prompt([], told, "Who am I?"))
+
+
 def test_what_it_knows_about_someone_else_is_not_all_it_knows() -> None:
     told = ["I'm Marta", "My sister Ana is getting married in June"]
     reply = offline_reply(prompt(told[1:], told, "What do you know about my sister?"))
