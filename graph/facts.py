@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from graph.intents import recognise
 
@@ -231,7 +231,14 @@ _SENTENCE_END = re.compile(
 )
 _CLAUSE = re.compile(
     r",?\s+(?:and|but)\s+(?:(?:now|then|also|still|currently|today|recently),?\s+)?"
-    r"(?=(?:i|i'm|i’m|my)\b)|,\s*(?=(?:i|i'm|i’m)\s)",
+    r"(?=(?:i|i'm|i’m|im|my)\b)|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
+    re.IGNORECASE,
+)
+# A sentence naming what the one before it spoke of ("I have a dog. His name
+# is Rex.", "My sister had a baby. She's called Mia."): said with it.
+_NAMED_AFTER = re.compile(
+    r"^(?:(?:his|her|its|their)\s+names?\s+(?:is|are)"
+    r"|(?:he|she|it|they)(?:'s|’s|'re|’re|\s+is|\s+are)\s+(?:called|named))\s",
     re.IGNORECASE,
 )
 # Of "we", what the user's household has and does ("We have two kids", "We
@@ -361,13 +368,20 @@ def statements(text: str) -> list[Statement]:
 
 
 def _statements_in(text: str) -> tuple[Statement, ...]:
-    found, greeted = [], False
+    found: list[Statement] = []
+    greeted, before = False, 0  # before: how many were found before the last sentence
     for raw in _SENTENCE_END.split(squeezed(text)):
         request = recognise(raw)
         if request is not None and request.kind == "remember":
             raw = request.topic  # "Remember that my mum is Ann": what it says
         elif raw.strip().endswith("?"):
             continue
+        if len(found) > before and _NAMED_AFTER.match(raw.strip()):
+            last = found[-1]  # "I have a dog; his name is Rex"
+            named = raw.strip(" .!")
+            found[-1] = replace(last, sentence=f"{last.sentence}; {named[:1].lower()}{named[1:]}")
+            continue
+        before = len(found)
         plain = _GREETING.sub("", raw.strip() + " ").rstrip()  # "Hi!" alone: nothing left
         greeted = greeted or _HELLO.match(raw.strip()) is not None
         for number, clause in enumerate(_CLAUSE.split(plain)):
@@ -399,9 +413,11 @@ def _greeted_name(said: str) -> str:
     return f"I'm {word[:1].upper()}{word[1:]}{said[one.end() :]}" if one else said
 
 
-# "I'm a nurse from Leeds": what they do, and where they are from.
+# "I'm a nurse from Leeds", "I'm Carla from Lima": what they do or who they
+# are, and where they are from.
 _ROLE_FROM = re.compile(
-    r"^(?P<role>(?i:i am|i'm|i’m)\s+(?i:an?)\s+[\w' -]+?)\s+(?i:from)\s+(?P<place>[A-Z][\w'’ -]*)$"
+    r"^(?P<role>(?i:i am|i'm|i’m)\s+(?:(?i:an?)\s+[\w' -]+?|[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?))"
+    r"\s+(?i:from)\s+(?P<place>[A-Z][\w'’ -]*)$"
 )
 
 

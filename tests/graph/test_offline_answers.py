@@ -76,9 +76,26 @@ from graph.summary import fold_facts
         ("I'm a fan from way back", [("i m fan from way back", "I'm a fan from way back")]),
         ("I do like a good curry", [("likes good curry", "I do like a good curry")]),
         ("I like tea. im john", [("likes tea", "I like tea"), ("i m john", "I'm john")]),
+        # who they are, and where they are from
+        ("I'm Carla from Lima. Any books?", [("name", "I'm Carla"), ("origin", "I'm from Lima")]),
+        ("I'm Italian from Rome", [("i m italian", "I'm Italian"), ("origin", "I'm from Rome")]),
+        # after a semicolon, and after "and im", a statement of its own
+        (
+            "My name is Carla; I live in Lima.",
+            [("name", "My name is Carla"), ("location", "I live in Lima")],
+        ),
+        ("hi im kim and im from seoul", [("name", "I'm Kim"), ("origin", "I'm from seoul")]),
+        # a sentence naming what the one before spoke of is said with it
+        ("I have a dog. His name is Rex.", [("i have dog", "I have a dog; his name is Rex")]),
+        (
+            "My sister had a baby. She's called Mia!",
+            [("my sister had baby", "My sister had a baby; she's called Mia")],
+        ),
+        ("I live in Rome. It is hot today. Her name is Ada.", [("location", "I live in Rome")]),
+        ("His name is Rex.", []),
     ],
 )
-def test_a_greeting_and_a_name_given_as_i_am(said: str, subjects: list[tuple[str, str]]) -> None:
+def test_each_statement_and_its_subject(said: str, subjects: list[tuple[str, str]]) -> None:
     assert [(s.subject, s.sentence) for s in statements(said)] == subjects
 
 
@@ -294,6 +311,11 @@ def test_what_it_knows_about_the_user_is_asked_many_ways(asked: str) -> None:
     assert offline_reply(prompt([], MEMORIES[:2], asked)).endswith(
         "You told me: I'm Marta; I live in Porto."
     )
+
+
+def test_a_name_said_after_what_it_names_answers() -> None:
+    said = [HumanMessage("I have a dog. His name is Rex."), HumanMessage("What's my dog's name?")]
+    assert offline_reply(said).endswith("You told me: I have a dog; his name is Rex")
 
 
 def test_a_spouse_is_who_they_said_they_are_married_to() -> None:
