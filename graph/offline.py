@@ -145,8 +145,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     echo = question if len(question) <= 200 else question[:200] + "…"
     return (
         f"{LABEL} I am Threadline's built-in offline model (no API key is set), so I "
-        f"can't reason freely, but I remember what you tell me, such as your name or "
-        f"where you live. You said: “{echo}”"
+        f"can't reason freely, but I remember what you tell me about yourself in English, "
+        f"such as your name (“I'm …”) or where you live (“I live in …”). You said: “{echo}”"
     )
 
 

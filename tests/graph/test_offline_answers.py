@@ -495,6 +495,13 @@ def test_a_question_states_no_fact(asked: str) -> None:
     assert [f.value for f in find_facts("Could you call me Annie?")] == ["Annie"]
 
 
+def test_what_it_cannot_read_is_said_with_what_it_can() -> None:
+    # Statements are read in English only: one in another language is not
+    # "remembered", and the reply says what it can read.
+    reply = offline_reply([HumanMessage("Ich heiße Jonas und wohne in Köln.")])
+    assert "Thanks" not in reply and "about yourself in English" in reply, reply
+
+
 def test_a_statement_of_any_kind_is_acknowledged() -> None:
     reply = offline_reply([HumanMessage("I'm allergic to peanuts.")])
     assert "Thanks, I'll remember that: I'm allergic to peanuts." in reply
