@@ -30,8 +30,13 @@ _SEARCH = [
         r"\bwhen\s+did\s+(?:we|i)\s+(?:talk|speak|chat)\s+about\s+(?P<topic>.+)", re.IGNORECASE
     ),
 ]
+# What may come before a request: "Actually, forget …", "Oh and remember …".
+_LEAD_IN = (
+    r"(?:(?:actually|oh|ok|okay|also|and|so|well|hey|wait|sorry|hmm|um|btw|by\s+the\s+way"
+    r"|on\s+second\s+thought)\b[\s,!.:;-]*)*"
+)
 # How a request is put: "please", "can you", "could you please", …
-_ASKING = r"^\s*(?:please\s+)?(?:(?:could|can|would|will)\s+you\s+)?(?:please\s+)?"
+_ASKING = r"^\s*" + _LEAD_IN + r"(?:please\s+)?(?:(?:could|can|would|will)\s+you\s+)?(?:please\s+)?"
 _REMEMBER = re.compile(
     _ASKING + r"(?:(?:remember|note|keep\s+in\s+mind)(?:\s+that)?"
     r"|(?:don[’']t|do\s+not)\s+forget\s+that)[\s:,]+(?P<topic>.+)$",
@@ -56,7 +61,7 @@ _FROM_MEMORY = re.compile(
 # A request put as a question ("Can you forget that I …?") is still one; "Do
 # you remember …?" and "Can you remember my name?" (no "that") ask.
 _ASKED_AS_A_QUESTION = re.compile(
-    r"^\s*(?:please\s+)?(?:could|can|would|will)\s+you\s+(?:please\s+)?"
+    r"^\s*" + _LEAD_IN + r"(?:please\s+)?(?:could|can|would|will)\s+you\s+(?:please\s+)?"
     r"(?:forget|delete|remove|erase|stop\s+remembering|(?:remember|note)\s+that)\b",
     re.IGNORECASE,
 )
@@ -70,6 +75,29 @@ IntentKind = Literal["search", "remember", "forget"]
 class Intent:
     kind: IntentKind
     topic: str  # what to search for, remember or forget, as the user put it
+
+
+# "Forget everything (you know about me)", "Forget all of it", "Forget all my
+# memories": no one memory, and not a thing to do on a word (see `EVERYTHING`).
+_ALL = (
+    r"(?:everything|it\s+all|all(?:\s+of\s+(?:it|this|that|them))?"
+    r"|all\s+(?:of\s+)?(?:my|your|the)\s+(?:memories|memory|data|facts|info\w*))"
+)
+_ABOUT_ME = (
+    r"(?:\s+about\s+(?:me|myself)|\s+(?:that\s+)?(?:you\s+(?:know|remember|have|learned|learnt)"
+    r"|i(?:'ve|\s+have)?\s+(?:told|said))(?:\s+you)?(?:\s+(?:about|of)\s+(?:me|myself))?)?"
+)
+_EVERYTHING = re.compile(rf"^(?:about\s+)?{_ALL}{_ABOUT_ME}(?:,?\s+please)?$", re.IGNORECASE)
+EVERYTHING = (
+    "I forget one memory at a time: tell me which (“Forget that I live in …”). "
+    "Every memory I keep is listed under “What I remember”, where you can delete any of them."
+)
+
+
+def forgets_everything(intent: Intent) -> bool:
+    """Whether `intent` asks to forget everything at once: answered with how to
+    (`EVERYTHING`), never by deleting a memory that happens to share a word."""
+    return intent.kind == "forget" and _EVERYTHING.match(intent.topic) is not None
 
 
 def _clean(topic: str) -> str:

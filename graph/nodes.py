@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import TurnContext
 from graph.draft import ToolsRefused, ask_model
-from graph.intents import asks_to_forget, recognise
+from graph.intents import EVERYTHING, asks_to_forget, forgets_everything, recognise
 from graph.offline import estimate_tokens, said_about
 from graph.planner import AFTER_ANSWER, Situation, decide, forget_left_undone, tool_plan
 from graph.prompts import build_prompt, memory_refs
@@ -238,6 +238,8 @@ async def without_tools(
         name = TOOL_OF_STEP[fallback["step"]]
         used += await run_planned(tools, name, fallback["args"], work, write, f"planned_{steps}")
         done = [f"{name}: {m.content}" for m in work[before:] if isinstance(m, ToolMessage)]
+    elif fallback is not None and intent is not None and forgets_everything(intent):
+        done = [f"forget: nothing was forgotten; tell the user: {EVERYTHING}"]
     elif fallback is not None and intent is not None and intent.kind == "forget":
         done = [f"forget: no saved memory matches “{intent.topic}”; nothing was forgotten"]
     shown: list[AnyMessage] = work[:before]

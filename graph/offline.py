@@ -29,7 +29,7 @@ from graph.facts import (
     latest_facts,
     statements,
 )
-from graph.intents import recognise
+from graph.intents import EVERYTHING, forgets_everything, recognise
 from graph.told import (
     ALL_ABOUT_ME,
     GUESSED_KINDS,
@@ -77,6 +77,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     humans = [m for m in messages if isinstance(m, HumanMessage)]
     question = text_of(humans[-1]).strip() if humans else ""
     intent = recognise(question)
+    if intent is not None and forgets_everything(intent):
+        return f"{LABEL} {EVERYTHING}"
     if intent is not None and intent.kind == "forget":
         return (
             f"{LABEL} I have no saved memory matching “{intent.topic}”, so nothing was forgotten."

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.facts import statements
-from graph.intents import Intent, recognise, words
+from graph.intents import Intent, forgets_everything, recognise, words
 from graph.remember import draft_from_statement
 from graph.state import TOOL_OF_STEP, Plan, Step, ThreadState
 
@@ -113,6 +113,8 @@ def tool_plan(intent: Intent, memories: list[dict[str, Any]]) -> Plan:
         else:
             args = {"content": f"User said: {intent.topic}", "kind": "fact", "key": None}
         return plan("remember", "asked to remember something", args)
+    if forgets_everything(intent):
+        return plan("answer", "asked to forget everything: one memory at a time, or from the panel")
     target = best_match(intent.topic, memories)
     if target is None:
         return plan("answer", f"no loaded memory matches “{intent.topic}”")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.intents import Intent, recognise
+from graph.intents import Intent, forgets_everything, recognise
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,10 @@ from graph.intents import Intent, recognise
             Intent("remember", "the boiler is due in May"),
         ),
         ("Search my past conversations for heron", Intent("search", "heron")),
+        # a word or two before it
+        ("Actually, forget where I live.", Intent("forget", "where I live")),
+        ("Oh and remember that my cat is Tom", Intent("remember", "my cat is Tom")),
+        ("Well, could you forget that I smoke?", Intent("forget", "I smoke")),
     ],
 )
 def test_memory_requests_however_they_are_put(said: str, intent: Intent) -> None:
@@ -53,3 +57,22 @@ def test_memory_requests_however_they_are_put(said: str, intent: Intent) -> None
 )
 def test_questions_and_other_requests_are_not_memory_requests(said: str) -> None:
     assert recognise(said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "everything"),
+    [
+        ("Forget everything you know about me.", True),
+        ("forget it all", True),
+        ("Please forget all of my memories", True),
+        ("Can you forget everything I told you about myself?", True),
+        ("Forget all the data you have, please", True),
+        ("Forget everything about my ex", False),  # one thing, said broadly
+        ("Forget all my passwords", False),
+        ("Forget all that I said about Rome", False),
+    ],
+)
+def test_a_request_to_forget_everything_is_told_apart(said: str, everything: bool) -> None:
+    intent = recognise(said)
+    assert intent is not None and intent.kind == "forget"
+    assert forgets_everything(intent) is everything

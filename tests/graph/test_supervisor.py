@@ -211,6 +211,11 @@ async def test_offline_forget_deletes_the_matching_memory(harness: Harness) -> N
     events = await ask(harness, session, user, "Forget the weather, tell me about Tom.")
     assert route(events) == STRAIGHT and message_of(events)["tools_used"] == []
     assert [m.id for m in await store.list(user)] == [kept.id]
+    # everything at once: no memory goes, and the answer says how to
+    events = await ask(harness, session, user, "Actually, forget everything you know about me.")
+    assert route(events) == STRAIGHT and message_of(events)["tools_used"] == []
+    assert "I forget one memory at a time" in message_of(events)["content"]
+    assert [m.id for m in await store.list(user)] == [kept.id]
 
 
 def test_a_question_about_remembering_is_not_a_request_to_remember() -> None:
