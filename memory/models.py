@@ -151,6 +151,13 @@ class ChatSession(Base):
         chosen = (self.metadata_ or {}).get("model")
         return chosen if isinstance(chosen, str) else None
 
+    @property
+    def tags(self) -> dict[str, Any]:
+        """What a client of the Agent Server API keeps on the thread (its
+        `metadata`, as `metadata.tags` here): Threadline reads none of it."""
+        tags = (self.metadata_ or {}).get("tags")
+        return tags if isinstance(tags, dict) else {}
+
     __table_args__ = (
         Index("ix_chat_sessions_user_activity", "user_id", last_activity_at.desc()),
         Index("ix_chat_sessions_expires_at", "expires_at"),

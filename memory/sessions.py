@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Select, and_, cast, delete, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from memory.checkpoints import delete_thread
 from memory.db import Database, fetch
@@ -104,6 +105,31 @@ def has_expired(session: ChatSession) -> bool:
     return session.expires_at is not None and session.expires_at <= datetime.now(UTC)
 
 
+TAGS_MAX_BYTES = 16_384
+
+
+def check_tags(tags: dict[str, Any]) -> dict[str, Any]:
+    """A client's tags for a session, if PostgreSQL can store them (no NUL byte,
+    no lone surrogate, in a key or a value) and they are small enough (16 KiB
+    as JSON); else InvalidInput."""
+    try:
+        text = json.dumps(tags, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidInput("metadata must be a JSON object, not nested too deeply") from exc
+    if len(text.encode("utf-8", "surrogatepass")) > TAGS_MAX_BYTES:
+        raise InvalidInput(f"metadata is over {TAGS_MAX_BYTES} bytes as JSON")
+    left: list[Any] = [tags]
+    while left:
+        value = left.pop()
+        if isinstance(value, dict):
+            left += [*value, *value.values()]
+        elif isinstance(value, list):
+            left += value
+        elif isinstance(value, str):
+            check_text(value, what="metadata")
+    return tags
+
+
 def session_from_row(row: dict[str, Any]) -> ChatSession:
     """A ChatSession from a psycopg row of every `chat_sessions` column, as if
     loaded by the ORM (detached, not new)."""
@@ -129,9 +155,14 @@ class SessionStore:
         title: str | None = None,
         memory: bool = True,
         model: str | None = None,
+        tags: dict[str, Any] | None = None,
     ) -> ChatSession:
-        """A new, empty session; anonymous ones expire after the TTL of inactivity."""
+        """A new, empty session; anonymous ones expire after the TTL of inactivity.
+        `tags`: a client's own keys and values for it (`ChatSession.tags`)."""
         ttl = self.anon_ttl if owner.user_id is None else self.retention
+        metadata: dict[str, Any] = {"model": model} if model else {}
+        if tags:
+            metadata["tags"] = check_tags(tags)
         async with self.db.sessions.begin() as s:
             session = ChatSession(
                 id=str(uuid.uuid4()),
@@ -140,7 +171,7 @@ class SessionStore:
                 title=clean_title(title),
                 memory_enabled=memory and owner.user_id is not None,
                 expires_at=(func.now() + ttl) if ttl is not None else None,
-                metadata_={"model": model} if model else {},
+                metadata_=metadata,
             )
             s.add(session)
             await s.flush()
@@ -169,10 +200,13 @@ class SessionStore:
         *,
         archived: bool | None = False,
         q: str | None = None,
+        title: str | None = None,
+        tags: dict[str, Any] | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> tuple[list[ChatSession], str | None]:
-        """The owner's sessions, newest activity first, and the cursor of the next page."""
+        """The owner's sessions, newest activity first, and the cursor of the next
+        page; of a `title`, and holding `tags` (each key with its value), if given."""
         query = owner.filter(select(ChatSession)).where(
             or_(ChatSession.expires_at.is_(None), ChatSession.expires_at > func.now())
         )
@@ -180,6 +214,10 @@ class SessionStore:
             query = query.where(ChatSession.archived.is_(archived))
         if q:
             query = query.where(_matches(q))
+        if title is not None:
+            query = query.where(ChatSession.title == title)
+        if tags:
+            query = query.where(ChatSession.metadata_["tags"].contains(check_tags(tags)))
         if cursor:
             stamp, last_id = _decode_cursor(cursor)
             query = query.where(
@@ -202,16 +240,24 @@ class SessionStore:
         title: str | None = None,
         archived: bool | None = None,
         model: str | None = None,
+        tags: dict[str, Any] | None = None,
     ) -> ChatSession:
-        """Rename, (un)archive, or choose the chat's model ("": the default)."""
+        """Rename, (un)archive, choose the chat's model ("": the default), or add
+        to its `tags` (a key given again takes the new value)."""
         session = await self.get(session_id, owner)
         values: dict[str, Any] = {"updated_at": func.now()}
+        metadata: Any = ChatSession.metadata_
+        if tags:
+            merged = func.coalesce(metadata["tags"], func.jsonb_build_object()).op("||")(
+                cast(check_tags(tags), JSONB)
+            )
+            metadata = metadata.op("||")(func.jsonb_build_object("tags", merged))
+            values["metadata_"] = metadata
         if title is not None:
             values["title"] = clean_title(title)
         if archived is not None:
             values["archived"] = archived
         if model is not None:
-            metadata = ChatSession.metadata_
             values["metadata_"] = (
                 metadata.op("||")(func.jsonb_build_object("model", model))
                 if model

@@ -33,6 +33,7 @@ ASSISTANT_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "threadline:assistant"))
 CREATED = "2026-01-01T00:00:00+00:00"
 STATE_MESSAGES = 200  # the newest messages a thread's `values` carries
 HISTORY_MAX = 100
+STATUS_SCANNED = 1_000  # threads read at most by a search that filters on status
 
 
 def assistant() -> dict[str, Any]:
@@ -85,6 +86,7 @@ async def thread_dict(
         "created_at": iso(session.created_at),
         "updated_at": iso(session.updated_at),
         "metadata": {
+            **session.tags,
             "graph_id": ASSISTANT_ID,
             "assistant_id": ASSISTANT_UUID,
             "title": session.title,
@@ -195,11 +197,23 @@ async def create_thread(
         if body.if_exists == "do_nothing":
             return await thread_dict(threads, existing)
         raise HTTPException(409, "thread already exists")
-    title = (body.metadata or {}).get("title")
+    title, tags = title_and_tags(body.metadata or {})
     session = await threads.deps.sessions.create(
-        Owner(user_id=user.id), title=str(title)[:200] if title else None
+        Owner(user_id=user.id), title=title[:200] if title else None, tags=tags
     )
     return await thread_dict(threads, session)
+
+
+# Keys of a thread's metadata that are Threadline's own: the rest are the
+# client's tags, kept as given (memory.sessions.check_tags bounds them).
+OWN_KEYS = ("graph_id", "assistant_id", "title")
+
+
+def title_and_tags(metadata: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """A thread's metadata as given: its title (a string), and the client's tags."""
+    title = metadata.get("title")
+    tags = {key: value for key, value in metadata.items() if key not in OWN_KEYS}
+    return (str(title) if title is not None else None), tags
 
 
 @router.get("/threads/{thread_id}")
@@ -215,10 +229,12 @@ class ThreadPatch(BaseModel):
 async def patch_thread(
     session: ThreadDep, body: ThreadPatch, threads: ThreadsDep
 ) -> dict[str, Any]:
-    """Only `metadata.title` is kept (it is the session's title)."""
-    if isinstance(body.metadata.get("title"), str):
+    """`metadata.title` is the session's title; the other keys are merged into
+    the thread's metadata (a key given again takes its new value)."""
+    title, tags = title_and_tags(body.metadata)
+    if title is not None or tags:
         session = await threads.deps.sessions.update(
-            session.id, Owner(user_id=session.user_id), title=body.metadata["title"]
+            session.id, Owner(user_id=session.user_id), title=title, tags=tags
         )
     return await thread_dict(threads, session)
 
@@ -237,27 +253,39 @@ class ThreadSearch(BaseModel):
 
 @router.post("/threads/search")
 async def search_threads(body: ThreadSearch, user: UserDep, threads: ThreadsDep) -> list[Any]:
-    """The user's threads, newest first. Metadata filters other than the
-    assistant's own keys match nothing (Threadline keeps no other metadata)."""
-    wanted = {k: v for k, v in (body.metadata or {}).items()}
+    """The user's threads, newest first, of the metadata given (each key with
+    its value: the title, and the client's own keys) and the status."""
+    wanted = dict(body.metadata or {})
     if wanted.pop("graph_id", ASSISTANT_ID) != ASSISTANT_ID:
         return []
     if wanted.pop("assistant_id", ASSISTANT_UUID) not in (ASSISTANT_UUID, ASSISTANT_ID):
         return []
-    title = wanted.pop("title", None)
-    if wanted:
+    if body.status in ("interrupted", "error"):  # a thread here is only idle or busy
         return []
-    sessions, _ = await threads.deps.sessions.list(
-        Owner(user_id=user.id), archived=None, limit=body.limit + body.offset
-    )
-    found = []
-    for session in sessions[body.offset :]:
-        if title is not None and session.title != title:
-            continue
-        thread = await thread_dict(threads, session, values=False)
-        if body.status is None or thread["status"] == body.status:
-            found.append(thread)
-    return found
+    title, tags = title_and_tags(wanted)
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    scanned = 0
+    while len(found) < body.offset + body.limit and scanned < STATUS_SCANNED:
+        # The metadata is matched by the query; the status (whether a turn runs,
+        # in any process) only here, so a page may not fill: read on, through
+        # the newest STATUS_SCANNED threads of that metadata at most.
+        sessions, cursor = await threads.deps.sessions.list(
+            Owner(user_id=user.id),
+            archived=None,
+            title=title,
+            tags=tags,
+            limit=body.offset + body.limit,
+            cursor=cursor,
+        )
+        scanned += len(sessions)
+        for session in sessions:
+            thread = await thread_dict(threads, session, values=False)
+            if body.status is None or thread["status"] == body.status:
+                found.append(thread)
+        if cursor is None:
+            break
+    return found[body.offset : body.offset + body.limit]
 
 
 @router.get("/threads/{thread_id}/state")

@@ -89,6 +89,64 @@ async def converse(server: ServerProcess, headers: dict[str, str], client: Any) 
     assert [t["thread_id"] for t in found] == [thread["thread_id"]]
 
 
+async def test_a_threads_metadata_is_kept_merged_and_searched(server: ServerProcess) -> None:
+    headers = register(server)
+    async with (
+        client_for(server, headers) as client,
+        client_for(server, register(server)) as theirs,
+    ):
+        first = await client.threads.create(metadata={"project": "atlas", "priority": 2})
+        second = await client.threads.create(
+            metadata={"project": "atlas", "owner": {"team": "maps"}, "title": "Second"}
+        )
+        for _ in range(12):  # newer threads of other metadata, filling a first page
+            await client.threads.create(metadata={"project": "other"})
+        got = await client.threads.get(first["thread_id"])
+        assert got["metadata"]["project"] == "atlas" and got["metadata"]["priority"] == 2
+        assert got["metadata"]["graph_id"] == "threadline"
+
+        async def found(**search: Any) -> list[str]:
+            return [t["thread_id"] for t in await client.threads.search(**search)]
+
+        both = [second["thread_id"], first["thread_id"]]  # newest first
+        assert await found(metadata={"project": "atlas"}, limit=2) == both
+        assert await found(metadata={"project": "atlas"}, limit=1, offset=1) == both[1:]
+        assert await found(metadata={"project": "atlas", "priority": 2}) == both[1:]
+        assert await found(metadata={"owner": {"team": "maps"}}) == both[:1]
+        assert await found(metadata={"title": "Second", "project": "atlas"}) == both[:1]
+        assert await found(metadata={"project": "atlas"}, status="idle") == both
+        assert await found(metadata={"project": "atlas"}, status="busy") == []
+        assert await found(metadata={"project": "nowhere"}) == []
+        assert await theirs.threads.search(metadata={"project": "atlas"}) == []
+
+        # PATCH merges: a key given again takes its new value, the others stay
+        patched = await client.threads.update(
+            first["thread_id"], metadata={"priority": 3, "stage": "done"}
+        )
+        assert {k: patched["metadata"][k] for k in ("project", "priority", "stage")} == {
+            "project": "atlas",
+            "priority": 3,
+            "stage": "done",
+        }
+        # what PostgreSQL cannot store, or too much of it: 422, and nothing changed
+        for bad in ({"note": "a\u0000b"}, {"note": "x" * 20_000}, {"k\ud800": 1}):
+            body = json.dumps({"metadata": bad})
+            for method, path in (
+                ("POST", "/threads"),
+                ("PATCH", f"/threads/{first['thread_id']}"),
+            ):
+                reply = httpx.request(
+                    method,
+                    f"{server.url}{path}",
+                    content=body,
+                    headers={**headers, "content-type": "application/json"},
+                    timeout=10,
+                )
+                assert reply.status_code == 422, (path, reply.text)
+                assert reply.json()["error"]["code"] == "invalid_input"
+        assert (await client.threads.get(first["thread_id"]))["metadata"] == patched["metadata"]
+
+
 async def test_another_users_thread_answers_like_a_missing_one(server: ServerProcess) -> None:
     async with (
         client_for(server, register(server)) as mine,
