@@ -8,7 +8,7 @@ checkpoint a finished turn leaves is the same size at turn 10 and turn 10,000.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 
@@ -32,6 +32,10 @@ class Query(TypedDict):
 
     id: str
     content: str
+    # What the Agent Server API run asking it was created with (its `metadata`
+    # and `multitask_strategy`): journaled with the question, never shown to
+    # the model.
+    run: NotRequired[dict[str, Any]]
 
 
 class Plan(TypedDict):

@@ -107,7 +107,12 @@ async def journal_question(
     try:
         row, created = await ctx.journal.append(
             turn.session_id,
-            NewMessage(id=turn.query["id"], role="user", content=content),
+            NewMessage(
+                id=turn.query["id"],
+                role="user",
+                content=content,
+                metadata={"run": turn.query["run"]} if "run" in turn.query else {},
+            ),
             title=question_title(content),  # the first question names its session
         )
     except BaseException:
@@ -146,7 +151,7 @@ class JournaledTurn:
                     "session_id": turn.session_id,
                     "user_id": turn.user_id,
                     "memory_enabled": turn.memory_enabled,
-                    "query": turn.query,
+                    "query": {"id": turn.query["id"], "content": turn.query["content"]},
                 }
                 async for event in _run_graph(
                     runnable, self.pool, inputs, config, self.ctx, self.durability

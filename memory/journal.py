@@ -6,6 +6,7 @@ of its tail.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -64,6 +65,31 @@ def check_text(text: str, *, what: str = "content") -> None:
         raise InvalidInput(f"{what} contains a NUL byte")
     if not text.isascii() and not is_utf8(text):
         raise InvalidInput(f"{what} contains a lone surrogate (not valid Unicode)")
+
+
+METADATA_MAX_BYTES = 16_384
+
+
+def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A client's metadata (a thread's, a run's), if PostgreSQL can store it (no
+    NUL byte, no lone surrogate, in a key or a value) and it is small enough
+    (16 KiB as JSON); else InvalidInput."""
+    try:
+        text = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidInput("metadata must be a JSON object, not nested too deeply") from exc
+    if len(text.encode("utf-8", "surrogatepass")) > METADATA_MAX_BYTES:
+        raise InvalidInput(f"metadata is over {METADATA_MAX_BYTES} bytes as JSON")
+    left: list[Any] = [metadata]
+    while left:
+        value = left.pop()
+        if isinstance(value, dict):
+            left += [*value, *value.values()]
+        elif isinstance(value, list):
+            left += value
+        elif isinstance(value, str):
+            check_text(value, what="metadata")
+    return metadata
 
 
 def is_utf8(text: str) -> bool:

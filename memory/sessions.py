@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from memory.checkpoints import delete_thread
 from memory.db import Database, fetch
 from memory.errors import InvalidInput, SessionNotFound
-from memory.journal import check_text, like_pattern
+from memory.journal import check_metadata, check_text, like_pattern
 from memory.models import ChatMessage, ChatSession, Memory, detached
 
 TITLE_MAX = 200
@@ -105,31 +105,6 @@ def has_expired(session: ChatSession) -> bool:
     return session.expires_at is not None and session.expires_at <= datetime.now(UTC)
 
 
-TAGS_MAX_BYTES = 16_384
-
-
-def check_tags(tags: dict[str, Any]) -> dict[str, Any]:
-    """A client's tags for a session, if PostgreSQL can store them (no NUL byte,
-    no lone surrogate, in a key or a value) and they are small enough (16 KiB
-    as JSON); else InvalidInput."""
-    try:
-        text = json.dumps(tags, ensure_ascii=False, allow_nan=False)
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise InvalidInput("metadata must be a JSON object, not nested too deeply") from exc
-    if len(text.encode("utf-8", "surrogatepass")) > TAGS_MAX_BYTES:
-        raise InvalidInput(f"metadata is over {TAGS_MAX_BYTES} bytes as JSON")
-    left: list[Any] = [tags]
-    while left:
-        value = left.pop()
-        if isinstance(value, dict):
-            left += [*value, *value.values()]
-        elif isinstance(value, list):
-            left += value
-        elif isinstance(value, str):
-            check_text(value, what="metadata")
-    return tags
-
-
 def session_from_row(row: dict[str, Any]) -> ChatSession:
     """A ChatSession from a psycopg row of every `chat_sessions` column, as if
     loaded by the ORM (detached, not new)."""
@@ -162,7 +137,7 @@ class SessionStore:
         ttl = self.anon_ttl if owner.user_id is None else self.retention
         metadata: dict[str, Any] = {"model": model} if model else {}
         if tags:
-            metadata["tags"] = check_tags(tags)
+            metadata["tags"] = check_metadata(tags)
         async with self.db.sessions.begin() as s:
             session = ChatSession(
                 id=str(uuid.uuid4()),
@@ -217,7 +192,7 @@ class SessionStore:
         if title is not None:
             query = query.where(ChatSession.title == title)
         if tags:
-            query = query.where(ChatSession.metadata_["tags"].contains(check_tags(tags)))
+            query = query.where(ChatSession.metadata_["tags"].contains(check_metadata(tags)))
         if cursor:
             stamp, last_id = _decode_cursor(cursor)
             query = query.where(
@@ -249,7 +224,7 @@ class SessionStore:
         metadata: Any = ChatSession.metadata_
         if tags:
             merged = func.coalesce(metadata["tags"], func.jsonb_build_object()).op("||")(
-                cast(check_tags(tags), JSONB)
+                cast(check_metadata(tags), JSONB)
             )
             metadata = metadata.op("||")(func.jsonb_build_object("tags", merged))
             values["metadata_"] = metadata

@@ -315,6 +315,8 @@ class AgentRuns:
                 self.waiting.discard(session_id)
             return
         query = Query(id=run.query["id"], content=run.query["content"])
+        if isinstance(run.query.get("run"), dict):  # what it was asked with
+            query["run"] = run.query["run"]
         try:
             session = await self.threads.deps.sessions.get(session_id)
 

@@ -29,6 +29,7 @@ from app.routes.agent_stream import ALL_EVENTS, last_seen, run_links, stream_res
 from graph.nodes import answer_id_for
 from memory.agent_runs import AgentRun
 from memory.errors import ThreadlineError
+from memory.journal import check_metadata
 from memory.models import ChatMessage, ChatSession
 from threads.agent_runs import AgentRuns
 from threads.operations import Threads, last_turn
@@ -133,10 +134,15 @@ async def start_run(
     known_assistant(body.assistant_id)
     rework = await rework_of(threads, session, body)
     if rework is None:
-        query = query_of(body)
+        query: dict[str, Any] = query_of(body)
     else:
         question_id, new = rework
         query = new or {"id": question_id}  # a regenerated answer answers the same question
+    if "content" in query:  # a new question: journaled with what its run asked
+        query["run"] = {
+            "metadata": check_metadata(body.metadata or {}),
+            "multitask_strategy": body.multitask_strategy,
+        }
     try:
         run, after = await runs.ask(
             session,
@@ -227,14 +233,26 @@ def waiting_status(run: AgentRun, running: bool) -> RunStatus | None:
     return None  # ended with nothing journaled: refused, or rolled back
 
 
+def asked_with(question: ChatMessage | None, queued: AgentRun | None) -> dict[str, Any]:
+    """What the run was created with (`metadata`, `multitask_strategy`): kept with
+    its question (graph.turn.journal_question), or in its row while it is
+    queued. A question asked over the WebSocket has neither."""
+    if question is not None:
+        asked = question.metadata_.get("run")
+    else:
+        asked = queued.query.get("run") if queued is not None else None
+    return asked if isinstance(asked, dict) else {}
+
+
 async def run_status(
     threads: Threads, runs: AgentRuns, session: ChatSession, run_id: str
-) -> tuple[RunStatus, Any]:
+) -> tuple[RunStatus, Any, dict[str, Any]]:
     """What became of the run `run_id` (its question's id): `pending` (queued),
     `running`, `success` (answered), `interrupted` (stopped: its partial answer
     is journaled; or taken out of the queue) or `error` (failed or cut off;
     asking it again retries), read from the journal and the run's row. 404 for
-    no such run here (also a run rolled back: it left nothing)."""
+    no such run here (also a run rolled back: it left nothing). With the status,
+    the journaled message it was last seen by and what it was asked with."""
     try:
         uuid.UUID(run_id)
     except ValueError:
@@ -244,23 +262,24 @@ async def run_status(
     if question is not None and (question.session_id != session.id or question.role != "user"):
         raise HTTPException(404, "run not found")
     if answer is not None:
-        return status_of(answer, False), answer
+        return status_of(answer, False), answer, asked_with(question, None)
     row = await runs.store.get(session.id, run_id)
     running = await threads.is_running(session.id)
     if question is None:
         status = waiting_status(row, running) if row is not None else None
         if status is None:
             raise HTTPException(404, "run not found")
-        return status, None
+        return status, None, asked_with(None, row)
     last = await threads.deps.journal.tail(session.id, 1)
     latest = bool(last) and last[-1].id == run_id
     if row is not None and row.state in ("queued", "started") and not (latest and running):
-        return "pending", question  # cut off; asked again as soon as the thread is free
-    return status_of(None, latest and running), question
+        # cut off; asked again as soon as the thread is free
+        return "pending", question, asked_with(question, row)
+    return status_of(None, latest and running), question, asked_with(question, row)
 
 
 def run_dict(
-    session: ChatSession, run_id: str, status: str, row: Any, strategy: str = "reject"
+    session: ChatSession, run_id: str, status: str, row: Any, asked: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
@@ -269,8 +288,8 @@ def run_dict(
         "created_at": iso(row.created_at if row is not None else None),
         "updated_at": iso(row.created_at if row is not None else None),
         "status": status,
-        "metadata": {},
-        "multitask_strategy": strategy,
+        "metadata": asked.get("metadata", {}),
+        "multitask_strategy": asked.get("multitask_strategy", "reject"),
         "kwargs": {},
     }
 
@@ -289,9 +308,9 @@ async def create_run(
             async for _, frame in frames:
                 if frame["type"] in ("ack", "error", "done"):
                     break
-    status, journaled = await run_status(threads, runs, session, run_id)
+    status, journaled, asked = await run_status(threads, runs, session, run_id)
     return JSONResponse(
-        run_dict(session, run_id, status, journaled, body.multitask_strategy),
+        run_dict(session, run_id, status, journaled, asked),
         headers=run_links(session.id, run_id),
     )
 
@@ -320,14 +339,15 @@ async def list_runs(
         if waiting.id not in by_id:
             state = waiting_status(waiting, running and waiting.id != last_id)
             if state is not None and status in (None, state):
-                found.append(run_dict(session, waiting.id, state, None, "enqueue"))
+                asked = asked_with(None, waiting) or {"multitask_strategy": "enqueue"}
+                found.append(run_dict(session, waiting.id, state, None, asked))
     for row in reversed(rows):
         if row.role != "user":
             continue
         answer = by_id.get(answer_id_for(row.id))
         state = status_of(answer, running and row.id == last_id)
         if status is None or state == status:
-            found.append(run_dict(session, row.id, state, answer or row))
+            found.append(run_dict(session, row.id, state, answer or row, asked_with(row, None)))
     return found[offset : offset + limit]
 
 
@@ -335,8 +355,7 @@ async def list_runs(
 async def get_run(
     run_id: str, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
-    status, row = await run_status(threads, runs, session, run_id)
-    return run_dict(session, run_id, status, row)
+    return run_dict(session, run_id, *await run_status(threads, runs, session, run_id))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
@@ -346,14 +365,14 @@ async def join_run(
     """Wait for the run to end; then the thread's values, as `runs/wait` answers."""
     watcher = threads.watch(session)  # before reading the status: no end goes unheard
     try:
-        status, _ = await run_status(threads, runs, session, run_id)
+        status, *_ = await run_status(threads, runs, session, run_id)
         if status in ("pending", "running"):
             await runs.wait_over(session, run_id)
-        status, _ = await run_status(threads, runs, session, run_id)
+        status, *_ = await run_status(threads, runs, session, run_id)
         while status == "running":  # a turn asked from the socket: no row, no log
             frame = await watcher.queue.get()
             if frame.get("type") in ("done", "error"):
-                status, _ = await run_status(threads, runs, session, run_id)
+                status, *_ = await run_status(threads, runs, session, run_id)
     finally:
         threads.unwatch(watcher)
     now = await threads.deps.sessions.get(session.id)

@@ -147,6 +147,39 @@ async def test_a_threads_metadata_is_kept_merged_and_searched(server: ServerProc
         assert (await client.threads.get(first["thread_id"]))["metadata"] == patched["metadata"]
 
 
+async def test_a_run_keeps_what_it_was_asked_with(server: ServerProcess, ws: Sockets) -> None:
+    headers = register(server)
+    async with client_for(server, headers) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        await client.runs.wait(
+            thread_id,
+            "threadline",
+            input={"messages": [{"type": "human", "content": "hello"}]},
+            metadata={"source": "nightly", "batch": [1, 2]},
+            multitask_strategy="interrupt",
+        )
+        [run] = await client.runs.list(thread_id)
+        assert run["metadata"] == {"source": "nightly", "batch": [1, 2]}
+        assert run["multitask_strategy"] == "interrupt"
+        assert await client.runs.get(thread_id, run["run_id"]) == run
+        # what the browser asks (over the socket) was asked with nothing
+        socket = await ws.open(server, thread_id, headers)
+        await socket.ask("and again")
+        await socket.until("done")
+        latest = (await client.runs.list(thread_id))[0]
+        assert (latest["metadata"], latest["multitask_strategy"]) == ({}, "reject")
+        # metadata PostgreSQL cannot store: 422, and no question journaled
+        human_hi = {"type": "human", "content": "hi"}
+        reply = httpx.post(
+            f"{server.url}/threads/{thread_id}/runs/wait",
+            content=json.dumps({"input": {"messages": [human_hi]}, "metadata": {"x": "\u0000"}}),
+            headers={**headers, "content-type": "application/json"},
+            timeout=10,
+        )
+        assert reply.status_code == 422 and reply.json()["error"]["code"] == "invalid_input"
+        assert len(await client.runs.list(thread_id)) == 2
+
+
 async def test_another_users_thread_answers_like_a_missing_one(server: ServerProcess) -> None:
     async with (
         client_for(server, register(server)) as mine,

@@ -170,7 +170,11 @@ async def test_double_texting_reject_enqueue_interrupt_rollback(
         thread_id = (await client.threads.create())["thread_id"]
         first = await client.runs.create(thread_id, "threadline", input=human(LONG))
         queued = await client.runs.create(
-            thread_id, "threadline", input=human("my name is Ada"), multitask_strategy="enqueue"
+            thread_id,
+            "threadline",
+            input=human("my name is Ada"),
+            multitask_strategy="enqueue",
+            metadata={"source": "queue"},
         )
         assert queued["status"] == "pending"
         listed = await client.runs.list(thread_id)
@@ -178,11 +182,18 @@ async def test_double_texting_reject_enqueue_interrupt_rollback(
             (queued["run_id"], "pending"),
             (first["run_id"], "running"),
         ]
+        # what each was asked with, while queued as once journaled
+        assert [(r["multitask_strategy"], r["metadata"]) for r in listed] == [
+            ("enqueue", {"source": "queue"}),
+            ("reject", {}),
+        ]
         values = await client.runs.join(thread_id, queued["run_id"])
         assert [m["type"] for m in values["messages"]] == ["human", "ai", "human", "ai"]
         assert values["messages"][2]["id"] == queued["run_id"]
         for run in (first, queued):
             assert (await client.runs.get(thread_id, run["run_id"]))["status"] == "success"
+        done = await client.runs.get(thread_id, queued["run_id"])
+        assert (done["multitask_strategy"], done["metadata"]) == ("enqueue", {"source": "queue"})
 
         # interrupt: the first stops (its partial answer kept), the second answers.
         thread_id = (await client.threads.create())["thread_id"]
