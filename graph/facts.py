@@ -57,6 +57,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat am i working on\b",
         r"\bwho do i work for\b",
         r"\bwhat do i do for (?:a living|work)\b",
+        r"^\s*(?:and\s+|so\s+)?what do i do\s*\??\s*$",
         r"\b(?:what|who)(?:'s| is) my (?:job|occupation|profession|employer|line of work)\b",
         r"\bwho employs me\b",
         r"\b(?:tell|remind) me (?:where i work|what i do for (?:a living|work))\b",
@@ -108,7 +109,11 @@ _SECOND_PERSON = {
     "our": "your",
     "ours": "yours",
 }
-_FIRST_PERSON_WORD = re.compile(rf"\b({'|'.join(_SECOND_PERSON)})\b(\s+am\b)?", re.IGNORECASE)
+_FIRST_PERSON_WORD = re.compile(
+    rf"\b({'|'.join(_SECOND_PERSON)})\b(\s+(?:am|was|wasn't|wasn’t)\b)?", re.IGNORECASE
+)
+# "I am", "I was": the verb said to "you" ("You were born in Lisbon").
+_TO_YOU = {"am": "are", "was": "were", "wasn't": "weren't", "wasn’t": "weren't"}
 # A greeting or filler before what is said ("Hi, I'm Marta", "Actually I moved"):
 # not part of the statement.
 _GREETING = re.compile(
@@ -197,9 +202,9 @@ def second_person(sentence: str) -> str:
 
     def swapped(match: re.Match[str]) -> str:
         word = match.group(1).lower()
-        if match.group(2):  # "I am"
-            return "you are"
-        return _SECOND_PERSON.get(word, word)
+        if match.group(2) and word == "i":  # "I am", "I was"
+            return f"you {_TO_YOU[match.group(2).strip().lower()]}"
+        return _SECOND_PERSON.get(word, word) + (match.group(2) or "")
 
     said = _FIRST_PERSON_WORD.sub(swapped, sentence.strip())
     return said[:1].upper() + said[1:]
@@ -231,7 +236,7 @@ _SENTENCE_END = re.compile(
 )
 _CLAUSE = re.compile(
     r",?\s+(?:and|but)\s+(?:(?:now|then|also|still|currently|today|recently),?\s+)?"
-    r"(?=(?:i|i'm|i’m|im|my)\b)|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
+    r"(?=(?:i|i'm|i’m|im|my|we)\b)|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
     re.IGNORECASE,
 )
 # A sentence naming what the one before it spoke of ("I have a dog. His name

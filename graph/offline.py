@@ -106,7 +106,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         if told is None and (placed := placed_by_another(kind, asked, memories)):
             return guessed(placed)  # "I work as a nurse in Leeds"
         if told is None and kind in GUESSED_KINDS:  # "I'm a software engineer"
-            role = role_said(asked) if kind == "work" else None
+            role = role_said(asked, memories) if kind == "work" else None
             closest = role or closest_memory(question, memories)
             return guessed(closest) if closest else UNKNOWN
         if told is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from graph.facts import asked_about, names_given, second_person, statements
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
@@ -230,11 +231,13 @@ _NO_JOB = frozenset(
 )
 
 
-def role_said(humans: list[str]) -> str | None:
+def role_said(humans: list[str], memories: Sequence[tuple[str, str]] = ()) -> str | None:
     """For what the user does, when no pattern placed it: the latest "I'm a …"
-    said in this thread ("I'm a software engineer"), a guess; a visitor or a
-    memory-off thread has no memory recall could have ranked instead."""
-    for text in reversed(humans):
+    said in this thread ("I'm a software engineer"), else the first remembered,
+    a guess (a visitor or a memory-off thread has no memory recall could have
+    ranked instead)."""
+    texts = [*reversed(humans), *(said for _, said in _not_summaries(list(memories)))]
+    for text in texts:
         for said in reversed(statements(text)):
             role = _A_ROLE.match(said.sentence)
             if role and not _NO_JOB & set(role["what"].lower().split()):

@@ -93,6 +93,14 @@ from graph.summary import fold_facts
         ),
         ("I live in Rome. It is hot today. Her name is Ada.", [("location", "I live in Rome")]),
         ("His name is Rex.", []),
+        # "and we …" says something of their household
+        (
+            "my girlfriend's name is mia and we have a cat called pixel",
+            [
+                ("girlfriend s name", "my girlfriend's name is mia"),
+                ("we have cat called pixel", "we have a cat called pixel"),
+            ],
+        ),
     ],
 )
 def test_each_statement_and_its_subject(said: str, subjects: list[tuple[str, str]]) -> None:
@@ -116,6 +124,8 @@ def test_what_the_user_said_is_said_back_in_the_second_person() -> None:
     )
     assert second_person("I am 34 years old") == "You are 34 years old"
     assert second_person("I'm allergic to peanuts") == "You're allergic to peanuts"
+    assert second_person("i was born in Lisbon") == "You were born in Lisbon"
+    assert second_person("My mum was a nurse") == "Your mum was a nurse"
 
 
 def prompt(relevant: list[str], about: list[str], question: str) -> list:
@@ -256,6 +266,11 @@ def test_a_role_said_in_this_thread_is_the_guess_for_their_work() -> None:
         thread = [HumanMessage(said), AIMessage("noted")]
         reply = offline_reply([*thread, HumanMessage("What do I do for work?")])
         assert "I don't know that yet" in reply, (said, reply)
+    # in a later thread, the role remembered is the guess, asked however briefly
+    told = ["I'm Alex", "i really enjoy bouldering", "i'm a software developer in berlin"]
+    for asked in ("what do i do?", "What's my job?"):
+        reply = offline_reply(prompt(told[:2], told, asked))
+        assert "You told me: i'm a software developer in berlin. (The closest" in reply, reply
 
 
 def test_a_name_asked_of_something_else_is_not_the_users_name() -> None:
