@@ -136,7 +136,7 @@ def squeezed(text: str) -> str:
 
 # A verb before "I" or "we" asks ("What do I like to eat?", "Where did we live
 # in 2019?"): what follows it states nothing.
-_ASKING = re.compile(
+_INVERTED = re.compile(
     r"\b(?:do|does|did|don't|doesn't|didn't|can|could|should|would|will|shall|may|might|must)"
     r"\s+$",
     re.IGNORECASE,
@@ -162,7 +162,7 @@ def find_facts(text: str, kinds: Iterable[str] | None = None) -> list[Fact]:
     patterns = _STATEMENT_RE.items() if kinds is None else [(k, _STATEMENT_RE[k]) for k in kinds]
     for kind, pattern in patterns:
         for match in pattern.finditer(text):
-            if _ASKING.search(text[max(0, match.start() - 12) : match.start()]):
+            if _INVERTED.search(text[max(0, match.start() - 12) : match.start()]):
                 continue  # "What do I like to eat?" states no liking
             value = match.group("value").strip().strip("\"'“”")
             if value and len(value) <= 120 and not value.lower().startswith("what"):
