@@ -205,7 +205,7 @@ async def create_thread(
 
 
 # Keys of a thread's metadata that are Threadline's own: the rest are the
-# client's tags, kept as given (memory.sessions.check_tags bounds them).
+# client's tags, kept as given (memory.journal.check_metadata bounds them).
 OWN_KEYS = ("graph_id", "assistant_id", "title")
 
 
