@@ -390,13 +390,33 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
         plain = _GREETING.sub("", raw.strip() + " ").rstrip()  # "Hi!" alone: nothing left
         greeted = greeted or _HELLO.match(raw.strip()) is not None
         for number, clause in enumerate(_CLAUSE.split(plain)):
-            said = _GREETING.sub("", " ".join(clause.split()))
+            said = _when_last(_GREETING.sub("", " ".join(clause.split())))
             if number == 0 and greeted:  # "hi im john", in lower case: a name
                 said = _greeted_name(said)
             for sentence in _introduced(said):
                 found += _worth_keeping(sentence)
         greeted = plain == "" and greeted  # "Hi! im kim": the greeting a sentence of its own
     return tuple(found)
+
+
+# When, said first: "Last week I moved to Bangalore", "In 2019 we lived in Oslo".
+_WHEN_FIRST = re.compile(
+    r"^(?P<when>(?:last|this)\s+(?:week|weekend|month|year|night|summer|winter|spring|autumn"
+    r"|fall|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+    r"|yesterday|today|tonight|recently|lately|nowadays|these\s+days"
+    r"|(?:a|an|one|two|three|four|five|six|a\s+few|\d+)\s+(?:days?|weeks?|months?|years?)\s+ago"
+    r"|in\s+(?:\d{4}|january|february|march|april|may|june|july|august|september|october"
+    r"|november|december))"
+    r",?\s+(?P<said>(?:i|i'm|i’m|i've|i’ve|im|my|we|we've|we’ve|our)\b.*)$",
+    re.IGNORECASE,
+)
+
+
+def _when_last(said: str) -> str:
+    """ "Last week I moved to Bangalore" -> "I moved to Bangalore last week": what
+    they say of themselves first, as the patterns read it."""
+    when = _WHEN_FIRST.match(said)
+    return f"{when['said'].rstrip(' .!,;')} {when['when'].lower()}" if when else said
 
 
 # A greeting proper, before an introduction ("hi im john"), not a filler ("so im …").

@@ -93,6 +93,13 @@ from graph.summary import fold_facts
         ),
         ("I live in Rome. It is hot today. Her name is Ada.", [("location", "I live in Rome")]),
         ("His name is Rex.", []),
+        # when, said first, is said last: the statement reads as any other
+        ("Last week I moved to Bangalore.", [("location", "I moved to Bangalore last week")]),
+        (
+            "Two years ago I started a new job at Arup",
+            [("work", "I started a new job at Arup two years ago")],
+        ),
+        ("Last week was fun", []),
         # "and we …" says something of their household
         (
             "my girlfriend's name is mia and we have a cat called pixel",
@@ -326,6 +333,12 @@ def test_what_it_knows_about_the_user_is_asked_many_ways(asked: str) -> None:
     assert offline_reply(prompt([], MEMORIES[:2], asked)).endswith(
         "You told me: I'm Marta; I live in Porto."
     )
+
+
+def test_a_move_said_after_when_it_was_replaces_the_home_before() -> None:
+    said = [HumanMessage("I live in Pune."), HumanMessage("Last week I moved to Bangalore.")]
+    reply = offline_reply([*said, HumanMessage("Where do I live now?")])
+    assert reply.endswith("You moved to Bangalore last week."), reply
 
 
 def test_a_name_said_after_what_it_names_answers() -> None:
