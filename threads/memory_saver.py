@@ -6,6 +6,11 @@ start of its thread's last save leaves its save to a timer for the rest of the
 gap, and that one save covers every turn since (a save reads all that the
 thread owes). A person's turns are further apart than that, so each is saved
 as it ends; a client asking turn after turn no longer pays a save per turn.
+
+What a user said in one thread is known in the next at once: a turn's memory
+load, and the list of memories, first finish the saves this process owes for
+the user's other threads (`settle`), rather than read around a save that waits
+out its gap or is still running.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SAVE_GAP_S = 1.0  # a thread's saves begin at least this far apart (see above)
 FINISH_ON_CLOSE_S = 5.0  # the longest a closing process spends on the saves still waiting
+SETTLE_S = 5.0  # the longest a turn or a listing waits for a user's saves (settle)
 
 
 @dataclass(eq=False)
@@ -57,13 +63,17 @@ class MemorySaver:
         self._background: set[asyncio.Task[bool]] = set()
         self._began: dict[str, float] = {}  # when each thread's last save began
         self._later: set[str] = set()  # threads whose save waits out the gap
+        # The saves owed here, by session: its user, and a count of the turns
+        # that owed it (a save clears it only if no turn came since it began).
+        self._owed: dict[str, tuple[str, int]] = {}
 
     async def after_turn(self, turn: Turn) -> None:
         if turn.user_id is None or not turn.memory_enabled:
             return  # anonymous and memory-off sessions learn nothing long-term
+        session_id = turn.session_id
+        self._owed[session_id] = (turn.user_id, self._owed.get(session_id, ("", 0))[1] + 1)
         if self.delay_ms:
             await asyncio.sleep(self.delay_ms / 1000)
-        session_id = turn.session_id
         if session_id in self._later:
             return  # the save waiting out the gap covers this turn
         wait = self._began.get(session_id, float("-inf")) + SAVE_GAP_S - time.monotonic()
@@ -98,14 +108,48 @@ class MemorySaver:
             saving = self._saving[session_id] = _Saving()
         wrote_before = saving.wrote
         async with saving.lock:
+            covers = self._owed.get(session_id)  # the turns this save covers
             try:
                 saved = await save_session_memories(
                     self.model, self.memories, session_id, before_seq=before_seq
                 )
             except SessionNotFound:
+                self._covered(session_id, covers, before_seq)
                 return False
+            except Exception:
+                # Owed in the database still: the thread's next turn, the
+                # cleanup's sweep or the next start retries it.
+                self._covered(session_id, covers, before_seq)
+                raise
+            self._covered(session_id, covers, before_seq)
             saving.wrote += saved
         return saving.wrote != wrote_before
+
+    def _covered(self, session_id: str, covers: tuple[str, int] | None, before: int | None) -> None:
+        """A save of all a session owed ended: it is owed here no more, unless
+        a turn came while it ran (or the save stopped short, at `before`)."""
+        if before is None and covers is not None and self._owed.get(session_id) == covers:
+            del self._owed[session_id]
+
+    async def settle(self, user_id: str, *, but: str | None = None) -> None:
+        """Finish now the saves this process owes for `user_id`'s threads (but
+        `but`, the thread asking: its own words are in its window): one waiting
+        out its gap runs at once, one running is waited for. A failed save is
+        logged, and one still running after SETTLE_S (a remote model that
+        hangs) is left to run; both stay owed. A save owed by another process
+        is not waited for (it runs within SAVE_GAP_S of its turn's end)."""
+        owed = [s for s, (u, _) in self._owed.items() if u == user_id and s != but]
+        if not owed:
+            return
+        try:
+            async with asyncio.timeout(SETTLE_S):
+                for session_id in owed:
+                    try:
+                        await self.save(session_id)
+                    except Exception:
+                        log.exception("memory save failed", extra={"session_id": session_id})
+        except TimeoutError:
+            log.warning("memory saves still running", extra={"user_id": user_id})
 
     def save_soon(self, session_id: str) -> None:
         """Save in the background (after a claim); a failure is retried next turn."""

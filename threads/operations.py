@@ -111,6 +111,12 @@ class Threads:
             raise SessionNotFound("session not found")
         return session
 
+    async def settle_memories(self, user_id: str) -> None:
+        """Before a user's memories are listed, the saves their threads still
+        owe in this process are finished (`MemorySaver.settle`), so what they
+        said a moment ago is in the list."""
+        await self.memory_saver.settle(user_id)
+
     # Turns
 
     def watch(self, session: ChatSession, limits: OutboxLimits | None = None) -> Watcher:

@@ -214,6 +214,7 @@ class RunRegistry:
                 cancel=run.cancel,
                 model=self.deps.model_named(session.model_choice),
                 slots=self.slots,
+                session_id=session.id,
             )
             turn = Turn(session.id, session.user_id, session.memory_enabled, query)
             journaled = await journal_question(

@@ -108,7 +108,7 @@ async def open_runtime(
         await events.open()
         saver = MemorySaver(model, memories, delay_ms=options.memory_save_delay_ms)
         stack.push_async_callback(saver.close)
-        deps.save_owed = saver.save
+        deps.save_owed, deps.settle_saves = saver.save, saver.settle
         runs = RunRegistry(deps, locks, events, options, after_turn=[saver.after_turn])
         threads = Threads(deps, UserStore(db), locks, events, runs, saver, options)
         agent_runs = AgentRuns(threads, AgentRunStore(db))

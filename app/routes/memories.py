@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from app.deps import MemoriesDep, UserDep
+from app.deps import MemoriesDep, ThreadsDep, UserDep
 from memory.memories import CONTENT_MAX, MemoryDraft
 
 router = APIRouter(prefix="/api/memories", tags=["memories"])
@@ -28,11 +28,13 @@ class MemoryChange(BaseModel):
 @router.get("")
 async def list_memories(
     memories: MemoriesDep,
+    threads: ThreadsDep,
     user: UserDep,
     kind: Kind | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
+    await threads.settle_memories(user.id)  # what was said a moment ago is listed
     rows = await memories.list(user.id, kind=kind, q=q, limit=limit)
     return {"memories": [m.as_dict() for m in rows]}
 

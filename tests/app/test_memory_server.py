@@ -188,6 +188,31 @@ async def test_save_after_done_survives_sigkill(
         slow_save.stop()
 
 
+async def test_what_was_said_a_moment_ago_is_known_in_the_next_thread_and_listed(
+    server_database: str, tmp_path, ws: Sockets
+) -> None:
+    # The save after `done` held back 5 s (the test hook), as a save that
+    # waits out a busy thread's gap is: a new thread's question and the
+    # memory list right after the answer finish it first instead of reading
+    # around it.
+    slow_save = ServerProcess(
+        server_database, tmp_path / "log", THREADLINE_MEMORY_SAVE_DELAY_MS="5000"
+    )
+    slow_save.start()
+    try:
+        me = register(slow_save)
+        told = new_session(slow_save, me)
+        await say(ws, slow_save, told["id"], me, "My dog is called Biscuit.")
+        listed = [m["content"] for m in memories(slow_save, me, kind="fact")]
+        assert listed == ["User said: My dog is called Biscuit"]
+        await say(ws, slow_save, told["id"], me, "I'm allergic to shellfish.")
+        asked = new_session(slow_save, me)
+        frames = await say(ws, slow_save, asked["id"], me, "What am I allergic to?")
+        assert "shellfish" in answer(frames), answer(frames)
+    finally:
+        slow_save.stop()
+
+
 async def test_claim_keeps_the_thread_and_seeds_memory(server: ServerProcess, ws: Sockets) -> None:
     visitor = httpx.post(f"{server.url}/api/sessions", json={}, timeout=10).json()
     anon = {"X-Anon-Token": visitor["anon_token"]}

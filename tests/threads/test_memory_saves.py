@@ -17,6 +17,7 @@ from graph.turn import Turn
 from memory.db import Database, fetch
 from memory.journal import Journal, NewMessage
 from memory.memories import MemoryStore
+from memory.models import ChatSession
 from memory.sessions import Owner, SessionStore
 from tests.support.polling import until
 from tests.support.users import create_user
@@ -225,3 +226,45 @@ async def test_the_cleanup_finishes_saves_owed_by_threads_idle_a_while(runtime: 
     assert [m.content for m in await runtime.deps.memories.list(user, kind="fact")] == [
         "User said: I work as a nurse"
     ]
+
+
+async def test_a_users_other_thread_finishes_what_a_thread_still_owes_first(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread's save waits out the gap (made long here, so it surely waits).
+    # A turn of the same thread leaves it waiting (a busy thread pays one save
+    # per gap); a turn of the user's other thread finishes it before loading
+    # memories; another user's turn does not touch it.
+    monkeypatch.setattr(memory_saver, "SAVE_GAP_S", 600.0)
+    db, sessions = runtime.deps.db, runtime.deps.sessions
+    user, stranger = [await create_user(db, f"{n}@example.com") for n in ("busy", "stranger")]
+    told, asked = [await sessions.create(Owner(user_id=user)) for _ in range(2)]
+    elsewhere = await sessions.create(Owner(user_id=stranger))
+
+    async def answer_to(session: ChatSession, said: str) -> str:
+        watcher = runtime.threads.watch(session)
+        try:
+            await runtime.threads.ask(session, {"id": str(uuid.uuid4()), "content": said})
+            answer = ""
+            while (frame := await asyncio.wait_for(watcher.queue.get(), 30))["type"] != "done":
+                answer = frame["message"]["content"] if frame["type"] == "message" else answer
+            return answer
+        finally:
+            runtime.threads.unwatch(watcher)
+
+    async def saved_upto(session: ChatSession) -> int:
+        return (await sessions.get(session.id)).memory_saved_seq
+
+    async def first_saved() -> bool:
+        return await saved_upto(told) == 2
+
+    await answer_to(told, "My name is Grace.")
+    await until(first_saved, timeout=10)  # the thread's first save: as its turn ends
+    await answer_to(told, "I play tennis on Sundays.")
+    await answer_to(told, "What is my name?")
+    assert await saved_upto(told) == 2  # its own turns leave the save to the gap
+    await answer_to(elsewhere, "Hello there.")
+    assert await saved_upto(told) == 2  # another user's turn leaves it too
+    answer = await answer_to(asked, "What do I play on Sundays?")
+    assert await saved_upto(told) == 6
+    assert "tennis" in answer, answer
