@@ -321,7 +321,29 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
         return memories[shared.index(most)][1]
+    if who := _WHO_IS.match(question.strip()):
+        # "Who is Sam?": a name the user gave ("My partner's name is Sam").
+        named = {name.lower() for name in _AND.split(who["names"])} - _NOT_NAMES
+        return next((said for _, said in memories if named & _names(said)), None)
     return None
+
+
+# "Who is Sam?", "who's anna", "Who are Anna and Meera?": asks about people by
+# the names alone ("Who is the president of France?" names no one of theirs).
+_WHO_IS = re.compile(
+    r"^who(?:'s|’s|\s+is|\s+are|\s+was)\s+(?P<names>[\w'’-]+(?:\s*(?:,|and|&)\s*[\w'’-]+)*)"
+    r"\s*\??$",
+    re.IGNORECASE,
+)
+_AND = re.compile(r"\s*(?:,|\band\b|&)\s*", re.IGNORECASE)
+_NOT_NAMES = {"you", "it", "he", "she", "they", "this", "that", "me", "we", "there", "here"}
+_NAME = re.compile(r"\b[A-Z][\w'’-]*")
+
+
+def _names(text: str) -> set[str]:
+    """The capitalised words of a sentence but "I" (names, and its first
+    word), lower case."""
+    return {name.lower() for name in _NAME.findall(text.strip()) if name != "I"}
 
 
 def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None:

@@ -631,3 +631,16 @@ def test_statements_after_a_comma_and_asked_for_by_tell_me() -> None:
     assert offline_reply(prompt(told, told, "Tell me my name again")).endswith("Kenji.")
     assert offline_reply(prompt(told, told, "What's my age?")).endswith("You're 29.")
     assert offline_reply(prompt(told, told, "Remind me where I live")).endswith("Kyoto.")
+
+
+def test_who_is_someone_they_named_is_answered_by_what_they_said_of_them() -> None:
+    told = ["My partner's name is Sam", "My sister Anna lives in Rome", "Meera is a doctor"]
+    for question, answer in [
+        ("Who is Sam?", "My partner's name is Sam"),
+        ("who's anna", "My sister Anna lives in Rome"),
+        ("Who is Meera?", "Meera is a doctor"),
+    ]:
+        assert offline_reply(prompt(told, told, question)).endswith(f"You told me: {answer}")
+    for question in ("Who is Bob?", "Who is the mayor of Rome?", "Who are you?"):
+        reply = offline_reply(prompt(told, told, question))
+        assert "You told me" not in reply, (question, reply)
