@@ -7,10 +7,13 @@ gap, and that one save covers every turn since (a save reads all that the
 thread owes). A person's turns are further apart than that, so each is saved
 as it ends; a client asking turn after turn no longer pays a save per turn.
 
-What a user said in one thread is known in the next at once: a turn's memory
-load, and the list of memories, first finish the saves this process owes for
-the user's other threads (`settle`), rather than read around a save that waits
-out its gap or is still running.
+What a user said of themselves in one thread is known in the next at once: a
+turn's memory load, and the list of memories, first finish the saves this
+process owes for the user's other threads (`settle`), rather than read around
+a save that waits out its gap or is still running. Only for turns whose
+question says something of the user ("I …", "My …": graph/facts.py): a client
+running many threads of one account at once does not make each turn wait for
+the others' saves of what taught nothing to recall.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from graph.facts import statements
 from graph.remember import save_session_memories
 from graph.turn import Turn
 from memory.errors import SessionNotFound
@@ -63,15 +67,17 @@ class MemorySaver:
         self._background: set[asyncio.Task[bool]] = set()
         self._began: dict[str, float] = {}  # when each thread's last save began
         self._later: set[str] = set()  # threads whose save waits out the gap
-        # The saves owed here, by session: its user, and a count of the turns
-        # that owed it (a save clears it only if no turn came since it began).
+        # The saves owed here for turns that said something of the user, by
+        # session: its user, and a count of those turns (a save clears it only
+        # if no such turn came since it began).
         self._owed: dict[str, tuple[str, int]] = {}
 
     async def after_turn(self, turn: Turn) -> None:
         if turn.user_id is None or not turn.memory_enabled:
             return  # anonymous and memory-off sessions learn nothing long-term
         session_id = turn.session_id
-        self._owed[session_id] = (turn.user_id, self._owed.get(session_id, ("", 0))[1] + 1)
+        if statements(turn.query["content"]):  # it said something of the user (settle)
+            self._owed[session_id] = (turn.user_id, self._owed.get(session_id, ("", 0))[1] + 1)
         if self.delay_ms:
             await asyncio.sleep(self.delay_ms / 1000)
         if session_id in self._later:
