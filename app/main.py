@@ -17,7 +17,17 @@ from app.errors import install_error_handlers
 from app.logs import AccessLog
 from app.mcp_http import mount_mcp
 from app.ratelimit import RateLimits
-from app.routes import agent_api, agent_runs, auth, health, memories, models, sessions, ws
+from app.routes import (
+    agent_api,
+    agent_assistants,
+    agent_runs,
+    auth,
+    health,
+    memories,
+    models,
+    sessions,
+    ws,
+)
 from app.security import Perimeter
 from app.settings import Settings
 from threads.runtime import open_runtime
@@ -116,6 +126,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(ws.router)
     app.include_router(agent_api.router)
+    app.include_router(agent_assistants.router)
     app.include_router(agent_runs.router)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")

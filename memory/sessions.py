@@ -92,6 +92,26 @@ def _encode_cursor(session: ChatSession) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
+def _of(
+    query: SelectT,
+    archived: bool | None,
+    q: str | None,
+    title: str | None,
+    tags: dict[str, Any] | None,
+) -> SelectT:
+    """`query` narrowed to live sessions (not expired) of the filters given."""
+    query = query.where(or_(ChatSession.expires_at.is_(None), ChatSession.expires_at > func.now()))
+    if archived is not None:
+        query = query.where(ChatSession.archived.is_(archived))
+    if q:
+        query = query.where(_matches(q))
+    if title is not None:
+        query = query.where(ChatSession.title == title)
+    if tags:
+        query = query.where(ChatSession.metadata_["tags"].contains(check_metadata(tags)))
+    return query
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         stamp, session_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
@@ -182,17 +202,7 @@ class SessionStore:
     ) -> tuple[list[ChatSession], str | None]:
         """The owner's sessions, newest activity first, and the cursor of the next
         page; of a `title`, and holding `tags` (each key with its value), if given."""
-        query = owner.filter(select(ChatSession)).where(
-            or_(ChatSession.expires_at.is_(None), ChatSession.expires_at > func.now())
-        )
-        if archived is not None:
-            query = query.where(ChatSession.archived.is_(archived))
-        if q:
-            query = query.where(_matches(q))
-        if title is not None:
-            query = query.where(ChatSession.title == title)
-        if tags:
-            query = query.where(ChatSession.metadata_["tags"].contains(check_metadata(tags)))
+        query = _of(owner.filter(select(ChatSession)), archived, q, title, tags)
         if cursor:
             stamp, last_id = _decode_cursor(cursor)
             query = query.where(
@@ -206,6 +216,22 @@ class SessionStore:
             rows = list((await s.scalars(query.limit(limit + 1))).all())
         next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit], next_cursor
+
+    async def count(
+        self,
+        owner: Owner,
+        *,
+        archived: bool | None = False,
+        q: str | None = None,
+        title: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> int:
+        """How many sessions `list` would give, over all its pages."""
+        query = _of(
+            owner.filter(select(func.count()).select_from(ChatSession)), archived, q, title, tags
+        )
+        async with self.db.autocommit() as s:
+            return int((await s.execute(query)).scalar_one())
 
     async def update(
         self,

@@ -154,26 +154,6 @@ async def info() -> dict[str, Any]:
     return {"version": "threadline", "flags": {"assistants": True, "crons": False}}
 
 
-class AssistantSearch(BaseModel):
-    graph_id: str | None = None
-    metadata: dict[str, Any] | None = None
-    limit: int = Field(10, ge=0, le=1000)
-    offset: int = Field(0, ge=0)
-
-
-@router.post("/assistants/search")
-async def search_assistants(body: AssistantSearch, user: UserDep) -> list[dict[str, Any]]:
-    if body.graph_id not in (None, ASSISTANT_ID) or body.offset > 0 or body.limit == 0:
-        return []
-    return [assistant()]
-
-
-@router.get("/assistants/{assistant_id}")
-async def get_assistant(assistant_id: str, user: UserDep) -> dict[str, Any]:
-    known_assistant(assistant_id)
-    return assistant()
-
-
 # -- threads -----------------------------------------------------------------------
 
 
@@ -246,51 +226,128 @@ async def delete_thread(session: ThreadDep, threads: ThreadsDep) -> None:
 
 class ThreadSearch(BaseModel):
     metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(10, ge=1, le=100)
     offset: int = Field(0, ge=0, le=10_000)
+
+
+class ThreadCount(BaseModel):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+
+
+def wanted_tags(
+    metadata: dict[str, Any] | None, status: str | None, values: dict[str, Any] | None
+) -> tuple[str | None, dict[str, Any]] | None:
+    """The title and the client's own keys a search or count asks for; None
+    when no thread can match (another graph, another assistant, a status a
+    thread here never has). Threads are not searched by their values (the
+    journal): such a search is refused, not answered wrongly."""
+    if values:
+        raise HTTPException(422, "threads are not searched by values here: by metadata, status")
+    wanted = dict(metadata or {})
+    if wanted.pop("graph_id", ASSISTANT_ID) != ASSISTANT_ID:
+        return None
+    if wanted.pop("assistant_id", ASSISTANT_UUID) not in (ASSISTANT_UUID, ASSISTANT_ID):
+        return None
+    if status in ("interrupted", "error"):  # a thread here is only idle or busy
+        return None
+    return title_and_tags(wanted)
+
+
+@router.post("/threads/count")
+async def count_threads(body: ThreadCount, user: UserDep, threads: ThreadsDep) -> int:
+    """How many threads `search` finds with these filters, over all its pages
+    (with a status: of the newest STATUS_SCANNED threads of that metadata)."""
+    if (wanted := wanted_tags(body.metadata, body.status, body.values)) is None:
+        return 0
+    title, tags = wanted
+    if body.status is None:
+        owner = Owner(user_id=user.id)
+        return await threads.deps.sessions.count(owner, archived=None, title=title, tags=tags)
+    return len(await find_threads(threads, user.id, title, tags, body.status, STATUS_SCANNED))
 
 
 @router.post("/threads/search")
 async def search_threads(body: ThreadSearch, user: UserDep, threads: ThreadsDep) -> list[Any]:
     """The user's threads, newest first, of the metadata given (each key with
     its value: the title, and the client's own keys) and the status."""
-    wanted = dict(body.metadata or {})
-    if wanted.pop("graph_id", ASSISTANT_ID) != ASSISTANT_ID:
+    if (wanted := wanted_tags(body.metadata, body.status, body.values)) is None:
         return []
-    if wanted.pop("assistant_id", ASSISTANT_UUID) not in (ASSISTANT_UUID, ASSISTANT_ID):
-        return []
-    if body.status in ("interrupted", "error"):  # a thread here is only idle or busy
-        return []
-    title, tags = title_and_tags(wanted)
+    title, tags = wanted
+    found = await find_threads(threads, user.id, title, tags, body.status, body.offset + body.limit)
+    return found[body.offset : body.offset + body.limit]
+
+
+async def find_threads(
+    threads: Threads,
+    user_id: str,
+    title: str | None,
+    tags: dict[str, Any],
+    status: str | None,
+    want: int,
+) -> list[dict[str, Any]]:
+    """The user's newest `want` threads of a title, tags and status."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     scanned = 0
-    while len(found) < body.offset + body.limit and scanned < STATUS_SCANNED:
+    while len(found) < want and scanned < STATUS_SCANNED:
         # The metadata is matched by the query; the status (whether a turn runs,
         # in any process) only here, so a page may not fill: read on, through
         # the newest STATUS_SCANNED threads of that metadata at most.
         sessions, cursor = await threads.deps.sessions.list(
-            Owner(user_id=user.id),
+            Owner(user_id=user_id),
             archived=None,
             title=title,
             tags=tags,
-            limit=body.offset + body.limit,
+            limit=min(want, STATUS_SCANNED),
             cursor=cursor,
         )
         scanned += len(sessions)
         for session in sessions:
             thread = await thread_dict(threads, session, values=False)
-            if body.status is None or thread["status"] == body.status:
+            if status is None or thread["status"] == status:
                 found.append(thread)
         if cursor is None:
             break
-    return found[body.offset : body.offset + body.limit]
+    return found
 
 
 @router.get("/threads/{thread_id}/state")
 async def get_state(session: ThreadDep, threads: ThreadsDep) -> dict[str, Any]:
     rows = await threads.deps.journal.tail(session.id, STATE_MESSAGES)
+    return state_at(session, rows)
+
+
+@router.get("/threads/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(
+    session: ThreadDep, checkpoint_id: str, threads: ThreadsDep
+) -> dict[str, Any]:
+    """The state a checkpoint id of `history` names (`seq-<n>`): the journal as
+    it stood at message n."""
+    return await state_at_checkpoint(threads, session, checkpoint_id)
+
+
+class CheckpointQuery(BaseModel):
+    checkpoint: dict[str, Any]
+
+
+@router.post("/threads/{thread_id}/state/checkpoint")
+async def get_state_at_checkpoint(
+    session: ThreadDep, body: CheckpointQuery, threads: ThreadsDep
+) -> dict[str, Any]:
+    return await state_at_checkpoint(threads, session, checkpoint_id_in(body.checkpoint))
+
+
+async def state_at_checkpoint(
+    threads: Threads, session: ChatSession, checkpoint_id: Any
+) -> dict[str, Any]:
+    seq = seq_of(checkpoint_id)
+    if seq is None or seq < 0 or seq > session.last_seq:
+        raise HTTPException(404, "no such checkpoint: ids are seq-<n>, as history gives them")
+    rows, _ = await threads.deps.journal.page(session.id, before_seq=seq + 1, limit=STATE_MESSAGES)
     return state_at(session, rows)
 
 

@@ -79,6 +79,14 @@ async def converse(server: ServerProcess, headers: dict[str, str], client: Any) 
         assert len(history) == 2 and earlier == history[1:]
     for odd in ({"configurable": None}, {"configurable": "x"}, {"checkpoint_id": 5}, "seq-x"):
         assert await client.threads.get_history(thread["thread_id"], before=odd) == history
+    # a state of the history, read again by its checkpoint id or its checkpoint
+    first = history[1]["checkpoint"]
+    for at in ({"checkpoint_id": first["checkpoint_id"]}, {"checkpoint": first}):
+        assert await client.threads.get_state(thread["thread_id"], **at) == history[1]
+    for odd_id in ("seq-x", "seq--1", "seq-99", "latest"):
+        with pytest.raises(httpx.HTTPStatusError) as missing:
+            await client.threads.get_state(thread["thread_id"], checkpoint_id=odd_id)
+        assert missing.value.response.status_code == 404
 
     # the same thread, as the browser's REST API sees it
     journal = httpx.get(
@@ -118,6 +126,17 @@ async def test_a_threads_metadata_is_kept_merged_and_searched(server: ServerProc
         assert await found(metadata={"project": "atlas"}, status="busy") == []
         assert await found(metadata={"project": "nowhere"}) == []
         assert await theirs.threads.search(metadata={"project": "atlas"}) == []
+        # counted as searched, over every page
+        assert await client.threads.count() == 14
+        assert await client.threads.count(metadata={"project": "atlas"}) == 2
+        assert await client.threads.count(metadata={"project": "atlas"}, status="idle") == 2
+        assert await client.threads.count(metadata={"project": "atlas"}, status="busy") == 0
+        assert await client.threads.count(metadata={"graph_id": "another"}) == 0
+        assert await theirs.threads.count(metadata={"project": "atlas"}) == 0
+        for unsupported in (client.threads.count, client.threads.search):
+            with pytest.raises(httpx.HTTPStatusError) as by_values:
+                await unsupported(values={"messages": []})
+            assert by_values.value.response.status_code == 422
 
         # PATCH merges: a key given again takes its new value, the others stay
         patched = await client.threads.update(
@@ -180,6 +199,30 @@ async def test_a_run_keeps_what_it_was_asked_with(server: ServerProcess, ws: Soc
         assert len(await client.runs.list(thread_id)) == 2
 
 
+async def test_the_assistant_is_counted_and_described(server: ServerProcess) -> None:
+    async with client_for(server, register(server)) as client:
+        [assistant] = await client.assistants.search(name="threadline")
+        assert await client.assistants.search(name="another") == []
+        assert await client.assistants.count() == 1
+        assert await client.assistants.count(graph_id="another") == 0
+        assert await client.assistants.count(metadata={"created_by": "someone"}) == 0
+        for assistant_id in ("threadline", assistant["assistant_id"]):
+            graph = await client.assistants.get_graph(assistant_id)
+            edges = {(e["source"], e["target"]) for e in graph["edges"]}
+            assert {("__start__", "initialize"), ("initialize", "planning")} <= edges
+            assert {("planning", "execution"), ("execution", "planning")} <= edges
+            assert ("response", "__end__") in edges
+            schemas = await client.assistants.get_schemas(assistant_id)
+            assert schemas["graph_id"] == "threadline"
+            assert schemas["input_schema"]["required"] == ["messages"]
+            assert "messages" in schemas["state_schema"]["properties"]
+            assert await client.assistants.get_subgraphs(assistant_id) == {}
+        for call in (client.assistants.get_graph, client.assistants.get_schemas):
+            with pytest.raises(httpx.HTTPStatusError) as unknown:
+                await call("another")
+            assert unknown.value.response.status_code == 404
+
+
 async def test_another_users_thread_answers_like_a_missing_one(server: ServerProcess) -> None:
     async with (
         client_for(server, register(server)) as mine,
@@ -191,9 +234,12 @@ async def test_another_users_thread_answers_like_a_missing_one(server: ServerPro
 async def isolated(mine: Any, theirs: Any) -> None:
     thread = await mine.threads.create()
     missing = str(uuid.uuid4())
-    for thread_id in (thread["thread_id"], missing, "not-a-uuid"):
+    for thread_id, read in itertools.product(
+        (thread["thread_id"], missing, "not-a-uuid"),
+        (theirs.threads.get, lambda t: theirs.threads.get_state(t, checkpoint_id="seq-0")),
+    ):
         with pytest.raises(httpx.HTTPStatusError) as refused:
-            await theirs.threads.get(thread_id)
+            await read(thread_id)
         assert refused.value.response.status_code == 404
         assert refused.value.response.json()["error"]["code"] == "not_found"
     assert await theirs.threads.search() == []
