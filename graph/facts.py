@@ -298,14 +298,18 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
         (
             "location",
             "fact",
-            r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved"
-            r"|we live|we moved|we(?:'ve|’ve) moved)\b",
+            r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved|i relocated"
+            r"|i(?:'ve|’ve| have) (?:just |recently )?(?:moved|relocated)"
+            r"|we live|we moved|we relocated|we(?:'ve|’ve| have) (?:just |recently )?moved)\b",
         ),
         (
             "work",
             "fact",
             r"^(?:i work|i'm working|i am working|i'm employed|i am employed"
             r"|i (?:just |recently )?started (?:a|my) (?:new )?(?:job|role|position)"
+            r"|i (?:just |recently )?started (?:working|to work) (?:as|at|for|in)\b"
+            r"|i (?:just |recently )?(?:got|found|landed|took|accepted) (?:a|an) (?:new )?"
+            r"(?:job|role|position) (?:as|at|with|for|in)\b"
             r"|(?:i am|i'm|i’m) (?:a|an) [\w' -]{2,60}? (?:at|for) \S)",
         ),
         ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),

@@ -100,6 +100,11 @@ from graph.summary import fold_facts
             [("work", "I started a new job at Arup two years ago")],
         ),
         ("Last week was fun", []),
+        # a new job or a new home, however said, is where they work or live now
+        ("I got a new job at Airbus.", [("work", "I got a new job at Airbus")]),
+        ("I started working as a pilot", [("work", "I started working as a pilot")]),
+        ("I've relocated to Berlin!", [("location", "I've relocated to Berlin")]),
+        ("I got a new job!", [("i got new job", "I got a new job")]),  # not where
         # "and we …" says something of their household
         (
             "my girlfriend's name is mia and we have a cat called pixel",
