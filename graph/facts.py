@@ -246,6 +246,27 @@ _NAMED_AFTER = re.compile(
     r"|(?:he|she|it|they)(?:'s|’s|'re|’re|\s+is|\s+are)\s+(?:called|named))\s",
     re.IGNORECASE,
 )
+# A sentence going on about the someone the one before it named ("My sister
+# Anna lives in Rome. She is a doctor.", "I have two sisters, Anika and Meera.
+# Anika is a lawyer."): said with it too. Not after what the user said of
+# themselves ("I live in Oslo. She …" goes on about no one named).
+_GOES_ON = re.compile(r"^(?:he|she|they)(?:'s|’s|'re|’re|\s)\s*\w", re.IGNORECASE)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
+# Capitalised words that name someone: not a place ("… lives in Rome").
+_NAMED = re.compile(r"(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!\bfrom\s)(?<!\bnear\s)\b[A-Z][\w'’-]*")
+_THEIR_OWN = frozenset({"name", "preferred name", "location", "work", "age", "origin"})
+
+
+def _goes_on_about(sentence: str, before: Statement) -> bool:
+    """Whether `sentence` goes on about someone `before` named."""
+    if before.subject in _THEIR_OWN:
+        return False
+    if _GOES_ON.match(sentence):
+        return True
+    first = _CAPITALISED.match(sentence)
+    return first is not None and first[0] in _NAMED.findall(before.sentence)[1:]
+
+
 # Of "we", what the user's household has and does ("We have two kids", "We
 # just adopted a puppy"); "We should talk about it" says nothing of them, nor
 # "Our conversation yesterday …" (theirs with the assistant), as "My question
@@ -389,6 +410,16 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
             last = found[-1]  # "I have a dog; his name is Rex"
             named = raw.strip(" .!")
             found[-1] = replace(last, sentence=f"{last.sentence}; {named[:1].lower()}{named[1:]}")
+            continue
+        if len(found) > before and _goes_on_about(raw.strip(), found[-1]):
+            last, more = found[-1], raw.strip(" .!")  # "My wife is Lena; she teaches maths"
+            more = (
+                more
+                if _CAPITALISED.match(more) and not _GOES_ON.match(more)
+                else more[:1].lower() + more[1:]
+            )
+            found[-1] = replace(last, sentence=f"{last.sentence}; {more}")
+            before = len(found) - 1  # and the sentence after it may go on too
             continue
         before = len(found)
         plain = _GREETING.sub("", raw.strip() + " ").rstrip()  # "Hi!" alone: nothing left

@@ -93,6 +93,22 @@ from graph.summary import fold_facts
         ),
         ("I live in Rome. It is hot today. Her name is Ada.", [("location", "I live in Rome")]),
         ("His name is Rex.", []),
+        # what goes on about someone just named is said with them
+        ("My wife is Lena. She teaches maths.", [("wife", "My wife is Lena; she teaches maths")]),
+        (
+            "I have two sisters, Anika and Meera. Anika is a lawyer.",
+            [
+                (
+                    "i have two sisters anika and meera",
+                    "I have two sisters, Anika and Meera; Anika is a lawyer",
+                )
+            ],
+        ),
+        (
+            "My sister Anna lives in Rome. Rome is hot.",
+            [("sister anna", "My sister Anna lives in Rome")],
+        ),
+        ("I live in Oslo. She is nice.", [("location", "I live in Oslo")]),
         # when, said first, is said last: the statement reads as any other
         ("Last week I moved to Bangalore.", [("location", "I moved to Bangalore last week")]),
         (
