@@ -23,13 +23,9 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from graph.facts import (
-    asked_about,
-    find_facts,
-    latest_facts,
-    statements,
-)
+from graph.facts import asked_about, find_facts, latest_facts
 from graph.intents import EVERYTHING, forgets_everything, recognise
+from graph.statements import statements
 from graph.told import (
     ALL_ABOUT_ME,
     GUESSED_KINDS,

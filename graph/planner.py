@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph.facts import statements
 from graph.intents import Intent, forgets_everything, recognise, words
 from graph.remember import draft_from_statement
 from graph.state import TOOL_OF_STEP, Plan, Step, ThreadState
+from graph.statements import statements
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from graph.draft import REFUSED
-from graph.facts import Statement, statements
 from graph.intents import asks_to_forget
 from graph.llm import warn_once
 from graph.offline import OfflineChatModel
 from graph.prompts import LEARN_PROMPT
+from graph.statements import Statement, statements
 from graph.summary import SUMMARY_MAX_CHARS, Turn, fold_facts
 from graph.told import about_the_user
 from memory.memories import MemoryDraft, MemoryStore

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from graph.facts import statements
 from graph.intents import recognise
 from graph.offline import OfflineChatModel
 from graph.prompts import SUMMARIZE_PROMPT
+from graph.statements import statements
 from graph.told import asks_what_it_knows
 
 SUMMARY_MAX_CHARS = 4000
@@ -35,7 +35,7 @@ async def summarize(model: BaseChatModel, previous: str, turns: Sequence[Turn]) 
 
 def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
     """Keep what the user said about themselves verbatim (every first-person
-    statement, graph/facts.py: statements, and what they asked to be
+    statement, graph/statements.py: statements, and what they asked to be
     remembered), and the rest, what they asked or asked for, in brief; a
     request to forget is not kept (nor what it names).
 
@@ -48,7 +48,7 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
         request = recognise(content) if role == "user" else None
         if role != "user" or (request is not None and request.kind == "forget"):
             continue  # a request to forget is not kept either
-        # "Remember that my mum's birthday is …" states it (graph/facts.py reads it so)
+        # "Remember that my mum's birthday is …" states it (graph/statements.py reads it so)
         stated = [said.sentence for said in statements(content)]
         if not stated and request is not None and request.kind == "remember":
             stated = [request.topic]  # "Please remember: the boiler is due in May"

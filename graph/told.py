@@ -1,7 +1,7 @@
 """What the user told, found again: which of their statements (in this
 thread's window or in the memories the prompt lists) answers a question about
 them. The offline model's memory (graph/offline.py answers with it); the
-patterns that read a statement are graph/facts.py's."""
+patterns that read a statement are graph/statements.py's."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import functools
 import re
 from collections.abc import Sequence
 
-from graph.facts import asked_about, names_given, second_person, statements
+from graph.facts import asked_about, names_given, second_person
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
+from graph.statements import statements
 from memory.same_fact import content_words
 
 # The words a question starts with; a question about the user names them too.
@@ -102,7 +103,7 @@ def remembered(system: str) -> list[tuple[str, str]]:
 
 
 # Of each kind of fact asked about, the subjects a statement of it is kept under
-# (graph/facts.py: statements).
+# (graph/statements.py: statements).
 _SUBJECTS_OF = {
     "name": ("name",),
     "preferred name": ("preferred name",),

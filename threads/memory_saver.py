@@ -11,7 +11,7 @@ What a user said of themselves in one thread is known in the next at once: a
 turn's memory load, and the list of memories, first finish the saves this
 process owes for the user's other threads (`settle`), rather than read around
 a save that waits out its gap or is still running. Only for turns whose
-question says something of the user ("I …", "My …": graph/facts.py): a client
+question says something of the user ("I …", "My …": graph/statements.py): a client
 running many threads of one account at once does not make each turn wait for
 the others' saves of what taught nothing to recall.
 """
@@ -29,8 +29,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from graph.facts import statements
 from graph.remember import save_session_memories
+from graph.statements import statements
 from graph.turn import Turn
 from memory.errors import SessionNotFound
 from memory.memories import MemoryStore

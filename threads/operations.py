@@ -13,9 +13,9 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from graph.facts import statements
 from graph.nodes import answer_id_for
 from graph.state import Query
+from graph.statements import statements
 from graph.turn import read_window, validate_query
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
 from memory.import_reading import import_scope

@@ -1,5 +1,5 @@
 """How the offline model reads what the user says of themselves, and which
-memory answers a question (graph/facts.py, graph/offline.py): pure functions,
+memory answers a question (graph/facts.py, graph/statements.py, graph/offline.py): pure functions,
 no database. Through the graph and the database: tests/graph/test_memory_turns.py."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from graph.facts import find_facts, second_person, statements
+from graph.facts import find_facts, second_person
 from graph.offline import offline_reply
 from graph.prompts import MEMORIES_SECTION, RELEVANT
 from graph.remember import worth_keeping
+from graph.statements import statements
 from graph.summary import fold_facts
 
 

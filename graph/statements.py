@@ -1,0 +1,333 @@
+"""Every first-person statement in what the user says, with its subject: how
+the offline model learns (graph/remember.py), acknowledges ("Thanks, I'll
+remember that: …") and reads back what it was told (graph/told.py). One
+memory per subject: a later statement of a subject supersedes the earlier.
+
+A message is split into sentences and clauses ("…, and I …"); a sentence
+going on about what the one before it named is kept with it ("I have a dog.
+His name is Rex."); greetings, passing states ("I'm tired") and questions are
+not statements. The kinds of fact and of question are graph/facts.py's.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, replace
+
+from graph.facts import GREETING, NOT_NAMES, intros, squeezed
+from graph.intents import recognise
+
+# A sentence ends at . ! ? or a line end, except after a title ("Dr. Hansen");
+# "…, and I …" starts a new statement.
+_SENTENCE_END = re.compile(
+    r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bProf\.)(?<=[.!?])\s+|\n+"
+)
+_CLAUSE = re.compile(
+    r",?\s+(?:and|but)\s+(?:(?:now|then|also|still|currently|today|recently),?\s+)?"
+    r"(?=(?:i|i'm|i’m|im|my|we)\b)|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
+    re.IGNORECASE,
+)
+# A sentence naming what the one before it spoke of ("I have a dog. His name
+# is Rex.", "My sister had a baby. She's called Mia."): said with it.
+_NAMED_AFTER = re.compile(
+    r"^(?:(?:his|her|its|their)\s+names?\s+(?:is|are)"
+    r"|(?:he|she|it|they)(?:'s|’s|'re|’re|\s+is|\s+are)\s+(?:called|named))\s",
+    re.IGNORECASE,
+)
+# A sentence going on about the someone the one before it named ("My sister
+# Anna lives in Rome. She is a doctor.", "I have two sisters, Anika and Meera.
+# Anika is a lawyer."): said with it too. Not after what the user said of
+# themselves ("I live in Oslo. She …" goes on about no one named).
+_GOES_ON = re.compile(r"^(?:he|she|they)(?:'s|’s|'re|’re|\s)\s*\w", re.IGNORECASE)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
+# Capitalised words that name someone: not a place ("… lives in Rome").
+_NAMED = re.compile(r"(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!\bfrom\s)(?<!\bnear\s)\b[A-Z][\w'’-]*")
+_THEIR_OWN = frozenset({"name", "preferred name", "location", "work", "age", "origin"})
+
+
+def _goes_on_about(sentence: str, before: Statement) -> bool:
+    """Whether `sentence` goes on about someone `before` named."""
+    if before.subject in _THEIR_OWN:
+        return False
+    if _GOES_ON.match(sentence):
+        return True
+    first = _CAPITALISED.match(sentence)
+    return first is not None and first[0] in _NAMED.findall(before.sentence)[1:]
+
+
+# Of "we", what the user's household has and does ("We have two kids", "We
+# just adopted a puppy"); "We should talk about it" says nothing of them, nor
+# "Our conversation yesterday …" (theirs with the assistant), as "My question
+# is …" says nothing of the user.
+_FIRST_PERSON = re.compile(
+    r"^(?:i|i'm|i’m|i've|call me|my(?!\s+(?:question|point|bad|mistake|apologies|pleasure|guess)\b)"
+    r"|our(?!\s+(?:conversation|chat|discussion|session|thread|talk|last|previous|earlier)\b)"
+    r"|we(?:'ve|’ve)?\s+(?:just\s+|recently\s+|now\s+|also\s+)?(?:have|own|live|moved|adopted"
+    r"|got|bought|are\s+expecting|got\s+married|'re\s+expecting))\b",
+    re.IGNORECASE,
+)
+_MY_THING = re.compile(
+    r"^(?:my|our)\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b",
+    re.IGNORECASE,
+)
+# An introduction begins with who they are: a name, an age, a role in a few
+# words, where they are from; after it, "…, 28, from Seoul, living in Berlin".
+_INTRO_FIRST = re.compile(
+    r"^(?i:i am|i'm|i’m)\s+(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?|\d{1,3}(?i:\s+years?\s+old)?"
+    r"|(?i:an?)\s+\w+(?:\s+\w+){0,2}|(?i:(?:originally\s+)?from)\s+[A-Z][\w'’ -]*)$"
+)
+_INTRO_PART = re.compile(
+    r"(?:,\s*(?:and\s+|but\s+)?|\s+(?:and|but)\s+)(?:now\s+)?"
+    r"(?=(?:\d{1,3}(?:\s+years?\s+old)?\s*(?:,|$|and\b|but\b)|(?:originally\s+)?from\s"
+    r"|(?:now\s+)?(?:living|based|working)\s+(?:in|at|for)\s|an?\s+(?!bit\b|little\b|lot\b)\w))",
+    re.IGNORECASE,
+)
+_WITH_MY = re.compile(r"\bwith\s+my\s+(?P<rest>\w[\w' ,-]{2,80})$", re.IGNORECASE)
+_WHO_NAMED = re.compile(
+    r"^(?P<who>[a-z][\w' -]{1,40}?)\s+(?P<name>[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)?)$"
+)
+# "Im 35", as typed in a hurry: "I'm 35"; and a change in their life said
+# without "I" ("Just moved to Bristol!", "Started a new job at Arup"): "I …".
+_IM = re.compile(r"^im\b", re.IGNORECASE)
+# Only such changes: "Got it, thanks" and "Moved on to the next topic" are not.
+_NO_I = re.compile(
+    r"^(?:just\s+|recently\s+|finally\s+)?(?:moved\s+(?:to|into|back\s+to|house)"
+    r"|started\s+(?:a|my)\s+(?:new\s+)?(?:job|role|position|course|degree)"
+    r"|got\s+(?:married|engaged|divorced|promoted|(?:a|an)\s+(?:new\s+)?(?:job|dog|cat|puppy"
+    r"|kitten|car|house|flat))|adopted\s+(?:a|an|two|three)|graduated|retired"
+    r"|quit\s+(?:my|smoking|drinking)|bought\s+(?:a|an|our|my)\s+(?:new\s+)?(?:house|flat"
+    r"|apartment|home|car))\b",
+    re.IGNORECASE,
+)
+_SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
+    (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
+    for kind_name, memory_kind, pattern in (
+        ("name", "fact", r"^(?:my name is|my name's|i am called|i'm called)\b"),
+        ("preferred name", "fact", r"^(?:call me|please call me)\b"),
+        (
+            "location",
+            "fact",
+            r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved|i relocated"
+            r"|i(?:'ve|’ve| have) (?:just |recently )?(?:moved|relocated)"
+            r"|we live|we moved|we relocated|we(?:'ve|’ve| have) (?:just |recently )?moved)\b",
+        ),
+        (
+            "work",
+            "fact",
+            r"^(?:i work|i'm working|i am working|i'm employed|i am employed"
+            r"|i (?:just |recently )?started (?:a|my) (?:new )?(?:job|role|position)"
+            r"|i (?:just |recently )?started (?:working|to work) (?:as|at|for|in)\b"
+            r"|i (?:just |recently )?(?:got|found|landed|took|accepted) (?:a|an) (?:new )?"
+            r"(?:job|role|position) (?:as|at|with|for|in)\b"
+            r"|(?:i am|i'm|i’m) (?:a|an) [\w' -]{2,60}? (?:at|for) \S)",
+        ),
+        ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),
+        (
+            "origin",
+            "fact",
+            r"^(?:(?:i am|i'm|i’m) (?:originally )?from|i (?:originally )?come from"
+            r"|i was born in|i grew up in)\b",
+        ),
+    )
+)
+_LIKES = re.compile(
+    r"^i\s+(?:(?:really|also|still|do|secretly|absolutely|totally|truly|genuinely|actually"
+    r"|just|kind of|sort of)\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
+    re.IGNORECASE,
+)
+# "I'm vegan", "I am 29": one word said of themselves; unless it is a passing
+# state ("I'm tired", "I am back"), which is not worth remembering.
+_I_AM_ONE_WORD = re.compile(r"^(?:i am|i'm|i’m)\s+(?P<word>[\w-]+)$", re.IGNORECASE)
+_PASSING = frozenset(
+    """tired fine ok okay good great back here there done ready sorry sure busy bored hungry
+    thirsty confused curious lost late early home new well alright happy sad excited stuck
+    sick awake asleep listening in out off on going leaving joking kidding serious
+    interested glad thankful grateful impressed surprised worried afraid scared""".split()  # noqa: SIM905
+)
+
+
+def _in_passing(sentence: str) -> bool:
+    one = _I_AM_ONE_WORD.match(sentence)
+    return one is not None and one["word"].lower() in _PASSING
+
+
+# A word between "I" and what they say of themselves: not part of what is said.
+_ADVERB = re.compile(
+    r"^(i|i'm|i’m|i am)\s+(?:now|currently|still|also|recently|just|actually|really|finally"
+    r"|mostly|usually|no longer)\s+",
+    re.IGNORECASE,
+)
+_FILLER_WORDS = re.compile(r"\b(?:a|an|the|really|very|also|just|actually)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A first-person statement worth remembering: `subject` keeps different
+    things apart (two statements with one subject: the later one holds)."""
+
+    kind: str  # the memory kind: fact or preference
+    subject: str
+    sentence: str
+
+
+def _subject_words(text: str, limit: int = 6) -> str:
+    cleaned = _FILLER_WORDS.sub(" ", text.lower())
+    return " ".join(re.findall(r"\w+", cleaned)[:limit])
+
+
+def statements(text: str) -> list[Statement]:
+    """Every sentence of `text` in which the user says something about
+    themselves ("I …", "My …", "I'm …", "Call me …"), questions excepted.
+
+    The offline model reads the window's every question for them at every
+    turn (0.4 ms a turn for a window of ten, measured): a text of a usual
+    length is read once (the last 2,048 such texts are held)."""
+    return list(_statements_of(text) if len(text) <= 1000 else _statements_in(text))
+
+
+def _statements_in(text: str) -> tuple[Statement, ...]:
+    found: list[Statement] = []
+    greeted, before = False, 0  # before: how many were found before the last sentence
+    for raw in _SENTENCE_END.split(squeezed(text)):
+        request = recognise(raw)
+        if request is not None and request.kind == "remember":
+            raw = request.topic  # "Remember that my mum is Ann": what it says
+        elif raw.strip().endswith("?"):
+            continue
+        if len(found) > before and _NAMED_AFTER.match(raw.strip()):
+            last = found[-1]  # "I have a dog; his name is Rex"
+            named = raw.strip(" .!")
+            found[-1] = replace(last, sentence=f"{last.sentence}; {named[:1].lower()}{named[1:]}")
+            continue
+        if len(found) > before and _goes_on_about(raw.strip(), found[-1]):
+            last, more = found[-1], raw.strip(" .!")  # "My wife is Lena; she teaches maths"
+            more = (
+                more
+                if _CAPITALISED.match(more) and not _GOES_ON.match(more)
+                else more[:1].lower() + more[1:]
+            )
+            found[-1] = replace(last, sentence=f"{last.sentence}; {more}")
+            before = len(found) - 1  # and the sentence after it may go on too
+            continue
+        before = len(found)
+        plain = GREETING.sub("", raw.strip() + " ").rstrip()  # "Hi!" alone: nothing left
+        greeted = greeted or _HELLO.match(raw.strip()) is not None
+        for number, clause in enumerate(_CLAUSE.split(plain)):
+            said = _when_last(GREETING.sub("", " ".join(clause.split())))
+            if number == 0 and greeted:  # "hi im john", in lower case: a name
+                said = _greeted_name(said)
+            for sentence in _introduced(said):
+                found += _worth_keeping(sentence)
+        greeted = plain == "" and greeted  # "Hi! im kim": the greeting a sentence of its own
+    return tuple(found)
+
+
+# When, said first: "Last week I moved to Bangalore", "In 2019 we lived in Oslo".
+_WHEN_FIRST = re.compile(
+    r"^(?P<when>(?:last|this)\s+(?:week|weekend|month|year|night|summer|winter|spring|autumn"
+    r"|fall|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+    r"|yesterday|today|tonight|recently|lately|nowadays|these\s+days"
+    r"|(?:a|an|one|two|three|four|five|six|a\s+few|\d+)\s+(?:days?|weeks?|months?|years?)\s+ago"
+    r"|in\s+(?:\d{4}|january|february|march|april|may|june|july|august|september|october"
+    r"|november|december))"
+    r",?\s+(?P<said>(?:i|i'm|i’m|i've|i’ve|im|my|we|we've|we’ve|our)\b.*)$",
+    re.IGNORECASE,
+)
+
+
+def _when_last(said: str) -> str:
+    """ "Last week I moved to Bangalore" -> "I moved to Bangalore last week": what
+    they say of themselves first, as the patterns read it."""
+    when = _WHEN_FIRST.match(said)
+    return f"{when['said'].rstrip(' .!,;')} {when['when'].lower()}" if when else said
+
+
+# A greeting proper, before an introduction ("hi im john"), not a filler ("so im …").
+_HELLO = re.compile(r"^(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening))\b", re.I)
+# An introduction typed in lower case: "im john", "i am sam, 28, from seoul".
+_LOWER_INTRO = re.compile(r"^(?:i'm|i’m|im|i am)\s+(?P<word>[a-z][a-z'’-]*)(?=\s*(?:,|$)|\s+and\s)")
+
+
+def _greeted_name(said: str) -> str:
+    """After a greeting, "im john" introduces John, as a name is written: one
+    word, then nothing or more of the introduction ("im kim, 28, from seoul");
+    not a passing state ("hi, I'm tired"), a doing ("hey im leaving"), nor a
+    word a name seldom is ("hello, I'm vegan")."""
+    said = said.strip(" .!,;")
+    one = _LOWER_INTRO.match(said)
+    word = one["word"] if one is not None else ""
+    if not word or word.endswith("ing") or word in _PASSING | NOT_NAMES:
+        return said
+    return f"I'm {word[:1].upper()}{word[1:]}{said[one.end() :]}" if one else said
+
+
+# "I'm a nurse from Leeds", "I'm Carla from Lima": what they do or who they
+# are, and where they are from.
+_ROLE_FROM = re.compile(
+    r"^(?P<role>(?i:i am|i'm|i’m)\s+(?:(?i:an?)\s+[\w' -]+?|[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?))"
+    r"\s+(?i:from)\s+(?P<place>[A-Z][\w'’ -]*)$"
+)
+
+
+def _introduced(clause: str) -> list[str]:
+    """A clause's statements: "I'm Kim, 28, from Seoul but living in Berlin now"
+    says four things ("I'm Kim", "I'm 28", "I'm from Seoul", "I'm living in
+    Berlin now"), and "I'm a nurse from Leeds" two."""
+    sentence = _with_i(clause.strip(" .!,;"))
+    first, *more = _INTRO_PART.split(sentence)
+    if not more or not _INTRO_FIRST.match(first.strip(" ,")):
+        said = [sentence]  # "I'm going to a concert and a party" is one
+    else:
+        said = [first.strip(" ,"), *(f"I'm {part.strip(' .!,;')}" for part in more)]
+    return [part for one in said for part in _role_and_origin(one)]
+
+
+def _role_and_origin(sentence: str) -> list[str]:
+    role_from = _ROLE_FROM.match(sentence)
+    if role_from is None:
+        return [sentence]
+    return [role_from["role"], f"I'm from {role_from['place']}"]
+
+
+def _worth_keeping(sentence: str) -> list[Statement]:
+    if len(sentence) > 300 or not _FIRST_PERSON.match(sentence) or _in_passing(sentence):
+        return []
+    # "I'm Marta", "I'm 29", "I'm vegan" are enough; "I'm tired" is not.
+    if not (len(sentence.split()) >= 3 or intros(sentence) or _I_AM_ONE_WORD.match(sentence)):
+        return []
+    statement = _statement(sentence)
+    # "I live in Bristol with my partner Alex": the partner is kept apart too,
+    # as a later home or job replaces this statement.
+    if statement.subject in ("location", "work") and (along := _WITH_MY.search(sentence)):
+        named = _WHO_NAMED.match(along["rest"])  # "partner Alex": "My partner is Alex"
+        said = f"My {named['who']} is {named['name']}" if named else f"My {along['rest']}"
+        return [statement, _statement(said)]
+    return [statement]
+
+
+_statements_of = functools.lru_cache(maxsize=2048)(_statements_in)
+
+
+def _with_i(sentence: str) -> str:
+    """ "Im 35" -> "I'm 35"; "Just moved to Bristol" -> "I just moved to Bristol"."""
+    sentence = _IM.sub("I'm", sentence)
+    if _NO_I.match(sentence):
+        sentence = "I " + sentence[:1].lower() + sentence[1:]
+    return sentence
+
+
+def _statement(sentence: str) -> Statement:
+    if any(match.start() == 0 for match, _ in intros(sentence)):
+        return Statement("fact", "name", sentence)
+    plain = _ADVERB.sub(r"\1 ", sentence)  # "I now work for …" says where they work
+    for subject, kind, pattern in _SUBJECTS:
+        if pattern.match(plain):
+            return Statement(kind, subject, sentence)
+    if likes := _LIKES.match(plain):
+        return Statement(
+            "preference", f"{likes['verb'].lower()}s {_subject_words(likes['what'], 4)}", sentence
+        )
+    if thing := _MY_THING.match(plain):
+        return Statement("fact", _subject_words(thing["subject"]), sentence)
+    return Statement("fact", _subject_words(plain, 8), sentence)
