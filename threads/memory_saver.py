@@ -11,9 +11,9 @@ What a user said of themselves in one thread is known in the next at once: a
 turn's memory load, and the list of memories, first finish the saves this
 process owes for the user's other threads (`settle`), rather than read around
 a save that waits out its gap or is still running. Only for turns whose
-question says something of the user ("I …", "My …": graph/statements.py): a client
-running many threads of one account at once does not make each turn wait for
-the others' saves of what taught nothing to recall.
+question says something of the user ("I …", "My …": graph/statements.py): a
+client running many threads of one account at once does not make each turn
+wait for the others' saves of what taught nothing to recall.
 """
 
 from __future__ import annotations
