@@ -43,6 +43,22 @@ _GOES_ON = re.compile(r"^(?:he|she|they)(?:'s|’s|'re|’re|\s)\s*\w", re.IGNOR
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 # Capitalised words that name someone: not a place ("… lives in Rome").
 _NAMED = re.compile(r"(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!\bfrom\s)(?<!\bnear\s)\b[A-Z][\w'’-]*")
+_NOT_NAMED = frozenset({"I", "My", "Our"})
+
+
+def names_in(text: str, *, first: bool = True) -> set[str]:
+    """The capitalised words of `text` that name someone (or something of
+    theirs), lower case: not "I" or "My", not a place ("… lives in Rome"), and
+    not its first word unless `first` (a question's first word is a question
+    word; a statement's may be a name: "Mia is 7")."""
+    text = text.strip()
+    return {
+        word.lower()
+        for match in _NAMED.finditer(text)
+        if (word := match[0]) not in _NOT_NAMED and (first or match.start() > 0)
+    }
+
+
 _THEIR_OWN = frozenset({"name", "preferred name", "location", "work", "age", "origin"})
 
 
@@ -53,7 +69,7 @@ def _goes_on_about(sentence: str, before: Statement) -> bool:
     if _GOES_ON.match(sentence):
         return True
     first = _CAPITALISED.match(sentence)
-    return first is not None and first[0] in _NAMED.findall(before.sentence)[1:]
+    return first is not None and first[0].lower() in names_in(before.sentence, first=False)
 
 
 # Of "we", what the user's household has and does ("We have two kids", "We

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from graph.facts import asked_about, names_given, second_person
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
-from graph.statements import statements
+from graph.statements import names_in, statements
 from memory.same_fact import content_words
 
 # The words a question starts with; a question about the user names them too.
@@ -322,10 +322,14 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
         return memories[shared.index(most)][1]
+    # "Who is Sam?", "How old is Mia?": someone the user named ("My partner's
+    # name is Sam"), by name (the question's capitalised words; all of a
+    # "who is …" question's, in any case: "who is sam").
+    named = names_in(question, first=False)
     if who := _WHO_IS.match(question.strip()):
-        # "Who is Sam?": a name the user gave ("My partner's name is Sam").
-        named = {name.lower() for name in _AND.split(who["names"])} - _NOT_NAMES
-        return next((said for _, said in memories if named & _names(said)), None)
+        named |= {name.lower() for name in _AND.split(who["names"])} - _NOT_NAMES
+    if named:
+        return next((said for _, said in memories if named & names_in(said)), None)
     return None
 
 
@@ -338,13 +342,6 @@ _WHO_IS = re.compile(
 )
 _AND = re.compile(r"\s*(?:,|\band\b|&)\s*", re.IGNORECASE)
 _NOT_NAMES = {"you", "it", "he", "she", "they", "this", "that", "me", "we", "there", "here"}
-_NAME = re.compile(r"\b[A-Z][\w'’-]*")
-
-
-def _names(text: str) -> set[str]:
-    """The capitalised words of a sentence but "I" (names, and its first
-    word), lower case."""
-    return {name.lower() for name in _NAME.findall(text.strip()) if name != "I"}
 
 
 def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None:

@@ -656,13 +656,20 @@ def test_statements_after_a_comma_and_asked_for_by_tell_me() -> None:
 
 
 def test_who_is_someone_they_named_is_answered_by_what_they_said_of_them() -> None:
-    told = ["My partner's name is Sam", "My sister Anna lives in Rome", "Meera is a doctor"]
+    told = [
+        "My partner's name is Sam",
+        "My sister Anna lives in Rome",
+        "Meera is a doctor",
+        "I have two kids, Mia and Leo; Mia is 7 and Leo is 4",
+    ]
     for question, answer in [
         ("Who is Sam?", "My partner's name is Sam"),
         ("who's anna", "My sister Anna lives in Rome"),
         ("Who is Meera?", "Meera is a doctor"),
+        ("How old is Leo?", "I have two kids, Mia and Leo; Mia is 7 and Leo is 4"),
+        ("What does Meera do?", "Meera is a doctor"),
     ]:
         assert offline_reply(prompt(told, told, question)).endswith(f"You told me: {answer}")
-    for question in ("Who is Bob?", "Who is the mayor of Rome?", "Who are you?"):
+    for question in ("Who is Bob?", "Who is the mayor of Rome?", "Who are you?", "Is Rome nice?"):
         reply = offline_reply(prompt(told, told, question))
         assert "You told me" not in reply, (question, reply)
