@@ -3,6 +3,9 @@ and incognito sessions, forgetting, isolation, and a crash before the save."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import psycopg
 import pytest
@@ -163,54 +166,52 @@ def test_bad_memories_are_refused(server: ServerProcess, body: dict) -> None:
     assert memories(server, me) == []
 
 
-async def test_save_after_done_survives_sigkill(
-    server_database: str, tmp_path, ws: Sockets
-) -> None:
-    slow_save = ServerProcess(
+@pytest.fixture
+def slow_save(server_database: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of its own whose save after `done` waits 5 s (the test hook)."""
+    server = ServerProcess(
         server_database, tmp_path / "log", THREADLINE_MEMORY_SAVE_DELAY_MS="5000"
     )
-    slow_save.start()
+    server.start()
     try:
-        me = register(slow_save)
-        session = new_session(slow_save, me)
-        await say(ws, slow_save, session["id"], me, "my name is Hedy Lamarr")
-        slow_save.kill()  # after done, before the save
-        with psycopg.connect(server_database) as conn:
-            owed = conn.execute(
-                "SELECT count(*) FROM memories WHERE source_session_id = %s", (session["id"],)
-            ).fetchone()
-        assert owed == (0,)  # nothing was saved before the kill
-        slow_save.start()  # the owed save is picked up at start
-        saved = wait_for_memories(slow_save, me, kind="fact")
-        assert [m["content"] for m in saved] == ["User said: my name is Hedy Lamarr"]
-        assert len(memories(slow_save, me, kind="summary")) == 1
+        yield server
     finally:
-        slow_save.stop()
+        server.stop()
+
+
+async def test_save_after_done_survives_sigkill(
+    slow_save: ServerProcess, server_database: str, ws: Sockets
+) -> None:
+    me = register(slow_save)
+    session = new_session(slow_save, me)
+    await say(ws, slow_save, session["id"], me, "my name is Hedy Lamarr")
+    slow_save.kill()  # after done, before the save
+    with psycopg.connect(server_database) as conn:
+        owed = conn.execute(
+            "SELECT count(*) FROM memories WHERE source_session_id = %s", (session["id"],)
+        ).fetchone()
+    assert owed == (0,)  # nothing was saved before the kill
+    slow_save.start()  # the owed save is picked up at start
+    saved = wait_for_memories(slow_save, me, kind="fact")
+    assert [m["content"] for m in saved] == ["User said: my name is Hedy Lamarr"]
+    assert len(memories(slow_save, me, kind="summary")) == 1
 
 
 async def test_what_was_said_a_moment_ago_is_known_in_the_next_thread_and_listed(
-    server_database: str, tmp_path, ws: Sockets
+    slow_save: ServerProcess, ws: Sockets
 ) -> None:
-    # The save after `done` held back 5 s (the test hook), as a save that
-    # waits out a busy thread's gap is: a new thread's question and the
-    # memory list right after the answer finish it first instead of reading
-    # around it.
-    slow_save = ServerProcess(
-        server_database, tmp_path / "log", THREADLINE_MEMORY_SAVE_DELAY_MS="5000"
-    )
-    slow_save.start()
-    try:
-        me = register(slow_save)
-        told = new_session(slow_save, me)
-        await say(ws, slow_save, told["id"], me, "My dog is called Biscuit.")
-        listed = [m["content"] for m in memories(slow_save, me, kind="fact")]
-        assert listed == ["User said: My dog is called Biscuit"]
-        await say(ws, slow_save, told["id"], me, "I'm allergic to shellfish.")
-        asked = new_session(slow_save, me)
-        frames = await say(ws, slow_save, asked["id"], me, "What am I allergic to?")
-        assert "shellfish" in answer(frames), answer(frames)
-    finally:
-        slow_save.stop()
+    # The save after `done` held back, as a save that waits out a busy
+    # thread's gap is: a new thread's question and the memory list right
+    # after the answer finish it first instead of reading around it.
+    me = register(slow_save)
+    told = new_session(slow_save, me)
+    await say(ws, slow_save, told["id"], me, "My dog is called Biscuit.")
+    listed = [m["content"] for m in memories(slow_save, me, kind="fact")]
+    assert listed == ["User said: My dog is called Biscuit"]
+    await say(ws, slow_save, told["id"], me, "I'm allergic to shellfish.")
+    asked = new_session(slow_save, me)
+    frames = await say(ws, slow_save, asked["id"], me, "What am I allergic to?")
+    assert "shellfish" in answer(frames), answer(frames)
 
 
 async def test_claim_keeps_the_thread_and_seeds_memory(server: ServerProcess, ws: Sockets) -> None:
