@@ -139,8 +139,8 @@ class MemorySaver:
 
     async def settle(self, user_id: str, *, but: str | None = None) -> None:
         """Finish now the saves this process owes for `user_id`'s threads (but
-        `but`, the thread asking: its own words are in its window): one waiting
-        out its gap runs at once, one running is waited for. A failed save is
+        `but`, the thread asking: its own words are in its window), side by
+        side: one waiting out its gap runs at once, one running is waited for. A failed save is
         logged, and one still running after SETTLE_S (a remote model that
         hangs) is left to run; both stay owed. A save owed by another process
         is not waited for (it runs within SAVE_GAP_S of its turn's end)."""
@@ -149,13 +149,13 @@ class MemorySaver:
             return
         try:
             async with asyncio.timeout(SETTLE_S):
-                for session_id in owed:
-                    try:
-                        await self.save(session_id)
-                    except Exception:
-                        log.exception("memory save failed", extra={"session_id": session_id})
+                ended = await asyncio.gather(*map(self.save, owed), return_exceptions=True)
         except TimeoutError:
             log.warning("memory saves still running", extra={"user_id": user_id})
+            return
+        for session_id, failure in zip(owed, ended, strict=True):
+            if isinstance(failure, Exception):
+                log.error("memory save failed", extra={"session_id": session_id}, exc_info=failure)
 
     def save_soon(self, session_id: str) -> None:
         """Save in the background (after a claim); a failure is retried next turn."""
