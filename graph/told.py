@@ -327,7 +327,7 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     # "who is …" question's, in any case: "who is sam").
     named = names_in(question, first=False)
     if who := _WHO_IS.match(question.strip()):
-        named |= {name.lower() for name in _AND.split(who["names"])} - _NOT_NAMES
+        named |= {name.lower() for name in _AND.split(who["names"])} - _PRONOUNS
     if named:
         return next((said for _, said in memories if named & names_in(said)), None)
     return None
@@ -341,7 +341,7 @@ _WHO_IS = re.compile(
     re.IGNORECASE,
 )
 _AND = re.compile(r"\s*(?:,|\band\b|&)\s*", re.IGNORECASE)
-_NOT_NAMES = {"you", "it", "he", "she", "they", "this", "that", "me", "we", "there", "here"}
+_PRONOUNS = {"you", "it", "he", "she", "they", "this", "that", "me", "we", "there", "here"}
 
 
 def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
