@@ -77,7 +77,7 @@ class MemorySaver:
             return  # anonymous and memory-off sessions learn nothing long-term
         session_id = turn.session_id
         if statements(turn.query["content"]):  # it said something of the user (settle)
-            self._owed[session_id] = (turn.user_id, self._owed.get(session_id, ("", 0))[1] + 1)
+            self._owe(session_id, turn.user_id)
         if self.delay_ms:
             await asyncio.sleep(self.delay_ms / 1000)
         if session_id in self._later:
@@ -131,6 +131,10 @@ class MemorySaver:
             saving.wrote += saved
         return saving.wrote != wrote_before
 
+    def _owe(self, session_id: str, user_id: str) -> None:
+        """A save of `session_id` is owed here for what it told of `user_id`."""
+        self._owed[session_id] = (user_id, self._owed.get(session_id, ("", 0))[1] + 1)
+
     def _covered(self, session_id: str, covers: tuple[str, int] | None, before: int | None) -> None:
         """A save of all a session owed ended: it is owed here no more, unless
         a turn came while it ran (or the save stopped short, at `before`)."""
@@ -157,8 +161,11 @@ class MemorySaver:
             if isinstance(failure, Exception):
                 log.error("memory save failed", extra={"session_id": session_id}, exc_info=failure)
 
-    def save_soon(self, session_id: str) -> None:
-        """Save in the background (after a claim); a failure is retried next turn."""
+    def save_soon(self, session_id: str, user_id: str) -> None:
+        """Save in the background what `session_id` tells of `user_id` (after a
+        claim: a visitor's thread becomes their account's), known at once to
+        their turns and memory list (`settle`); a failure is retried next turn."""
+        self._owe(session_id, user_id)
         self._in_background(self.save(session_id), session_id)
 
     def _in_background(self, saving: Coroutine[Any, Any, bool], session_id: str) -> None:

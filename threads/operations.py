@@ -272,7 +272,7 @@ class Threads:
         async with self.locks.hold(session.id):
             claimed = await self.deps.sessions.claim(session.id, caller.anon_token_hash, user.id)
         await self.events.access_changed(session_id=session.id)
-        self.memory_saver.save_soon(claimed.id)
+        self.memory_saver.save_soon(claimed.id, user.id)
         return claimed
 
     async def merge(self, target_id: str, other_id: str, owner: Owner) -> ChatSession:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import pytest
@@ -23,6 +23,7 @@ from tests.support.polling import until
 from tests.support.users import create_user
 from tests.threads.conftest import OpenRuntime
 from threads import memory_saver
+from threads.access import Credentials
 from threads.cleanup import OWED_IDLE_S, cleanup_once
 from threads.memory_saver import MemorySaver
 from threads.runtime import Runtime
@@ -268,3 +269,22 @@ async def test_a_users_other_thread_finishes_what_a_thread_still_owes_first(
     answer = await answer_to(asked, "What do I play on Sundays?")
     assert await saved_upto(told) == 6
     assert "tennis" in answer, answer
+
+
+async def test_what_a_claimed_thread_said_is_listed_at_once(runtime: Runtime) -> None:
+    # A visitor's thread, claimed after logging in: its save runs in the
+    # background, and the memory list asked right after the claim waits for it.
+    db, sessions = runtime.deps.db, runtime.deps.sessions
+    user = await create_user(db, "claims@example.com")
+    login, anon = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    await runtime.users.add_token(login, user, datetime.now(UTC) + timedelta(days=1))
+    await runtime.users.anonymous.issue(anon, timedelta(hours=1))
+    visited = await sessions.create(Owner(anon_token_hash=anon))
+    await a_turn(runtime.deps.journal, visited.id, user, "My name is Claire.")
+    caller = await runtime.threads.identify(
+        Credentials(login_token_hash=login, anon_token_hash=anon)
+    )
+    await runtime.threads.claim(visited.id, caller)
+    await runtime.threads.settle_memories(user)
+    learned = [m.content for m in await runtime.deps.memories.list(user, kind="fact")]
+    assert learned == ["User said: My name is Claire"]
