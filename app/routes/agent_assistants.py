@@ -127,8 +127,14 @@ async def get_schemas(assistant_id: str, user: UserDep) -> dict[str, Any]:
 
 
 @router.get("/assistants/{assistant_id}/subgraphs")
-@router.get("/assistants/{assistant_id}/subgraphs/{namespace}")
 async def get_subgraphs(assistant_id: str, user: UserDep) -> dict[str, Any]:
     """None: the supervisor graph is one graph."""
+    known_assistant(assistant_id)
+    return {}
+
+
+@router.get("/assistants/{assistant_id}/subgraphs/{namespace}")
+async def get_subgraphs_in(assistant_id: str, namespace: str, user: UserDep) -> dict[str, Any]:
+    """None under any namespace either."""
     known_assistant(assistant_id)
     return {}

@@ -217,6 +217,7 @@ async def test_the_assistant_is_counted_and_described(server: ServerProcess) -> 
             assert schemas["input_schema"]["required"] == ["messages"]
             assert "messages" in schemas["state_schema"]["properties"]
             assert await client.assistants.get_subgraphs(assistant_id) == {}
+            assert await client.assistants.get_subgraphs(assistant_id, namespace="x") == {}
         for call in (client.assistants.get_graph, client.assistants.get_schemas):
             with pytest.raises(httpx.HTTPStatusError) as unknown:
                 await call("another")
