@@ -21,6 +21,7 @@ from app.routes import (
     agent_api,
     agent_assistants,
     agent_runs,
+    agent_stateless,
     auth,
     health,
     memories,
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(agent_api.router)
     app.include_router(agent_assistants.router)
     app.include_router(agent_runs.router)
+    app.include_router(agent_stateless.router)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app

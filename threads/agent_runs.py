@@ -292,6 +292,24 @@ class AgentRuns:
         async for _ in self.follow(session, run_id, LAST_FRAME):
             pass
 
+    def discard_when_over(self, session: ChatSession, run_id: str | None) -> None:
+        """Delete a stateless run's thread (Threads.discard) once the run is over
+        (at once with no run: it was refused), in the background: the client
+        may be gone by then. A process that stops first leaves the thread, an
+        ordinary thread of the user's."""
+
+        async def discard() -> None:
+            try:
+                if run_id is not None:
+                    await self.wait_over(session, run_id)
+                await self.threads.discard(session)
+            except Exception:
+                log.exception("a stateless run's thread was left", extra={"session_id": session.id})
+
+        task = asyncio.create_task(discard(), name=f"stateless-run-{session.id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     async def _open(self, session_id: str, run_id: str) -> bool:
         run = await self.store.get(session_id, run_id)
         return run is not None and run.state in ("queued", "started")

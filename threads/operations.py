@@ -8,6 +8,8 @@ turn, in this process or another.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from threads.memory_saver import MemorySaver
 from threads.options import ThreadOptions
 from threads.runs import RunRegistry, already_opened
 from threads.turn_deps import TurnDeps
+
+log = logging.getLogger(__name__)
 
 PAGE = 500
 CLEANUP_BATCH = 200
@@ -262,6 +266,18 @@ class Threads:
         async with self.locks.hold(session.id):
             await self.deps.sessions.delete(session.id, owner, forget=forget)
         await self.events.access_changed(session_id=session.id)
+
+    async def discard(self, session: ChatSession) -> None:
+        """A stateless run's thread, once its run is over (docs/agent-server-api.md):
+        what it taught is saved first, as any thread's turns are, so the user's
+        memories keep it; then the thread is deleted. A save that fails is logged
+        and the thread deleted all the same (the client asked for no thread)."""
+        try:
+            await self.memory_saver.save(session.id)
+        except Exception:
+            log.exception("memory save of a stateless run failed", extra={"session_id": session.id})
+        with contextlib.suppress(SessionNotFound):  # deleted meanwhile (the client, an account)
+            await self.delete(session.id, Owner(user_id=session.user_id))
 
     async def claim(self, session_id: str, caller: Caller) -> ChatSession:
         """The caller's anonymous session becomes their account's; its memories follow."""

@@ -196,6 +196,13 @@ async def wait_run(
 ) -> dict[str, Any]:
     """Run a turn and answer with the thread's values once it is done."""
     run_id, after = await start_run(runs, threads, session, body)
+    return await values_when_over(runs, threads, session, run_id, after)
+
+
+async def values_when_over(
+    runs: AgentRuns, threads: Threads, session: ChatSession, run_id: str, after: int
+) -> dict[str, Any]:
+    """The thread's values once the run is over, with its error if it failed."""
     error: dict[str, Any] | None = None
     async for _, frame in runs.follow(session, run_id, after):
         if frame["type"] == "error":
@@ -302,6 +309,15 @@ async def create_run(
     (status `running`, or `success` for a question answered before), or once it
     is queued (`pending`, with `enqueue` while the thread is busy)."""
     run_id, after = await start_run(runs, threads, session, body)
+    run = await run_once_started(runs, threads, session, run_id, after)
+    return JSONResponse(run, headers=run_links(session.id, run_id))
+
+
+async def run_once_started(
+    runs: AgentRuns, threads: Threads, session: ChatSession, run_id: str, after: int
+) -> dict[str, Any]:
+    """A run started in the background, as `runs.create` answers it: once its
+    question is journaled (or refused), or queued."""
     row = await runs.store.get(session.id, run_id)
     if row is not None and row.state != "queued":
         async with aclosing(runs.follow(session, run_id, after)) as frames:
@@ -309,10 +325,7 @@ async def create_run(
                 if frame["type"] in ("ack", "error", "done"):
                     break
     status, journaled, asked = await run_status(threads, runs, session, run_id)
-    return JSONResponse(
-        run_dict(session, run_id, status, journaled, asked),
-        headers=run_links(session.id, run_id),
-    )
+    return run_dict(session, run_id, status, journaled, asked)
 
 
 @router.get("/threads/{thread_id}/runs")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -100,9 +100,12 @@ def stream_response(
     run_id: str,
     modes: set[str],
     seen: tuple[int, int],
+    *,
+    at_end: Callable[[], None] | None = None,
 ) -> StreamingResponse:
     """The run's events after `seen`, as SSE: `metadata`, the frames' events (each
-    with its id), then `values` (for that mode) and `end`."""
+    with its id), then `values` (for that mode) and `end`. `at_end` is called
+    when the stream ends, or the client leaves it."""
     after, seen_event = seen
     start = after if seen_event >= ALL_EVENTS else after - 1
 
@@ -132,6 +135,8 @@ def stream_response(
             if values is not None and not values.done():
                 values.cancel()  # the client went away first
                 values.add_done_callback(retrieved)
+            if at_end is not None:
+                at_end()
 
     headers = {**run_links(session.id, run_id), "Cache-Control": "no-store"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,3 +27,16 @@ async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     async with httpx.AsyncClient(base_url=server.url, timeout=15, cookies=jar) as client:
         yield client
+
+
+@pytest.fixture
+def slow_save(server_database: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of its own whose save after `done` waits 5 s (the test hook)."""
+    server = ServerProcess(
+        server_database, tmp_path / "log", THREADLINE_MEMORY_SAVE_DELAY_MS="5000"
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,9 +3,6 @@ and incognito sessions, forgetting, isolation, and a crash before the save."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import psycopg
 import pytest
@@ -164,19 +161,6 @@ def test_bad_memories_are_refused(server: ServerProcess, body: dict) -> None:
     reply = httpx.post(f"{server.url}/api/memories", json=body, headers=me, timeout=10)
     assert reply.status_code == 422 and reply.json()["error"]["code"] == "invalid_input"
     assert memories(server, me) == []
-
-
-@pytest.fixture
-def slow_save(server_database: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server of its own whose save after `done` waits 5 s (the test hook)."""
-    server = ServerProcess(
-        server_database, tmp_path / "log", THREADLINE_MEMORY_SAVE_DELAY_MS="5000"
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_save_after_done_survives_sigkill(

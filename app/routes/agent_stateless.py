@@ -1,0 +1,153 @@
+"""Stateless runs of the Agent Server API (docs/agent-server-api.md): `/runs/wait`,
+`/runs/stream`, `/runs` and `/runs/batch`, the SDK's `runs.*(None, ...)`.
+
+A stateless run is an ordinary run on a thread made for it. With
+`on_completion: "delete"` (the default) the thread is deleted once the run is
+over (`AgentRuns.discard_when_over`), after what the run taught is saved: the
+assistant remembers the user from it as from any thread; `"keep"` leaves it
+among the user's threads. The run reads the user's memories like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from app.deps import AgentRunsDep, ThreadsDep, UserDep
+from app.routes.agent_api import get_thread_of_caller
+from app.routes.agent_runs import (
+    RunCreate,
+    mode_set,
+    query_of,
+    run_once_started,
+    start_run,
+    values_when_over,
+)
+from app.routes.agent_stream import ALL_EVENTS, run_links, stream_response
+from memory.models import ChatSession, User
+from memory.sessions import Owner
+from threads.agent_runs import AgentRuns
+from threads.operations import Threads
+
+router = APIRouter(tags=["agent server api"])
+
+BATCH_MAX = 100  # runs in one `/runs/batch`
+
+
+class StatelessRunCreate(RunCreate):
+    on_completion: Literal["delete", "keep"] = "delete"
+
+
+class BatchRunCreate(StatelessRunCreate):
+    thread_id: str | None = None  # a run of the batch may name a thread of the caller's
+
+
+async def new_thread(threads: Threads, user: User) -> ChatSession:
+    return await threads.deps.sessions.create(Owner(user_id=user.id))
+
+
+async def start_stateless(
+    runs: AgentRuns, threads: Threads, session: ChatSession, body: StatelessRunCreate
+) -> tuple[str, int]:
+    """Start the run on its new thread; a run refused (bad input, or a failure)
+    leaves no thread."""
+    try:
+        return await start_run(runs, threads, session, body)
+    except Exception:
+        await threads.delete(session.id, Owner(user_id=session.user_id))
+        raise
+    except BaseException:  # cancelled: the thread goes in the background
+        runs.discard_when_over(session, None)
+        raise
+
+
+def check_stateless(body: RunCreate) -> None:
+    """A stateless run starts a new thread: it has no earlier state to start from."""
+    if body.checkpoint_id is not None or body.checkpoint is not None:
+        raise HTTPException(422, "a stateless run has no checkpoint to start from")
+    query_of(body)  # 422 before a thread is made for a run with no question
+
+
+@router.post("/runs/wait")
+async def wait_stateless(
+    body: StatelessRunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+) -> dict[str, Any]:
+    """Run a turn on a new thread; its values once it is done."""
+    check_stateless(body)
+    session = await new_thread(threads, user)
+    run_id, after = await start_stateless(runs, threads, session, body)
+    delete = body.on_completion == "delete"
+    try:
+        values = await values_when_over(runs, threads, session, run_id, after)
+    except BaseException:
+        if delete:
+            runs.discard_when_over(session, run_id)
+        raise
+    if delete:  # before the answer: once it is read, the thread is gone, its lessons kept
+        await threads.discard(session)
+    return values
+
+
+@router.post("/runs/stream")
+async def stream_stateless(
+    body: StatelessRunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+) -> StreamingResponse:
+    """Stream a turn on a new thread (its id in the `Content-Location` header)."""
+    check_stateless(body)
+    session = await new_thread(threads, user)
+    run_id, after = await start_stateless(runs, threads, session, body)
+
+    def at_end() -> None:
+        if body.on_completion == "delete":
+            runs.discard_when_over(session, run_id)
+
+    modes, seen = mode_set(body.stream_mode), (after, ALL_EVENTS)
+    return stream_response(runs, threads, session, run_id, modes, seen, at_end=at_end)
+
+
+@router.post("/runs")
+async def create_stateless(
+    body: StatelessRunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
+) -> JSONResponse:
+    """Start a turn on a new thread in the background (the run names its thread)."""
+    check_stateless(body)
+    session = await new_thread(threads, user)
+    run_id, after = await start_stateless(runs, threads, session, body)
+    if body.on_completion == "delete":
+        runs.discard_when_over(session, run_id)
+    run = await run_once_started(runs, threads, session, run_id, after)
+    return JSONResponse(run, headers=run_links(session.id, run_id))
+
+
+@router.post("/runs/batch")
+async def create_batch(
+    body: Annotated[list[BatchRunCreate], Body(max_length=BATCH_MAX)],
+    user: UserDep,
+    threads: ThreadsDep,
+    runs: AgentRunsDep,
+    request: Request,
+) -> list[dict[str, Any]]:
+    """Start several runs in the background, each on a new thread or on the
+    caller's thread it names. Every run is checked before any starts: one bad
+    run (no question, a thread that is not the caller's) starts none."""
+    named: dict[int, ChatSession] = {}
+    for i, run in enumerate(body):
+        if run.thread_id is not None:
+            named[i] = await get_thread_of_caller(run.thread_id, request, threads)
+            query_of(run)
+        else:
+            check_stateless(run)
+    started = []
+    for i, run in enumerate(body):
+        if i in named:
+            session = named[i]
+            run_id, after = await start_run(runs, threads, session, run)
+        else:
+            session = await new_thread(threads, user)
+            run_id, after = await start_stateless(runs, threads, session, run)
+            if run.on_completion == "delete":
+                runs.discard_when_over(session, run_id)
+        started.append(await run_once_started(runs, threads, session, run_id, after))
+    return started
