@@ -71,6 +71,11 @@ _SET_STATE = (
     "UPDATE agent_runs SET state = %(state)s, updated_at = now() "
     "WHERE id = %(id)s AND state IN ('queued', 'started') RETURNING id"
 )
+_QUEUED_OF_USER = (
+    "SELECT r.id, r.session_id, r.query, r.state, r.attempt FROM agent_runs r "
+    "JOIN chat_sessions s ON s.id = r.session_id "
+    "WHERE s.user_id = %(user_id)s AND r.state = 'queued' ORDER BY r.position LIMIT %(limit)s"
+)
 _WAITING = (
     "SELECT DISTINCT session_id FROM agent_runs WHERE state IN ('queued', 'started') "
     "AND (state = 'queued' OR updated_at < now() - make_interval(secs => %(stale_s)s)) LIMIT 100"
@@ -155,6 +160,11 @@ class AgentRunStore:
     async def open_runs(self, session_id: str) -> list[AgentRun]:
         """The thread's runs not yet over (queued or started), in queue order."""
         return [_run(row) for row in await fetch(self.db, _OPEN_OF, {"session_id": session_id})]
+
+    async def queued_of_user(self, user_id: str, limit: int) -> list[AgentRun]:
+        """The user's queued runs, on all their threads, in queue order."""
+        rows = await fetch(self.db, _QUEUED_OF_USER, {"user_id": user_id, "limit": limit})
+        return [_run(row) for row in rows]
 
     async def take_next(self, session_id: str, stale_s: float) -> AgentRun | None:
         """The thread's first open run, marked `started`: a queued one, or a started

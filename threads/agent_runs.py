@@ -316,6 +316,29 @@ class AgentRuns:
 
     # The queue
 
+    async def cancel(
+        self, session: ChatSession, run_id: str, *, rollback: bool = False, wait: bool = False
+    ) -> bool:
+        """Cancel the run `run_id`: a queued one leaves the queue; the thread's
+        running turn, if it is this run's, is stopped (its partial answer
+        journaled as cancelled), and with `rollback` its question and partial
+        answer are then taken out of the journal. With `wait` (or `rollback`),
+        until the turn has stopped. False when the run is neither queued nor
+        running: over already, or not the turn that runs."""
+        if await self.cancel_queued(session, run_id):
+            return True
+        last = await self.threads.deps.journal.tail(session.id, 1)
+        if not (last and last[-1].id == run_id and await self.threads.is_running(session.id)):
+            return False
+        if rollback:
+            if await self._stop_running(session) == run_id:
+                await self.threads.roll_back(session, run_id)
+        elif wait:
+            await self._stop_running(session)
+        else:
+            await self.threads.cancel(session)
+        return True
+
     async def cancel_queued(self, session: ChatSession, run_id: str) -> bool:
         """Take a run out of the queue before it starts; False if it is not waiting."""
         run = await self.store.get(session.id, run_id)

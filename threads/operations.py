@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 500
 CLEANUP_BATCH = 200
+ROLL_BACK_WAIT_S = 5.0  # a stopped turn's lock is let go right after its last frames
 T = TypeVar("T")
 
 
@@ -206,17 +207,31 @@ class Threads:
         other turn runs between the two. Every watcher hears `retracted`."""
 
         async def take_back(session: ChatSession) -> Query:
-            last = await last_turn(self.deps.journal, session.id)
-            if last is None or last.question.id != stopped_id:
+            if not await self._take_back(session, stopped_id):
                 raise SessionBusy("another turn ran in this session meanwhile; nothing rolled back")
-            taken = await self.deps.journal.retract(session.id, last.ids)
-            if taken:
-                self.events.publish(session.id, {"type": "retracted", "ids": taken})
-            await self._unlearn(session, last.question)
             return query
 
         _, frames = await self.runs.submit_allowed(already_opened(session), session.id, take_back)
         return frames
+
+    async def roll_back(self, session: ChatSession, stopped_id: str) -> bool:
+        """Take the stopped question `stopped_id` and its answer out of the
+        journal under the thread's lock (a run cancelled with `rollback`), if it
+        is still the thread's last; every watcher hears `retracted`."""
+        async with self.locks.hold(session.id, wait_s=ROLL_BACK_WAIT_S):
+            return await self._take_back(session, stopped_id)
+
+    async def _take_back(self, session: ChatSession, question_id: str) -> bool:
+        """Under the thread's lock: the last turn, if its question is
+        `question_id`, out of the journal, and what it taught unlearned."""
+        last = await last_turn(self.deps.journal, session.id)
+        if last is None or last.question.id != question_id:
+            return False
+        taken = await self.deps.journal.retract(session.id, last.ids)
+        if taken:
+            self.events.publish(session.id, {"type": "retracted", "ids": taken})
+        await self._unlearn(session, last.question)
+        return True
 
     async def _unlearn(self, session: ChatSession, question: ChatMessage) -> None:
         """A question taken out of the journal (edited, rolled back) no longer

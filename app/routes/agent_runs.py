@@ -392,12 +392,25 @@ async def join_run(
     return {"messages": await journal_messages(threads, now)}
 
 
+CancelAction = Literal["interrupt", "rollback"]
+
+
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)
 async def cancel_run(
-    run_id: str, session: ThreadDep, threads: ThreadsDep, runs: AgentRunsDep
+    run_id: str,
+    session: ThreadDep,
+    threads: ThreadsDep,
+    runs: AgentRunsDep,
+    wait: bool = False,
+    action: CancelAction = "interrupt",
 ) -> dict[str, Any]:
-    """Take a queued run out of the queue, or stop the thread's running turn (its
-    partial answer is journaled)."""
-    if not await runs.cancel_queued(session, run_id):
-        await threads.cancel(session)
+    """Take a queued run out of the queue, or stop the run while it runs: its
+    partial answer is journaled as cancelled, or with `action=rollback` taken
+    out of the journal with its question (the run is then no more: 404). A run
+    that is over is left as it is (409). With `wait`, answered once it stopped."""
+    status, *_ = await run_status(threads, runs, session, run_id)  # 404 for no such run
+    if status not in ("pending", "running") or not await runs.cancel(
+        session, run_id, rollback=action == "rollback", wait=wait
+    ):
+        raise HTTPException(409, f"the run is not pending or running (it is {status})")
     return {"run_id": run_id, "status": "interrupted"}

@@ -1,5 +1,6 @@
-"""Stateless runs of the Agent Server API (docs/agent-server-api.md): `/runs/wait`,
-`/runs/stream`, `/runs` and `/runs/batch`, the SDK's `runs.*(None, ...)`.
+"""Runs of the Agent Server API not asked on one thread (docs/agent-server-api.md):
+stateless runs (`/runs/wait`, `/runs/stream`, `/runs` and `/runs/batch`, the
+SDK's `runs.*(None, ...)`), and cancelling many runs at once (`/runs/cancel`).
 
 A stateless run is an ordinary run on a thread made for it. With
 `on_completion: "delete"` (the default) the thread is deleted once the run is
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
 from app.deps import AgentRunsDep, ThreadsDep, UserDep
-from app.routes.agent_api import get_thread_of_caller
+from app.routes.agent_api import find_threads, get_thread_of_caller
 from app.routes.agent_runs import (
+    CancelAction,
     RunCreate,
     mode_set,
     query_of,
@@ -151,3 +154,67 @@ async def create_batch(
                 runs.discard_when_over(session, run_id)
         started.append(await run_once_started(runs, threads, session, run_id, after))
     return started
+
+
+# -- cancelling many runs -----------------------------------------------------------
+
+CANCEL_MAX = 1000  # runs (and busy threads) one `/runs/cancel` looks at
+
+
+class CancelMany(BaseModel):
+    thread_id: str | None = None
+    run_ids: list[str] | None = Field(None, max_length=CANCEL_MAX)
+    status: Literal["pending", "running", "all"] | None = None
+
+
+@router.post("/runs/cancel", status_code=204, response_class=Response)
+async def cancel_many(
+    body: CancelMany,
+    user: UserDep,
+    threads: ThreadsDep,
+    runs: AgentRunsDep,
+    request: Request,
+    action: CancelAction = "interrupt",
+) -> None:
+    """Cancel runs as `runs/{r}/cancel` does: the `run_ids` of a thread, or the
+    runs of a `status` (`pending`: queued; `running`; `all`) on a thread or on
+    all of the caller's threads (their newest 1,000). Runs that are over are
+    left as they are."""
+    if body.run_ids and body.thread_id is None:
+        raise HTTPException(422, "run_ids name runs of one thread: give its thread_id")
+    if not body.run_ids and body.status is None:
+        raise HTTPException(422, "give run_ids (with their thread_id) or a status")
+    rollback = action == "rollback"
+    if body.thread_id is not None:
+        session = await get_thread_of_caller(body.thread_id, request, threads)
+        wanted = body.run_ids or await runs_of_status(runs, threads, session, body.status)
+        for run_id in wanted:
+            await runs.cancel(session, run_id, rollback=rollback)
+        return
+    if body.status in ("pending", "all"):
+        by_thread: dict[str, ChatSession] = {}
+        for run in await runs.store.queued_of_user(user.id, CANCEL_MAX):
+            if run.session_id not in by_thread:
+                by_thread[run.session_id] = await threads.deps.sessions.get(run.session_id)
+            await runs.cancel_queued(by_thread[run.session_id], run.id)
+    if body.status in ("running", "all"):
+        for thread in await find_threads(threads, user.id, None, {}, "busy", CANCEL_MAX):
+            session = await threads.deps.sessions.get(thread["thread_id"])
+            running = await runs_of_status(runs, threads, session, "running")
+            for run_id in running:
+                await runs.cancel(session, run_id, rollback=rollback)
+
+
+async def runs_of_status(
+    runs: AgentRuns, threads: Threads, session: ChatSession, status: str | None
+) -> list[str]:
+    """The ids of the thread's queued runs (`pending`), of its running turn
+    (`running`), or both (`all`)."""
+    found: list[str] = []
+    if status in ("pending", "all"):
+        found += [run.id for run in await runs.store.open_runs(session.id) if run.state == "queued"]
+    if status in ("running", "all") and await threads.is_running(session.id):
+        last = await threads.deps.journal.tail(session.id, 1)
+        if last and last[-1].role == "user":
+            found.append(last[-1].id)
+    return found

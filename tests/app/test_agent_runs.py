@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
@@ -266,3 +267,116 @@ async def test_a_quiet_stream_gets_heartbeats_without_losing_its_next_event() ->
         if item is None:
             gate.set()
     assert seen[0] == 1 and seen[-1] == 2 and None in seen
+
+
+async def test_cancel_stops_only_its_own_run_and_rolls_back_on_request(
+    slow_api: ServerProcess, server_database: str
+) -> None:
+    """A run's cancel touches that run alone: an earlier run that is over
+    answers 409 and the running one goes on. `wait` answers once the turn
+    stopped; `action=rollback` also takes the question and its partial answer
+    out of the journal (the run is then gone: 404)."""
+    headers = register(slow_api)
+    async with get_client(url=slow_api.url, headers=headers, api_key=None) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        over = await client.runs.wait(thread_id, "threadline", input=human("hello"))
+        over_id = over["messages"][0]["id"]
+        running = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        reply = httpx.post(
+            f"{slow_api.url}/threads/{thread_id}/runs/{over_id}/cancel", headers=headers, timeout=10
+        )
+        assert reply.status_code == 409 and "error" in reply.json()
+        await client.runs.join(thread_id, running["run_id"])
+        assert (await client.runs.get(thread_id, running["run_id"]))["status"] == "success"
+
+        stopped = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        await client.runs.cancel(thread_id, stopped["run_id"], wait=True)
+        assert (await client.threads.get(thread_id))["status"] == "idle"
+        assert (await client.runs.get(thread_id, stopped["run_id"]))["status"] == "interrupted"
+
+        rolled = await client.runs.create(thread_id, "threadline", input=human(LONG))
+        await client.runs.cancel(thread_id, rolled["run_id"], action="rollback")
+        rows = journal(server_database, thread_id)
+        assert rolled["run_id"] not in [i for i, _, _ in rows]
+        assert [(r, c) for _, r, c in rows] == [
+            *[("user", False), ("assistant", False)] * 2,
+            ("user", False),
+            ("assistant", True),
+        ]
+        gone = httpx.get(
+            f"{slow_api.url}/threads/{thread_id}/runs/{rolled['run_id']}",
+            headers=headers,
+            timeout=10,
+        )
+        assert gone.status_code == 404
+        missing = httpx.post(
+            f"{slow_api.url}/threads/{thread_id}/runs/{uuid.uuid4()}/cancel",
+            headers=headers,
+            timeout=10,
+        )
+        assert missing.status_code == 404
+
+
+async def test_cancel_many_by_thread_by_status_and_across_threads(
+    slow_api: ServerProcess,
+) -> None:
+    headers = register(slow_api)
+    stranger = register(slow_api)
+    async with get_client(url=slow_api.url, headers=headers, api_key=None) as client:
+
+        async def busy_thread() -> tuple[str, dict[str, Any], dict[str, Any]]:
+            """A thread with a run answering and one queued behind it."""
+            thread_id = (await client.threads.create())["thread_id"]
+            running = await client.runs.create(thread_id, "threadline", input=human(LONG))
+            queued = await client.runs.create(
+                thread_id, "threadline", input=human("later"), multitask_strategy="enqueue"
+            )
+            return thread_id, running, queued
+
+        async def statuses(thread_id: str, *runs: dict[str, Any]) -> list[str]:
+            for run in runs:
+                await client.runs.join(thread_id, run["run_id"])
+            return [(await client.runs.get(thread_id, r["run_id"]))["status"] for r in runs]
+
+        # Named runs of one thread.
+        thread_id, running, queued = await busy_thread()
+        await client.runs.cancel_many(thread_id=thread_id, run_ids=[queued["run_id"]])
+        assert await statuses(thread_id, running, queued) == ["success", "interrupted"]
+
+        # Every run of one thread.
+        thread_id, running, queued = await busy_thread()
+        await client.runs.cancel_many(thread_id=thread_id, status="all")
+        assert await statuses(thread_id, running, queued) == ["interrupted", "interrupted"]
+
+        # The queued runs of all the caller's threads; another user's are not touched.
+        theirs_id = httpx.post(
+            f"{slow_api.url}/threads", json={}, headers=stranger, timeout=10
+        ).json()["thread_id"]
+        async with get_client(url=slow_api.url, headers=stranger, api_key=None) as other:
+            theirs = await other.runs.create(theirs_id, "threadline", input=human(LONG))
+            their_queued = await other.runs.create(
+                theirs_id, "threadline", input=human("later"), multitask_strategy="enqueue"
+            )
+            one, two = await busy_thread(), await busy_thread()
+            await client.runs.cancel_many(status="pending")
+            for thread_id, running, queued in (one, two):
+                assert await statuses(thread_id, running, queued) == ["success", "interrupted"]
+            for run in (theirs, their_queued):
+                await other.runs.join(theirs_id, run["run_id"])
+                assert (await other.runs.get(theirs_id, run["run_id"]))["status"] == "success"
+
+        # The running turns of all the caller's threads.
+        one, two = await busy_thread(), await busy_thread()
+        await client.runs.cancel_many(status="running")
+        for thread_id, running, queued in (one, two):
+            assert await statuses(thread_id, running, queued) == ["interrupted", "success"]
+
+    for body, status in [
+        ({}, 422),
+        ({"run_ids": [str(uuid.uuid4())]}, 422),
+        ({"status": "done"}, 422),
+        ({"thread_id": theirs_id, "status": "all"}, 404),
+    ]:
+        reply = httpx.post(f"{slow_api.url}/runs/cancel", json=body, headers=headers, timeout=10)
+        assert reply.status_code == status, (body, reply.text)
+        assert "error" in reply.json()
