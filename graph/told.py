@@ -22,7 +22,8 @@ _ASKS = (
 _QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
 # "our" is their household's ("What is our cat called?"); "we" and "us" are
 # as often the user and the assistant ("Can we talk about something else?").
-_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS})\b.*\b(?:my|i|me|mine|i'm|our)\b", re.IGNORECASE)
+# "Any allergies I have?" asks too.
+_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS}|any)\b.*\b(?:my|i|me|mine|i'm|our)\b", re.IGNORECASE)
 
 
 LISTED = 12  # what "What do you know about me?" lists at most
@@ -134,10 +135,14 @@ ALL_ABOUT_ME = re.compile(
     re.IGNORECASE,
 )
 # A question asking what a thing of theirs is called ("What is my pet called?",
-# "What's my dog's name?"): only a thing they said they have has a name. Not
-# "What's my diet?", which "I'm vegetarian" answers.
+# "What's my dog's name?"), or whether they have one ("Do I have any pets?",
+# "How many kids do we have?"): only a thing they said they have answers it.
+# Not "What's my diet?", which "I'm vegetarian" answers.
 _MY_THING_ASKED = re.compile(
-    r"\bmy\s+(?!name\b)\w+(?:(?:'|’)s\s+name\b|\s+(?:called|named)\b)", re.IGNORECASE
+    r"\bmy\s+(?!name\b)\w+(?:(?:'|’)s\s+name\b|\s+(?:called|named)\b)"
+    r"|\b(?:do|did)\s+(?:i|we)\s+(?:have|own)\s+(?:any|an?)\s"  # "Do I have any pets?"
+    r"|\bhow\s+many\s+\w+\s+(?:do|did)\s+(?:i|we)\s+(?:have|own)\b",
+    re.IGNORECASE,
 )
 # What the user said of a thing of theirs (or their household's): "My dog is
 # …", "I have a dog called …", "I've got two cats", "I own a Volvo", "Our cat

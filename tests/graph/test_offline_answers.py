@@ -222,6 +222,21 @@ def test_a_guess_by_meaning_says_it_is_one() -> None:
     assert reply.endswith("You told me: I have a dog called Biscuit"), reply
 
 
+def test_asked_whether_they_have_one_only_a_thing_of_theirs_answers() -> None:
+    # Recall by meaning ranked "I'm vegetarian" above the cat for "pets"; a
+    # question whether they have something is answered by what they have.
+    relevant = ["I'm vegetarian, so no meat recipes please", "We have a cat named Pixel"]
+    for question in ("Do I have any pets?", "How many pets do I have?"):
+        reply = offline_reply(prompt(relevant, relevant, question))
+        assert "You told me: We have a cat named Pixel" in reply, (question, reply)
+
+
+def test_a_question_starting_with_any_is_about_them() -> None:
+    relevant = ["I'm vegetarian, so no meat recipes please", "I drive a Volvo"]
+    reply = offline_reply(prompt(relevant, relevant, "Any dietary restrictions I have?"))
+    assert "You told me: I'm vegetarian" in reply, reply
+
+
 def test_a_word_that_ranks_a_thing_does_not_name_it() -> None:
     told = ["My favourite food is ramen", "My daughter is 9"]
     reply = offline_reply(prompt([], told, "What's my favourite colour?"))
