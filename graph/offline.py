@@ -37,6 +37,7 @@ from graph.told import (
     liking_answers,
     likings,
     once_each,
+    people_named,
     placed_by_another,
     preferred_name,
     remembered,
@@ -126,7 +127,9 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             return guessed(closest)
         if about_the_user(question):
             return UNKNOWN
-    stated, said = find_facts(question), once_each([st.sentence for st in statements(question)])
+    named = people_named([text_of(m) for m in humans[:-1]], memories)
+    stated = find_facts(question)
+    said = once_each([st.sentence for st in statements(question, named)])
     if stated:
         noted = [f"{f.kind}: {f.value}" for f in stated]
         noted += [  # what else they said ("My dog is called Rex")

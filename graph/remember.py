@@ -21,8 +21,8 @@ from graph.intents import asks_to_forget
 from graph.llm import warn_once
 from graph.offline import OfflineChatModel
 from graph.prompts import LEARN_PROMPT
-from graph.statements import Statement, statements
-from graph.summary import SUMMARY_MAX_CHARS, Turn, fold_facts
+from graph.statements import Statement, named_by, statements_in_turns
+from graph.summary import SAID_LINE, SUMMARY_MAX_CHARS, Turn, fold_facts
 from graph.told import about_the_user
 from memory.memories import MemoryDraft, MemoryStore
 from memory.owed import owed_save
@@ -92,7 +92,10 @@ def learn_by_pattern(previous: str, turns: Sequence[Turn]) -> Lessons:
     """The offline model's lessons: every first-person statement, one memory
     per subject, and the summary folded from them (graph/summary.py)."""
     said = [content for role, content in turns if role == "user"]
-    drafts = [draft_from_statement(st) for text in said for st in statements(text)]
+    # Who they named in the thread's turns saved before (its summary's "user
+    # said" lines): a sentence about one of them now ("Leo is 7") is kept too.
+    named = named_by(line for line in previous.splitlines() if line.startswith(SAID_LINE))
+    drafts = [draft_from_statement(st) for st in statements_in_turns(said, named)]
     summary = fold_facts(previous, turns) if worth_keeping(said, drafts) else None
     return Lessons(drafts, {}, summary)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from graph.facts import GREETING, NOT_NAMES, intros, squeezed
@@ -192,17 +193,55 @@ def _subject_words(text: str, limit: int = 6) -> str:
     return " ".join(re.findall(r"\w+", cleaned)[:limit])
 
 
-def statements(text: str) -> list[Statement]:
+def statements(text: str, named: frozenset[str] = frozenset()) -> list[Statement]:
     """Every sentence of `text` in which the user says something about
-    themselves ("I …", "My …", "I'm …", "Call me …"), questions excepted.
+    themselves ("I …", "My …", "I'm …", "Call me …"), questions excepted; with
+    `named`, the people (and things) they named before in the conversation
+    (`named_by`), also a sentence about one of them ("Leo is 7", after "We
+    have two kids, Leo and Mia").
 
     The offline model reads the window's every question for them at every
     turn (0.4 ms a turn for a window of ten, measured): a text of a usual
     length is read once (the last 2,048 such texts are held)."""
-    return list(_statements_of(text) if len(text) <= 1000 else _statements_in(text))
+    if len(text) > 1000:
+        return list(_statements_in(text, named))
+    return list(_statements_of(text, named))
 
 
-def _statements_in(text: str) -> tuple[Statement, ...]:
+def named_by(sentences: Iterable[str]) -> frozenset[str]:
+    """Who (or what of theirs) the user named in these statements, lower case:
+    "We've got two kids, Leo and Mia" names leo and mia."""
+    return frozenset(name for sentence in sentences for name in names_in(sentence, first=False))
+
+
+def statements_in_turns(
+    texts: Iterable[str], named: frozenset[str] = frozenset()
+) -> list[Statement]:
+    """The statements of a conversation's messages, in order, each read with
+    the names the ones before it gave (and `named`, from before them)."""
+    found: list[Statement] = []
+    for text in texts:
+        said = statements(text, named)
+        found += said
+        named |= named_by(st.sentence for st in said)
+    return found
+
+
+# A sentence about someone named before: the name, then what is said of them.
+_ABOUT_NAMED = re.compile(
+    r"^(?P<name>[A-Z][\w'’-]*)\s+(?:is|was|has|had|turned|turns|works|lives|likes|loves|hates"
+    r"|plays|studies|teaches|goes|just|also|will|can|got|started)\b"
+)
+
+
+def _about_someone_named(sentence: str, named: frozenset[str]) -> Statement | None:
+    about = _ABOUT_NAMED.match(sentence)
+    if about is None or about["name"].lower() not in named or len(sentence) > 300:
+        return None
+    return Statement("fact", _subject_words(sentence, 8), sentence)
+
+
+def _statements_in(text: str, named: frozenset[str] = frozenset()) -> tuple[Statement, ...]:
     found: list[Statement] = []
     greeted, before = False, 0  # before: how many were found before the last sentence
     for raw in _SENTENCE_END.split(squeezed(text)):
@@ -213,8 +252,8 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
             continue
         if len(found) > before and _NAMED_AFTER.match(raw.strip()):
             last = found[-1]  # "I have a dog; his name is Rex"
-            named = raw.strip(" .!")
-            found[-1] = replace(last, sentence=f"{last.sentence}; {named[:1].lower()}{named[1:]}")
+            naming = raw.strip(" .!")
+            found[-1] = replace(last, sentence=f"{last.sentence}; {naming[:1].lower()}{naming[1:]}")
             continue
         if len(found) > before and _goes_on_about(raw.strip(), found[-1]):
             last, more = found[-1], raw.strip(" .!")  # "My wife is Lena; she teaches maths"
@@ -235,6 +274,10 @@ def _statements_in(text: str) -> tuple[Statement, ...]:
                 said = _greeted_name(said)
             for sentence in _introduced(said):
                 found += _worth_keeping(sentence)
+        if len(found) == before and (named or found):  # "Leo is 7 and Mia is 4", Leo named before
+            known = named | named_by(st.sentence for st in found)
+            if other := _about_someone_named(plain.strip(" .!"), known):
+                found.append(other)
         greeted = plain == "" and greeted  # "Hi! im kim": the greeting a sentence of its own
     return tuple(found)
 

@@ -10,10 +10,11 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from graph.intents import recognise
 from graph.offline import OfflineChatModel
 from graph.prompts import SUMMARIZE_PROMPT
-from graph.statements import statements
+from graph.statements import named_by, statements
 from graph.told import asks_what_it_knows
 
 SUMMARY_MAX_CHARS = 4000
+SAID_LINE = "- user said: "  # a line of what the user said of themselves, verbatim
 Turn = tuple[str, str]  # (role, content)
 
 
@@ -42,17 +43,18 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
     Fact lines survive the length cap before topic lines do, so a name told in
     turn one is still known at turn one thousand.
     """
-    facts = [line for line in previous.splitlines() if line.startswith("- user said: ")]
+    facts = [line for line in previous.splitlines() if line.startswith(SAID_LINE)]
     topics = [line for line in previous.splitlines() if line.startswith("- user asked: ")]
     for role, content in turns:
         request = recognise(content) if role == "user" else None
         if role != "user" or (request is not None and request.kind == "forget"):
             continue  # a request to forget is not kept either
-        # "Remember that my mum's birthday is …" states it (graph/statements.py reads it so)
-        stated = [said.sentence for said in statements(content)]
+        # "Remember that my mum's birthday is …" states it (graph/statements.py reads
+        # it so); "Leo is 7" too, once they named Leo.
+        stated = [said.sentence for said in statements(content, named_by(facts))]
         if not stated and request is not None and request.kind == "remember":
             stated = [request.topic]  # "Please remember: the boiler is due in May"
-        facts.extend(f"- user said: {sentence}" for sentence in stated)
+        facts.extend(f"{SAID_LINE}{sentence}" for sentence in stated)
         if not stated and not asks_what_it_knows(content):  # "Where do I live?" is no topic
             topics.append("- user asked: " + " ".join(content.split())[:80])
     facts = list(dict.fromkeys(facts))

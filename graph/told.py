@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from graph.facts import asked_about, names_given, second_person
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
-from graph.statements import names_in, statements
+from graph.statements import Statement, named_by, names_in, statements, statements_in_turns
 from memory.same_fact import content_words
 
 # The words a question starts with; a question about the user names them too.
@@ -306,7 +306,20 @@ def said_earlier(humans: list[str]) -> list[tuple[str, str]]:
     """What the user said of themselves earlier in this thread's window, the
     latest first, as `remembered` lists memories (a visitor has no memories,
     and a logged-in user's newest are saved after the turn)."""
-    return [(_THIS_THREAD, st.sentence) for text in reversed(humans) for st in statements(text)]
+    by_text: list[list[Statement]] = []
+    named: frozenset[str] = frozenset()
+    for text in humans:
+        by_text.append(statements(text, named))
+        named |= named_by(st.sentence for st in by_text[-1])
+    return [(_THIS_THREAD, st.sentence) for said in reversed(by_text) for st in said]
+
+
+def people_named(humans: list[str], memories: list[tuple[str, str]]) -> frozenset[str]:
+    """Who the user named in this thread's window and in their memories (not
+    past conversations' summaries): what a sentence about them ("Leo is 7")
+    may be about (graph/statements.py: statements)."""
+    in_thread = statements_in_turns(humans)
+    return named_by([st.sentence for st in in_thread] + [s for _, s in _not_summaries(memories)])
 
 
 def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:

@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from graph.facts import find_facts, second_person
 from graph.offline import offline_reply
 from graph.prompts import MEMORIES_SECTION, RELEVANT
-from graph.remember import worth_keeping
+from graph.remember import learn_by_pattern, worth_keeping
 from graph.statements import statements
 from graph.summary import fold_facts
 
@@ -688,3 +688,39 @@ def test_who_is_someone_they_named_is_answered_by_what_they_said_of_them() -> No
     for question in ("Who is Bob?", "Who is the mayor of Rome?", "Who are you?", "Is Rome nice?"):
         reply = offline_reply(prompt(told, told, question))
         assert "You told me" not in reply, (question, reply)
+
+
+def test_a_sentence_about_someone_they_named_before_is_kept() -> None:
+    """ "Leo is 7 and Mia is 4", a message after "We've got two kids, Leo and
+    Mia": about people they named, so theirs to remember; "Paris is lovely"
+    names no one of theirs. Saved in a later save than the naming, the
+    thread's summary says who was named."""
+    turns = [
+        ("user", "We've got two kids, Leo and Mia."),
+        ("assistant", "Thanks."),
+        ("user", "Leo is 7 and Mia is 4."),
+        ("user", "Paris is lovely. Mia has a cold."),
+    ]
+    said = [draft.content for draft in learn_by_pattern("", turns).drafts]
+    assert said == [
+        "User said: We've got two kids, Leo and Mia",
+        "User said: Leo is 7 and Mia is 4",
+        "User said: Mia has a cold",
+    ]
+    summary = learn_by_pattern("", turns[:2]).summary or ""
+    later = learn_by_pattern(summary, turns[2:])
+    assert [d.content for d in later.drafts] == said[1:]
+    assert (later.summary or "").splitlines()[-2:] == [
+        "- user said: Leo is 7 and Mia is 4",
+        "- user said: Mia has a cold",
+    ]
+    assert [d.content for d in learn_by_pattern("", turns[2:]).drafts] == []
+
+    # In the thread: acknowledged, and answered (a visitor has no memories).
+    window = [HumanMessage(text) for role, text in turns[:3] if role == "user"]
+    assert offline_reply(window).endswith("Thanks, I'll remember that: Leo is 7 and Mia is 4.")
+    asked = offline_reply([*window, HumanMessage("How old is Leo?")])
+    assert asked.endswith("You told me: Leo is 7 and Mia is 4"), asked
+    # Named in a memory of an earlier thread.
+    memory = prompt([], ["We've got two kids, Leo and Mia"], "Leo is 7 and Mia is 4.")
+    assert offline_reply(memory).endswith("I'll remember that: Leo is 7 and Mia is 4.")
