@@ -137,7 +137,14 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
             r"|i (?:just |recently )?started (?:working|to work) (?:as|at|for|in)\b"
             r"|i (?:just |recently )?(?:got|found|landed|took|accepted) (?:a|an) (?:new )?"
             r"(?:job|role|position) (?:as|at|with|for|in)\b"
-            r"|(?:i am|i'm|i’m) (?:a|an) [\w' -]{2,60}? (?:at|for) \S)",
+            r"|(?:i am|i'm|i’m) (?:a|an) [\w' -]{2,60}? (?:at|for) \S"
+            # a change of job: "I quit Microsoft and joined Amazon", "I left my job
+            # as a nurse, now I'm a pilot", "I joined Arup as an engineer"; an employer
+            # is named (capitalised): "I quit smoking and joined a gym" is no job
+            r"|i (?:just |recently )?(?:quit|left) [\w' -]{1,60}?(?:,| and)? (?:just |recently )?"
+            r"(?:(?:joined|started (?:at|with|working (?:at|for))) (?-i:[A-Z])"
+            r"|now (?:i'm|i am|i’m) (?:a|an) \S|now work (?:at|for|as) \S)"
+            r"|i (?:just |recently )?joined (?-i:[A-Z])[\w' -]{0,60}? as (?:a|an) \S)",
         ),
         ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),
         (

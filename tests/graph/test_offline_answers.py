@@ -724,3 +724,25 @@ def test_a_sentence_about_someone_they_named_before_is_kept() -> None:
     # Named in a memory of an earlier thread.
     memory = prompt([], ["We've got two kids, Leo and Mia"], "Leo is 7 and Mia is 4.")
     assert offline_reply(memory).endswith("I'll remember that: Leo is 7 and Mia is 4.")
+
+
+@pytest.mark.parametrize(
+    ("change", "answer"),
+    [
+        ("I quit Microsoft and joined Amazon", "You quit Microsoft and joined Amazon."),
+        ("I left Microsoft and started at Amazon", "You left Microsoft and started at Amazon."),
+        ("I quit my job as a nurse, now I'm a pilot", "now you're a pilot."),
+        ("I joined Amazon as an engineer", "You joined Amazon as an engineer."),
+    ],
+)
+def test_a_change_of_job_is_where_they_work_now(change: str, answer: str) -> None:
+    [said] = statements(change)
+    assert said.subject == "work"
+    window = [HumanMessage("I work at Microsoft as a program manager"), HumanMessage(change)]
+    reply = offline_reply([*window, HumanMessage("Where do I work?")])
+    assert reply.endswith(answer), reply
+
+
+def test_quitting_something_else_is_no_job() -> None:
+    for said in ("I quit smoking and joined a gym", "I left Oslo and now I'm a bit lost"):
+        assert all(st.subject != "work" for st in statements(said)), said
