@@ -22,6 +22,7 @@ from app.routes import (
     agent_assistants,
     agent_runs,
     agent_stateless,
+    agent_store,
     auth,
     health,
     memories,
@@ -130,6 +131,7 @@ def create_app(
     app.include_router(agent_assistants.router)
     app.include_router(agent_runs.router)
     app.include_router(agent_stateless.router)
+    app.include_router(agent_store.router)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app

@@ -21,7 +21,7 @@ from memory.errors import InvalidInput, ThreadlineError
 from memory.journal import check_text, like_pattern
 from memory.models import ChatMessage, ChatSession, Memory, is_made_id
 from memory.same_fact import content_words, said_within, same_memory
-from memory.vectors import STORE, Vectors, vector_literal
+from memory.vectors import STORE, Vectors, nearest, vector_literal
 
 KINDS = ("summary", "preference", "entity", "fact")
 CONTENT_MAX = 4000
@@ -120,6 +120,17 @@ class MemoryStore:
         if memory is None or memory.user_id != user_id:
             raise MemoryNotFound("memory not found")
         return memory
+
+    async def find(self, user_id: str, kind: str, key: str) -> Memory | None:
+        """The user's memory of `kind` under `key` (its subject key, or else its
+        id): how the Agent Server API's store names a memory."""
+        by_key = Memory.key == key
+        if is_made_id(key):
+            by_key = or_(by_key, Memory.id == key)
+        query = select(Memory).where(Memory.user_id == user_id, Memory.kind == kind, by_key)
+        async with self.db.sessions() as s:
+            found = (await s.scalars(query.order_by(Memory.key.is_(None)).limit(1))).first()
+        return found
 
     async def add(
         self,
@@ -255,6 +266,49 @@ class MemoryStore:
         finally:
             if embedding is not None and not embedding.done():
                 embedding.cancel()  # the load failed before it needed the vector
+
+    async def search(
+        self, user_id: str, query: str, kinds: builtins.list[str], *, limit: int
+    ) -> builtins.list[Memory]:
+        """The user's memories of `kinds` that `query` finds, best first: its
+        words (full text, over every kind) fused with the memories nearest it
+        by meaning (facts, entities and preferences; when vectors are on), as
+        planning's recall fuses them (reciprocal rank fusion)."""
+        lists: builtins.list[builtins.list[str]] = []
+        terms = recall.search_terms(query)
+        if terms:
+            worded = (
+                select(Memory.id)
+                .where(
+                    Memory.user_id == user_id,
+                    Memory.kind.in_(kinds),
+                    recall.SEARCH.op("@@")(func.to_tsquery("simple", terms)),
+                )
+                .order_by(func.ts_rank(recall.SEARCH, func.to_tsquery("simple", terms)).desc())
+                .limit(limit)
+            )
+            async with self.db.sessions() as s:
+                lists.append(list((await s.scalars(worded)).all()))
+        model = self.vectors.model if self.vectors is not None and self.vectors.on else None
+        if model is not None and self.vectors is not None:
+            vector = await self.vectors.query_vector(query)
+            if vector is not None:
+                near = await nearest(self.db, user_id, model, vector, limit)
+                lists.append([row.id for row in near if row.kind in kinds])
+        score: dict[str, float] = {}
+        for ranking in lists:
+            for rank, memory_id in enumerate(ranking, start=1):
+                score[memory_id] = score.get(memory_id, 0.0) + 1.0 / (recall.RRF_K + rank)
+        best = sorted(score, key=lambda memory_id: -score[memory_id])[:limit]
+        async with self.db.sessions() as s:
+            rows = {m.id: m for m in await s.scalars(select(Memory).where(Memory.id.in_(best)))}
+        return [rows[memory_id] for memory_id in best if memory_id in rows]
+
+    async def kinds_held(self, user_id: str) -> set[str]:
+        """The kinds of memory the user has at least one of."""
+        held = select(Memory.kind).where(Memory.user_id == user_id).distinct()
+        async with self.db.sessions() as s:
+            return set((await s.scalars(held)).all())
 
     async def save_from_session(
         self,

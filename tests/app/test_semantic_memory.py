@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from langgraph_sdk import get_client
 
 from tests.support.api import new_session, register, wait_for_memories
 from tests.support.server import ServerProcess
@@ -64,3 +65,23 @@ async def test_a_paraphrase_finds_what_was_said_in_another_thread(
     frames = await ask(ws, server, second["id"], headers, "What instrument do I perform?")
     answer = next(f["message"] for f in frames if f["type"] == "message")
     assert "You told me: I play the cello in an orchestra" in answer["content"]
+
+
+async def test_the_stores_search_finds_a_memory_by_meaning(
+    vector_server_process: ServerProcess,
+) -> None:
+    """`client.store.search_items(query=…)` is recall by meaning too: a query
+    sharing no word with the memory finds it first."""
+    server = vector_server_process
+    headers = register(server)
+    async with get_client(url=server.url, headers=headers, api_key=None) as client:
+        for key, content in [
+            ("doctor", "My doctor is Dr. Hansen"),
+            ("instrument", "I play the cello in an orchestra"),
+            ("home", "I live in a flat near the harbour"),
+        ]:
+            await client.store.put_item(["memories", "fact"], key, {"content": content})
+        found = await client.store.search_items(["memories"], query="Who is my physician?")
+        assert found["items"][0]["key"] == "doctor", found
+        found = await client.store.search_items(["memories"], query="which musical instrument")
+        assert found["items"][0]["key"] == "instrument", found
