@@ -292,6 +292,19 @@ class AgentRuns:
         async for _ in self.follow(session, run_id, LAST_FRAME):
             pass
 
+    def cancel_soon(self, session: ChatSession, run_id: str) -> None:
+        """`cancel` the run in the background (its client left its stream)."""
+
+        async def cancel() -> None:
+            try:
+                await self.cancel(session, run_id)
+            except Exception:
+                log.exception("a run was not cancelled", extra={"run_id": run_id})
+
+        task = asyncio.create_task(cancel(), name=f"cancel-run-{run_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     def discard_when_over(self, session: ChatSession, run_id: str | None) -> None:
         """Delete a stateless run's thread (Threads.discard) once the run is over
         (at once with no run: it was refused), in the background: the client

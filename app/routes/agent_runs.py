@@ -8,14 +8,15 @@ server-sent events through app/routes/agent_stream.py.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.deps import AgentRunsDep, ThreadsDep
+from app.deps import AgentRunsDep, SettingsDep, ThreadsDep, credentials_of
 from app.routes.agent_api import (
     ASSISTANT_ID,
     ASSISTANT_UUID,
@@ -25,13 +26,22 @@ from app.routes.agent_api import (
     known_assistant,
     seq_of,
 )
-from app.routes.agent_stream import ALL_EVENTS, last_seen, run_links, stream_response
+from app.routes.agent_stream import (
+    ALL_EVENTS,
+    ThreadStreamMode,
+    last_seen,
+    run_links,
+    stream_response,
+    thread_stream_response,
+)
 from graph.nodes import answer_id_for
 from memory.agent_runs import AgentRun
-from memory.errors import ThreadlineError
+from memory.errors import SessionNotFound, ThreadlineError
 from memory.journal import check_metadata
 from memory.models import ChatMessage, ChatSession
+from threads.access import NotSignedIn
 from threads.agent_runs import AgentRuns
+from threads.events import OutboxLimits
 from threads.operations import Threads, last_turn
 
 router = APIRouter(tags=["agent server api"])
@@ -167,9 +177,47 @@ async def stream_run(
     runs: AgentRunsDep,
 ) -> StreamingResponse:
     run_id, after = await start_run(runs, threads, session, body)
-    return stream_response(
-        runs, threads, session, run_id, mode_set(body.stream_mode), (after, ALL_EVENTS)
-    )
+    modes, seen = mode_set(body.stream_mode), (after, ALL_EVENTS)
+    at_end = when_left(runs, session, run_id, body)
+    return stream_response(runs, threads, session, run_id, modes, seen, at_end=at_end)
+
+
+def when_left(
+    runs: AgentRuns, session: ChatSession, run_id: str, body: RunCreate
+) -> Callable[[bool], None]:
+    """What a run's stream does at its end: with `on_disconnect: "cancel"`, a
+    client that leaves before the end stops the run (its partial answer is
+    journaled as cancelled); with `"continue"` (the default) the run goes on."""
+
+    def at_end(ended: bool) -> None:
+        if not ended and body.on_disconnect == "cancel":
+            runs.cancel_soon(session, run_id)
+
+    return at_end
+
+
+@router.get("/threads/{thread_id}/stream")
+async def stream_thread(
+    request: Request,
+    session: ThreadDep,
+    threads: ThreadsDep,
+    settings: SettingsDep,
+    stream_mode: Annotated[list[ThreadStreamMode] | None, Query()] = None,
+) -> StreamingResponse:
+    """Every run on the thread as it happens (`threads.join_stream`), until the
+    client leaves; see `thread_stream_response`."""
+    credentials = credentials_of(request)
+
+    async def still_allowed() -> bool:
+        try:
+            await threads.authorize(credentials, session.id, user_only=True)
+        except (NotSignedIn, SessionNotFound):
+            return False
+        return True
+
+    limits = OutboxLimits(frames=settings.outbox_frames, bytes=settings.outbox_bytes)
+    modes = set(stream_mode or ["run_modes"])
+    return thread_stream_response(threads, session, modes, limits, still_allowed)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")

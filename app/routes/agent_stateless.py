@@ -27,6 +27,7 @@ from app.routes.agent_runs import (
     run_once_started,
     start_run,
     values_when_over,
+    when_left,
 )
 from app.routes.agent_stream import ALL_EVENTS, run_links, stream_response
 from memory.models import ChatSession, User
@@ -102,7 +103,10 @@ async def stream_stateless(
     session = await new_thread(threads, user)
     run_id, after = await start_stateless(runs, threads, session, body)
 
-    def at_end() -> None:
+    left = when_left(runs, session, run_id, body)
+
+    def at_end(ended: bool) -> None:
+        left(ended)  # with on_disconnect "cancel", a client leaving stops the run
         if body.on_completion == "delete":
             runs.discard_when_over(session, run_id)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
@@ -20,7 +20,9 @@ from graph.nodes import answer_id_for
 from memory.futures import retrieved
 from memory.models import ChatSession
 from threads.agent_runs import AgentRuns
+from threads.events import ACCESS_CHANGED, OutboxLimits, Watcher
 from threads.operations import Threads
+from threads.outbox import Event
 
 T = TypeVar("T")
 
@@ -101,11 +103,11 @@ def stream_response(
     modes: set[str],
     seen: tuple[int, int],
     *,
-    at_end: Callable[[], None] | None = None,
+    at_end: Callable[[bool], None] | None = None,
 ) -> StreamingResponse:
     """The run's events after `seen`, as SSE: `metadata`, the frames' events (each
     with its id), then `values` (for that mode) and `end`. `at_end` is called
-    when the stream ends, or the client leaves it."""
+    when the stream ends (True), or the client leaves it first (False)."""
     after, seen_event = seen
     start = after if seen_event >= ALL_EVENTS else after - 1
 
@@ -113,6 +115,7 @@ def stream_response(
         # The closing `values` is read as soon as the answer is journaled (its
         # `message` frame), beside the run's last steps, not after them.
         values: asyncio.Future[str] | None = None
+        ended = False
         try:
             yield sse("metadata", {"run_id": run_id, "attempt": 1})
             async for item in with_heartbeats(runs.follow(session, run_id, max(start, 0))):
@@ -131,12 +134,13 @@ def stream_response(
                 messages = await (values or journal_messages_json(threads, session.id))
                 yield sse_json("values", '{"messages":' + messages + "}")
             yield sse("end", None)
+            ended = True
         finally:
             if values is not None and not values.done():
                 values.cancel()  # the client went away first
                 values.add_done_callback(retrieved)
             if at_end is not None:
-                at_end()
+                at_end(ended)
 
     headers = {**run_links(session.id, run_id), "Cache-Control": "no-store"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
@@ -171,3 +175,88 @@ def translate(
     if kind == "error":
         out.append(("error", {"error": frame.get("code"), "message": frame.get("message")}))
     return out
+
+
+# -- a thread's stream: every run on it, as it happens ------------------------------
+
+ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
+RUN_MODES = {"messages-tuple", "updates"}  # what `run_modes` sends of each run's frames
+
+
+def thread_stream_response(
+    threads: Threads,
+    session: ChatSession,
+    modes: set[str],
+    limits: OutboxLimits,
+    still_allowed: Callable[[], Awaitable[bool]],
+) -> StreamingResponse:
+    """The thread's runs as they happen, whoever asked them (the browser, the
+    SDK, another process), as SSE until the client leaves: per run `metadata`
+    at its start and `run_done` at its end (`lifecycle`), its `messages` and
+    `updates` events between them (`run_modes`, which also sends the rest),
+    and the thread's `values` at its end (`run_modes`, `state_update`). A run
+    already answering when the client came is joined where it is. Live only:
+    a `Last-Event-ID` is not resumed from (a run's own stream is)."""
+    runs_of: dict[str, str] = {}  # a turn's frames' run_id -> the run's id (its question's)
+    over: set[str] = set()
+    stopped: set[str] = set()  # runs whose answer was journaled as cancelled
+
+    async def frames(watcher: Watcher) -> AsyncGenerator[Event, None]:
+        while not watcher.queue.overflowed.is_set():
+            event = (await watcher.queue.get_frame()).event
+            if event is ACCESS_CHANGED:
+                if not await still_allowed():
+                    return  # deleted, or no longer the caller's
+                continue
+            yield event
+
+    async def run_of(frame: Event) -> str | None:
+        turn = str(frame.get("run_id"))
+        if frame.get("type") == "ack":
+            runs_of[turn] = str(frame["id"])
+        elif turn not in runs_of:  # begun before the client came: the last question's
+            last = await threads.deps.journal.tail(session.id, 1)
+            if not last or last[-1].role != "user":
+                return None
+            runs_of[turn] = last[-1].id
+        return runs_of[turn]
+
+    def events_of(frame: Event, run_id: str) -> list[tuple[str, Any]]:
+        kind, found = frame.get("type"), []
+        if kind == "ack" and modes & {"run_modes", "lifecycle"}:
+            found.append(("metadata", {"run_id": run_id, "thread_id": session.id}))
+        if "run_modes" in modes:
+            found += translate(frame, session.id, RUN_MODES, run_id)
+        return found
+
+    # Watching before the response starts: a client that has the headers misses
+    # no run asked after them.
+    watcher = threads.watch(session, limits)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for frame in with_heartbeats(frames(watcher)):
+                if frame is None:
+                    yield ": heartbeat\n\n"
+                    continue
+                run_id = await run_of(frame)
+                if run_id is None or run_id in over:
+                    continue
+                for event, data in events_of(frame, run_id):
+                    yield sse(event, data)
+                if frame.get("type") == "message" and frame["message"].get("cancelled"):
+                    stopped.add(run_id)
+                if frame.get("type") in ("done", "error"):
+                    over.add(run_id)
+                    if modes & {"run_modes", "state_update"}:
+                        messages = await journal_messages_json(threads, session.id)
+                        yield sse_json("values", '{"messages":' + messages + "}")
+                    if modes & {"run_modes", "lifecycle"}:
+                        status = "error" if frame.get("type") == "error" else "success"
+                        status = "interrupted" if run_id in stopped else status
+                        yield sse("run_done", {"run_id": run_id, "status": status})
+        finally:
+            threads.unwatch(watcher)
+
+    headers = {"Cache-Control": "no-store"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

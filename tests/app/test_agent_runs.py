@@ -380,3 +380,84 @@ async def test_cancel_many_by_thread_by_status_and_across_threads(
         reply = httpx.post(f"{slow_api.url}/runs/cancel", json=body, headers=headers, timeout=10)
         assert reply.status_code == status, (body, reply.text)
         assert "error" in reply.json()
+
+
+async def test_a_client_leaving_a_stream_with_on_disconnect_cancel_stops_its_run(
+    slow_api: ServerProcess, server_database: str
+) -> None:
+    headers = register(slow_api)
+    async with get_client(url=slow_api.url, headers=headers, api_key=None) as client:
+        thread_id = (await client.threads.create())["thread_id"]
+        body = {
+            "assistant_id": "threadline",
+            "input": human(LONG),
+            "stream_mode": ["messages-tuple"],
+            "on_disconnect": "cancel",
+        }
+        url = f"{slow_api.url}/threads/{thread_id}/runs/stream"
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as reply:
+            run_id = reply.headers["Content-Location"].rsplit("/", 1)[1]
+            for line in reply.iter_lines():
+                if "AIMessageChunk" in line:
+                    break  # left mid-answer
+        await client.runs.join(thread_id, run_id)
+        assert (await client.runs.get(thread_id, run_id))["status"] == "interrupted"
+        assert [(r, c) for _, r, c in journal(server_database, thread_id)] == [
+            ("user", False),
+            ("assistant", True),
+        ]
+
+
+async def test_a_threads_stream_shows_every_run_as_it_happens(slow_api: ServerProcess) -> None:
+    """`threads.join_stream` (GET /threads/{t}/stream): every run, whoever asks
+    it, from `metadata` to `run_done`; `lifecycle` only those two; the stream
+    ends when the thread is deleted. Its headers come once it is watching."""
+    headers = register(slow_api)
+    async with (
+        get_client(url=slow_api.url, headers=headers, api_key=None) as client,
+        httpx.AsyncClient(base_url=slow_api.url, headers=headers, timeout=30) as http,
+    ):
+        thread_id = (await client.threads.create())["thread_id"]
+        url = f"/threads/{thread_id}/stream"
+
+        async def read(reply: httpx.Response, runs: int) -> list[tuple[str, Any]]:
+            seen: list[tuple[str, Any]] = []
+            event = ""
+            async for line in reply.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[len("event: ") :]
+                elif line.startswith("data: "):
+                    seen.append((event, json.loads(line[len("data: ") :])))
+                    if sum(e == "run_done" for e, _ in seen) == runs:
+                        break
+            return seen
+
+        async with (
+            http.stream("GET", url) as everything,
+            http.stream("GET", url, params={"stream_mode": "lifecycle"}) as lifecycle,
+        ):
+            assert everything.status_code == lifecycle.status_code == 200
+            first = await client.runs.wait(thread_id, "threadline", input=human("hello one"))
+            second = await client.runs.create(
+                thread_id, "threadline", input=human("my name is Ada Lovelace")
+            )
+            seen = await asyncio.wait_for(read(everything, 2), 30)
+            phases = [e for e, _ in await asyncio.wait_for(read(lifecycle, 2), 30)]
+        kinds = [event for event, _ in seen]
+        assert kinds[0] == "metadata" and kinds[-2:] == ["values", "run_done"]
+        run_ids = [data["run_id"] for event, data in seen if event == "metadata"]
+        assert run_ids == [first["messages"][0]["id"], second["run_id"]]
+        assert [data for event, data in seen if event == "run_done"] == [
+            {"run_id": run_id, "status": "success"} for run_id in run_ids
+        ]
+        chunks = [d[0]["content"] for e, d in seen if e == "messages" and d[0]["type"] != "ai"]
+        assert "Ada Lovelace" in "".join(chunks)
+        assert phases == ["metadata", "run_done", "metadata", "run_done"]
+
+        async with http.stream("GET", url) as watching:
+            await client.threads.delete(thread_id)
+            assert await asyncio.wait_for(read(watching, 1), 30) == []
+        other = (await client.threads.create())["thread_id"]
+        stranger = register(slow_api)
+        theirs = await http.get(f"/threads/{other}/stream", headers=stranger)
+        assert theirs.status_code == 404
