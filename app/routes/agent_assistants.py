@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from app.deps import ThreadsDep, UserDep
@@ -138,3 +138,33 @@ async def get_subgraphs_in(assistant_id: str, namespace: str, user: UserDep) -> 
     """None under any namespace either."""
     known_assistant(assistant_id)
     return {}
+
+
+class VersionSearch(BaseModel):
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(10, ge=0, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+@router.post("/assistants/{assistant_id}/versions")
+async def get_versions(
+    assistant_id: str, body: VersionSearch, user: UserDep
+) -> list[dict[str, Any]]:
+    """Its one version (1): the assistant is not changed or versioned here."""
+    known_assistant(assistant_id)
+    held = assistant()
+    wanted = all(held["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
+    return [held] if wanted and body.offset == 0 and body.limit > 0 else []
+
+
+class LatestVersion(BaseModel):
+    version: int
+
+
+@router.post("/assistants/{assistant_id}/latest")
+async def set_latest(assistant_id: str, body: LatestVersion, user: UserDep) -> dict[str, Any]:
+    """Version 1 is the latest, and the only one: any other is not found."""
+    known_assistant(assistant_id)
+    if body.version != assistant()["version"]:
+        raise HTTPException(404, f"no version {body.version} of this assistant: it has one, 1")
+    return assistant()

@@ -218,6 +218,12 @@ async def test_the_assistant_is_counted_and_described(server: ServerProcess) -> 
             assert "messages" in schemas["state_schema"]["properties"]
             assert await client.assistants.get_subgraphs(assistant_id) == {}
             assert await client.assistants.get_subgraphs(assistant_id, namespace="x") == {}
+            assert await client.assistants.get_versions(assistant_id) == [assistant]
+            assert await client.assistants.set_latest(assistant_id, 1) == assistant
+        assert await client.assistants.get_versions("threadline", metadata={"x": 1}) == []
+        with pytest.raises(httpx.HTTPStatusError) as other_version:
+            await client.assistants.set_latest("threadline", 2)
+        assert other_version.value.response.status_code == 404
         for call in (client.assistants.get_graph, client.assistants.get_schemas):
             with pytest.raises(httpx.HTTPStatusError) as unknown:
                 await call("another")
