@@ -5,12 +5,26 @@ from __future__ import annotations
 import base64
 import builtins
 import json
+import typing
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, cast, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from memory.checkpoints import delete_thread
@@ -21,6 +35,8 @@ from memory.models import ChatMessage, ChatSession, Memory, detached
 
 TITLE_MAX = 200
 QUESTION_TITLE_CHARS = 80  # of the first question, when it names its session
+COPY_PAGE = 1000  # messages a copy reads and writes at a time
+MESSAGES = typing.cast(Table, ChatMessage.__table__)
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
@@ -311,6 +327,56 @@ class SessionStore:
                 await s.execute(delete(Memory).where(Memory.source_session_id == session.id))
             await s.execute(delete(ChatSession).where(ChatSession.id == session.id))
         await delete_thread(self.db.pool, session.id)
+
+    async def copy(
+        self, session_id: str, owner: Owner, renamed: Callable[[str, str], str]
+    ) -> ChatSession:
+        """A new session of the owner's holding `session_id`'s title, metadata
+        and journal, in one transaction: each message under the id
+        `renamed(id, role)` gives (called in journal order), the rest as it
+        was. Its memory is saved to its end, as the original's lessons are the
+        original's: the copy teaches nothing twice. No checkpoint: its first
+        turn builds the window from the journal."""
+        source = await self.get(session_id, owner)
+        copy = ChatSession(
+            id=str(uuid.uuid4()),
+            user_id=source.user_id,
+            anon_token_hash=source.anon_token_hash,
+            title=source.title,
+            expires_at=source.expires_at,
+            message_count=source.message_count,
+            last_seq=source.last_seq,
+            memory_saved_seq=source.last_seq,
+            memory_enabled=source.memory_enabled,
+            metadata_=dict(source.metadata_ or {}),
+        )
+        columns = [c for c in MESSAGES.columns if c.key not in ("id", "session_id")]
+        async with self.db.sessions.begin() as s:
+            s.add(copy)
+            await s.flush()
+            after = -1
+            while True:
+                page = (
+                    await s.execute(
+                        select(MESSAGES.c.id, *columns)
+                        .where(ChatMessage.session_id == source.id, ChatMessage.seq > after)
+                        .order_by(ChatMessage.seq)
+                        .limit(COPY_PAGE)
+                    )
+                ).all()
+                if not page:
+                    break
+                rows = [
+                    {
+                        **{c.key: row._mapping[c] for c in columns},
+                        "id": renamed(row.id, row.role),
+                        "session_id": copy.id,
+                    }
+                    for row in page
+                ]
+                await s.execute(insert(MESSAGES), rows)
+                after = page[-1].seq
+        return await self.get(copy.id, owner)
 
     async def last_messages(self, session_ids: builtins.list[str]) -> dict[str, ChatMessage]:
         """The last message of each session, for previews in lists."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -281,6 +282,26 @@ class Threads:
         async with self.locks.hold(session.id):
             await self.deps.sessions.delete(session.id, owner, forget=forget)
         await self.events.access_changed(session_id=session.id)
+
+    async def copy(self, session: ChatSession) -> ChatSession:
+        """A new thread of the same owner holding this one's conversation (the
+        Agent Server API's `threads.copy`), to go on from in another direction.
+        Taken under the thread's lock (busy while a turn runs: no question is
+        copied without its answer). Every message gets a new id, an answer the
+        one its new question's id names (graph/nodes.py: answer_id_for), so the
+        copy's runs read as the original's."""
+        answers: dict[str, str] = {}  # an answer's id here -> its id in the copy
+
+        def renamed(message_id: str, role: str) -> str:
+            new = str(uuid.uuid4())
+            if role == "user":
+                answers[answer_id_for(message_id)] = answer_id_for(new)
+                return new
+            return answers.pop(message_id, new)
+
+        owner = Owner(user_id=session.user_id, anon_token_hash=session.anon_token_hash)
+        async with self.locks.hold(session.id):
+            return await self.deps.sessions.copy(session.id, owner, renamed)
 
     async def discard(self, session: ChatSession) -> None:
         """A stateless run's thread, once its run is over (docs/agent-server-api.md):

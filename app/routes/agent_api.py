@@ -23,6 +23,7 @@ from memory.errors import SessionNotFound
 from memory.models import ChatMessage, ChatSession
 from memory.sessions import Owner
 from threads.access import NotSignedIn
+from threads.locks import SessionBusy
 from threads.operations import Threads
 
 router = APIRouter(tags=["agent server api"])
@@ -222,6 +223,16 @@ async def patch_thread(
 @router.delete("/threads/{thread_id}", status_code=204, response_class=Response)
 async def delete_thread(session: ThreadDep, threads: ThreadsDep) -> None:
     await threads.delete(session.id, Owner(user_id=session.user_id))
+
+
+@router.post("/threads/{thread_id}/copy")
+async def copy_thread(session: ThreadDep, threads: ThreadsDep) -> dict[str, Any]:
+    """A new thread holding this one's conversation (409 while a run is on it)."""
+    try:
+        copy = await threads.copy(session)
+    except SessionBusy as exc:
+        raise HTTPException(409, "the thread is busy with a run; copy it when it is done") from exc
+    return await thread_dict(threads, copy)
 
 
 class ThreadSearch(BaseModel):

@@ -12,8 +12,9 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from tests.support.api import new_session, register
+from tests.support.api import memories, new_session, register
 from tests.support.server import ServerProcess
+from tests.support.turns import wait_idle
 from tests.support.ws import Sockets
 
 
@@ -482,3 +483,42 @@ async def test_a_thread_written_over_the_websocket_reads_the_same_through_the_sd
         assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"]
         [run] = await client.runs.list(session["id"])
         assert run["run_id"] == asked and run["status"] == "success"
+
+
+async def test_a_copied_thread_holds_the_conversation_and_goes_on_alone(
+    server: ServerProcess, server_database: str
+) -> None:
+    headers = register(server)
+    async with client_for(server, headers) as client:
+        thread = await client.threads.create(metadata={"title": "Original", "team": "blue"})
+        thread_id = thread["thread_id"]
+        for text in ("My name is Ada Lovelace.", "hello again"):
+            await client.runs.wait(thread_id, "threadline", input={"messages": text})
+        await wait_idle(server)
+        before = memories(server, headers)
+
+        copy = await client.threads.copy(thread_id)
+        assert copy["thread_id"] != thread_id
+        assert copy["metadata"]["title"] == "Original" and copy["metadata"]["team"] == "blue"
+        original = (await client.threads.get_state(thread_id))["values"]["messages"]
+        copied = (await client.threads.get_state(copy["thread_id"]))["values"]["messages"]
+        assert [(m["type"], m["content"]) for m in copied] == [
+            (m["type"], m["content"]) for m in original
+        ]
+        assert not {m["id"] for m in copied} & {m["id"] for m in original}
+        runs = await client.runs.list(copy["thread_id"])
+        assert [r["status"] for r in runs] == ["success", "success"]  # answers follow questions
+
+        # It goes on alone: the original is unchanged, the copy knows its past.
+        values = await client.runs.wait(
+            copy["thread_id"], "threadline", input={"messages": "What did I say first?"}
+        )
+        assert len(values["messages"]) == 6
+        assert len((await client.threads.get_state(thread_id))["values"]["messages"]) == 4
+        await wait_idle(server)
+        # It taught nothing twice (no second summary of the same conversation),
+        # and its question told nothing new.
+        assert {m["id"] for m in memories(server, headers)} == {m["id"] for m in before}
+    stranger = register(server)
+    reply = httpx.post(f"{server.url}/threads/{thread_id}/copy", headers=stranger, timeout=10)
+    assert reply.status_code == 404 and "error" in reply.json()
