@@ -20,6 +20,7 @@ from graph.nodes import answer_id_for
 from graph.state import Query
 from graph.statements import statements
 from graph.turn import read_window, validate_query
+from memory.checkpoints import prune_thread
 from memory.errors import InvalidInput, MessageIdConflict, SessionNotFound
 from memory.import_reading import import_scope
 from memory.imports import ImportReport, import_sessions
@@ -302,6 +303,13 @@ class Threads:
         owner = Owner(user_id=session.user_id, anon_token_hash=session.anon_token_hash)
         async with self.locks.hold(session.id):
             return await self.deps.sessions.copy(session.id, owner, renamed)
+
+    async def keep_latest_checkpoint(self, session: ChatSession) -> None:
+        """Drop the thread's checkpoints but its latest (the Agent Server API's
+        `threads.prune`), under its lock; with one kept (the default), every
+        turn's checkpoint does this already."""
+        async with self.locks.hold(session.id):
+            await prune_thread(self.deps.db.pool, session.id, keep=1)
 
     async def discard(self, session: ChatSession) -> None:
         """A stateless run's thread, once its run is over (docs/agent-server-api.md):

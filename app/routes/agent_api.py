@@ -235,6 +235,35 @@ async def copy_thread(session: ThreadDep, threads: ThreadsDep) -> dict[str, Any]
     return await thread_dict(threads, copy)
 
 
+class ThreadPrune(BaseModel):
+    thread_ids: list[str] = Field(max_length=1000)
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+@router.post("/threads/prune")
+async def prune_threads(body: ThreadPrune, request: Request, threads: ThreadsDep) -> dict[str, Any]:
+    """`delete`: the caller's threads among `thread_ids` are deleted (one a run
+    is on is left: busy); `keep_latest`: their checkpoints but the latest go,
+    as they do after every turn here. Ids that are not the caller's threads
+    are passed over, as missing ones are. `pruned_count`: the threads pruned."""
+    pruned = 0
+    for thread_id in dict.fromkeys(body.thread_ids):
+        try:
+            session = await get_thread_of_caller(thread_id, request, threads)
+            if body.strategy == "delete":
+                await threads.delete(session.id, Owner(user_id=session.user_id))
+            else:
+                await threads.keep_latest_checkpoint(session)
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            continue
+        except (SessionBusy, SessionNotFound):
+            continue
+        pruned += 1
+    return {"pruned_count": pruned}
+
+
 class ThreadSearch(BaseModel):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None

@@ -522,3 +522,20 @@ async def test_a_copied_thread_holds_the_conversation_and_goes_on_alone(
     stranger = register(server)
     reply = httpx.post(f"{server.url}/threads/{thread_id}/copy", headers=stranger, timeout=10)
     assert reply.status_code == 404 and "error" in reply.json()
+
+
+async def test_prune_deletes_the_callers_threads_only(server: ServerProcess) -> None:
+    headers, other = register(server), register(server)
+    async with client_for(server, other) as client:
+        theirs = (await client.threads.create())["thread_id"]
+    async with client_for(server, headers) as client:
+        mine = [(await client.threads.create())["thread_id"] for _ in range(3)]
+        await client.runs.wait(mine[2], "threadline", input={"messages": "hello"})
+        asked = [mine[0], mine[1], mine[1], theirs, str(uuid.uuid4()), "not-an-id"]
+        assert await client.threads.prune(asked) == {"pruned_count": 2}
+        assert [t["thread_id"] for t in await client.threads.search()] == [mine[2]]
+        assert await client.threads.prune([mine[2]], strategy="keep_latest") == {"pruned_count": 1}
+        state = await client.threads.get_state(mine[2])
+        assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"]
+    async with client_for(server, other) as client:
+        assert (await client.threads.get(theirs))["thread_id"] == theirs
