@@ -236,7 +236,7 @@ async def copy_thread(session: ThreadDep, threads: ThreadsDep) -> dict[str, Any]
 
 
 class ThreadPrune(BaseModel):
-    thread_ids: list[str] = Field(max_length=1000)
+    thread_ids: list[str] = Field(max_length=100)
     strategy: Literal["delete", "keep_latest"] = "delete"
 
 

@@ -37,7 +37,7 @@ from threads.operations import Threads
 
 router = APIRouter(tags=["agent server api"])
 
-BATCH_MAX = 100  # runs in one `/runs/batch`
+BATCH_MAX = 10  # runs in one `/runs/batch`: each is a new thread and a turn
 
 
 class StatelessRunCreate(RunCreate):
@@ -163,11 +163,12 @@ async def create_batch(
 # -- cancelling many runs -----------------------------------------------------------
 
 CANCEL_MAX = 1000  # runs (and busy threads) one `/runs/cancel` looks at
+RUN_IDS_MAX = 100  # runs one `/runs/cancel` names
 
 
 class CancelMany(BaseModel):
     thread_id: str | None = None
-    run_ids: list[str] | None = Field(None, max_length=CANCEL_MAX)
+    run_ids: list[str] | None = Field(None, max_length=RUN_IDS_MAX)
     status: Literal["pending", "running", "all"] | None = None
 
 

@@ -28,8 +28,14 @@ from tests.support.server import ServerProcess
 
 SCHEMATHESIS_EXAMPLES = int(os.environ.get("THREADLINE_SCHEMATHESIS_EXAMPLES", "8"))
 FUZZ_FRAMES = int(os.environ.get("THREADLINE_FUZZ_FRAMES", "400"))  # full run: 10,000
-# Calls that end the token or the account the run is using, or that wait on files.
-SKIPPED_PATHS = ("/api/auth/logout", "/api/auth/me", "/api/auth/password")
+# Calls that end the token or the account the run is using, or that wait on files;
+# and a thread's live stream, which never ends by itself (tests/app/test_agent_runs.py).
+SKIPPED_PATHS = (
+    "/api/auth/logout",
+    "/api/auth/me",
+    "/api/auth/password",
+    "/threads/{thread_id}/stream",
+)
 
 
 def test_schemathesis_finds_no_server_errors(server: ServerProcess, tmp_path: Path) -> None:
