@@ -48,23 +48,22 @@ class BatchRunCreate(StatelessRunCreate):
     thread_id: str | None = None  # a run of the batch may name a thread of the caller's
 
 
-async def new_thread(threads: Threads, user: User) -> ChatSession:
-    return await threads.deps.sessions.create(Owner(user_id=user.id))
-
-
 async def start_stateless(
-    runs: AgentRuns, threads: Threads, session: ChatSession, body: StatelessRunCreate
-) -> tuple[str, int]:
-    """Start the run on its new thread; a run refused (bad input, or a failure)
-    leaves no thread."""
+    runs: AgentRuns, threads: Threads, user: User, body: StatelessRunCreate
+) -> tuple[ChatSession, str, int]:
+    """Start the run on a new thread: the thread, the run's id and the number
+    its frames follow. A run refused (bad input, or a failure) leaves no thread."""
+    check_stateless(body)  # before a thread is made for it
+    session = await threads.deps.sessions.create(Owner(user_id=user.id))
     try:
-        return await start_run(runs, threads, session, body)
+        run_id, after = await start_run(runs, threads, session, body)
     except Exception:
         await threads.delete(session.id, Owner(user_id=session.user_id))
         raise
     except BaseException:  # cancelled: the thread goes in the background
         runs.discard_when_over(session, None)
         raise
+    return session, run_id, after
 
 
 def check_stateless(body: RunCreate) -> None:
@@ -79,9 +78,7 @@ async def wait_stateless(
     body: StatelessRunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> dict[str, Any]:
     """Run a turn on a new thread; its values once it is done."""
-    check_stateless(body)
-    session = await new_thread(threads, user)
-    run_id, after = await start_stateless(runs, threads, session, body)
+    session, run_id, after = await start_stateless(runs, threads, user, body)
     delete = body.on_completion == "delete"
     try:
         values = await values_when_over(runs, threads, session, run_id, after)
@@ -99,9 +96,7 @@ async def stream_stateless(
     body: StatelessRunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> StreamingResponse:
     """Stream a turn on a new thread (its id in the `Content-Location` header)."""
-    check_stateless(body)
-    session = await new_thread(threads, user)
-    run_id, after = await start_stateless(runs, threads, session, body)
+    session, run_id, after = await start_stateless(runs, threads, user, body)
 
     left = when_left(runs, session, run_id, body)
 
@@ -119,9 +114,7 @@ async def create_stateless(
     body: StatelessRunCreate, user: UserDep, threads: ThreadsDep, runs: AgentRunsDep
 ) -> JSONResponse:
     """Start a turn on a new thread in the background (the run names its thread)."""
-    check_stateless(body)
-    session = await new_thread(threads, user)
-    run_id, after = await start_stateless(runs, threads, session, body)
+    session, run_id, after = await start_stateless(runs, threads, user, body)
     if body.on_completion == "delete":
         runs.discard_when_over(session, run_id)
     run = await run_once_started(runs, threads, session, run_id, after)
@@ -152,8 +145,7 @@ async def create_batch(
             session = named[i]
             run_id, after = await start_run(runs, threads, session, run)
         else:
-            session = await new_thread(threads, user)
-            run_id, after = await start_stateless(runs, threads, session, run)
+            session, run_id, after = await start_stateless(runs, threads, user, run)
             if run.on_completion == "delete":
                 runs.discard_when_over(session, run_id)
         started.append(await run_once_started(runs, threads, session, run_id, after))

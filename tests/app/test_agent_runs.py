@@ -74,6 +74,14 @@ def journal(database: str, thread_id: str) -> list[tuple[str, str, bool]]:
     return [(r[0], r[1], r[2]) for r in rows]
 
 
+def run_reply(
+    server: ServerProcess, headers: dict[str, str], thread_id: str, run: str, method: str = "GET"
+) -> httpx.Response:
+    """The server's reply to `method` on `/threads/{thread_id}/runs/{run}`."""
+    url = f"{server.url}/threads/{thread_id}/runs/{run}"
+    return httpx.request(method, url, headers=headers, timeout=10)
+
+
 def first_events(
     server: ServerProcess, headers: dict[str, str], thread_id: str, text: str, chunks: int
 ) -> tuple[list[Any], str, str]:
@@ -220,12 +228,7 @@ async def test_double_texting_reject_enqueue_interrupt_rollback(
         rows = journal(server_database, thread_id)
         assert [(r, c) for _, r, c in rows] == [("user", False), ("assistant", False)]
         assert first["run_id"] not in [i for i, _, _ in rows]
-        gone = httpx.get(
-            f"{slow_api.url}/threads/{thread_id}/runs/{first['run_id']}",
-            headers=headers,
-            timeout=10,
-        )
-        assert gone.status_code == 404
+        assert run_reply(slow_api, headers, thread_id, first["run_id"]).status_code == 404
 
 
 async def test_queued_runs_survive_a_restart_in_order(
@@ -303,17 +306,8 @@ async def test_cancel_stops_only_its_own_run_and_rolls_back_on_request(
             ("user", False),
             ("assistant", True),
         ]
-        gone = httpx.get(
-            f"{slow_api.url}/threads/{thread_id}/runs/{rolled['run_id']}",
-            headers=headers,
-            timeout=10,
-        )
-        assert gone.status_code == 404
-        missing = httpx.post(
-            f"{slow_api.url}/threads/{thread_id}/runs/{uuid.uuid4()}/cancel",
-            headers=headers,
-            timeout=10,
-        )
+        assert run_reply(slow_api, headers, thread_id, rolled["run_id"]).status_code == 404
+        missing = run_reply(slow_api, headers, thread_id, f"{uuid.uuid4()}/cancel", "POST")
         assert missing.status_code == 404
 
 
