@@ -134,6 +134,16 @@ def squeezed(text: str) -> str:
     return _LINE_BREAKS.sub("\n", _SPACES.sub(" ", text))
 
 
+# "whats my name", "wheres my car": a question typed in a hurry, apostrophe left out.
+_UNAPOSTROPHED = re.compile(r"\b(what|where|who|how|when|why|that)s\b", re.IGNORECASE)
+
+
+def as_asked(question: str) -> str:
+    """A question as the patterns here read it: curly apostrophes straight,
+    "whats" as "what's"."""
+    return _UNAPOSTROPHED.sub(r"\1's", question.replace("’", "'"))
+
+
 # A verb before "I" or "we" asks ("What do I like to eat?", "Where did we live
 # in 2019?"): what follows it states nothing.
 _INVERTED = re.compile(

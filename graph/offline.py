@@ -23,7 +23,7 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from graph.facts import asked_about, find_facts, latest_facts
+from graph.facts import as_asked, asked_about, find_facts, latest_facts
 from graph.intents import EVERYTHING, forgets_everything, recognise
 from graph.statements import statements
 from graph.told import (
@@ -72,7 +72,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     if messages and isinstance(messages[-1], ToolMessage):
         return reply_from_tool(messages)
     humans = [m for m in messages if isinstance(m, HumanMessage)]
-    question = text_of(humans[-1]).strip() if humans else ""
+    question = as_asked(text_of(humans[-1]).strip()) if humans else ""
     intent = recognise(question)
     if intent is not None and forgets_everything(intent):
         return f"{LABEL} {EVERYTHING}"

@@ -79,8 +79,9 @@ def asks_what_it_knows(question: str) -> bool:
 
 
 def about_the_user(question: str) -> bool:
-    """A question about the user themselves ("Who is my physician?")."""
-    return question.rstrip().endswith("?") and bool(_ABOUT_THE_USER.match(question.strip()))
+    """A question about the user themselves ("Who is my physician?", or typed
+    without its question mark: "where does my sister live")."""
+    return bool(_ABOUT_THE_USER.match(question.strip()))
 
 
 def remembered(system: str) -> list[tuple[str, str]]:
@@ -140,7 +141,7 @@ ALL_ABOUT_ME = re.compile(
 # Not "What's my diet?", which "I'm vegetarian" answers.
 _MY_THING_ASKED = re.compile(
     r"\bmy\s+(?!name\b)\w+(?:(?:'|’)s\s+name\b|\s+(?:called|named)\b)"
-    r"|\b(?:do|did)\s+(?:i|we)\s+(?:have|own)\s+(?:any|an?)\s"  # "Do I have any pets?"
+    r"|\b(?:do|did)\s+(?:i|we)\s+(?:have|own)\s+(?:(?:any|an?)\s+)?\w"  # "Do I have pets?"
     r"|\bhow\s+many\s+\w+\s+(?:do|did)\s+(?:i|we)\s+(?:have|own)\b",
     re.IGNORECASE,
 )
@@ -344,8 +345,11 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     # name is Sam"), by name (the question's capitalised words; all of a
     # "who is …" question's, in any case: "who is sam").
     named = names_in(question, first=False)
-    if who := _WHO_IS.match(question.strip()):
-        named |= {name.lower() for name in _AND.split(who["names"])} - _PRONOUNS
+    if who := _WHO_IS.match(question.strip()):  # the names asked for, in any case:
+        asked_for = {name.lower() for name in _AND.split(who["names"])} - _PRONOUNS
+        found = (said for _, said in memories if asked_for & set(_WORD.findall(said.lower())))
+        if (said := next(found, None)) is not None:  # "my girlfriend is called emma"
+            return said
     if named:
         return next((said for _, said in memories if named & names_in(said)), None)
     return None
@@ -359,6 +363,7 @@ _WHO_IS = re.compile(
     re.IGNORECASE,
 )
 _AND = re.compile(r"\s*(?:,|\band\b|&)\s*", re.IGNORECASE)
+_WORD = re.compile(r"[\w'’-]+")
 _PRONOUNS = {"you", "it", "he", "she", "they", "this", "that", "me", "we", "there", "here"}
 
 

@@ -746,3 +746,32 @@ def test_a_change_of_job_is_where_they_work_now(change: str, answer: str) -> Non
 def test_quitting_something_else_is_no_job() -> None:
     for said in ("I quit smoking and joined a gym", "I left Oslo and now I'm a bit lost"):
         assert all(st.subject != "work" for st in statements(said)), said
+
+
+CASUAL = [
+    "I'm Jordan",  # "hey im jordan", as it is saved
+    "my girlfriend is called emma",
+    "i have 2 dogs named max and bella",
+    "my favorite food is pizza",
+    "i'm learning spanish",
+    "my sister lives in vancouver",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("whats my name", "Your name is Jordan."),
+        ("who is emma", "You told me: my girlfriend is called emma"),
+        ("whos emma", "You told me: my girlfriend is called emma"),
+        ("what are my dogs names", "You told me: i have 2 dogs named max and bella"),
+        ("whats my favorite food", "You told me: my favorite food is pizza"),
+        ("what language am i learning", "You told me: i'm learning spanish"),
+        ("where does my sister live", "You told me: my sister lives in vancouver"),
+        ("What’s my favorite food?", "You told me: my favorite food is pizza"),
+    ],
+)
+def test_a_question_typed_in_a_hurry_is_answered(question: str, answer: str) -> None:
+    """No question mark, no apostrophe, all lower case: asked all the same."""
+    reply = offline_reply(prompt([], CASUAL, question))
+    assert reply.endswith(answer), reply
