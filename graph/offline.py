@@ -34,6 +34,7 @@ from graph.told import (
     best_memory,
     closest_memory,
     is_question,
+    liked_alike,
     liking_answers,
     likings,
     once_each,
@@ -122,7 +123,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         best = best_memory(question, earlier + memories)
         if best is not None:
             return f"{LABEL} You told me: {best}"
-        closest = closest_memory(question, memories)
+        closest = closest_memory(question, memories) or liked_alike(question, memories)
         if closest is not None:
             return guessed(closest)
         if about_the_user(question):

@@ -163,6 +163,10 @@ _ASKED = content_words(
     _ASKS.replace("|", " ") + " tell know remember again please name call you your we our"
     " this it or about"
 )
+# How they feel about a thing, not what it is: "What music do I like?" is not
+# answered by "I like to eat jollof rice" (but when nothing else is found, it
+# is the guess: `liked_alike`).
+_FEELINGS = content_words("like likes love loves enjoy enjoys prefer prefers")
 # Words that rank or date a thing without naming it: "my favourite colour"
 # is not answered by "My favourite food is ramen".
 _NOT_A_SUBJECT = content_words(
@@ -184,7 +188,7 @@ def stems(text: str) -> frozenset[str]:
 
 
 def _stems_in(text: str) -> frozenset[str]:
-    return content_words(text) - _ASKED
+    return content_words(text) - _ASKED - _FEELINGS
 
 
 _stems_of = functools.lru_cache(maxsize=4096)(_stems_in)
@@ -353,6 +357,16 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     if named:
         return next((said for _, said in memories if named & names_in(said)), None)
     return None
+
+
+def liked_alike(question: str, memories: list[tuple[str, str]]) -> str | None:
+    """For a question about how they feel about something that no memory
+    answers by its subject or by meaning ("What food do I love?", on a database
+    without vectors): a memory saying the same feeling ("I love sushi"), or None."""
+    felt = content_words(question) & _FEELINGS
+    if not felt or not about_the_user(question):
+        return None
+    return next((said for _, said in _not_summaries(memories) if felt & content_words(said)), None)
 
 
 # "Who is Sam?", "who's anna", "Who are Anna and Meera?": asks about people by

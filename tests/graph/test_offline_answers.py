@@ -775,3 +775,18 @@ def test_a_question_typed_in_a_hurry_is_answered(question: str, answer: str) -> 
     """No question mark, no apostrophe, all lower case: asked all the same."""
     reply = offline_reply(prompt([], CASUAL, question))
     assert reply.endswith(answer), reply
+
+
+def test_a_feeling_asked_about_is_no_subject() -> None:
+    """ "What music do I like?" is about music: "I like to eat jollof rice"
+    shares only the feeling. Recall by meaning ranks the answer first; with
+    nothing found by meaning (a database without vectors), a memory of the
+    same feeling is the guess, said as one."""
+    told = ["I like to eat jollof rice", "I listen to a lot of jazz", "I can't stand olives"]
+    by_meaning = prompt(told[1:2], told, "What music do I like?")
+    assert "You told me: I listen to a lot of jazz. (The closest" in offline_reply(by_meaning)
+    assert offline_reply(prompt([], told, "Do I like olives?")).endswith(
+        "You told me: I can't stand olives"
+    )
+    reply = offline_reply(prompt([], ["I love sushi", "I live in Oslo"], "What food do I love?"))
+    assert "You told me: I love sushi. (The closest thing I remember" in reply
