@@ -115,9 +115,11 @@ async def create_stateless(
 ) -> JSONResponse:
     """Start a turn on a new thread in the background (the run names its thread)."""
     session, run_id, after = await start_stateless(runs, threads, user, body)
-    if body.on_completion == "delete":
-        runs.discard_when_over(session, run_id)
-    run = await run_once_started(runs, threads, session, run_id, after)
+    try:
+        run = await run_once_started(runs, threads, session, run_id, after)
+    finally:  # after its status is read: a fast run may be over already
+        if body.on_completion == "delete":
+            runs.discard_when_over(session, run_id)
     return JSONResponse(run, headers=run_links(session.id, run_id))
 
 
@@ -139,16 +141,20 @@ async def create_batch(
             query_of(run)
         else:
             check_stateless(run)
-    started = []
-    for i, run in enumerate(body):
-        if i in named:
-            session = named[i]
-            run_id, after = await start_run(runs, threads, session, run)
-        else:
-            session, run_id, after = await start_stateless(runs, threads, user, run)
-            if run.on_completion == "delete":
-                runs.discard_when_over(session, run_id)
-        started.append(await run_once_started(runs, threads, session, run_id, after))
+    started, discarded = [], []
+    try:
+        for i, run in enumerate(body):
+            if i in named:
+                session = named[i]
+                run_id, after = await start_run(runs, threads, session, run)
+            else:
+                session, run_id, after = await start_stateless(runs, threads, user, run)
+                if run.on_completion == "delete":
+                    discarded.append((session, run_id))
+            started.append(await run_once_started(runs, threads, session, run_id, after))
+    finally:  # once their status is read, as `runs` does
+        for session, run_id in discarded:
+            runs.discard_when_over(session, run_id)
     return started
 
 
