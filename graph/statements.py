@@ -221,17 +221,23 @@ def named_by(sentences: Iterable[str]) -> frozenset[str]:
     return frozenset(name for sentence in sentences for name in names_in(sentence, first=False))
 
 
+def statements_by_turn(
+    texts: Iterable[str], named: frozenset[str] = frozenset()
+) -> list[list[Statement]]:
+    """The statements of each of a conversation's messages, in order, each
+    read with the names the ones before it gave (and `named`, from before them)."""
+    found: list[list[Statement]] = []
+    for text in texts:
+        found.append(statements(text, named))
+        named |= named_by(st.sentence for st in found[-1])
+    return found
+
+
 def statements_in_turns(
     texts: Iterable[str], named: frozenset[str] = frozenset()
 ) -> list[Statement]:
-    """The statements of a conversation's messages, in order, each read with
-    the names the ones before it gave (and `named`, from before them)."""
-    found: list[Statement] = []
-    for text in texts:
-        said = statements(text, named)
-        found += said
-        named |= named_by(st.sentence for st in said)
-    return found
+    """`statements_by_turn`, one list."""
+    return [st for said in statements_by_turn(texts, named) for st in said]
 
 
 # A sentence about someone named before: the name, then what is said of them.

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 
 from graph.facts import asked_about, names_given, second_person
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
-from graph.statements import Statement, named_by, names_in, statements, statements_in_turns
+from graph.statements import (
+    named_by,
+    names_in,
+    statements,
+    statements_by_turn,
+    statements_in_turns,
+)
 from memory.same_fact import content_words
 
 # The words a question starts with; a question about the user names them too.
@@ -137,7 +143,7 @@ ALL_ABOUT_ME = re.compile(
 )
 # A question asking what a thing of theirs is called ("What is my pet called?",
 # "What's my dog's name?"), or whether they have one ("Do I have any pets?",
-# "How many kids do we have?"): only a thing they said they have answers it.
+# "How many kids do I have?"): only a thing they said they have answers it.
 # Not "What's my diet?", which "I'm vegetarian" answers.
 _MY_THING_ASKED = re.compile(
     r"\bmy\s+(?!name\b)\w+(?:(?:'|’)s\s+name\b|\s+(?:called|named)\b)"
@@ -311,11 +317,7 @@ def said_earlier(humans: list[str]) -> list[tuple[str, str]]:
     """What the user said of themselves earlier in this thread's window, the
     latest first, as `remembered` lists memories (a visitor has no memories,
     and a logged-in user's newest are saved after the turn)."""
-    by_text: list[list[Statement]] = []
-    named: frozenset[str] = frozenset()
-    for text in humans:
-        by_text.append(statements(text, named))
-        named |= named_by(st.sentence for st in by_text[-1])
+    by_text = statements_by_turn(humans)
     return [(_THIS_THREAD, st.sentence) for said in reversed(by_text) for st in said]
 
 
