@@ -295,11 +295,7 @@ class MemoryStore:
             if vector is not None:
                 near = await nearest(self.db, user_id, model, vector, limit)
                 lists.append([row.id for row in near if row.kind in kinds])
-        score: dict[str, float] = {}
-        for ranking in lists:
-            for rank, memory_id in enumerate(ranking, start=1):
-                score[memory_id] = score.get(memory_id, 0.0) + 1.0 / (recall.RRF_K + rank)
-        best = sorted(score, key=lambda memory_id: -score[memory_id])[:limit]
+        best = recall.fused_ids(lists, limit)
         async with self.db.sessions() as s:
             rows = {m.id: m for m in await s.scalars(select(Memory).where(Memory.id.in_(best)))}
         return [rows[memory_id] for memory_id in best if memory_id in rows]

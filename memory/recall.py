@@ -196,12 +196,19 @@ def _within_budget(rows: list[Any], budget_tokens: int, relevant: set[str]) -> l
 
 def fused(lexical: Sequence[Any], nearest: Sequence[Any], rows_by_id: dict[str, Any]) -> list[Any]:
     """The two rankings fused by reciprocal rank, best first, at most MATCHES."""
+    rankings = [[row.id for row in lexical], [row.id for row in nearest]]
+    best = fused_ids(rankings, MATCHES)
+    return [rows_by_id[memory_id] for memory_id in best if memory_id in rows_by_id]
+
+
+def fused_ids(rankings: Sequence[Sequence[str]], limit: int) -> list[str]:
+    """Memory ids ranked by several lists, fused by reciprocal rank: best first,
+    at most `limit`."""
     score: dict[str, float] = {}
-    for ranking in ([row.id for row in lexical], [row.id for row in nearest]):
+    for ranking in rankings:
         for rank, memory_id in enumerate(ranking, start=1):
             score[memory_id] = score.get(memory_id, 0.0) + 1.0 / (RRF_K + rank)
-    best = sorted(score, key=lambda memory_id: -score[memory_id])[:MATCHES]
-    return [rows_by_id[memory_id] for memory_id in best if memory_id in rows_by_id]
+    return sorted(score, key=lambda memory_id: -score[memory_id])[:limit]
 
 
 async def load_relevant(
