@@ -67,6 +67,12 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat do i (?:prefer|like|love|enjoy)\b",
         r"\bwhat (?:are|were) my (?:hobbies|interests|likes)\b",
     ),
+    "previous location": (
+        r"\bwhere did (?:i|we) (?:use to |used to )?live\b",
+        r"\bwhere (?:was i|were we) living before\b",
+        r"\bwhere (?:have|had) (?:i|we) lived\b",
+        r"\bwhere did (?:i|we) (?:move|relocate|come) from\b",
+    ),
     "age": (r"\bhow old am i\b", r"\bwhat(?:'s| is) my age\b"),
     "origin": (
         r"\bwhere am i (?:originally )?from\b",

@@ -45,6 +45,7 @@ from graph.told import (
     role_said,
     said_back,
     said_earlier,
+    said_last,
     told_of,
 )
 from memory.same_fact import content_words
@@ -128,9 +129,10 @@ def offline_reply(messages: list[BaseMessage]) -> str:
             return guessed(closest)
         if about_the_user(question):
             return UNKNOWN
-    named = people_named([text_of(m) for m in humans[:-1]], memories)
+    before = [text_of(m) for m in humans[:-1]]
+    named = people_named(before, memories)
     stated = find_facts(question)
-    said = once_each([st.sentence for st in statements(question, named)])
+    said = once_each([st.sentence for st in statements(question, named, said_last(before))])
     if stated:
         noted = [f"{f.kind}: {f.value}" for f in stated]
         noted += [  # what else they said ("My dog is called Rex")

@@ -94,8 +94,14 @@ def learn_by_pattern(previous: str, turns: Sequence[Turn]) -> Lessons:
     said = [content for role, content in turns if role == "user"]
     # Who they named in the thread's turns saved before (its summary's "user
     # said" lines): a sentence about one of them now ("Leo is 7") is kept too.
-    named = named_by(line for line in previous.splitlines() if line.startswith(SAID_LINE))
-    drafts = [draft_from_statement(st) for st in statements_in_turns(said, named)]
+    # And what they said last: "She's a nurse" goes on about it.
+    lines = previous.splitlines()
+    told = [line.removeprefix(SAID_LINE) for line in lines if line.startswith(SAID_LINE)]
+    named = named_by(told)
+    drafts = [
+        draft_from_statement(st)
+        for st in statements_in_turns(said, named, told[-1] if told else "")
+    ]
     summary = fold_facts(previous, turns) if worth_keeping(said, drafts) else None
     return Lessons(drafts, {}, summary)
 

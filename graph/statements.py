@@ -40,6 +40,11 @@ _NAMED_AFTER = re.compile(
 # Anna lives in Rome. She is a doctor.", "I have two sisters, Anika and Meera.
 # Anika is a lawyer."): said with it too. Not after what the user said of
 # themselves ("I live in Oslo. She …" goes on about no one named).
+# Someone (or a pet) of theirs, whom "he", "she" or "they" may go on about.
+_SOMEONE = re.compile(
+    r"\b(?:my|our)\s+\w|\b(?:have|has|got|adopted|own)\s+(?:a|an|one|two|three|four|five|\d+)\s+\w",
+    re.IGNORECASE,
+)
 _GOES_ON = re.compile(r"^(?:he|she|they)(?:'s|’s|'re|’re|\s)\s*\w", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 # Capitalised words that name someone: not a place ("… lives in Rome").
@@ -63,12 +68,16 @@ def names_in(text: str, *, first: bool = True) -> set[str]:
 _THEIR_OWN = frozenset({"name", "preferred name", "location", "work", "age", "origin"})
 
 
-def _goes_on_about(sentence: str, before: Statement) -> bool:
-    """Whether `sentence` goes on about someone `before` named."""
-    if before.subject in _THEIR_OWN:
+def _goes_on_about(sentence: str, before: Statement, earlier: bool = False) -> bool:
+    """Whether `sentence` goes on about someone `before` named (said in an
+    `earlier` message: only by "he", "she" or "they"; by their name, it is a
+    statement of its own, `_about_someone_named`)."""
+    if before.subject in _THEIR_OWN or before.kind == "preference":
         return False
-    if _GOES_ON.match(sentence):
-        return True
+    if _GOES_ON.match(sentence):  # "She …" after "My wife …", "I have a dog", "… Lena"
+        return bool(_SOMEONE.search(before.sentence) or names_in(before.sentence, first=False))
+    if earlier:
+        return False
     first = _CAPITALISED.match(sentence)
     return first is not None and first[0].lower() in names_in(before.sentence, first=False)
 
@@ -176,10 +185,11 @@ def _in_passing(sentence: str) -> bool:
     return one is not None and one["word"].lower() in _PASSING
 
 
-# A word between "I" and what they say of themselves: not part of what is said.
+# A word between "I" (or "we") and what they say of themselves: not part of
+# what is said ("We just moved to Toronto" says where they live).
 _ADVERB = re.compile(
-    r"^(i|i'm|i’m|i am)\s+(?:now|currently|still|also|recently|just|actually|really|finally"
-    r"|mostly|usually|no longer)\s+",
+    r"^(i|i'm|i’m|i am|we|we're|we’re|we are)\s+(?:now|currently|still|also|recently|just"
+    r"|actually|really|finally|mostly|usually|no longer)\s+",
     re.IGNORECASE,
 )
 _FILLER_WORDS = re.compile(r"\b(?:a|an|the|really|very|also|just|actually)\b", re.IGNORECASE)
@@ -200,19 +210,22 @@ def _subject_words(text: str, limit: int = 6) -> str:
     return " ".join(re.findall(r"\w+", cleaned)[:limit])
 
 
-def statements(text: str, named: frozenset[str] = frozenset()) -> list[Statement]:
+def statements(text: str, named: frozenset[str] = frozenset(), after: str = "") -> list[Statement]:
     """Every sentence of `text` in which the user says something about
     themselves ("I …", "My …", "I'm …", "Call me …"), questions excepted; with
     `named`, the people (and things) they named before in the conversation
     (`named_by`), also a sentence about one of them ("Leo is 7", after "We
-    have two kids, Leo and Mia").
+    have two kids, Leo and Mia"). With `after`, the last statement they made
+    before `text`, a message going on about whom it spoke of ("She's a nurse",
+    after "My girlfriend is Sarah") is kept with it, as a sentence after it in
+    one message is: "My girlfriend is Sarah; she's a nurse", of its subject.
 
     The offline model reads the window's every question for them at every
     turn (0.4 ms a turn for a window of ten, measured): a text of a usual
     length is read once (the last 2,048 such texts are held)."""
     if len(text) > 1000:
-        return list(_statements_in(text, named))
-    return list(_statements_of(text, named))
+        return list(_statements_in(text, named, after))
+    return list(_statements_of(text, named, after))
 
 
 def named_by(sentences: Iterable[str]) -> frozenset[str]:
@@ -222,22 +235,24 @@ def named_by(sentences: Iterable[str]) -> frozenset[str]:
 
 
 def statements_by_turn(
-    texts: Iterable[str], named: frozenset[str] = frozenset()
+    texts: Iterable[str], named: frozenset[str] = frozenset(), after: str = ""
 ) -> list[list[Statement]]:
     """The statements of each of a conversation's messages, in order, each
-    read with the names the ones before it gave (and `named`, from before them)."""
+    read with the names the ones before it gave and the last statement made
+    before it (and `named` and `after`, from before them)."""
     found: list[list[Statement]] = []
     for text in texts:
-        found.append(statements(text, named))
+        found.append(statements(text, named, after))
         named |= named_by(st.sentence for st in found[-1])
+        after = found[-1][-1].sentence if found[-1] else after
     return found
 
 
 def statements_in_turns(
-    texts: Iterable[str], named: frozenset[str] = frozenset()
+    texts: Iterable[str], named: frozenset[str] = frozenset(), after: str = ""
 ) -> list[Statement]:
     """`statements_by_turn`, one list."""
-    return [st for said in statements_by_turn(texts, named) for st in said]
+    return [st for said in statements_by_turn(texts, named, after) for st in said]
 
 
 # A sentence about someone named before: the name, then what is said of them.
@@ -254,8 +269,12 @@ def _about_someone_named(sentence: str, named: frozenset[str]) -> Statement | No
     return Statement("fact", _subject_words(sentence, 8), sentence)
 
 
-def _statements_in(text: str, named: frozenset[str] = frozenset()) -> tuple[Statement, ...]:
-    found: list[Statement] = []
+def _statements_in(
+    text: str, named: frozenset[str] = frozenset(), after: str = ""
+) -> tuple[Statement, ...]:
+    # What was said before this message stands first, as a sentence before it would.
+    prior = statements(after)[-1:] if after else []
+    found: list[Statement] = list(prior)
     greeted, before = False, 0  # before: how many were found before the last sentence
     for raw in _SENTENCE_END.split(squeezed(text)):
         request = recognise(raw)
@@ -268,7 +287,7 @@ def _statements_in(text: str, named: frozenset[str] = frozenset()) -> tuple[Stat
             naming = raw.strip(" .!")
             found[-1] = replace(last, sentence=f"{last.sentence}; {naming[:1].lower()}{naming[1:]}")
             continue
-        if len(found) > before and _goes_on_about(raw.strip(), found[-1]):
+        if len(found) > before and _goes_on_about(raw.strip(), found[-1], found[-1] in prior):
             last, more = found[-1], raw.strip(" .!")  # "My wife is Lena; she teaches maths"
             more = (
                 more
@@ -292,6 +311,8 @@ def _statements_in(text: str, named: frozenset[str] = frozenset()) -> tuple[Stat
             if other := _about_someone_named(plain.strip(" .!"), known):
                 found.append(other)
         greeted = plain == "" and greeted  # "Hi! im kim": the greeting a sentence of its own
+    if prior and found[0] == prior[0]:
+        del found[0]  # this message did not go on about it
     return tuple(found)
 
 
@@ -390,9 +411,12 @@ def _with_i(sentence: str) -> str:
 
 
 def _statement(sentence: str) -> Statement:
-    if any(match.start() == 0 for match, _ in intros(sentence)):
+    # "My wife is Lena; she teaches maths" (a sentence and one going on about
+    # it, kept together) is of the first one's subject.
+    head = sentence.split("; ", 1)[0]
+    if any(match.start() == 0 for match, _ in intros(head)):
         return Statement("fact", "name", sentence)
-    plain = _ADVERB.sub(r"\1 ", sentence)  # "I now work for …" says where they work
+    plain = _ADVERB.sub(r"\1 ", head)  # "I now work for …" says where they work
     for subject, kind, pattern in _SUBJECTS:
         if pattern.match(plain):
             return Statement(kind, subject, sentence)

@@ -51,7 +51,8 @@ def fold_facts(previous: str, turns: Sequence[Turn]) -> str:
             continue  # a request to forget is not kept either
         # "Remember that my mum's birthday is …" states it (graph/statements.py reads
         # it so); "Leo is 7" too, once they named Leo.
-        stated = [said.sentence for said in statements(content, named_by(facts))]
+        last = facts[-1].removeprefix(SAID_LINE) if facts else ""  # "She's …" goes on about it
+        stated = [said.sentence for said in statements(content, named_by(facts), last)]
         if not stated and request is not None and request.kind == "remember":
             stated = [request.topic]  # "Please remember: the boiler is due in May"
         facts.extend(f"{SAID_LINE}{sentence}" for sentence in stated)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from graph.facts import asked_about, names_given, second_person
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
 from graph.statements import (
+    Statement,
     named_by,
     names_in,
     statements,
@@ -26,10 +27,15 @@ _ASKS = (
     "|have|has|tell me|remind me"
 )
 _QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
-# "our" is their household's ("What is our cat called?"); "we" and "us" are
-# as often the user and the assistant ("Can we talk about something else?").
-# "Any allergies I have?" asks too.
-_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS}|any)\b.*\b(?:my|i|me|mine|i'm|our)\b", re.IGNORECASE)
+# "our" is their household's ("What is our cat called?"), and so is "we" with
+# what a household has or does ("How many dogs do we have?"); otherwise "we"
+# and "us" are as often the user and the assistant ("Can we talk about
+# something else?"). "Any allergies I have?" asks too.
+_THEIRS = r"\b(?:my|i|mine|i'm|our)\b|\bwe\s+(?:have|own|keep|live|lived|got|adopted|bought)\b"
+_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS}|any)\b.*(?:{_THEIRS}|\bme\b)", re.IGNORECASE)
+# A request to the assistant ("Can you suggest a recipe for me?") is about
+# the user only when it asks about something of theirs ("Can you tell me my name?").
+_REQUEST = re.compile(rf"^(?:can|could|would|will)\s+you\b(?!.*(?:{_THEIRS}))", re.IGNORECASE)
 
 
 LISTED = 12  # what "What do you know about me?" lists at most
@@ -87,7 +93,8 @@ def asks_what_it_knows(question: str) -> bool:
 def about_the_user(question: str) -> bool:
     """A question about the user themselves ("Who is my physician?", or typed
     without its question mark: "where does my sister live")."""
-    return bool(_ABOUT_THE_USER.match(question.strip()))
+    question = question.strip()
+    return bool(_ABOUT_THE_USER.match(question)) and not _REQUEST.match(question)
 
 
 def remembered(system: str) -> list[tuple[str, str]]:
@@ -120,6 +127,16 @@ _SUBJECTS_OF = {
     "preference": ("likes ", "loves ", "prefers ", "enjoys "),
     "age": ("age",),
     "origin": ("origin",),
+}
+# Of a kind of fact no statement is kept under, what its statements say:
+# where they lived before ("I used to live in London", "We moved to Toronto
+# from Mumbai"; not "I've lived here for years").
+_SAID_AS = {
+    "previous location": re.compile(
+        r"\bused to live\b|\b(?:i|we) lived\b|\b(?:was|were) living\b"
+        r"|\b(?:moved|relocated)\b.*\bfrom\s+\S",
+        re.IGNORECASE,
+    ),
 }
 # The kinds of fact that say who and where the user is, in the order
 # "What do you know about me?" lists them.
@@ -204,13 +221,17 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
     """What the user said of a kind of fact (name, home, work, age, likes), as
     they said it: the latest in this thread's window, else the first memory of
     that subject (a later statement of a subject supersedes the earlier)."""
-    wanted = _SUBJECTS_OF[kind]
+    def of_kind(st: Statement) -> bool:
+        if kind in _SAID_AS:
+            return bool(_SAID_AS[kind].search(st.sentence))
+        return st.subject.startswith(_SUBJECTS_OF[kind])
+
     for text in reversed(humans):
-        stated = [st.sentence for st in statements(text) if st.subject.startswith(wanted)]
+        stated = [st.sentence for st in statements(text) if of_kind(st)]
         if stated:
             return stated[-1]
     for _, said in memories:
-        if any(st.subject.startswith(wanted) for st in statements(said)):
+        if any(of_kind(st) for st in statements(said)):
             return said
     return None
 
@@ -327,6 +348,14 @@ def people_named(humans: list[str], memories: list[tuple[str, str]]) -> frozense
     may be about (graph/statements.py: statements)."""
     in_thread = statements_in_turns(humans)
     return named_by([st.sentence for st in in_thread] + [s for _, s in _not_summaries(memories)])
+
+
+def said_last(humans: list[str]) -> str:
+    """The last thing the user said of themselves (or of theirs) in this
+    thread's window, or "": what a message going on about it ("She's a
+    nurse", after "My girlfriend is Sarah") is kept with."""
+    in_thread = statements_in_turns(humans)
+    return in_thread[-1].sentence if in_thread else ""
 
 
 def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:

@@ -790,3 +790,79 @@ def test_a_feeling_asked_about_is_no_subject() -> None:
     )
     reply = offline_reply(prompt([], ["I love sushi", "I live in Oslo"], "What food do I love?"))
     assert "You told me: I love sushi. (The closest thing I remember" in reply
+
+
+def test_a_message_going_on_about_someone_is_kept_with_them() -> None:
+    """ "She's a nurse", a message after "I live in Leeds with my girlfriend
+    Sarah": kept with what it goes on about, so a new thread knows who is a
+    nurse; it supersedes the statement it extends (one memory per subject).
+    After something said of the user themselves, "she" names no one."""
+    turns = [
+        ("user", "i live in leeds with my girlfriend sarah"),
+        ("assistant", "Thanks."),
+        ("user", "she's a nurse"),
+        ("user", "She loves cats."),
+    ]
+    drafts = learn_by_pattern("", turns).drafts
+    extended = "My girlfriend sarah; she's a nurse; she loves cats"
+    assert [(d.key, d.content) for d in drafts][-1] == (
+        "my girlfriend sarah",
+        f"User said: {extended}",
+    )
+    assert {d.key for d in drafts} == {"location", "my girlfriend sarah"}
+    # Saved in two saves: the thread's summary says what was said last.
+    summary = learn_by_pattern("", turns[:2]).summary or ""
+    later = learn_by_pattern(summary, turns[2:3]).drafts
+    assert [d.content for d in later] == ["User said: My girlfriend sarah; she's a nurse"]
+    # In the thread: acknowledged with whom it is about.
+    window = [HumanMessage(text) for role, text in turns[:3] if role == "user"]
+    assert offline_reply(window).endswith(
+        "Thanks, I'll remember that: My girlfriend sarah; she's a nurse."
+    )
+    # In a new thread.
+    memory = prompt([], ["i live in leeds", extended], "What does my girlfriend do?")
+    assert offline_reply(memory).endswith(f"You told me: {extended}")
+    for before in ("I live in Oslo", "I love pizza", "I'm allergic to peanuts"):
+        said = learn_by_pattern("", [("user", before), ("user", "She is a doctor")]).drafts
+        assert [d.content for d in said] == [f"User said: {before}"], before
+
+
+def test_a_move_of_the_household_is_where_they_live_and_lived() -> None:
+    """ "We just moved to Toronto from Mumbai": where they live now, and where
+    they lived before; "I used to live in London" says the second alone."""
+    [said] = statements("We just moved to Toronto from Mumbai.")
+    assert said.subject == "location"
+    told = ["We just moved to Toronto from Mumbai", "I speak Hindi and English"]
+    for question, answer in [
+        ("Where do we live?", "You just moved to Toronto from Mumbai."),
+        ("Where did I live before?", "You just moved to Toronto from Mumbai."),
+        ("where did we move from", "You just moved to Toronto from Mumbai."),
+    ]:
+        reply = offline_reply(prompt(told[1:], told, question))
+        assert reply.endswith(answer), (question, reply)
+    used_to = ["I used to live in London", "I live in Leeds", "I've lived in Leeds for years"]
+    reply = offline_reply(prompt([], used_to[1:] + used_to[:1], "Where did I use to live?"))
+    assert reply.endswith("You used to live in London."), reply
+    assert "don't know" in offline_reply(prompt([], used_to[1:], "Where did I live before?"))
+
+
+def test_what_the_household_has_is_asked_with_we() -> None:
+    """ "How many dogs do we have?" asks about them; "Can we talk about
+    something else?" does not."""
+    told = ["we have two dogs, rex and bella", "I live in Leeds"]
+    reply = offline_reply(prompt(told[:1], told, "How many dogs do we have?"))
+    assert reply.endswith("You told me: we have two dogs, rex and bella"), reply
+    reply = offline_reply(prompt(told[:1], told, "Can we talk about something else?"))
+    assert "You told me" not in reply, reply
+
+
+def test_a_request_for_something_is_not_a_question_about_them() -> None:
+    """ "Can you suggest a dinner recipe for me?" asks for something: recall
+    ranks a memory first whatever is asked ("I don't eat meat"), and it is no
+    answer. "Can you tell me my name?" is a question about them."""
+    told = ["I don't eat meat", "I'm Priya"]
+    reply = offline_reply(prompt(told[:1], told, "Can you suggest a dinner recipe for me?"))
+    assert "You told me" not in reply and "built-in offline model" in reply, reply
+    assert offline_reply(prompt([], told, "Can you tell me my name?")).endswith(
+        "Your name is Priya."
+    )
