@@ -15,7 +15,15 @@ from dataclasses import dataclass
 _VALUE = r"(?P<value>[^.,;!?\n]+?)(?=\s+and\s+|\s+but\s+|\s+-\s+|[.,;!?\n]|$)"
 
 STATEMENTS: dict[str, tuple[str, ...]] = {
-    "name": (r"\bmy name is ", r"\bmy name's ", r"\bcall me ", r"\bi am called ", r"\bname: "),
+    "name": (
+        r"\bmy name is ",
+        r"\bmy name's ",
+        r"\bcall me ",
+        r"\bi am called ",
+        r"\bname: ",
+        r"\bi go by ",
+        r"\b(?:everyone|everybody|people|friends) calls? me ",
+    ),
     "location": (
         r"\bi live in ",
         r"\bwe live in ",
@@ -41,6 +49,8 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwho am i\b",
         r"\bdo you know my name\b",
         r"\bwhat (?:should|do) you call me\b",
+        r"\bwhat do (?:people|others|everyone|everybody|(?:my )?friends|they) call me\b",
+        r"\bwhat do i go by\b",
         r"\bwhat am i called\b",
         r"\b(?:tell|remind) me (?:of |about )?my name\b",
     ),

@@ -114,7 +114,7 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         if liked:
             reply = " ".join(list(dict.fromkeys(said_back(kind, said) for said in liked))[:5])
         if kind == "name" and (called := preferred_name(told, asked, memories)):
-            reply = f"{reply} You asked me to call you {called}."
+            reply = f"{reply} {called}"
         return f"{LABEL} {reply}"
     if ALL_ABOUT_ME.search(question):
         earlier = said_earlier([text_of(m) for m in humans[:-1]])  # not saved yet, or a visitor

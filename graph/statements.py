@@ -26,7 +26,8 @@ _SENTENCE_END = re.compile(
 )
 _CLAUSE = re.compile(
     r",?\s+(?:and|but)\s+(?:(?:now|then|also|still|currently|today|recently),?\s+)?"
-    r"(?=(?:i|i'm|i’m|im|my|we)\b)|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
+    r"(?=(?:i|i'm|i’m|im|my|we)\b|(?:everyone|everybody|people|friends)\s+calls?\s+me\b)"
+    r"|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
     re.IGNORECASE,
 )
 # A sentence naming what the one before it spoke of ("I have a dog. His name
@@ -87,7 +88,8 @@ def _goes_on_about(sentence: str, before: Statement, earlier: bool = False) -> b
 # "Our conversation yesterday …" (theirs with the assistant), as "My question
 # is …" says nothing of the user.
 _FIRST_PERSON = re.compile(
-    r"^(?:i|i'm|i’m|i've|call me|my(?!\s+(?:question|point|bad|mistake|apologies|pleasure|guess)\b)"
+    r"^(?:i|i'm|i’m|i've|call me|(?:everyone|everybody|people|friends)\s+calls?\s+me"
+    r"|my(?!\s+(?:question|point|bad|mistake|apologies|pleasure|guess)\b)"
     r"|our(?!\s+(?:conversation|chat|discussion|session|thread|talk|last|previous|earlier)\b)"
     r"|we(?:'ve|’ve)?\s+(?:just\s+|recently\s+|now\s+|also\s+)?(?:have|own|live|moved|adopted"
     r"|got|bought|are\s+expecting|got\s+married|'re\s+expecting))\b",
@@ -130,7 +132,12 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
     (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
     for kind_name, memory_kind, pattern in (
         ("name", "fact", r"^(?:my name is|my name's|i am called|i'm called)\b"),
-        ("preferred name", "fact", r"^(?:call me|please call me)\b"),
+        (
+            "preferred name",
+            "fact",
+            r"^(?:call me|please call me|i go by"
+            r"|(?:everyone|everybody|people|(?:my )?friends) calls? me)\b",
+        ),
         (
             "location",
             "fact",

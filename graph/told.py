@@ -221,6 +221,7 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
     """What the user said of a kind of fact (name, home, work, age, likes), as
     they said it: the latest in this thread's window, else the first memory of
     that subject (a later statement of a subject supersedes the earlier)."""
+
     def of_kind(st: Statement) -> bool:
         if kind in _SAID_AS:
             return bool(_SAID_AS[kind].search(st.sentence))
@@ -315,14 +316,23 @@ def liking_answers(question: str, said: str) -> bool:
 
 
 def preferred_name(told: str, humans: list[str], memories: list[tuple[str, str]]) -> str:
-    """The name the user asked to be called ("Call me Annie"), the latest in this
-    thread's window, else from a memory, when `told`, the statement of their
-    name answering, gives another; else ""."""
+    """The name the user asked to be called ("Call me Annie") or goes by
+    ("Everyone calls me Alex"), the latest in this thread's window, else from a
+    memory, when `told`, the statement of their name answering, gives another,
+    said back ("You asked me to call you Annie.", "Everyone calls you Alex.");
+    else ""."""
     for text in [*reversed(humans), *(said for _, said in memories)]:
         for st in statements(text):
             if st.subject == "preferred name" and (called := names_given(st.sentence)):
-                return called[-1] if called[-1] not in names_given(told) else ""
+                if called[-1] in names_given(told):
+                    return ""
+                if _ASKED_TO_CALL.match(st.sentence):
+                    return f"You asked me to call you {called[-1]}."
+                return f"{second_person(st.sentence)}."
     return ""
+
+
+_ASKED_TO_CALL = re.compile(r"^(?:please\s+)?call me\b", re.IGNORECASE)
 
 
 def said_back(kind: str, told: str) -> str:

@@ -866,3 +866,18 @@ def test_a_request_for_something_is_not_a_question_about_them() -> None:
     assert offline_reply(prompt([], told, "Can you tell me my name?")).endswith(
         "Your name is Priya."
     )
+
+
+def test_the_name_they_go_by_is_said_with_their_name() -> None:
+    """ "My name is Alexander but everyone calls me Alex": two things, both
+    said back, and "What do people call me?" asks for them."""
+    said = statements("My name is Alexander but everyone calls me Alex")
+    assert [st.subject for st in said] == ["name", "preferred name"]
+    told = ["My name is Alexander", "everyone calls me Alex", "I have a son named Eli"]
+    for question in ("What do people call me?", "What's my name?", "what do i go by"):
+        reply = offline_reply(prompt(told[2:], told, question))
+        assert reply.endswith("Your name is Alexander. Everyone calls you Alex."), reply
+    reply = offline_reply(prompt([], ["I'm Sasha", "my friends call me Sash"], "Who am I?"))
+    assert reply.endswith("Your name is Sasha. Your friends call you Sash."), reply
+    # Not a name: what someone else does to them.
+    assert [st.subject for st in statements("My boss calls me every day")] != ["preferred name"]
