@@ -65,8 +65,19 @@ _ASKED_AS_A_QUESTION = re.compile(
     r"(?:forget|delete|remove|erase|stop\s+remembering|(?:remember|note)\s+that)\b",
     re.IGNORECASE,
 )
+# When, not what: "What did we talk about last time?" asks for the latest
+# conversation (the model has its summary), not for a search for "last time".
+_WHEN_ONLY = re.compile(
+    r"^(?:about\s*)?(?:(?:the\s+)?last\s+(?:time|week|night|month|conversation|chat|session)|before|earlier"
+    r"|yesterday|recently|lately|previously|the\s+other\s+day"
+    r"|in\s+(?:our|the|my)\s+(?:last|previous|earlier)\s+(?:conversation|chat|session|thread)s?)?$",
+    re.IGNORECASE,
+)
 _TRAILING = " \t\n.!?\"'“”"
-_FILLER = re.compile(r"^(?:the|a|an|my|our|that)\s+", re.IGNORECASE)
+_FILLER = re.compile(
+    r"^(?:(?:about|regarding|on)\s+)?(?:the|a|an|my|our|that)\s+|^(?:about|regarding)\s+",
+    re.IGNORECASE,
+)
 
 IntentKind = Literal["search", "remember", "forget"]
 
@@ -110,7 +121,7 @@ def recognise(question: str) -> Intent | None:
     text = question.strip()
     for pattern in _SEARCH:
         match = pattern.search(text)
-        if match and (topic := _clean(match.group("topic"))):
+        if match and (topic := _clean(match.group("topic"))) and not _WHEN_ONLY.match(topic):
             return Intent("search", _FILLER.sub("", topic) or topic)
     if text.endswith("?") and not _ASKED_AS_A_QUESTION.match(text):
         return None

@@ -29,11 +29,13 @@ from graph.statements import statements
 from graph.told import (
     ALL_ABOUT_ME,
     GUESSED_KINDS,
+    LAST_TALK,
     about_the_user,
     all_about_them,
     best_memory,
     closest_memory,
     is_question,
+    last_conversation,
     liked_alike,
     liking_answers,
     likings,
@@ -86,6 +88,8 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     if intent is not None and intent.kind == "remember":  # no tool ran: a visitor's
         kept = "; ".join(st.sentence for st in statements(question))  # thread, or memory off
         return f"{LABEL} Thanks, I'll remember that in this conversation: {kept or intent.topic}."
+    if LAST_TALK.search(question):
+        return f"{LABEL} {last_conversation(memories)}"
     kind = asked_about(question)
     if kind is not None:
         asked = [text_of(m) for m in humans]

@@ -74,6 +74,8 @@ def memories_section(memories: list[dict[str, Any]], *, with_refs: bool) -> str:
         parts += [RELEVANT, *map(line, relevant)]
     for title, kinds in MEMORY_GROUPS:
         group = [m for m in memories if m["kind"] in kinds and m not in relevant]
+        if "summary" in kinds:  # the latest first: "last time" is the first
+            group.sort(key=lambda m: str(m.get("updated_at", "")), reverse=True)
         if group:
             parts += [title, *map(line, group)]
     return "\n".join(parts)

@@ -102,8 +102,10 @@ def learn_by_pattern(previous: str, turns: Sequence[Turn]) -> Lessons:
         draft_from_statement(st)
         for st in statements_in_turns(said, named, told[-1] if told else "")
     ]
-    summary = fold_facts(previous, turns) if worth_keeping(said, drafts) else None
-    return Lessons(drafts, {}, summary)
+    # A session summed up before goes on being: what it goes on to ask is kept too.
+    folded = fold_facts(previous, turns)
+    worth = worth_keeping(said, drafts) or (previous != "" and folded != previous)
+    return Lessons(drafts, {}, folded if worth else None)
 
 
 async def learn_with_model(

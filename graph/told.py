@@ -451,3 +451,34 @@ def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None
 
 def _not_summaries(memories: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(group, said) for group, said in memories if group != _PAST]
+
+
+# "What did we talk about last time?", "What was our last conversation about?",
+# "Remind me what we discussed": the latest past conversation.
+LAST_TALK = re.compile(
+    r"^(?:and\s+|so\s+)?(?:(?:can\s+you\s+)?remind\s+me\s+)?what\s+(?:did|have|were)?\s*we\s+"
+    r"(?:talk(?:ed|ing)?|discuss(?:ed|ing)?|chat(?:ted|ting)?)(?:\s+about)?"
+    r"(?:\s+(?:(?:the\s+)?last\s+(?:time|week|night)|before|earlier|yesterday|previously"
+    r"|recently|the\s+other\s+day|in\s+our\s+(?:last|previous)\s+(?:conversation|chat)))?"
+    r"\s*[?.!]*$"
+    r"|^what\s+was\s+our\s+(?:last|previous)\s+(?:conversation|chat|session|talk)\s+about\b",
+    re.IGNORECASE,
+)
+_SUMMARY_LINE = re.compile(r"(?:^|\s)- user (said|asked): ")
+
+
+def last_conversation(memories: list[tuple[str, str]]) -> str:
+    """The latest past conversation the memories hold (the prompt lists them
+    latest first), said to the user: what they told and what they asked in it."""
+    summary = next((said for group, said in memories if group == _PAST), None)
+    if summary is None:
+        return "I don't remember an earlier conversation with you yet."
+    parts = _SUMMARY_LINE.split(summary)
+    if len(parts) < 3:  # a model's summary, in its own words
+        return f"Last time: {summary}"
+    lines = list(zip(parts[1::2], parts[2::2], strict=True))
+    told = [text.strip() for kind, text in lines if kind == "said"]
+    asked = [text.strip() for kind, text in lines if kind == "asked"]
+    said = [f"you told me: {'; '.join(told)}."] if told else []
+    said += [f"You asked: {'; '.join(f'“{q}”' for q in asked)}"] if asked else []
+    return "Last time, " + " ".join(said)

@@ -53,6 +53,10 @@ def test_memory_requests_however_they_are_put(said: str, intent: Intent) -> None
         "I forgot my umbrella.",
         "Don't forget to call me tomorrow",  # a reminder, not a fact to keep
         "Forget about the weather, what's for dinner?",  # a question, not put as a request
+        "What did we talk about last time?",  # when, not what: the latest conversation
+        "What did we talk about?",
+        "what did we discuss yesterday",
+        "What did we talk about in our last conversation?",
     ],
 )
 def test_questions_and_other_requests_are_not_memory_requests(said: str) -> None:
@@ -76,3 +80,10 @@ def test_a_request_to_forget_everything_is_told_apart(said: str, everything: boo
     intent = recognise(said)
     assert intent is not None and intent.kind == "forget"
     assert forgets_everything(intent) is everything
+
+
+def test_what_a_search_is_about_is_what_follows_the_asking() -> None:
+    assert recognise("What did we talk about regarding Portugal?") == Intent("search", "Portugal")
+    assert recognise("What did we say about the budget last time?") == Intent(
+        "search", "budget last time"
+    )

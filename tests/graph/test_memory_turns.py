@@ -155,3 +155,25 @@ async def test_a_thread_begun_by_a_request_to_forget_is_not_titled_by_it(
     assert not [said for said in learned if "shellfish" in said], learned
     # the first thread's summary said nothing else: it is gone, not left empty
     assert {m.source_session_id for m in await store.list(user, kind="summary")} == {thread}
+
+
+async def test_what_we_talked_about_last_time_is_the_latest_past_conversation(
+    harness: Harness,
+) -> None:
+    """ "What did we talk about last time?" is answered from the latest past
+    thread's summary (not by a search of past conversations for "last time",
+    which finds nothing); an older thread is not the last time."""
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "recap@example.com")
+    older = (await harness.sessions.create(Owner(user_id=user))).id
+    await ask_as(harness, store, older, user, "I'm learning to bake sourdough bread")
+    latest = (await harness.sessions.create(Owner(user_id=user))).id
+    await ask_as(harness, store, latest, user, "I'm planning a trip to Portugal in June")
+    await ask_as(harness, store, latest, user, "Can you help me pick between Lisbon and Porto?")
+    now = (await harness.sessions.create(Owner(user_id=user))).id
+    events = await ask_as(harness, store, now, user, "What did we talk about last time?")
+    assert not [e for e in events if e["type"] == "progress" and "search" in str(e)]
+    assert answer_of(events).endswith(
+        "Last time, you told me: I'm planning a trip to Portugal in June. "
+        "You asked: “Can you help me pick between Lisbon and Porto?”"
+    ), answer_of(events)

@@ -36,3 +36,25 @@ def test_the_prompt_names_the_user_from_a_fact_or_the_window() -> None:
             "messages": [AIMessage("my name is Threadline")],
         }
     )
+
+
+def test_past_conversations_are_listed_latest_first() -> None:
+    """Whatever order recall found them in (a matched one first): the first
+    is "last time"."""
+    memories = [
+        {"id": "1", "kind": "summary", "content": "- user said: older", "updated_at": "2026-01-01"},
+        {
+            "id": "2",
+            "kind": "summary",
+            "content": "- user said: latest",
+            "updated_at": "2026-03-01",
+        },
+        {
+            "id": "3",
+            "kind": "summary",
+            "content": "- user said: middle",
+            "updated_at": "2026-02-01",
+        },
+    ]
+    system = system_text({"messages": [HumanMessage("hi")], "loaded_memories": memories})
+    assert system.index("latest") < system.index("middle") < system.index("older")
