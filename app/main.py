@@ -23,6 +23,7 @@ from app.routes import (
     agent_runs,
     agent_stateless,
     agent_store,
+    agent_unsupported,
     auth,
     health,
     memories,
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(agent_runs.router)
     app.include_router(agent_stateless.router)
     app.include_router(agent_store.router)
+    app.include_router(agent_unsupported.router)
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
     return app

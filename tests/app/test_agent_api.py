@@ -290,6 +290,43 @@ async def test_bad_runs_are_clear_4xx(server: ServerProcess) -> None:
         assert "error" in reply.json()
 
 
+async def test_calls_not_supported_say_so(server: ServerProcess) -> None:
+    """The SDK's calls Threadline does not make answer what is not supported,
+    and why, not a bare 404 or 405; the thread is untouched."""
+    async with client_for(server, register(server)) as client:
+        thread = await client.threads.create()
+        thread_id = thread["thread_id"]
+        await client.runs.wait(thread_id, "threadline", input={"messages": "I live in Oslo"})
+        [run] = await client.runs.list(thread_id)
+        calls = [
+            (client.assistants.create("threadline"), 404, "assistants.create"),
+            (client.assistants.update("threadline", name="x"), 405, "assistants.update"),
+            (client.assistants.delete("threadline"), 405, "assistants.delete"),
+            (client.threads.update_state(thread_id, {"messages": []}), 405, "update_state"),
+            (client.runs.delete(thread_id, run["run_id"]), 405, "runs.delete"),
+            (client.crons.create("threadline", schedule="* * * * *"), 404, "crons"),
+            (
+                client.crons.create_for_thread(thread_id, "threadline", schedule="* * * * *"),
+                404,
+                "crons",
+            ),
+            (client.crons.search(), 404, "crons"),
+            (client.crons.count(), 404, "crons"),
+            (client.crons.delete(str(uuid.uuid4())), 404, "crons"),
+        ]
+        for call, status, named in calls:
+            with pytest.raises(httpx.HTTPStatusError) as refused:
+                await call
+            reply = refused.value.response
+            assert reply.status_code == status, (named, reply.text)
+            error = reply.json()["error"]
+            assert error["code"] == "not_supported" and named in error["message"], error
+            assert status == 404 or reply.headers["allow"] == "GET"
+        state = await client.threads.get_state(thread_id)
+        assert [m["content"] for m in state["values"]["messages"]][0] == "I live in Oslo"
+        assert len(await client.runs.list(thread_id)) == 1
+
+
 async def test_a_question_the_journal_refuses_is_no_run(server: ServerProcess) -> None:
     """A NUL, a lone surrogate, an over-long or empty question: 422 from every way
     of asking a run, before its row is written (the thread has no run after)."""
