@@ -103,7 +103,8 @@ _MY_THING = re.compile(
 # words, where they are from; after it, "…, 28, from Seoul, living in Berlin".
 _INTRO_FIRST = re.compile(
     r"^(?i:i am|i'm|i’m)\s+(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?|\d{1,3}(?i:\s+years?\s+old)?"
-    r"|(?i:an?)\s+\w+(?:\s+\w+){0,2}|(?i:(?:originally\s+)?from)\s+[A-Z][\w'’ -]*)$"
+    r"|(?i:an?)\s+\w+(?:\s+\w+){0,2}|(?i:(?:originally\s+)?from)\s+[A-Z][\w'’ -]*)"
+    r"(?:\s+(?i:from)\s+[A-Z][\w'’ -]*)?$"  # "I'm a nurse from Leeds, 34"
 )
 _INTRO_PART = re.compile(
     r"(?:,\s*(?:and\s+|but\s+)?|\s+(?:and|but)\s+)(?:now\s+)?"

@@ -47,6 +47,14 @@ from graph.summary import fold_facts
                 ("location", "I'm living in Berlin now"),
             ],
         ),
+        (  # a role and where they are from, then where they live now
+            "I'm a software engineer from Osaka, now living in Berlin.",
+            [
+                ("i m software engineer", "I'm a software engineer"),
+                ("origin", "I'm from Osaka"),
+                ("location", "I'm living in Berlin"),
+            ],
+        ),
         (
             "I'm Ana, an engineer at Arup",
             [("name", "I'm Ana"), ("work", "I'm an engineer at Arup")],
