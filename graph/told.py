@@ -176,6 +176,12 @@ _THEIR_THING = re.compile(
     r"|bought)\s+(?:a|an|one|two|three|four|five|some|\d+)\s|(?:i|we)(?:'|’)ve\s+got\s)",
     re.IGNORECASE,
 )
+# What they rank is a liking, not a thing of theirs: "My favourite food is
+# ramen" says nothing of a pet they may have.
+_RANKED = re.compile(
+    r"^(?:my|our)\s+(?:(?:all[- ]time|least)\s+)?(?:favourite|favorite|best|worst|usual)\b",
+    re.IGNORECASE,
+)
 # Who a user who says "I'm married to …" (or engaged) is asking about.
 _SPOUSE = content_words("wife husband spouse fiance fiancee fiancé fiancée")
 _MARRIED = content_words("married engaged")
@@ -444,7 +450,7 @@ def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None
         kinds = [st.subject for st in statements(said)]
         if kinds and kinds[0] in _KIND_SUBJECTS:
             continue
-        if not my_thing or _THEIR_THING.match(said):
+        if not my_thing or (_THEIR_THING.match(said) and not _RANKED.match(said)):
             return said
     return None
 

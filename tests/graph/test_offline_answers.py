@@ -889,3 +889,14 @@ def test_the_name_they_go_by_is_said_with_their_name() -> None:
     assert reply.endswith("Your name is Sasha. Your friends call you Sash."), reply
     # Not a name: what someone else does to them.
     assert [st.subject for st in statements("My boss calls me every day")] != ["preferred name"]
+
+
+def test_a_liking_is_no_thing_they_have() -> None:
+    """ "Do I have a dog?", the dog forgotten: recall ranks something first by
+    meaning ("My favourite food is now ramen"), which is no pet of theirs."""
+    told = ["My favourite food is now ramen", "I live in Lyon"]
+    for question in ("Do I have a dog?", "What's my pet called?"):
+        reply = offline_reply(prompt(told[:1], told, question))
+        assert reply.endswith("I don't know that yet. Tell me and I will remember it."), reply
+    reply = offline_reply(prompt(["My dog Milo is 3"], ["My dog Milo is 3"], "Do I have a dog?"))
+    assert "You told me: My dog Milo is 3" in reply, reply
