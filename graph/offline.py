@@ -23,18 +23,15 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from graph.asked import ALL_ABOUT_ME, LAST_TALK, about_the_user, is_question
 from graph.facts import as_asked, asked_about, find_facts, latest_facts
 from graph.intents import EVERYTHING, forgets_everything, recognise
 from graph.statements import statements
 from graph.told import (
-    ALL_ABOUT_ME,
     GUESSED_KINDS,
-    LAST_TALK,
-    about_the_user,
     all_about_them,
     best_memory,
     closest_memory,
-    is_question,
     last_conversation,
     liked_alike,
     liking_answers,

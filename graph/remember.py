@@ -16,6 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, ValidationError
 
+from graph.asked import about_the_user
 from graph.draft import REFUSED
 from graph.intents import asks_to_forget
 from graph.llm import warn_once
@@ -23,7 +24,6 @@ from graph.offline import OfflineChatModel
 from graph.prompts import LEARN_PROMPT
 from graph.statements import Statement, named_by, statements_in_turns
 from graph.summary import SAID_LINE, SUMMARY_MAX_CHARS, Turn, fold_facts
-from graph.told import about_the_user
 from memory.memories import MemoryDraft, MemoryStore
 from memory.owed import owed_save
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from graph.asked import asks_what_it_knows
 from graph.intents import recognise
 from graph.offline import OfflineChatModel
 from graph.prompts import SUMMARIZE_PROMPT
 from graph.statements import named_by, statements
-from graph.told import asks_what_it_knows
 
 SUMMARY_MAX_CHARS = 4000
 SAID_LINE = "- user said: "  # a line of what the user said of themselves, verbatim

@@ -9,7 +9,8 @@ import functools
 import re
 from collections.abc import Sequence
 
-from graph.facts import asked_about, names_given, second_person
+from graph.asked import ASKS, MY_THING_ASKED, about_the_user
+from graph.facts import names_given, second_person
 from graph.prompts import MEMORIES_SECTION, MEMORY_GROUPS, RELEVANT
 from graph.statements import (
     Statement,
@@ -20,23 +21,6 @@ from graph.statements import (
     statements_in_turns,
 )
 from memory.same_fact import content_words
-
-# The words a question starts with; a question about the user names them too.
-_ASKS = (
-    "what|who|where|when|which|how|why|whom|whose|do|does|did|am|is|are|can|could|would|will"
-    "|have|has|tell me|remind me"
-)
-_QUESTION_START = re.compile(rf"^(?:{_ASKS})\b", re.IGNORECASE)
-# "our" is their household's ("What is our cat called?"), and so is "we" with
-# what a household has or does ("How many dogs do we have?"); otherwise "we"
-# and "us" are as often the user and the assistant ("Can we talk about
-# something else?"). "Any allergies I have?" asks too.
-_THEIRS = r"\b(?:my|i|mine|i'm|our)\b|\bwe\s+(?:have|own|keep|live|lived|got|adopted|bought)\b"
-_ABOUT_THE_USER = re.compile(rf"^(?:{_ASKS}|any)\b.*(?:{_THEIRS}|\bme\b)", re.IGNORECASE)
-# A request to the assistant ("Can you suggest a recipe for me?") is about
-# the user only when it asks about something of theirs ("Can you tell me my name?").
-_REQUEST = re.compile(rf"^(?:can|could|would|will)\s+you\b(?!.*(?:{_THEIRS}))", re.IGNORECASE)
-
 
 LISTED = 12  # what "What do you know about me?" lists at most
 
@@ -82,19 +66,6 @@ def once_each(said: list[str]) -> list[str]:
             for m, other in enumerate(words)
         )
     ]
-
-
-def asks_what_it_knows(question: str) -> bool:
-    """A question for a kind of fact they told ("Where do I live?") or for all
-    of it ("What do you know about me?"): recall, not a topic of its own."""
-    return asked_about(question) is not None or bool(ALL_ABOUT_ME.search(question))
-
-
-def about_the_user(question: str) -> bool:
-    """A question about the user themselves ("Who is my physician?", or typed
-    without its question mark: "where does my sister live")."""
-    question = question.strip()
-    return bool(_ABOUT_THE_USER.match(question)) and not _REQUEST.match(question)
 
 
 def remembered(system: str) -> list[tuple[str, str]]:
@@ -149,25 +120,6 @@ _KIND_SUBJECTS = frozenset(subject for kind in _WHO_AND_WHERE for subject in _SU
 GUESSED_KINDS = frozenset({"work", "location", "preference", "origin"})
 _THIS_THREAD = "Said in this conversation:"
 _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
-# "What do you know about me?", "Tell me everything you remember about me",
-# "What have you learned about me so far?", "What did I tell you about myself?"
-ALL_ABOUT_ME = re.compile(
-    r"\b(?:what|everything|all|anything)(?:\s+else)?\s+(?:(?:do|did|have)\s+)?you(?:'ve|’ve)?"
-    r"\s+(?:know|remember|recall|learn(?:ed|t)?)\s+(?:about|of)\s+(?:me|myself)\b"
-    r"|\bdo you (?:know|remember) anything about me\b"
-    r"|\bwhat (?:have i told|did i tell) you\b",
-    re.IGNORECASE,
-)
-# A question asking what a thing of theirs is called ("What is my pet called?",
-# "What's my dog's name?"), or whether they have one ("Do I have any pets?",
-# "How many kids do I have?"): only a thing they said they have answers it.
-# Not "What's my diet?", which "I'm vegetarian" answers.
-_MY_THING_ASKED = re.compile(
-    r"\bmy\s+(?!name\b)\w+(?:(?:'|’)s\s+name\b|\s+(?:called|named)\b)"
-    r"|\b(?:do|did)\s+(?:i|we)\s+(?:have|own)\s+(?:(?:any|an?)\s+)?\w"  # "Do I have pets?"
-    r"|\bhow\s+many\s+\w+\s+(?:do|did)\s+(?:i|we)\s+(?:have|own)\b",
-    re.IGNORECASE,
-)
 # What the user said of a thing of theirs (or their household's): "My dog is
 # …", "I have a dog called …", "I've got two cats", "I own a Volvo", "Our cat
 # is …", "We just adopted a puppy".
@@ -189,7 +141,7 @@ _MARRIED = content_words("married engaged")
 # about, as memory.same_fact stems them ("name" is "nam"): left out of word
 # matching, beside the wording words content_words leaves out itself.
 _ASKED = content_words(
-    _ASKS.replace("|", " ") + " tell know remember again please name call you your we our"
+    ASKS.replace("|", " ") + " tell know remember again please name call you your we our"
     " this it or about"
 )
 # How they feel about a thing, not what it is: "What music do I like?" is not
@@ -201,10 +153,6 @@ _FEELINGS = content_words("like likes love loves enjoy enjoys prefer prefers")
 _NOT_A_SUBJECT = content_words(
     "favourite favorite best worst first last new old main usual current previous"
 )
-
-
-def is_question(text: str) -> bool:
-    return text.rstrip().endswith("?") or bool(_QUESTION_START.match(text.strip()))
 
 
 def stems(text: str) -> frozenset[str]:
@@ -443,7 +391,7 @@ def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None
     """
     if not about_the_user(question):
         return None
-    my_thing = _MY_THING_ASKED.search(question) is not None
+    my_thing = MY_THING_ASKED.search(question) is not None
     for group, said in _not_summaries(memories):
         if group != RELEVANT:
             break
@@ -459,17 +407,6 @@ def _not_summaries(memories: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(group, said) for group, said in memories if group != _PAST]
 
 
-# "What did we talk about last time?", "What was our last conversation about?",
-# "Remind me what we discussed": the latest past conversation.
-LAST_TALK = re.compile(
-    r"^(?:and\s+|so\s+)?(?:(?:can\s+you\s+)?remind\s+me\s+)?what\s+(?:did|have|were)?\s*we\s+"
-    r"(?:talk(?:ed|ing)?|discuss(?:ed|ing)?|chat(?:ted|ting)?)(?:\s+about)?"
-    r"(?:\s+(?:(?:the\s+)?last\s+(?:time|week|night)|before|earlier|yesterday|previously"
-    r"|recently|the\s+other\s+day|in\s+our\s+(?:last|previous)\s+(?:conversation|chat)))?"
-    r"\s*[?.!]*$"
-    r"|^what\s+was\s+our\s+(?:last|previous)\s+(?:conversation|chat|session|talk)\s+about\b",
-    re.IGNORECASE,
-)
 _SUMMARY_LINE = re.compile(r"(?:^|\s)- user (said|asked): ")
 
 
