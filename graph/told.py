@@ -349,8 +349,10 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
         found = (said for _, said in memories if asked_for & set(_WORD.findall(said.lower())))
         if (said := next(found, None)) is not None:  # "my girlfriend is called emma"
             return said
-    if named:
-        return next((said for _, said in memories if named & names_in(said)), None)
+    if named:  # what they said of them ("Tom is a teacher") before what names them
+        naming = [said for _, said in memories if named & names_in(said)]
+        about = (said for said in naming if said.split(maxsplit=1)[0].lower() in named)
+        return next(about, naming[0] if naming else None)
     return None
 
 

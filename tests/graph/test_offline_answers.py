@@ -900,3 +900,17 @@ def test_a_liking_is_no_thing_they_have() -> None:
         assert reply.endswith("I don't know that yet. Tell me and I will remember it."), reply
     reply = offline_reply(prompt(["My dog Milo is 3"], ["My dog Milo is 3"], "Do I have a dog?"))
     assert "You told me: My dog Milo is 3" in reply, reply
+
+
+def test_what_they_said_of_someone_answers_before_what_names_them() -> None:
+    """ "What does Tom do?": "Tom is a teacher", not "I have a brother, Tom,
+    who lives in Cork", which only names him; "Who is Tom?" is the brother."""
+    told = ["I have a brother, Tom, who lives in Cork", "Tom is a teacher"]
+    for question, answer in [
+        ("What does Tom do?", "Tom is a teacher"),
+        ("Is Tom married?", "Tom is a teacher"),  # all that is known of him
+        ("Who is Tom?", "I have a brother, Tom, who lives in Cork"),
+        ("Where does my brother live?", "I have a brother, Tom, who lives in Cork"),
+    ]:
+        reply = offline_reply(prompt(told, told, question))
+        assert reply.endswith(f"You told me: {answer}"), (question, reply)
