@@ -263,6 +263,30 @@ def statements_in_turns(
     return [st for said in statements_by_turn(texts, named, after) for st in said]
 
 
+# Their name put right, after they gave it: "No wait, it's John with an h",
+# "sorry, it is Jon".
+_NAME_FIXED = re.compile(
+    r"^(?:(?:no|nope|sorry|oops|wait|actually|i mean|typo)\b[\s,.!:-]*)+"
+    r"it(?:'s|’s|s|\s+is)\s+(?P<name>[\w'’-]+)(?=\s*(?:$|[.,!]|with\b|spelled\b))",
+    re.IGNORECASE,
+)
+_NOT_A_FIX = frozenset(
+    ["fine", "ok", "okay", "right", "correct", "wrong", "true", "nothing", "me", "alright"]
+)
+
+
+def _name_fixed(text: str) -> str | None:
+    """The name in "No wait, it's John": capitalised, or in a message typed all
+    in lower case ("sorry its jon"); not "No, it's fine"."""
+    fixed = _NAME_FIXED.match(text)
+    if fixed is None:
+        return None
+    name = fixed["name"]
+    if name[0].isupper() or (text.islower() and name not in _NOT_A_FIX | _PASSING | NOT_NAMES):
+        return name
+    return None
+
+
 # A sentence about someone named before: the name, then what is said of them.
 _ABOUT_NAMED = re.compile(
     r"^(?P<name>[A-Z][\w'’-]*)\s+(?:is|was|has|had|turned|turns|works|lives|likes|loves|hates"
@@ -282,6 +306,8 @@ def _statements_in(
 ) -> tuple[Statement, ...]:
     # What was said before this message stands first, as a sentence before it would.
     prior = statements(after)[-1:] if after else []
+    if prior and prior[0].subject == "name" and (fixed := _name_fixed(text.strip())):
+        return (Statement("fact", "name", f"My name is {fixed}"),)  # "No wait, it's John"
     found: list[Statement] = list(prior)
     greeted, before = False, 0  # before: how many were found before the last sentence
     for raw in _SENTENCE_END.split(squeezed(text)):

@@ -181,8 +181,8 @@ def told_of(kind: str, humans: list[str], memories: list[tuple[str, str]]) -> st
             return bool(_SAID_AS[kind].search(st.sentence))
         return st.subject.startswith(_SUBJECTS_OF[kind])
 
-    for text in reversed(humans):
-        stated = [st.sentence for st in statements(text) if of_kind(st)]
+    for said_then in reversed(statements_by_turn(humans)):  # each read after the one before
+        stated = [st.sentence for st in said_then if of_kind(st)]
         if stated:
             return stated[-1]
     for _, said in memories:

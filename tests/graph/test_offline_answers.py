@@ -914,3 +914,18 @@ def test_what_they_said_of_someone_answers_before_what_names_them() -> None:
     ]:
         reply = offline_reply(prompt(told, told, question))
         assert reply.endswith(f"You told me: {answer}"), (question, reply)
+
+
+def test_a_name_put_right_replaces_the_one_given() -> None:
+    """ "No wait, it's John with an h", after "My name is Jon": their name is
+    John, in the thread and saved (under the name's subject, so it supersedes);
+    "No, it's fine" puts nothing right."""
+    window = [HumanMessage("My name is Jon"), HumanMessage("No wait, it's John with an h")]
+    assert offline_reply(window).endswith("Thanks, I'll remember that: My name is John.")
+    assert offline_reply([*window, HumanMessage("whats my name")]).endswith("Your name is John.")
+    turns = [("user", "My name is Jon"), ("user", "No wait, it's John with an h")]
+    saved = learn_by_pattern("", turns).drafts
+    assert [(d.key, d.content) for d in saved][-1] == ("name", "User said: My name is John")
+    for not_a_name in ("No, it's fine", "no its fine", "It's raining"):
+        said = learn_by_pattern("", [("user", "My name is Jon"), ("user", not_a_name)]).drafts
+        assert [d.content for d in said] == ["User said: My name is Jon"], not_a_name
