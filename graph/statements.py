@@ -41,12 +41,12 @@ _NAMED_AFTER = re.compile(
 # Anna lives in Rome. She is a doctor.", "I have two sisters, Anika and Meera.
 # Anika is a lawyer."): said with it too. Not after what the user said of
 # themselves ("I live in Oslo. She …" goes on about no one named).
+_GOES_ON = re.compile(r"^(?:he|she|they)(?:'s|’s|'re|’re|\s)\s*\w", re.IGNORECASE)
 # Someone (or a pet) of theirs, whom "he", "she" or "they" may go on about.
 _SOMEONE = re.compile(
     r"\b(?:my|our)\s+\w|\b(?:have|has|got|adopted|own)\s+(?:a|an|one|two|three|four|five|\d+)\s+\w",
     re.IGNORECASE,
 )
-_GOES_ON = re.compile(r"^(?:he|she|they)(?:'s|’s|'re|’re|\s)\s*\w", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 # Capitalised words that name someone: not a place ("… lives in Rome").
 _NAMED = re.compile(r"(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!\bfrom\s)(?<!\bnear\s)\b[A-Z][\w'’-]*")
