@@ -73,3 +73,33 @@ def about_the_user(question: str) -> bool:
     without its question mark: "where does my sister live")."""
     question = question.strip()
     return bool(_ABOUT_THE_USER.match(question)) and not _REQUEST.match(question)
+
+
+# Small talk, said alone: a greeting ("Hi", "Hello there, how are you?"),
+# thanks, a goodbye. Answered as such, not with what the model cannot do.
+_SMALL_TALK = {
+    "greeting": re.compile(
+        r"^(?:hi|hello|hey|hiya|howdy|greetings|yo|good\s+(?:morning|afternoon|evening|day))"
+        r"(?:\s+(?:there|again|everyone|threadline))?[\s,!.]*"
+        r"(?:how\s+are\s+you(?:\s+(?:doing|today))?|how(?:'s|\s+is)\s+it\s+going"
+        r"|what'?s\s+up)?[\s?!.]*$",
+        re.IGNORECASE,
+    ),
+    "thanks": re.compile(
+        r"^(?:(?:ok(?:ay)?|great|cool|perfect|awesome|nice)[\s,!.]+)?"
+        r"(?:thanks?|thank\s+you|thx|ty|cheers|many\s+thanks)"
+        r"(?:\s+(?:so|very)\s+much|\s+a\s+lot|\s+again)?[\s!.]*$",
+        re.IGNORECASE,
+    ),
+    "goodbye": re.compile(
+        r"^(?:ok(?:ay)?[\s,!.]+)?(?:bye|goodbye|good\s*bye|see\s+you(?:\s+later|\s+soon)?"
+        r"|see\s+ya|good\s*night|talk\s+(?:to\s+you\s+)?later|later)[\s!.]*$",
+        re.IGNORECASE,
+    ),
+}
+
+
+def small_talk(text: str) -> str | None:
+    """Which small talk `text` is ("greeting", "thanks", "goodbye"), if that is all it is."""
+    text = text.strip()
+    return next((kind for kind, pattern in _SMALL_TALK.items() if pattern.match(text)), None)

@@ -23,7 +23,7 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from graph.asked import ALL_ABOUT_ME, LAST_TALK, about_the_user, is_question
+from graph.asked import ALL_ABOUT_ME, LAST_TALK, about_the_user, is_question, small_talk
 from graph.facts import as_asked, asked_about, find_facts, latest_facts
 from graph.intents import EVERYTHING, forgets_everything, recognise
 from graph.statements import statements
@@ -45,6 +45,7 @@ from graph.told import (
     said_back,
     said_earlier,
     said_last,
+    their_name,
     told_of,
 )
 from memory.same_fact import content_words
@@ -69,9 +70,33 @@ def text_of(message: BaseMessage) -> str:
 
 def offline_reply(messages: list[BaseMessage]) -> str:
     """The reply to the last human message, from what the context says, or
-    from the result of the tool run for it."""
+    from the result of the tool run for it. A question that says something
+    too ("I live in Rome. Where do I work?") has both acknowledged."""
     if messages and isinstance(messages[-1], ToolMessage):
         return reply_from_tool(messages)
+    humans = [text_of(m) for m in messages if isinstance(m, HumanMessage)]
+    memories = remembered(next((text_of(m) for m in messages if m.type == "system"), ""))
+    reply = _reply(messages, memories)
+    if not humans or not is_question(humans[-1]) or reply.startswith(_NOTED):
+        return reply
+    before = humans[:-1]
+    named = people_named(before, memories)
+    said = once_each([st.sentence for st in statements(humans[-1], named, said_last(before))])
+    if not said:
+        return reply
+    return f"{_NOTED} {'; '.join(said)}.{reply.removeprefix(LABEL)}"
+
+
+_NOTED = f"{LABEL} Thanks, I'll remember that:"
+_WHAT_I_DO = (
+    "I am Threadline's built-in offline model (no API key is set), so I can't reason "
+    "freely, but I remember what you tell me about yourself in English, such as your "
+    "name (“I'm …”) or where you live (“I live in …”)."
+)
+
+
+def _reply(messages: list[BaseMessage], memories: list[tuple[str, str]]) -> str:
+    """The reply to the last human message; `memories`, those the system prompt lists."""
     humans = [m for m in messages if isinstance(m, HumanMessage)]
     question = as_asked(text_of(humans[-1]).strip()) if humans else ""
     intent = recognise(question)
@@ -81,12 +106,13 @@ def offline_reply(messages: list[BaseMessage]) -> str:
         return (
             f"{LABEL} I have no saved memory matching “{intent.topic}”, so nothing was forgotten."
         )
-    memories = remembered(next((text_of(m) for m in messages if m.type == "system"), ""))
     if intent is not None and intent.kind == "remember":  # no tool ran: a visitor's
         kept = "; ".join(st.sentence for st in statements(question))  # thread, or memory off
         return f"{LABEL} Thanks, I'll remember that in this conversation: {kept or intent.topic}."
     if LAST_TALK.search(question):
         return f"{LABEL} {last_conversation(memories)}"
+    if talk := small_talk(question):
+        return f"{LABEL} {said_to(talk, their_name([text_of(m) for m in humans], memories))}"
     kind = asked_about(question)
     if kind is not None:
         asked = [text_of(m) for m in humans]
@@ -148,11 +174,17 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     if said:
         return f"{LABEL} Thanks, I'll remember that: {'; '.join(said)}."
     echo = question if len(question) <= 200 else question[:200] + "…"
-    return (
-        f"{LABEL} I am Threadline's built-in offline model (no API key is set), so I "
-        f"can't reason freely, but I remember what you tell me about yourself in English, "
-        f"such as your name (“I'm …”) or where you live (“I live in …”). You said: “{echo}”"
-    )
+    return f"{LABEL} {_WHAT_I_DO} You said: “{echo}”"
+
+
+def said_to(talk: str, name: str | None) -> str:
+    """The answer to small talk (graph/asked.py: small_talk), by name when known."""
+    to = f", {name}" if name else ""
+    if talk == "thanks":
+        return f"You're welcome{to}!"
+    if talk == "goodbye":
+        return f"Goodbye{to}!"
+    return f"Hello{to}! {_WHAT_I_DO}"
 
 
 def guessed(said: str) -> str:

@@ -289,6 +289,16 @@ def preferred_name(told: str, humans: list[str], memories: list[tuple[str, str]]
 _ASKED_TO_CALL = re.compile(r"^(?:please\s+)?call me\b", re.IGNORECASE)
 
 
+def their_name(humans: list[str], memories: list[tuple[str, str]]) -> str | None:
+    """What to call the user: the name they asked to be called, else their name
+    (this thread's window first, then their memories), or None."""
+    for kind in ("preferred name", "name"):
+        told = told_of(kind, humans, memories)
+        if told and (names := names_given(told)):
+            return names[-1].title() if names[-1].islower() else names[-1]
+    return None
+
+
 def said_back(kind: str, told: str) -> str:
     """A fact the user told, said back: "Your name is Marta.", "You live in Porto."."""
     names = names_given(told) if kind == "name" else ()

@@ -177,3 +177,15 @@ async def test_what_we_talked_about_last_time_is_the_latest_past_conversation(
         "Last time, you told me: I'm planning a trip to Portugal in June. "
         "You asked: “Can you help me pick between Lisbon and Porto?”"
     ), answer_of(events)
+
+
+async def test_a_greeting_in_a_new_thread_is_answered_by_name(harness: Harness) -> None:
+    """The first thing a returning user sees: "Hi" in a new thread is answered
+    with the name they gave in another."""
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "greet@example.com")
+    first = (await harness.sessions.create(Owner(user_id=user))).id
+    await ask_as(harness, store, first, user, "Hi! I'm Priya and I live in Toronto")
+    second = (await harness.sessions.create(Owner(user_id=user))).id
+    events = await ask_as(harness, store, second, user, "hi")
+    assert answer_of(events).startswith("[offline model] Hello, Priya!"), answer_of(events)

@@ -929,3 +929,39 @@ def test_a_name_put_right_replaces_the_one_given() -> None:
     for not_a_name in ("No, it's fine", "no its fine", "It's raining"):
         said = learn_by_pattern("", [("user", "My name is Jon"), ("user", not_a_name)]).drafts
         assert [d.content for d in said] == ["User said: My name is Jon"], not_a_name
+
+
+def test_small_talk_is_answered_as_such_and_by_name() -> None:
+    """ "Hi", "thanks", "bye": answered as what they are (not with "You said: …"),
+    by the name they gave when it is known (their memories, or this thread)."""
+    assert offline_reply([HumanMessage("hi")]).startswith(
+        "[offline model] Hello! I am Threadline's built-in offline model"
+    )
+    known = ["My name is Annabel", "Call me Annie", "I live in Oslo"]
+    for said, answer in [
+        ("Hello there, how are you?", "Hello, Annie! I am Threadline's"),
+        ("thank you so much!", "You're welcome, Annie!"),
+        ("ok bye", "Goodbye, Annie!"),
+    ]:
+        reply = offline_reply(prompt([], known, said))
+        assert reply.startswith(f"[offline model] {answer}"), (said, reply)
+    window = [HumanMessage("hi im tom"), HumanMessage("thanks")]
+    assert offline_reply(window) == "[offline model] You're welcome, Tom!"
+    # Not small talk: said with something else.
+    assert "Hello" not in offline_reply([HumanMessage("hello, where do I live?")])
+
+
+def test_a_question_that_says_something_too_has_both_answered() -> None:
+    """ "I live in Rome. Where do I work?": what they said is acknowledged (and
+    saved, as any statement is), and the question answered."""
+    reply = offline_reply([HumanMessage("I live in Rome. Where do I work?")])
+    assert reply == (
+        "[offline model] Thanks, I'll remember that: I live in Rome. "
+        "I don't know that yet. Tell me and I will remember it."
+    )
+    reply = offline_reply([HumanMessage("I work at Ferrari. Where do I work?")])
+    assert reply == (
+        "[offline model] Thanks, I'll remember that: I work at Ferrari. You work at Ferrari."
+    )
+    saved = learn_by_pattern("", [("user", "I live in Rome. Where do I work?")]).drafts
+    assert [d.content for d in saved] == ["User said: I live in Rome"]
