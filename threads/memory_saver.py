@@ -11,9 +11,9 @@ What a user said of themselves in one thread is known in the next at once: a
 turn's memory load, and the list of memories, first finish the saves this
 process owes for the user's other threads (`settle`), rather than read around
 a save that waits out its gap or is still running. Only for turns whose
-question says something of the user ("I …", "My …": graph/statements.py): a
-client running many threads of one account at once does not make each turn
-wait for the others' saves of what taught nothing to recall.
+message may say something of the user (`may_tell`): a client running many
+threads of one account at once does not make each turn wait for the others'
+saves of questions, which teach nothing to recall.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from graph.asked import is_question, small_talk
 from graph.remember import save_session_memories
 from graph.statements import statements
 from graph.turn import Turn
@@ -48,6 +49,14 @@ class _Saving:
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wrote: int = 0
+
+
+def may_tell(text: str) -> bool:
+    """Whether a message may say something of the user: a statement ("I …",
+    "My …"), or anything that is neither a question nor small talk, as what it
+    says may be read with the turns before it ("She's a nurse" after "My
+    girlfriend is Sarah", "No wait, it's John"); graph/statements.py."""
+    return bool(statements(text)) or not (is_question(text) or small_talk(text))
 
 
 class MemorySaver:
@@ -76,7 +85,7 @@ class MemorySaver:
         if turn.user_id is None or not turn.memory_enabled:
             return  # anonymous and memory-off sessions learn nothing long-term
         session_id = turn.session_id
-        if statements(turn.query["content"]):  # it said something of the user (settle)
+        if may_tell(turn.query["content"]):  # it may have said something of the user (settle)
             self._owe(session_id, turn.user_id)
         if self.delay_ms:
             await asyncio.sleep(self.delay_ms / 1000)

@@ -196,6 +196,14 @@ async def test_what_was_said_a_moment_ago_is_known_in_the_next_thread_and_listed
     asked = new_session(slow_save, me)
     frames = await say(ws, slow_save, asked["id"], me, "What am I allergic to?")
     assert "shellfish" in answer(frames), answer(frames)
+    # A message read with the one before it ("she" is the sister) is waited for too.
+    await say(ws, slow_save, told["id"], me, "My sister is called Mia.")
+    frames = await say(ws, slow_save, asked["id"], me, "Who is Mia?")  # that save is done
+    assert "My sister is called Mia" in answer(frames), answer(frames)
+    await say(ws, slow_save, told["id"], me, "She is a pilot.")
+    asked = new_session(slow_save, me)
+    frames = await say(ws, slow_save, asked["id"], me, "What does my sister do?")
+    assert "pilot" in answer(frames), answer(frames)
 
 
 async def test_claim_keeps_the_thread_and_seeds_memory(server: ServerProcess, ws: Sockets) -> None:
