@@ -79,12 +79,15 @@ def offline_reply(messages: list[BaseMessage]) -> str:
     reply = _reply(messages, memories)
     if not humans or not is_question(humans[-1]) or reply.startswith(_NOTED):
         return reply
-    before = humans[:-1]
+    said = said_now(as_asked(humans[-1].strip()), humans[:-1], memories)
+    return f"{_NOTED} {'; '.join(said)}.{reply.removeprefix(LABEL)}" if said else reply
+
+
+def said_now(text: str, before: list[str], memories: list[tuple[str, str]]) -> list[str]:
+    """What `text` says of the user, read after the messages `before` it (who
+    they named, what they said last) and their memories; none said twice."""
     named = people_named(before, memories)
-    said = once_each([st.sentence for st in statements(humans[-1], named, said_last(before))])
-    if not said:
-        return reply
-    return f"{_NOTED} {'; '.join(said)}.{reply.removeprefix(LABEL)}"
+    return once_each([st.sentence for st in statements(text, named, said_last(before))])
 
 
 _NOTED = f"{LABEL} Thanks, I'll remember that:"
@@ -156,10 +159,8 @@ def _reply(messages: list[BaseMessage], memories: list[tuple[str, str]]) -> str:
             return guessed(closest)
         if about_the_user(question):
             return UNKNOWN
-    before = [text_of(m) for m in humans[:-1]]
-    named = people_named(before, memories)
     stated = find_facts(question)
-    said = once_each([st.sentence for st in statements(question, named, said_last(before))])
+    said = said_now(question, [text_of(m) for m in humans[:-1]], memories)
     if stated:
         noted = [f"{f.kind}: {f.value}" for f in stated]
         noted += [  # what else they said ("My dog is called Rex")
