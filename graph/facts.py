@@ -57,7 +57,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     "location": (
         r"\bwhere do (?:i|we) live\b",
         r"\bwhere am i (?:based|living|located)\b",
-        r"\b(?:which|what) (?:city|town|country|place) (?:do|am) i\b",
+        r"\b(?:which|what) (?:city|town|country|place) (?:do|am) i\b(?!.*\bfrom\b)",
         r"\bwhere(?:'s| is) my home\b",
         r"\b(?:tell|remind) me where i (?:live|am (?:from|based|living))\b",
     ),
@@ -86,6 +86,8 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     "age": (r"\bhow old am i\b", r"\bwhat(?:'s| is) my age\b"),
     "origin": (
         r"\bwhere am i (?:originally )?from\b",
+        r"\b(?:which|what) (?:city|town|country|place) (?:am i|do i come|did i come)"
+        r" (?:originally )?from\b",
         r"\bwhere do i (?:originally )?come from\b",
         r"\bwhere was i born\b",
         r"\bwhere did i grow up\b",

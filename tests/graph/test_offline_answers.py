@@ -965,3 +965,15 @@ def test_a_question_that_says_something_too_has_both_answered() -> None:
     )
     saved = learn_by_pattern("", [("user", "I live in Rome. Where do I work?")]).drafts
     assert [d.content for d in saved] == ["User said: I live in Rome"]
+
+
+def test_which_country_they_are_from_is_where_they_are_from() -> None:
+    """ "What country am I from?" asks where they are from, not where they live."""
+    told = ["I live in Oslo", "I was born in Kenya"]
+    for question, answer in [
+        ("What country am I from?", "You were born in Kenya."),
+        ("which city am i originally from", "You were born in Kenya."),
+        ("What country do I live in?", "You live in Oslo."),
+    ]:
+        reply = offline_reply(prompt([], told, question))
+        assert reply.endswith(answer), (question, reply)
