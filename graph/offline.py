@@ -122,6 +122,10 @@ def _reply(messages: list[BaseMessage], memories: list[tuple[str, str]]) -> str:
         if kind == "preference":  # all they like (of what is asked), not the first found
             liked = likings(asked, memories, question)
             told = liked[0] if liked else None
+            if told is None:  # or said in other words: "My hobbies are chess and climbing"
+                in_words = best_memory(question, said_earlier(asked[:-1]) + memories)
+                if in_words is not None:
+                    return f"{LABEL} You told me: {in_words}"
         else:
             liked, told = [], told_of(kind, asked, memories)
         if told is None and kind == "name":  # only what to call them

@@ -26,7 +26,9 @@ _SENTENCE_END = re.compile(
 )
 _CLAUSE = re.compile(
     r",?\s+(?:and|but)\s+(?:(?:now|then|also|still|currently|today|recently),?\s+)?"
-    r"(?=(?:i|i'm|i’m|im|my|we)\b|(?:everyone|everybody|people|friends)\s+calls?\s+me\b)"
+    # not "My girlfriend and I are …": one subject of two
+    r"(?=(?:i(?!\s+(?:are|were)\b)|i'm|i’m|im|my|we)\b"
+    r"|(?:everyone|everybody|people|friends)\s+calls?\s+me\b)"
     r"|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
     re.IGNORECASE,
 )

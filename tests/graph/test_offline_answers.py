@@ -977,3 +977,28 @@ def test_which_country_they_are_from_is_where_they_are_from() -> None:
     ]:
         reply = offline_reply(prompt([], told, question))
         assert reply.endswith(answer), (question, reply)
+
+
+def test_two_of_them_said_as_one_subject_stay_one_statement() -> None:
+    """ "My girlfriend and I are getting married next year" is one statement
+    (not "My girlfriend" and "I are …"), and "Who am I getting married to?"
+    is no question for their name."""
+    said = statements("My girlfriend and I are getting married next year")
+    assert [st.sentence for st in said] == ["My girlfriend and I are getting married next year"]
+    told = ["My girlfriend and I are getting married next year; her name is Chloe", "I'm Sam"]
+    reply = offline_reply(prompt(told, told, "Who am I getting married to?"))
+    assert reply.endswith(f"You told me: {told[0]}"), reply
+    assert offline_reply(prompt([], told, "Who am I?")).endswith("Your name is Sam.")
+
+
+def test_hobbies_said_in_other_words_answer() -> None:
+    """ "My hobbies are chess and climbing" answers "What are my hobbies?",
+    in this thread and from a memory, though it says no "I like"."""
+    window = [
+        HumanMessage("My hobbies are chess and climbing"),
+        HumanMessage("what are my hobbies"),
+    ]
+    assert offline_reply(window).endswith("You told me: My hobbies are chess and climbing")
+    told = ["I live in Oslo", "My hobbies are chess and climbing"]
+    reply = offline_reply(prompt([], told, "What are my hobbies?"))
+    assert reply.endswith("You told me: My hobbies are chess and climbing"), reply
