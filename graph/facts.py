@@ -136,7 +136,8 @@ _TO_YOU = {"am": "are", "was": "were", "wasn't": "weren't", "wasn’t": "weren't
 # not part of the statement.
 GREETING = re.compile(
     r"^(?:(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening)|ok|okay|so|well|"
-    r"oh|actually|also|anyway|btw|by the way)"
+    r"oh|actually|also|anyway|btw|by the way|fyi|(?:(?:a (?:little )?bit|some facts|a few things"
+    r"|more) )?about me|(?:a )?quick intro)"
     r"(?:\s+there)?\s*[,!.:-]?\s+)+",
     re.IGNORECASE,
 )

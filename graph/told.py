@@ -148,6 +148,19 @@ _ASKED = content_words(
 # answered by "I like to eat jollof rice" (but when nothing else is found, it
 # is the guess: `liked_alike`).
 _FEELINGS = content_words("like likes love loves enjoy enjoys prefer prefers")
+# A word that names a kind of someone or something, for the words a statement
+# names them by: "Do I have any pets?" is answered by "I have two cats",
+# "Do I have kids?" by "My son Max is 5".
+_KINDS_OF = {
+    kind: content_words(words)
+    for kind, words in {
+        "pet": "dog dogs cat cats puppy kitten fish hamster rabbit parrot bird horse tortoise",
+        "kid": "son sons daughter daughters child baby",
+        "children": "son sons daughter daughters child baby",
+        "sibling": "brother brothers sister sisters",
+        "parent": "mum mom mother dad father",
+    }.items()
+}
 # Words that rank or date a thing without naming it: "my favourite colour"
 # is not answered by "My favourite food is ramen".
 _NOT_A_SUBJECT = content_words(
@@ -346,6 +359,8 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     asked = stems(question) - _NOT_A_SUBJECT
     if asked & _SPOUSE:  # "What's my wife's name?": "I'm married to Anna"
         asked |= _MARRIED
+    for kind in asked & _KINDS_OF.keys():  # "pets": "dog", "cat", …
+        asked |= _KINDS_OF[kind]
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
