@@ -178,7 +178,25 @@ def stems(text: str) -> frozenset[str]:
 
 
 def _stems_in(text: str) -> frozenset[str]:
-    return content_words(text) - _ASKED - _FEELINGS
+    spelled = _SHORT.sub(lambda word: _SPELLED[word[0].lower()], text)
+    return content_words(spelled) - _ASKED - _FEELINGS
+
+
+# Words typed short, as they are meant: "my bday" is "my birthday".
+_SPELLED = {
+    "bday": "birthday",
+    "b-day": "birthday",
+    "bf": "boyfriend",
+    "gf": "girlfriend",
+    "hubby": "husband",
+    "bro": "brother",
+    "sis": "sister",
+    "fav": "favourite",
+    "fave": "favourite",
+    "favorite": "favourite",
+    "mom": "mum",
+}
+_SHORT = re.compile(rf"\b(?:{'|'.join(map(re.escape, _SPELLED))})\b", re.IGNORECASE)
 
 
 _stems_of = functools.lru_cache(maxsize=4096)(_stems_in)

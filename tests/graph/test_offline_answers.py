@@ -1034,3 +1034,18 @@ def test_a_kind_of_someone_asked_for_finds_who_they_named() -> None:
         assert reply.endswith(f"You told me: {told}"), (question, reply)
         reply = offline_reply(prompt([], ["I live in Oslo", told], question))
         assert reply.endswith(f"You told me: {told}"), (question, reply)
+
+
+@pytest.mark.parametrize(
+    ("told", "question"),
+    [
+        ("my bday is may 5", "When is my birthday?"),
+        ("My birthday is May 5", "whens my bday"),
+        ("my mom lives in Lyon", "Where does my mum live?"),
+        ("my bf is called Ian", "Who is my boyfriend?"),
+        ("My hubby works at a bakery", "Where does my husband work?"),
+    ],
+)
+def test_a_word_typed_short_is_the_word(told: str, question: str) -> None:
+    reply = offline_reply([HumanMessage(told), HumanMessage(question)])
+    assert reply.endswith(f"You told me: {told}"), reply
