@@ -312,6 +312,10 @@ async def run_status(
         uuid.UUID(run_id)
     except ValueError:
         raise HTTPException(404, "run not found") from None
+    # Whether the thread runs is read before the journal: a turn that ends
+    # between the two reads has its answer journaled by then (read the other
+    # way round, a run just over read as cut off: `pending`).
+    running = await threads.is_running(session.id)
     found = await threads.deps.journal.find(session.id, [run_id, answer_id_for(run_id)])
     question, answer = found.get(run_id), found.get(answer_id_for(run_id))
     if question is not None and (question.session_id != session.id or question.role != "user"):
@@ -319,7 +323,6 @@ async def run_status(
     if answer is not None:
         return status_of(answer, False), answer, asked_with(question, None)
     row = await runs.store.get(session.id, run_id)
-    running = await threads.is_running(session.id)
     if question is None:
         status = waiting_status(row, running) if row is not None else None
         if status is None:
