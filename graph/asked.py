@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from graph.facts import asked_about
+from graph.facts import HELLO, asked_about
 
 # The words a question starts with; a question about the user names them too.
 ASKS = (
@@ -79,7 +79,7 @@ def about_the_user(question: str) -> bool:
 # thanks, a goodbye. Answered as such, not with what the model cannot do.
 _SMALL_TALK = {
     "greeting": re.compile(
-        r"^(?:hi|hello|hey|hiya|howdy|greetings|yo|good\s+(?:morning|afternoon|evening|day))"
+        rf"^(?:{HELLO}|howdy|yo|good\s+day)"
         r"(?:\s+(?:there|again|everyone|threadline))?[\s,!.]*"
         r"(?:how\s+are\s+you(?:\s+(?:doing|today))?|how(?:'s|\s+is)\s+it\s+going"
         r"|what'?s\s+up)?[\s?!.]*$",

@@ -132,10 +132,13 @@ _FIRST_PERSON_WORD = re.compile(
 )
 # "I am", "I was": the verb said to "you" ("You were born in Lisbon").
 _TO_YOU = {"am": "are", "was": "were", "wasn't": "weren't", "wasn’t": "weren't"}
+# The words a greeting is said in (a greeting before a statement, here; one
+# said alone is small talk, graph/asked.py).
+HELLO = r"hi|hello|hey|hiya|greetings|good\s+(?:morning|afternoon|evening)"
 # A greeting or filler before what is said ("Hi, I'm Marta", "Actually I moved"):
 # not part of the statement.
 GREETING = re.compile(
-    r"^(?:(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening)|ok|okay|so|well|"
+    rf"^(?:(?:{HELLO}|ok|okay|so|well|"
     r"oh|actually|also|anyway|btw|by the way|fyi|(?:(?:a (?:little )?bit|some facts|a few things"
     r"|more) )?about me|(?:a )?quick intro)"
     r"(?:\s+there)?\s*[,!.:-]?\s+)+",

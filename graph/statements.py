@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from graph.facts import GREETING, NOT_NAMES, intros, squeezed
+from graph.facts import GREETING, HELLO, NOT_NAMES, intros, squeezed
 from graph.intents import recognise
 
 # A sentence ends at . ! ? or a line end, except after a title ("Dr. Hansen");
@@ -373,7 +373,7 @@ def _when_last(said: str) -> str:
 
 
 # A greeting proper, before an introduction ("hi im john"), not a filler ("so im …").
-_HELLO = re.compile(r"^(?:hi|hello|hey|hiya|greetings|good (?:morning|afternoon|evening))\b", re.I)
+_HELLO = re.compile(rf"^(?:{HELLO})\b", re.IGNORECASE)
 # An introduction typed in lower case: "im john", "i am sam, 28, from seoul".
 _LOWER_INTRO = re.compile(r"^(?:i'm|i’m|im|i am)\s+(?P<word>[a-z][a-z'’-]*)(?=\s*(?:,|$)|\s+and\s)")
 
