@@ -312,10 +312,13 @@ async def run_status(
         uuid.UUID(run_id)
     except ValueError:
         raise HTTPException(404, "run not found") from None
-    # Whether the thread runs is read before the journal: a turn that ends
-    # between the two reads has its answer journaled by then (read the other
-    # way round, a run just over read as cut off: `pending`).
+    # Read in the order a turn ends in reverse: whether the thread runs, then
+    # its last message, then the run's question and answer. A turn journals its
+    # answer before it stops running, so a turn that ends between two reads is
+    # seen running with its question last, or with its answer found. (Read the
+    # other way round, a run just over looked cut off: `pending`.)
     running = await threads.is_running(session.id)
+    last = await threads.deps.journal.tail(session.id, 1)
     found = await threads.deps.journal.find(session.id, [run_id, answer_id_for(run_id)])
     question, answer = found.get(run_id), found.get(answer_id_for(run_id))
     if question is not None and (question.session_id != session.id or question.role != "user"):
@@ -328,7 +331,6 @@ async def run_status(
         if status is None:
             raise HTTPException(404, "run not found")
         return status, None, asked_with(None, row)
-    last = await threads.deps.journal.tail(session.id, 1)
     latest = bool(last) and last[-1].id == run_id
     if row is not None and row.state in ("queued", "started") and not (latest and running):
         # cut off; asked again as soon as the thread is free
