@@ -383,6 +383,12 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
         return memories[shared.index(most)][1]
+    # "When is the baby due?": one word, but one they spoke of as known ("the
+    # baby" after "our first baby"); "the capital" of France names nothing of theirs.
+    known = stems(" ".join(_THE_THING.findall(question))) - _NOT_A_SUBJECT
+    spoken_of = [said for _, said in memories if known & stems(said)]
+    if most == 1 and spoken_of:
+        return spoken_of[0]
     # "Who is Sam?", "How old is Mia?": someone the user named ("My partner's
     # name is Sam"), by name (the question's capitalised words; all of a
     # "who is …" question's, in any case: "who is sam").
@@ -409,6 +415,8 @@ def liked_alike(question: str, memories: list[tuple[str, str]]) -> str | None:
     return next((said for _, said in _not_summaries(memories) if felt & content_words(said)), None)
 
 
+# The thing a question speaks of as known: "the baby", "the wedding".
+_THE_THING = re.compile(r"\bthe\s+([\w'’-]+)", re.IGNORECASE)
 # "Who is Sam?", "who's anna", "Who are Anna and Meera?": asks about people by
 # the names alone ("Who is the president of France?" names no one of theirs).
 _WHO_IS = re.compile(

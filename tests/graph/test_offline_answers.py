@@ -203,6 +203,14 @@ def test_a_question_is_answered_by_the_memory_that_answers_it(question: str, ans
     assert answer in offline_reply(prompt(relevant, MEMORIES, question))
 
 
+def test_a_thing_asked_about_as_known_is_what_they_told_of_it() -> None:
+    told = ["My wife Giulia is expecting our first baby in March", "I'm moving to France soon"]
+    reply = offline_reply(prompt(told, told, "When is the baby due?"))
+    assert "You told me: My wife Giulia is expecting our first baby in March" in reply, reply
+    # "the capital" is nothing of theirs: one shared word ("France") is not enough
+    assert "You said:" in offline_reply(prompt(told, told, "What is the capital of France?"))
+
+
 def test_a_kind_of_fact_never_told_is_not_answered_by_another_memory() -> None:
     told = [m for m in MEMORIES if m not in ("I'm Marta", "I am 34 years old")]
     for question in ("What's my name?", "How old am I?"):
