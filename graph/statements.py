@@ -165,7 +165,12 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
             r"|now (?:i'm|i am|i’m) (?:a|an) \S|now work (?:at|for|as) \S)"
             r"|i (?:just |recently )?joined (?-i:[A-Z])[\w' -]{0,60}? as (?:a|an) \S)",
         ),
-        ("age", "fact", r"^(?:i am|i'm|i’m) \d{1,3}(?: (?:years? old|yo)\b|$)"),
+        (  # "I'm 30 now", "I turned 31 last week", "I'll be 40 in May"
+            "age",
+            "fact",
+            r"^(?:(?:i am|i'm|i’m) (?:now )?\d{1,3}(?: (?:years? old|yo)\b|$| (?:now|already)$)"
+            r"|i (?:just )?turned \d{1,3}\b|i(?: will|'ll|’ll) be \d{1,3}\b)",
+        ),
         (
             "origin",
             "fact",

@@ -382,7 +382,11 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
-        return memories[shared.index(most)][1]
+        # Of those sharing as many words, one that is about what is asked ("My
+        # birthday is on the 14th of July") before one that mentions it ("I just
+        # had my birthday"); else the prompt's order.
+        tied = [said for (_, said), n in zip(memories, shared, strict=True) if n == most]
+        return next((said for said in tied if _subject_asked(said, asked)), tied[0])
     # "When is the baby due?": one word, but one they spoke of as known ("the
     # baby" after "our first baby"); "the capital" of France names nothing of theirs.
     known = stems(" ".join(_THE_THING.findall(question))) - _NOT_A_SUBJECT
@@ -403,6 +407,16 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
         about = (said for said in naming if said.split(maxsplit=1)[0].lower() in named)
         return next(about, naming[0] if naming else None)
     return None
+
+
+def _subject_asked(said: str, asked: frozenset[str]) -> bool:
+    """Whether the first thing `said` states is a thing the question names (its
+    subject "birthday", not "i had my birthday": what they did)."""
+    found = statements(said)
+    subject = found[0].subject if found else ""
+    return (
+        not subject.startswith(("i ", "we ")) and bool(stems(subject)) and stems(subject) <= asked
+    )
 
 
 def liked_alike(question: str, memories: list[tuple[str, str]]) -> str | None:

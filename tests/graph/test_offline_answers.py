@@ -376,6 +376,28 @@ def test_the_latest_statement_of_a_kind_answers() -> None:
 
 
 @pytest.mark.parametrize(
+    "older",
+    [
+        "I'm 30 now",
+        "I just turned 30",
+        "I am now 30",
+        "Actually I'm 30 now, I just had my birthday",
+    ],
+)
+def test_an_age_said_again_is_their_age_now(older: str) -> None:
+    messages = [HumanMessage("Hi, my name is Aisha and I'm 29"), HumanMessage(older)]
+    reply = offline_reply([*messages, HumanMessage("how old am I?")])
+    assert "30" in reply and "29" not in reply, reply
+
+
+def test_of_two_memories_naming_a_thing_the_one_about_it_answers() -> None:
+    told = ["I just had my birthday", "My birthday is on the 14th of July"]
+    for memories in (told, told[::-1]):
+        reply = offline_reply(prompt(memories, memories, "when's my birthday?"))
+        assert "the 14th of July" in reply, reply
+
+
+@pytest.mark.parametrize(
     "asked",
     [
         "Tell me everything you know about me.",
