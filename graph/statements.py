@@ -162,7 +162,7 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
             # is named (capitalised): "I quit smoking and joined a gym" is no job
             r"|i (?:just |recently )?(?:quit|left) [\w' -]{1,60}?(?:,| and)? (?:just |recently )?"
             r"(?:(?:joined|started (?:at|with|working (?:at|for))) (?-i:[A-Z])"
-            r"|now (?:i'm|i am|i’m) (?:a|an) \S|now work (?:at|for|as) \S)"
+            r"|now (?:i'm|i am|i’m) (?:a|an) \S|now (?:i )?work (?:at|for|as) \S)"
             r"|i (?:just |recently )?joined (?-i:[A-Z])[\w' -]{0,60}? as (?:a|an) \S)",
         ),
         (  # "I'm 30 now", "I turned 31 last week", "I'll be 40 in May"

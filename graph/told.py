@@ -101,11 +101,12 @@ _SUBJECTS_OF = {
 }
 # Of a kind of fact no statement is kept under, what its statements say:
 # where they lived before ("I used to live in London", "We moved to Toronto
-# from Mumbai"; not "I've lived here for years").
+# from Mumbai", "I don't live in Leeds anymore"; not "I've lived here for years").
 _SAID_AS = {
     "previous location": re.compile(
         r"\bused to live\b|\b(?:i|we) lived\b|\b(?:was|were) living\b"
-        r"|\b(?:moved|relocated)\b.*\bfrom\s+\S",
+        r"|\b(?:moved|relocated)\b.*\bfrom\s+\S|\bno\s+longer\s+live\b"
+        r"|\b(?:don't|don’t|do\s+not)\s+live\s+in\b.*\b(?:anymore|any\s+more)\b",
         re.IGNORECASE,
     ),
 }

@@ -775,6 +775,7 @@ def test_a_sentence_about_someone_they_named_before_is_kept() -> None:
         ("I left Microsoft and started at Amazon", "You left Microsoft and started at Amazon."),
         ("I quit my job as a nurse, now I'm a pilot", "now you're a pilot."),
         ("I joined Amazon as an engineer", "You joined Amazon as an engineer."),
+        ("I left Airbus, now I work for Rolls-Royce", "now you work for Rolls-Royce."),
     ],
 )
 def test_a_change_of_job_is_where_they_work_now(change: str, answer: str) -> None:
@@ -886,6 +887,9 @@ def test_a_move_of_the_household_is_where_they_live_and_lived() -> None:
     reply = offline_reply(prompt([], used_to[1:] + used_to[:1], "Where did I use to live?"))
     assert reply.endswith("You used to live in London."), reply
     assert "don't know" in offline_reply(prompt([], used_to[1:], "Where did I live before?"))
+    left = ["I don't live in Bristol anymore", "I moved to Leeds last month"]
+    reply = offline_reply(prompt([], left, "Where did I live before?"))
+    assert reply.endswith("You don't live in Bristol anymore."), reply
 
 
 def test_what_the_household_has_is_asked_with_we() -> None:
