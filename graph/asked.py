@@ -20,7 +20,12 @@ _QUESTION_START = re.compile(rf"^(?:{ASKS})\b", re.IGNORECASE)
 # what a household has or does ("How many dogs do we have?"); otherwise "we"
 # and "us" are as often the user and the assistant ("Can we talk about
 # something else?"). "Any allergies I have?" asks too.
-_THEIRS = r"\b(?:my|i|mine|i'm|our)\b|\bwe\s+(?:have|own|keep|live|lived|got|adopted|bought)\b"
+_THEIRS = (
+    r"\b(?:my|i|mine|i'm|our)\b|\bwe\s+(?:have|own|keep|live|lived|got|adopted|bought)\b"
+    # what the household is about to do: "Where are we going on holiday?"
+    r"|\b(?:are\s+we|we\s+are|we're|we’re)\s+(?:going|moving|getting|planning|visiting|flying"
+    r"|travel+ing)\b"
+)
 _ABOUT_THE_USER = re.compile(rf"^(?:{ASKS}|any)\b.*(?:{_THEIRS}|\bme\b)", re.IGNORECASE)
 # A request to the assistant ("Can you suggest a recipe for me?") is about
 # the user only when it asks about something of theirs ("Can you tell me my name?").

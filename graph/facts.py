@@ -77,6 +77,12 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat do i (?:prefer|like|love|enjoy)\b",
         r"\bwhat (?:are|were) my (?:hobbies|interests|likes)\b",
     ),
+    "dislike": (
+        r"\bwhat (?:\w+\s+)?(?:don't|don’t|do not) (?:i|we) (?:like|enjoy)\b",
+        r"\bwhat (?:\w+\s+)?do (?:i|we) (?:hate|dislike|not like|not enjoy|can't stand)\b",
+        r"\bwhat (?:are|were) my dislikes\b",
+        r"\banything (?:that )?(?:i|we) (?:don't|don’t|do not) like\b",
+    ),
     "previous location": (
         r"\bwhere did (?:i|we) (?:use to |used to )?live\b",
         r"\bwhere (?:was i|were we) living before\b",

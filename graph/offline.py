@@ -119,8 +119,8 @@ def _reply(messages: list[BaseMessage], memories: list[tuple[str, str]]) -> str:
     kind = asked_about(question)
     if kind is not None:
         asked = [text_of(m) for m in humans]
-        if kind == "preference":  # all they like (of what is asked), not the first found
-            liked = likings(asked, memories, question)
+        if kind in ("preference", "dislike"):  # all they like (of what is asked), not one
+            liked = likings(asked, memories, question, kind)
             told = liked[0] if liked else None
             if told is None:  # or said in other words: "My hobbies are chess and climbing"
                 in_words = best_memory(question, said_earlier(asked[:-1]) + memories)

@@ -94,7 +94,12 @@ _FIRST_PERSON = re.compile(
     r"|my(?!\s+(?:question|point|bad|mistake|apologies|pleasure|guess)\b)"
     r"|our(?!\s+(?:conversation|chat|discussion|session|thread|talk|last|previous|earlier)\b)"
     r"|we(?:'ve|’ve)?\s+(?:just\s+|recently\s+|now\s+|also\s+)?(?:have|own|live|moved|adopted"
-    r"|got|bought|are\s+expecting|got\s+married|'re\s+expecting))\b",
+    r"|got|bought|are\s+expecting|got\s+married|'re\s+expecting))\b"
+    # "We're going to Portugal in August", "We are getting married in June"
+    r"|we(?:'re|’re|\s+are)\s+(?:(?:going|flying|driving|travel+ing)\s+to\s+(?-i:[A-Z])"
+    r"|going\s+on\s+(?:holiday|vacation|a\s+trip|a\s+cruise|honeymoon)"
+    r"|getting\s+(?:married|engaged|divorced|a|an|new)|(?:moving|relocating|planning|expecting"
+    r"|visiting|renovating|buying|selling|saving|trying)\b)",
     re.IGNORECASE,
 )
 _MY_THING = re.compile(
@@ -181,7 +186,9 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
 )
 _LIKES = re.compile(
     r"^i\s+(?:(?:really|also|still|do|secretly|absolutely|totally|truly|genuinely|actually"
-    r"|just|kind of|sort of)\s+)?(?P<verb>like|love|prefer|enjoy|hate|dislike)\s+(?P<what>.+)$",
+    r"|just|kind of|sort of)\s+)?(?:(?P<verb>like|love|prefer|enjoy|hate|dislike)"
+    r"|(?P<not>(?:don't|don’t|do not|can't|can’t|cannot)\s+(?:really\s+)?(?:like|stand|bear)))"
+    r"\s+(?P<what>.+)$",
     re.IGNORECASE,
 )
 # "I'm vegan", "I am 29": one word said of themselves; unless it is a passing
@@ -462,9 +469,8 @@ def _statement(sentence: str) -> Statement:
         if pattern.match(plain):
             return Statement(kind, subject, sentence)
     if likes := _LIKES.match(plain):
-        return Statement(
-            "preference", f"{likes['verb'].lower()}s {_subject_words(likes['what'], 4)}", sentence
-        )
+        verb = likes["verb"].lower() if likes["verb"] else "dislike"  # "I don't like …"
+        return Statement("preference", f"{verb}s {_subject_words(likes['what'], 4)}", sentence)
     if thing := _MY_THING.match(plain):
         return Statement("fact", _subject_words(thing["subject"]), sentence)
     return Statement("fact", _subject_words(plain, 8), sentence)

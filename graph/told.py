@@ -96,6 +96,7 @@ _SUBJECTS_OF = {
     "location": ("location",),
     "work": ("work",),
     "preference": ("likes ", "loves ", "prefers ", "enjoys "),
+    "dislike": ("hates ", "dislikes "),
     "age": ("age",),
     "origin": ("origin",),
 }
@@ -118,7 +119,7 @@ _KIND_SUBJECTS = frozenset(subject for kind in _WHO_AND_WHERE for subject in _SU
 # engineer", "I grew up in Recife"): when none is known by pattern, the memory
 # recall found nearest may answer, marked as a guess. A name or an age is not
 # guessed from something else.
-GUESSED_KINDS = frozenset({"work", "location", "preference", "origin"})
+GUESSED_KINDS = frozenset({"work", "location", "preference", "dislike", "origin"})
 _THIS_THREAD = "Said in this conversation:"
 _PAST = next(title for title, kinds in MEMORY_GROUPS if "summary" in kinds)
 # What the user said of a thing of theirs (or their household's): "My dog is
@@ -270,11 +271,17 @@ def role_said(humans: list[str], memories: Sequence[tuple[str, str]] = ()) -> st
     return None
 
 
-def likings(humans: list[str], memories: list[tuple[str, str]], question: str = "") -> list[str]:
-    """Everything the user said they like, love, prefer or enjoy: this thread's
-    window, the latest first, then the memories; of what `question` asks about
-    when it names something (`liking_answers`)."""
-    wanted = _SUBJECTS_OF["preference"]
+def likings(
+    humans: list[str],
+    memories: list[tuple[str, str]],
+    question: str = "",
+    kind: str = "preference",
+) -> list[str]:
+    """Everything the user said they like, love, prefer or enjoy (or, `kind`
+    "dislike", hate or do not like): this thread's window, the latest first,
+    then the memories; of what `question` asks about when it names something
+    (`liking_answers`)."""
+    wanted = _SUBJECTS_OF[kind]
     said = [st.sentence for text in reversed(humans) for st in statements(text)]
     said += [text for _, text in _not_summaries(memories)]
     return [

@@ -577,6 +577,24 @@ def test_what_they_like_is_everything_they_like() -> None:
     assert "I don't know that yet" in offline_reply(prompt([], told[1:2], "What do I like?"))
 
 
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "What don't I like?",
+        "What do I hate?",
+        "what do i dislike",
+        "Is there anything I don't like?",
+    ],
+)
+def test_what_they_dislike_is_everything_they_said_they_do_not_like(asked: str) -> None:
+    told = ["I love hiking", "I hate running", "I don't like coffee", "I can't stand mushrooms"]
+    reply = offline_reply(prompt([], told, asked))
+    assert reply.endswith("You hate running. You don't like coffee. You can't stand mushrooms."), (
+        reply
+    )
+    assert offline_reply(prompt([], told, "What do I like?")).endswith("You love hiking.")
+
+
 def test_what_they_like_of_a_thing_is_what_they_like_of_it() -> None:
     told = ["I love hiking", "I enjoy eating sushi", "My favourite food is pierogi"]
     assert offline_reply(prompt([], told, "What do I like to eat?")).endswith(
@@ -890,6 +908,15 @@ def test_a_move_of_the_household_is_where_they_live_and_lived() -> None:
     left = ["I don't live in Bristol anymore", "I moved to Leeds last month"]
     reply = offline_reply(prompt([], left, "Where did I live before?"))
     assert reply.endswith("You don't live in Bristol anymore."), reply
+
+
+def test_what_the_household_is_about_to_do_is_kept_and_asked_with_we() -> None:
+    said = "We're going to Portugal in August for two weeks."
+    assert offline_reply([HumanMessage(said)]).endswith(f"I'll remember that: {said}")
+    reply = offline_reply([HumanMessage(said), HumanMessage("Where are we going on holiday?")])
+    assert reply.endswith(f"You told me: {said[:-1]}"), reply
+    for aside in ("We are going to talk about it later", "We're getting close", "We're done"):
+        assert "You said:" in offline_reply([HumanMessage(aside)]), aside
 
 
 def test_what_the_household_has_is_asked_with_we() -> None:
