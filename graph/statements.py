@@ -136,6 +136,25 @@ _NO_I = re.compile(
     r"|apartment|home|car))\b",
     re.IGNORECASE,
 )
+# What "I'm a …" names as their work when its words end at one of these:
+# "I'm a primary school teacher in Glasgow", "I'm a retired nurse"; not "I'm a
+# morning person" or "I'm a big fan of chefs" (no "of" before it).
+_OCCUPATIONS = "|".join(
+    """teacher nurse doctor physician gp surgeon dentist pharmacist vet veterinarian midwife
+    paramedic therapist physiotherapist psychologist psychiatrist counsellor counselor carer
+    caregiver nanny engineer developer programmer coder designer architect lawyer solicitor
+    attorney barrister judge paralegal accountant auditor banker economist analyst consultant
+    manager director executive ceo cto cfo founder entrepreneur freelancer contractor
+    scientist researcher professor lecturer tutor student intern chef cook baker waiter
+    waitress bartender barista driver pilot mechanic electrician plumber carpenter builder
+    farmer gardener journalist writer author editor translator interpreter photographer
+    artist illustrator animator musician singer composer actor actress dancer librarian
+    cashier salesman saleswoman realtor recruiter marketer receptionist secretary
+    administrator technician clerk officer firefighter soldier sailor hairdresser barber
+    butcher tailor welder surveyor optician radiographer statistician mathematician physicist
+    chemist biologist geologist historian archaeologist filmmaker producer podcaster
+    streamer blogger""".split()  # noqa: SIM905 - words read better than a list
+)
 _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
     (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
     for kind_name, memory_kind, pattern in (
@@ -168,7 +187,8 @@ _SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
             r"|i (?:just |recently )?(?:quit|left) [\w' -]{1,60}?(?:,| and)? (?:just |recently )?"
             r"(?:(?:joined|started (?:at|with|working (?:at|for))) (?-i:[A-Z])"
             r"|now (?:i'm|i am|i’m) (?:a|an) \S|now (?:i )?work (?:at|for|as) \S)"
-            r"|i (?:just |recently )?joined (?-i:[A-Z])[\w' -]{0,60}? as (?:a|an) \S)",
+            r"|i (?:just |recently )?joined (?-i:[A-Z])[\w' -]{0,60}? as (?:a|an) \S"
+            rf"|(?:i am|i'm|i’m) (?:a|an) (?:(?!of\b)[\w'-]+ ){{0,3}}?(?:{_OCCUPATIONS})s?\b)",
         ),
         (  # "I'm 30 now", "I turned 31 last week", "I'll be 40 in May"
             "age",

@@ -50,7 +50,7 @@ from graph.summary import fold_facts
         (  # a role and where they are from, then where they live now
             "I'm a software engineer from Osaka, now living in Berlin.",
             [
-                ("i m software engineer", "I'm a software engineer"),
+                ("work", "I'm a software engineer"),
                 ("origin", "I'm from Osaka"),
                 ("location", "I'm living in Berlin"),
             ],
@@ -65,7 +65,7 @@ from graph.summary import fold_facts
             "I'm going to a concert and a party",
             [("i m going to concert and party", "I'm going to a concert and a party")],
         ),
-        ("I'm 35, a nurse", [("age", "I'm 35"), ("i m nurse", "I'm a nurse")]),
+        ("I'm 35, a nurse", [("age", "I'm 35"), ("work", "I'm a nurse")]),
         ("I'm tired", []),  # a passing state: nothing to keep
         ("I am back!", []),
         # typed in lower case after a greeting: a name all the same
@@ -81,7 +81,8 @@ from graph.summary import fold_facts
         ("hey im leaving", []),
         ("I secretly love karaoke", [("loves karaoke", "I secretly love karaoke")]),
         # what they do, and where they are from, in one breath
-        ("I'm a nurse from Leeds", [("i m nurse", "I'm a nurse"), ("origin", "I'm from Leeds")]),
+        ("I'm a nurse from Leeds", [("work", "I'm a nurse"), ("origin", "I'm from Leeds")]),
+        ("I'm a morning person", [("i m morning person", "I'm a morning person")]),  # no job
         ("I'm a fan from way back", [("i m fan from way back", "I'm a fan from way back")]),
         ("I do like a good curry", [("likes good curry", "I do like a good curry")]),
         ("I like tea. im john", [("likes tea", "I like tea"), ("i m john", "I'm john")]),
@@ -289,7 +290,10 @@ def test_a_question_about_my_thing_takes_what_they_said_they_have() -> None:
 def test_work_said_another_way_is_a_guess_and_a_name_is_never_guessed() -> None:
     told = ["I'm a software engineer", "I have a dog called Biscuit"]
     reply = offline_reply(prompt(told, told, "What do I do for work?"))
-    assert "You told me: I'm a software engineer. (The closest thing" in reply, reply
+    assert reply.endswith("You're a software engineer."), reply  # an occupation: their work
+    told = ["I'm a night-shift person", "I have a dog called Biscuit"]
+    reply = offline_reply(prompt(told, told, "What do I do for work?"))
+    assert "You told me: I'm a night-shift person. (The closest thing" in reply, reply
     assert "I don't know that yet" in offline_reply(prompt(told, told, "What's my name?"))
 
 
@@ -323,18 +327,21 @@ def test_where_they_live_never_told_is_guessed_from_where_they_work() -> None:
 def test_a_role_said_in_this_thread_is_the_guess_for_their_work() -> None:
     # A visitor (or a memory-off thread) has no memory recall ranked: what they
     # said here, "I'm a …", is the guess.
-    thread = [HumanMessage("I'm a software engineer"), AIMessage("noted")]
+    thread = [HumanMessage("I'm a software wizard"), AIMessage("noted")]
     reply = offline_reply([*thread, HumanMessage("What's my job?")])
-    assert "You told me: I'm a software engineer. (The closest thing" in reply, reply
+    assert "You told me: I'm a software wizard. (The closest thing" in reply, reply
+    thread = [HumanMessage("I'm a primary school teacher in Glasgow"), AIMessage("noted")]
+    reply = offline_reply([*thread, HumanMessage("What's my job?")])
+    assert reply.endswith("You're a primary school teacher in Glasgow."), reply
     for said in ("I'm a vegetarian", "I'm a mother of two", "I'm a big fan of jazz"):
         thread = [HumanMessage(said), AIMessage("noted")]
         reply = offline_reply([*thread, HumanMessage("What do I do for work?")])
         assert "I don't know that yet" in reply, (said, reply)
     # in a later thread, the role remembered is the guess, asked however briefly
-    told = ["I'm Alex", "i really enjoy bouldering", "i'm a software developer in berlin"]
+    told = ["I'm Alex", "i really enjoy bouldering", "i'm a code wrangler in berlin"]
     for asked in ("what do i do?", "What's my job?"):
         reply = offline_reply(prompt(told[:2], told, asked))
-        assert "You told me: i'm a software developer in berlin. (The closest" in reply, reply
+        assert "You told me: i'm a code wrangler in berlin. (The closest" in reply, reply
 
 
 def test_a_name_asked_of_something_else_is_not_the_users_name() -> None:
