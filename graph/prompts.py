@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, SystemMessage
@@ -66,6 +66,8 @@ def memories_section(memories: list[dict[str, Any]], *, with_refs: bool) -> str:
 
     def line(memory: dict[str, Any]) -> str:
         text = " ".join(str(memory["content"]).split())
+        if memory["kind"] == "summary" and (day := day_of(memory.get("updated_at"))):
+            text = f"({day}) {text}"  # when it was: "last week" is a date to read
         return f"- {refs[str(memory['id'])]}: {text}" if with_refs else f"- {text}"
 
     parts = [MEMORIES_SECTION]
@@ -79,6 +81,15 @@ def memories_section(memories: list[dict[str, Any]], *, with_refs: bool) -> str:
         if group:
             parts += [title, *map(line, group)]
     return "\n".join(parts)
+
+
+def day_of(stamp: Any) -> str | None:
+    """ "3 December 2026" for a memory's ISO timestamp, or None."""
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return f"{when.day} {when:%B %Y}"
 
 
 def users_name(state: ThreadState) -> str | None:

@@ -483,6 +483,7 @@ def _not_summaries(memories: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 _SUMMARY_LINE = re.compile(r"(?:^|\s)- user (said|asked): ")
+_DATED = re.compile(r"^\((?P<day>\d{1,2} [A-Z][a-z]+ \d{4})\) ")
 
 
 def last_conversation(memories: list[tuple[str, str]]) -> str:
@@ -491,12 +492,14 @@ def last_conversation(memories: list[tuple[str, str]]) -> str:
     summary = next((said for group, said in memories if group == _PAST), None)
     if summary is None:
         return "I don't remember an earlier conversation with you yet."
+    dated = _DATED.match(summary)  # "(3 December 2026) …": graph/prompts.py
+    when, summary = (f" ({dated['day']})", summary[dated.end() :]) if dated else ("", summary)
     parts = _SUMMARY_LINE.split(summary)
     if len(parts) < 3:  # a model's summary, in its own words
-        return f"Last time: {summary}"
+        return f"Last time{when}: {summary}"
     lines = list(zip(parts[1::2], parts[2::2], strict=True))
     told = [text.strip() for kind, text in lines if kind == "said"]
     asked = [text.strip() for kind, text in lines if kind == "asked"]
     said = [f"you told me: {'; '.join(told)}."] if told else []
     said += [f"You asked: {'; '.join(f'“{q}”' for q in asked)}"] if asked else []
-    return "Last time, " + " ".join(said)
+    return f"Last time{when}, " + " ".join(said)

@@ -58,3 +58,8 @@ def test_past_conversations_are_listed_latest_first() -> None:
     ]
     system = system_text({"messages": [HumanMessage("hi")], "loaded_memories": memories})
     assert system.index("latest") < system.index("middle") < system.index("older")
+    # each with the day it was last talked of: "last month" is a date to read
+    assert "- (1 March 2026) - user said: latest" in system, system
+    memories[0]["updated_at"] = "not a date"
+    system = system_text({"messages": [HumanMessage("hi")], "loaded_memories": memories})
+    assert "- - user said: older" in system, system
