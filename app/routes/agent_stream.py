@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from app.routes.agent_api import journal_messages_json
 from graph.nodes import answer_id_for
@@ -95,6 +96,24 @@ async def with_heartbeats(
                     await step
 
 
+class EventStream(StreamingResponse):
+    """SSE whose `on_close` runs once the response is over, however it ended:
+    also when the client was gone before its body began, when the body's
+    generator never runs (nor its `finally`)."""
+
+    def __init__(
+        self, body: AsyncIterator[str], on_close: Callable[[], None], headers: dict[str, str]
+    ) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=headers)
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
+
+
 def stream_response(
     runs: AgentRuns,
     threads: Threads,
@@ -110,12 +129,19 @@ def stream_response(
     when the stream ends (True), or the client leaves it first (False)."""
     after, seen_event = seen
     start = after if seen_event >= ALL_EVENTS else after - 1
+    ended, closed = False, False
+
+    def close() -> None:  # at the generator's end, or the response's (whichever is first)
+        nonlocal closed
+        if not closed and at_end is not None:
+            at_end(ended)
+        closed = True
 
     async def events() -> AsyncIterator[str]:
         # The closing `values` is read as soon as the answer is journaled (its
         # `message` frame), beside the run's last steps, not after them.
+        nonlocal ended
         values: asyncio.Future[str] | None = None
-        ended = False
         try:
             yield sse("metadata", {"run_id": run_id, "attempt": 1})
             async for item in with_heartbeats(runs.follow(session, run_id, max(start, 0))):
@@ -139,11 +165,10 @@ def stream_response(
             if values is not None and not values.done():
                 values.cancel()  # the client went away first
                 values.add_done_callback(retrieved)
-            if at_end is not None:
-                at_end(ended)
+            close()
 
     headers = {**run_links(session.id, run_id), "Cache-Control": "no-store"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return EventStream(events(), close, headers)
 
 
 def translate(
@@ -258,5 +283,4 @@ def thread_stream_response(
         finally:
             threads.unwatch(watcher)
 
-    headers = {"Cache-Control": "no-store"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return EventStream(events(), lambda: threads.unwatch(watcher), {"Cache-Control": "no-store"})
