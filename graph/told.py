@@ -137,7 +137,7 @@ _RANKED = re.compile(
     re.IGNORECASE,
 )
 # Who a user who says "I'm married to …" (or engaged) is asking about.
-_SPOUSE = content_words("wife husband spouse fiance fiancee fiancé fiancée")
+_SPOUSE = content_words("wife husband spouse fiance fiancee fiancé fiancée wedding")
 _MARRIED = content_words("married engaged")
 # Words that ask, or address the assistant, rather than say what is asked
 # about, as memory.same_fact stems them ("name" is "nam"): left out of word
@@ -382,11 +382,7 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     everything.
     """
     memories = _not_summaries(memories)
-    asked = stems(question) - _NOT_A_SUBJECT
-    if asked & _SPOUSE:  # "What's my wife's name?": "I'm married to Anna"
-        asked |= _MARRIED
-    for kind in asked & _KINDS_OF.keys():  # "pets": "dog", "cat", …
-        asked |= _KINDS_OF[kind]
+    asked = _widened(stems(question) - _NOT_A_SUBJECT)
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
     if most >= (1 if about_the_user(question) else 2):
@@ -397,7 +393,7 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
         return next((said for said in tied if _subject_asked(said, asked)), tied[0])
     # "When is the baby due?": one word, but one they spoke of as known ("the
     # baby" after "our first baby"); "the capital" of France names nothing of theirs.
-    known = stems(" ".join(_THE_THING.findall(question))) - _NOT_A_SUBJECT
+    known = _widened(stems(" ".join(_THE_THING.findall(question))) - _NOT_A_SUBJECT)
     spoken_of = [said for _, said in memories if known & stems(said)]
     if most == 1 and spoken_of:
         return spoken_of[0]
@@ -415,6 +411,15 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
         about = (said for said in naming if said.split(maxsplit=1)[0].lower() in named)
         return next(about, naming[0] if naming else None)
     return None
+
+
+def _widened(asked: frozenset[str]) -> frozenset[str]:
+    """The words a question asks about, with those a memory of it may say instead."""
+    if asked & _SPOUSE:  # "What's my wife's name?", "the wedding": "I'm married to Anna"
+        asked |= _MARRIED
+    for kind in asked & _KINDS_OF.keys():  # "pets": "dog", "cat", …
+        asked |= _KINDS_OF[kind]
+    return asked
 
 
 def _subject_asked(said: str, asked: frozenset[str]) -> bool:

@@ -210,6 +210,9 @@ def test_a_thing_asked_about_as_known_is_what_they_told_of_it() -> None:
     assert "You told me: My wife Giulia is expecting our first baby in March" in reply, reply
     # "the capital" is nothing of theirs: one shared word ("France") is not enough
     assert "You said:" in offline_reply(prompt(told, told, "What is the capital of France?"))
+    told = ["My girlfriend and I are getting married next year", "I live in Rome"]
+    reply = offline_reply(prompt(told, told, "When is the wedding?"))
+    assert reply.endswith("You told me: My girlfriend and I are getting married next year"), reply
 
 
 def test_a_kind_of_fact_never_told_is_not_answered_by_another_memory() -> None:
