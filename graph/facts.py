@@ -47,7 +47,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
         r"\bwhat(?:'s| is) my (?:full |first |last |real |given )?name\b",
         r"\bwhat(?:'s| is) my (?:surname|family name)\b",
         r"\bwho am i\b(?!\s+\w)",  # not "Who am I getting married to?"
-        r"\bdo you know my name\b",
+        r"\bdo you (?:still )?(?:know|remember|recall) (?:what )?my name\b",
         r"\bwhat (?:should|do) you call me\b",
         r"\bwhat do (?:people|others|everyone|everybody|(?:my )?friends|they) call me\b",
         r"\bwhat do i go by\b",

@@ -119,7 +119,10 @@ _INTRO_PART = re.compile(
     r"|(?:now\s+)?(?:living|based|working)\s+(?:in|at|for)\s|an?\s+(?!bit\b|little\b|lot\b)\w))",
     re.IGNORECASE,
 )
-_WITH_MY = re.compile(r"\bwith\s+my\s+(?P<rest>\w[\w' ,-]{2,80})$", re.IGNORECASE)
+_WITH_MY = re.compile(r"\bwith\s+(?P<rest>(?:my|our)\s+\w[\w' ,-]{2,80})$", re.IGNORECASE)
+# The people (and pets) of "with my husband Pedro and our dog Bolt", one by one.
+_EACH_OF_MINE = re.compile(r"\s*,\s*(?:and\s+)?(?=(?:my|our)\s)|\s+and\s+(?=(?:my|our)\s)", re.I)
+_WHOSE = re.compile(r"^(?P<whose>my|our)\s+(?P<rest>.+)$", re.IGNORECASE)
 _WHO_NAMED = re.compile(
     r"^(?P<who>[a-z][\w' -]{1,40}?)\s+(?P<name>[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+)?)$"
 )
@@ -461,10 +464,24 @@ def _worth_keeping(sentence: str) -> list[Statement]:
     # "I live in Bristol with my partner Alex": the partner is kept apart too,
     # as a later home or job replaces this statement.
     if statement.subject in ("location", "work") and (along := _WITH_MY.search(sentence)):
-        named = _WHO_NAMED.match(along["rest"])  # "partner Alex": "My partner is Alex"
-        said = f"My {named['who']} is {named['name']}" if named else f"My {along['rest']}"
-        return [statement, _statement(said)]
+        return [statement, *map(_statement, _companions(along["rest"]))]
     return [statement]
+
+
+def _companions(said: str) -> list[str]:
+    """ "my husband Pedro and our dog Bolt": "My husband is Pedro", "Our dog is
+    Bolt"; one not named is said as it was ("My two cats")."""
+    found = []
+    for part in _EACH_OF_MINE.split(said):
+        whose = _WHOSE.match(part.strip())
+        if whose is None:
+            continue
+        owner = whose["whose"].capitalize()
+        named = _WHO_NAMED.match(whose["rest"])  # "partner Alex": "My partner is Alex"
+        found.append(
+            f"{owner} {named['who']} is {named['name']}" if named else f"{owner} {whose['rest']}"
+        )
+    return found
 
 
 _statements_of = functools.lru_cache(maxsize=2048)(_statements_in)

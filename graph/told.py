@@ -155,13 +155,17 @@ _FEELINGS = content_words("like likes love loves enjoy enjoys prefer prefers")
 # "Do I have kids?" by "My son Max is 5".
 _KINDS_OF = {
     kind: content_words(words)
-    for kind, words in {
+    for kind_word, words in {
         "pet": "dog dogs cat cats puppy kitten fish hamster rabbit parrot bird horse tortoise",
         "kid": "son sons daughter daughters child baby",
         "children": "son sons daughter daughters child baby",
         "sibling": "brother brothers sister sisters",
         "parent": "mum mom mother dad father",
+        "family": "wife husband partner spouse son daughter child kids baby brother sister "
+        "mum mom mother dad father",
     }.items()
+    # as a question's words are stemmed, one or more: "sibling", "siblings"
+    for kind in content_words(kind_word) | content_words(f"{kind_word}s")
 }
 # Words that rank or date a thing without naming it: "my favourite colour"
 # is not answered by "My favourite food is ramen".
@@ -417,6 +421,8 @@ def _widened(asked: frozenset[str]) -> frozenset[str]:
     """The words a question asks about, with those a memory of it may say instead."""
     if asked & _SPOUSE:  # "What's my wife's name?", "the wedding": "I'm married to Anna"
         asked |= _MARRIED
+    if asked & _MARRIED:  # "Am I married?": "My husband is Pedro"
+        asked |= _SPOUSE
     for kind in asked & _KINDS_OF.keys():  # "pets": "dog", "cat", …
         asked |= _KINDS_OF[kind]
     return asked

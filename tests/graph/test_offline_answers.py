@@ -83,6 +83,14 @@ from graph.summary import fold_facts
         # what they do, and where they are from, in one breath
         ("I'm a nurse from Leeds", [("work", "I'm a nurse"), ("origin", "I'm from Leeds")]),
         ("I'm a morning person", [("i m morning person", "I'm a morning person")]),  # no job
+        (  # whom they live with, each apart
+            "I live in Lisbon with my husband Pedro and our dog Bolt.",
+            [
+                ("location", "I live in Lisbon with my husband Pedro and our dog Bolt"),
+                ("husband", "My husband is Pedro"),
+                ("dog", "Our dog is Bolt"),
+            ],
+        ),
         ("I'm a fan from way back", [("i m fan from way back", "I'm a fan from way back")]),
         ("I do like a good curry", [("likes good curry", "I do like a good curry")]),
         ("I like tea. im john", [("likes tea", "I like tea"), ("i m john", "I'm john")]),
@@ -213,6 +221,19 @@ def test_a_thing_asked_about_as_known_is_what_they_told_of_it() -> None:
     told = ["My girlfriend and I are getting married next year", "I live in Rome"]
     reply = offline_reply(prompt(told, told, "When is the wedding?"))
     assert reply.endswith("You told me: My girlfriend and I are getting married next year"), reply
+
+
+def test_the_family_they_live_with_answers_questions_about_them() -> None:
+    told = ["I'm Sofia", "I live in Lisbon with my husband Pedro and our dog Bolt"]
+    window = [HumanMessage(". ".join(told))]
+    for question, answer in [
+        ("Do you remember my name?", "Your name is Sofia."),
+        ("Am I married?", "You told me: My husband is Pedro"),
+        ("Tell me about my family", "You told me: My husband is Pedro"),
+        ("what's my dog called?", "You told me: Our dog is Bolt"),
+    ]:
+        reply = offline_reply([*window, HumanMessage(question)])
+        assert reply.endswith(answer), (question, reply)
 
 
 def test_a_kind_of_fact_never_told_is_not_answered_by_another_memory() -> None:
