@@ -153,6 +153,8 @@ _FEELINGS = content_words("like likes love loves enjoy enjoys prefer prefers")
 # A word that names a kind of someone or something, for the words a statement
 # names them by: "Do I have any pets?" is answered by "I have two cats",
 # "Do I have kids?" by "My son Max is 5".
+_FAMILY = "wife husband partner spouse son daughter child kids baby brother sister mum mom mother"
+_FAMILY += " dad father"
 _KINDS_OF = {
     kind: content_words(words)
     for kind_word, words in {
@@ -161,12 +163,14 @@ _KINDS_OF = {
         "children": "son sons daughter daughters child baby",
         "sibling": "brother brothers sister sisters",
         "parent": "mum mom mother dad father",
-        "family": "wife husband partner spouse son daughter child kids baby brother sister "
-        "mum mom mother dad father",
+        "family": _FAMILY,
     }.items()
     # as a question's words are stemmed, one or more: "sibling", "siblings"
     for kind in content_words(kind_word) | content_words(f"{kind_word}s")
 }
+# The words that name someone in their family: a guess for a question about
+# one of them must speak of one. (Not a pet: a gecko has no word here.)
+_SOMEONE = content_words(f"{_FAMILY} fiance fiancee fiancé fiancée girlfriend boyfriend")
 # Words that rank or date a thing without naming it: "my favourite colour"
 # is not answered by "My favourite food is ramen".
 _NOT_A_SUBJECT = content_words(
@@ -478,11 +482,15 @@ def closest_memory(question: str, memories: list[tuple[str, str]]) -> str | None
     if not about_the_user(question):
         return None
     my_thing = MY_THING_ASKED.search(question) is not None
+    # "How old is my daughter?": someone of theirs, whom the guess must speak of
+    someone = _widened(stems(question)) & _SOMEONE
     for group, said in _not_summaries(memories):
         if group != RELEVANT:
             break
         kinds = [st.subject for st in statements(said)]
         if kinds and kinds[0] in _KIND_SUBJECTS:
+            continue
+        if someone and not someone & stems(said):
             continue
         if not my_thing or (_THEIR_THING.match(said) and not _RANKED.match(said)):
             return said

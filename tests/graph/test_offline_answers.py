@@ -236,6 +236,16 @@ def test_the_family_they_live_with_answers_questions_about_them() -> None:
         assert reply.endswith(answer), (question, reply)
 
 
+def test_a_guess_about_someone_of_theirs_speaks_of_them() -> None:
+    # Recall ranks something first whatever is asked: not a guess about a daughter.
+    relevant = ["I don't live in Bristol anymore", "My son Leo is 5"]
+    reply = offline_reply(prompt(relevant, relevant, "How old is my daughter?"))
+    assert reply.endswith("I don't know that yet. Tell me and I will remember it."), reply
+    relevant = ["I don't live in Bristol anymore", "Lily, my daughter, turns 7 in May"]
+    reply = offline_reply(prompt(relevant, relevant, "How old is my kid?"))
+    assert reply.endswith("You told me: Lily, my daughter, turns 7 in May"), reply
+
+
 def test_a_kind_of_fact_never_told_is_not_answered_by_another_memory() -> None:
     told = [m for m in MEMORIES if m not in ("I'm Marta", "I am 34 years old")]
     for question in ("What's my name?", "How old am I?"):
