@@ -153,8 +153,10 @@ _FEELINGS = content_words("like likes love loves enjoy enjoys prefer prefers")
 # A word that names a kind of someone or something, for the words a statement
 # names them by: "Do I have any pets?" is answered by "I have two cats",
 # "Do I have kids?" by "My son Max is 5".
-_FAMILY = "wife husband partner spouse son daughter child kids baby brother sister mum mom mother"
-_FAMILY += " dad father"
+_FAMILY = (
+    "wife husband partner spouse son daughter child kids baby brother sister "
+    "mum mom mother dad father"
+)
 _KINDS_OF = {
     kind: content_words(words)
     for kind_word, words in {
