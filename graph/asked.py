@@ -32,12 +32,15 @@ _ABOUT_THE_USER = re.compile(rf"^(?:{ASKS}|any)\b.*(?:{_THEIRS}|\bme\b)", re.IGN
 _REQUEST = re.compile(rf"^(?:can|could|would|will)\s+you\b(?!.*(?:{_THEIRS}))", re.IGNORECASE)
 
 # "What do you know about me?", "Tell me everything you remember about me",
-# "What have you learned about me so far?", "What did I tell you about myself?"
+# "What have you learned about me so far?", "What did I tell you about myself?",
+# "Tell me something about me"
 ALL_ABOUT_ME = re.compile(
     r"\b(?:what|everything|all|anything)(?:\s+else)?\s+(?:(?:do|did|have)\s+)?you(?:'ve|’ve)?"
     r"\s+(?:know|remember|recall|learn(?:ed|t)?)\s+(?:about|of)\s+(?:me|myself)\b"
     r"|\bdo you (?:know|remember) anything about me\b"
-    r"|\bwhat (?:have i told|did i tell) you\b",
+    r"|\bwhat (?:have i told|did i tell) you\b"
+    r"|^(?:(?:can|could|would)\s+you\s+)?tell\s+me\s+(?:something|anything|everything|all|a\s+bit)"
+    r"\s+(?:(?:you\s+(?:know|remember)\s+)?about|of)\s+(?:me|myself)\b",
     re.IGNORECASE,
 )
 # A question asking what a thing of theirs is called ("What is my pet called?",

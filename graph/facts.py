@@ -166,10 +166,16 @@ def squeezed(text: str) -> str:
 _UNAPOSTROPHED = re.compile(r"\b(what|where|who|how|when|why|that)s\b", re.IGNORECASE)
 
 
+# Words typed as sounds in a hurry: "what r my hobbies", "do u know my name".
+_SOUNDED = {"r": "are", "u": "you", "ur": "your", "ya": "you"}
+_SOUNDED_RE = re.compile(rf"(?<![.'-])\b(?:{'|'.join(_SOUNDED)})\b(?![.'-])")  # lower case
+
+
 def as_asked(question: str) -> str:
     """A question as the patterns here read it: curly apostrophes straight,
-    "whats" as "what's"."""
-    return _UNAPOSTROPHED.sub(r"\1's", question.replace("’", "'"))
+    "whats" as "what's", "r" as "are"."""
+    question = _UNAPOSTROPHED.sub(r"\1's", question.replace("’", "'"))
+    return _SOUNDED_RE.sub(lambda word: _SOUNDED[word[0].lower()], question)
 
 
 # A verb before "I" or "we" asks ("What do I like to eat?", "Where did we live

@@ -51,6 +51,8 @@ from graph.told import (
 from memory.same_fact import content_words
 
 LABEL = "[offline model]"
+# Two questions asked as one: "What is my name and where do I live?"
+_AND_ASKS = re.compile(r",?\s+and\s+(?=(?:what|where|who|how|when|which)\b)", re.IGNORECASE)
 UNKNOWN = f"{LABEL} I don't know that yet. Tell me and I will remember it."
 _A_GUESS = (
     "(The closest thing I remember, found by meaning. If it is not what you asked, "
@@ -116,6 +118,8 @@ def _reply(messages: list[BaseMessage], memories: list[tuple[str, str]]) -> str:
         return f"{LABEL} {last_conversation(memories)}"
     if talk := small_talk(question):
         return f"{LABEL} {said_to(talk, their_name([text_of(m) for m in humans], memories))}"
+    if together := _answered_together(question, messages, humans[-1], memories):
+        return together
     kind = asked_about(question)
     if kind is not None:
         asked = [text_of(m) for m in humans]
@@ -180,6 +184,22 @@ def _reply(messages: list[BaseMessage], memories: list[tuple[str, str]]) -> str:
         return f"{LABEL} Thanks, I'll remember that: {'; '.join(said)}."
     echo = question if len(question) <= 200 else question[:200] + "…"
     return f"{LABEL} {_WHAT_I_DO} You said: “{echo}”"
+
+
+def _answered_together(
+    question: str, messages: list[BaseMessage], asked: BaseMessage, memories: list[tuple[str, str]]
+) -> str | None:
+    """Two questions asked as one ("What is my name and where do I live?"), each
+    answered, when each is one it can answer (not one of the world's: "What is
+    the capital of France and where do I live?" is answered as one)."""
+    parts = _AND_ASKS.split(question)
+    if len(parts) < 2:
+        return None
+    before = [m for m in messages if m is not asked]
+    replies = [_reply([*before, HumanMessage(part)], memories) for part in parts]
+    if any(_WHAT_I_DO in reply for reply in replies):
+        return None
+    return f"{LABEL} " + " ".join(reply.removeprefix(f"{LABEL} ") for reply in replies)
 
 
 def said_to(talk: str, name: str | None) -> str:

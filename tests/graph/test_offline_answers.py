@@ -447,6 +447,8 @@ def test_of_two_memories_naming_a_thing_the_one_about_it_answers() -> None:
         "What did I tell you about myself?",
         "Do you know anything about me?",
         "What do you know of me?",
+        "tell me something about me",
+        "Can you tell me a bit about myself?",
     ],
 )
 def test_what_it_knows_about_the_user_is_asked_many_ways(asked: str) -> None:
@@ -871,6 +873,12 @@ CASUAL = [
         ("what language am i learning", "You told me: i'm learning spanish"),
         ("where does my sister live", "You told me: my sister lives in vancouver"),
         ("What’s my favorite food?", "You told me: my favorite food is pizza"),
+        ("do u know my name", "Your name is Jordan."),  # typed as it sounds
+        ("what r my dogs names", "You told me: i have 2 dogs named max and bella"),
+        (  # two questions in one
+            "whats my name and where does my sister live",
+            "Your name is Jordan. You told me: my sister lives in vancouver",
+        ),
     ],
 )
 def test_a_question_typed_in_a_hurry_is_answered(question: str, answer: str) -> None:
