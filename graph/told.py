@@ -395,6 +395,12 @@ def best_memory(question: str, memories: list[tuple[str, str]]) -> str | None:
     asked = _widened(stems(question) - _NOT_A_SUBJECT)
     shared = [len(asked & stems(said)) for _, said in memories]
     most = max(shared, default=0)
+    kinds = stems(question) & _KINDS_OF.keys()
+    if kinds and about_the_user(question):  # "Tell me about my family": each one told of
+        words = frozenset().union(*(_KINDS_OF[kind] for kind in kinds))
+        each = once_each([said for _, said in memories if words & stems(said)])
+        if len(each) > 1:
+            return "; ".join(each[:5])
     if most >= (1 if about_the_user(question) else 2):
         # Of those sharing as many words, one that is about what is asked ("My
         # birthday is on the 14th of July") before one that mentions it ("I just

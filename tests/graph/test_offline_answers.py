@@ -234,6 +234,10 @@ def test_the_family_they_live_with_answers_questions_about_them() -> None:
     ]:
         reply = offline_reply([*window, HumanMessage(question)])
         assert reply.endswith(answer), (question, reply)
+    # all of them told of, for a question about them all
+    told = ["My husband is Pedro", "I love surfing", "My brother Tom lives in Porto"]
+    reply = offline_reply(prompt(told, told, "Tell me about my family"))
+    assert reply.endswith("You told me: My husband is Pedro; My brother Tom lives in Porto"), reply
 
 
 def test_a_guess_about_someone_of_theirs_speaks_of_them() -> None:
