@@ -30,13 +30,10 @@ from graph.statements import statements
 from graph.told import (
     GUESSED_KINDS,
     all_about_them,
-    best_memory,
     closest_memory,
     last_conversation,
-    liked_alike,
     liking_answers,
     likings,
-    once_each,
     people_named,
     placed_by_another,
     preferred_name,
@@ -48,6 +45,7 @@ from graph.told import (
     their_name,
     told_of,
 )
+from graph.words import best_memory, liked_alike, once_each
 from memory.same_fact import content_words
 
 LABEL = "[offline model]"
