@@ -22,7 +22,8 @@ from graph.intents import asks_to_forget
 from graph.llm import warn_once
 from graph.offline import OfflineChatModel
 from graph.prompts import LEARN_PROMPT
-from graph.statements import Statement, named_by, statements_in_turns
+from graph.statements import named_by, statements_in_turns
+from graph.subjects import Statement
 from graph.summary import SAID_LINE, SUMMARY_MAX_CHARS, Turn, fold_facts
 from memory.memories import MemoryDraft, MemoryStore
 from memory.owed import owed_save

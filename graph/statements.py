@@ -1,7 +1,8 @@
 """Every first-person statement in what the user says, with its subject: how
 the offline model learns (graph/remember.py), acknowledges ("Thanks, I'll
 remember that: …") and reads back what it was told (graph/told.py). One
-memory per subject: a later statement of a subject supersedes the earlier.
+memory per subject (graph/subjects.py reads a sentence's subject): a later
+statement of a subject supersedes the earlier.
 
 A message is split into sentences and clauses ("…, and I …"); a sentence
 going on about what the one before it named is kept with it ("I have a dog.
@@ -14,10 +15,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from graph.facts import GREETING, HELLO, NOT_NAMES, intros, squeezed
 from graph.intents import recognise
+from graph.subjects import Statement, statement_of, subject_words
 
 # A sentence ends at . ! ? or a line end, except after a title ("Dr. Hansen");
 # "…, and I …" starts a new statement.
@@ -102,10 +104,6 @@ _FIRST_PERSON = re.compile(
     r"|visiting|renovating|buying|selling|saving|trying)\b)",
     re.IGNORECASE,
 )
-_MY_THING = re.compile(
-    r"^(?:my|our)\s+(?P<subject>[\w' -]{1,60}?)\s+(?:is|are|was|were|lives|works|has)\b",
-    re.IGNORECASE,
-)
 # An introduction begins with who they are: a name, an age, a role in a few
 # words, where they are from; after it, "…, 28, from Seoul, living in Berlin".
 _INTRO_FIRST = re.compile(
@@ -139,81 +137,6 @@ _NO_I = re.compile(
     r"|apartment|home|car))\b",
     re.IGNORECASE,
 )
-# What "I'm a …" names as their work when its words end at one of these:
-# "I'm a primary school teacher in Glasgow", "I'm a retired nurse"; not "I'm a
-# morning person" or "I'm a big fan of chefs" (no "of" before it).
-_OCCUPATIONS = "|".join(
-    """teacher nurse doctor physician gp surgeon dentist pharmacist vet veterinarian midwife
-    paramedic therapist physiotherapist psychologist psychiatrist counsellor counselor carer
-    caregiver nanny engineer developer programmer coder designer architect lawyer solicitor
-    attorney barrister judge paralegal accountant auditor banker economist analyst consultant
-    manager director executive ceo cto cfo founder entrepreneur freelancer contractor
-    scientist researcher professor lecturer tutor student intern chef cook baker waiter
-    waitress bartender barista driver pilot mechanic electrician plumber carpenter builder
-    farmer gardener journalist writer author editor translator interpreter photographer
-    artist illustrator animator musician singer composer actor actress dancer librarian
-    cashier salesman saleswoman realtor recruiter marketer receptionist secretary
-    administrator technician clerk officer firefighter soldier sailor hairdresser barber
-    butcher tailor welder surveyor optician radiographer statistician mathematician physicist
-    chemist biologist geologist historian archaeologist filmmaker producer podcaster
-    streamer blogger""".split()  # noqa: SIM905 - words read better than a list
-)
-_SUBJECTS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
-    (kind_name, memory_kind, re.compile(pattern, re.IGNORECASE))
-    for kind_name, memory_kind, pattern in (
-        ("name", "fact", r"^(?:my name is|my name's|i am called|i'm called)\b"),
-        (
-            "preferred name",
-            "fact",
-            r"^(?:call me|please call me|i go by"
-            r"|(?:everyone|everybody|people|(?:my )?friends) calls? me)\b",
-        ),
-        (
-            "location",
-            "fact",
-            r"^(?:i live|i'm living|i am living|i am based|i'm based|i moved|i relocated"
-            r"|i(?:'ve|’ve| have) (?:just |recently )?(?:moved|relocated)"
-            r"|we live|we moved|we relocated|we(?:'ve|’ve| have) (?:just |recently )?moved)\b",
-        ),
-        (
-            "work",
-            "fact",
-            r"^(?:i work|i'm working|i am working|i'm employed|i am employed"
-            r"|i (?:just |recently )?started (?:a|my) (?:new )?(?:job|role|position)"
-            r"|i (?:just |recently )?started (?:working|to work) (?:as|at|for|in)\b"
-            r"|i (?:just |recently )?(?:got|found|landed|took|accepted) (?:a|an) (?:new )?"
-            r"(?:job|role|position) (?:as|at|with|for|in)\b"
-            r"|(?:i am|i'm|i’m) (?:a|an) [\w' -]{2,60}? (?:at|for) \S"
-            # a change of job: "I quit Microsoft and joined Amazon", "I left my job
-            # as a nurse, now I'm a pilot", "I joined Arup as an engineer"; an employer
-            # is named (capitalised): "I quit smoking and joined a gym" is no job
-            r"|i (?:just |recently )?(?:quit|left) [\w' -]{1,60}?(?:,| and)? (?:just |recently )?"
-            r"(?:(?:joined|started (?:at|with|working (?:at|for))) (?-i:[A-Z])"
-            r"|now (?:i'm|i am|i’m) (?:a|an) \S|now (?:i )?work (?:at|for|as) \S)"
-            r"|i (?:just |recently )?joined (?-i:[A-Z])[\w' -]{0,60}? as (?:a|an) \S"
-            rf"|(?:i am|i'm|i’m) (?:a|an) (?:(?!of\b)[\w'-]+ ){{0,3}}?(?:{_OCCUPATIONS})s?\b)",
-        ),
-        (  # "I'm 30 now", "I turned 31 last week", "I'll be 40 in May"
-            "age",
-            "fact",
-            r"^(?:(?:i am|i'm|i’m) (?:now )?\d{1,3}(?: (?:years? old|yo)\b|$| (?:now|already)$)"
-            r"|i (?:just )?turned \d{1,3}\b|i(?: will|'ll|’ll) be \d{1,3}\b)",
-        ),
-        (
-            "origin",
-            "fact",
-            r"^(?:(?:i am|i'm|i’m) (?:originally )?from|i (?:originally )?come from"
-            r"|i was born in|i grew up in)\b",
-        ),
-    )
-)
-_LIKES = re.compile(
-    r"^i\s+(?:(?:really|also|still|do|secretly|absolutely|totally|truly|genuinely|actually"
-    r"|just|kind of|sort of)\s+)?(?:(?P<verb>like|love|prefer|enjoy|hate|dislike)"
-    r"|(?P<not>(?:don't|don’t|do not|can't|can’t|cannot)\s+(?:really\s+)?(?:like|stand|bear)))"
-    r"\s+(?P<what>.+)$",
-    re.IGNORECASE,
-)
 # "I'm vegan", "I am 29": one word said of themselves; unless it is a passing
 # state ("I'm tired", "I am back"), which is not worth remembering.
 _I_AM_ONE_WORD = re.compile(r"^(?:i am|i'm|i’m)\s+(?P<word>[\w-]+)$", re.IGNORECASE)
@@ -228,31 +151,6 @@ _PASSING = frozenset(
 def _in_passing(sentence: str) -> bool:
     one = _I_AM_ONE_WORD.match(sentence)
     return one is not None and one["word"].lower() in _PASSING
-
-
-# A word between "I" (or "we") and what they say of themselves: not part of
-# what is said ("We just moved to Toronto" says where they live).
-_ADVERB = re.compile(
-    r"^(i|i'm|i’m|i am|we|we're|we’re|we are)\s+(?:now|currently|still|also|recently|just"
-    r"|actually|really|finally|mostly|usually|no longer)\s+",
-    re.IGNORECASE,
-)
-_FILLER_WORDS = re.compile(r"\b(?:a|an|the|really|very|also|just|actually)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Statement:
-    """A first-person statement worth remembering: `subject` keeps different
-    things apart (two statements with one subject: the later one holds)."""
-
-    kind: str  # the memory kind: fact or preference
-    subject: str
-    sentence: str
-
-
-def _subject_words(text: str, limit: int = 6) -> str:
-    cleaned = _FILLER_WORDS.sub(" ", text.lower())
-    return " ".join(re.findall(r"\w+", cleaned)[:limit])
 
 
 def statements(text: str, named: frozenset[str] = frozenset(), after: str = "") -> list[Statement]:
@@ -335,7 +233,7 @@ def _about_someone_named(sentence: str, named: frozenset[str]) -> Statement | No
     about = _ABOUT_NAMED.match(sentence)
     if about is None or about["name"].lower() not in named or len(sentence) > 300:
         return None
-    return Statement("fact", _subject_words(sentence, 8), sentence)
+    return Statement("fact", subject_words(sentence, 8), sentence)
 
 
 def _statements_in(
@@ -460,11 +358,11 @@ def _worth_keeping(sentence: str) -> list[Statement]:
     # "I'm Marta", "I'm 29", "I'm vegan" are enough; "I'm tired" is not.
     if not (len(sentence.split()) >= 3 or intros(sentence) or _I_AM_ONE_WORD.match(sentence)):
         return []
-    statement = _statement(sentence)
+    statement = statement_of(sentence)
     # "I live in Bristol with my partner Alex": the partner is kept apart too,
     # as a later home or job replaces this statement.
     if statement.subject in ("location", "work") and (along := _WITH_MY.search(sentence)):
-        return [statement, *map(_statement, _companions(along["rest"]))]
+        return [statement, *map(statement_of, _companions(along["rest"]))]
     return [statement]
 
 
@@ -493,21 +391,3 @@ def _with_i(sentence: str) -> str:
     if _NO_I.match(sentence):
         sentence = "I " + sentence[:1].lower() + sentence[1:]
     return sentence
-
-
-def _statement(sentence: str) -> Statement:
-    # "My wife is Lena; she teaches maths" (a sentence and one going on about
-    # it, kept together) is of the first one's subject.
-    head = sentence.split("; ", 1)[0]
-    if any(match.start() == 0 for match, _ in intros(head)):
-        return Statement("fact", "name", sentence)
-    plain = _ADVERB.sub(r"\1 ", head)  # "I now work for …" says where they work
-    for subject, kind, pattern in _SUBJECTS:
-        if pattern.match(plain):
-            return Statement(kind, subject, sentence)
-    if likes := _LIKES.match(plain):
-        verb = likes["verb"].lower() if likes["verb"] else "dislike"  # "I don't like …"
-        return Statement("preference", f"{verb}s {_subject_words(likes['what'], 4)}", sentence)
-    if thing := _MY_THING.match(plain):
-        return Statement("fact", _subject_words(thing["subject"]), sentence)
-    return Statement("fact", _subject_words(plain, 8), sentence)

@@ -13,12 +13,12 @@ from graph.asked import MY_THING_ASKED, about_the_user
 from graph.facts import names_given, second_person
 from graph.prompts import MEMORIES_SECTION, RELEVANT
 from graph.statements import (
-    Statement,
     named_by,
     statements,
     statements_by_turn,
     statements_in_turns,
 )
+from graph.subjects import Statement
 from graph.words import PAST, SOMEONE, not_summaries, stems, widened
 from memory.same_fact import content_words
 
