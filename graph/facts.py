@@ -141,10 +141,12 @@ _TO_YOU = {"am": "are", "was": "were", "wasn't": "weren't", "wasn’t": "weren't
 # The words a greeting is said in (a greeting before a statement, here; one
 # said alone is small talk, graph/asked.py).
 HELLO = r"hi|hello|hey|hiya|greetings|good\s+(?:morning|afternoon|evening)"
-# A greeting or filler before what is said ("Hi, I'm Marta", "Actually I moved"):
-# not part of the statement.
+# A greeting or filler before what is said ("Hi, I'm Marta", "Actually I moved",
+# "oh and my mom lives with us", "sorry, I meant my sons are 14"): not part of
+# the statement.
 GREETING = re.compile(
-    rf"^(?:(?:{HELLO}|ok|okay|so|well|"
+    rf"^(?:(?:{HELLO}|ok|okay|so|well|and|plus|ps|sorry|oops|wait|i mean|i meant|"
+    r"i forgot to (?:say|mention|tell you)(?: that)?|"
     r"oh|actually|also|anyway|btw|by the way|fyi|(?:(?:a (?:little )?bit|some facts|a few things"
     r"|more) )?about me|(?:a )?quick intro)"
     r"(?:\s+there)?\s*[,!.:-]?\s+)+",

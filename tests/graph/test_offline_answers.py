@@ -83,6 +83,11 @@ from graph.summary import fold_facts
         # what they do, and where they are from, in one breath
         ("I'm a nurse from Leeds", [("work", "I'm a nurse"), ("origin", "I'm from Leeds")]),
         ("I'm a morning person", [("i m morning person", "I'm a morning person")]),  # no job
+        # a filler or an apology before it is not part of it
+        ("oh and my mom lives with us", [("mom", "my mom lives with us")]),
+        ("sorry, I meant my sons are 14 and 16", [("sons", "my sons are 14 and 16")]),
+        ("PS my sister is a nurse", [("sister", "my sister is a nurse")]),
+        ("I meant to call you", []),
         (  # whom they live with, each apart
             "I live in Lisbon with my husband Pedro and our dog Bolt.",
             [
