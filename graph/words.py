@@ -38,10 +38,18 @@ _FAMILY = (
     "wife husband partner spouse son daughter child kids baby brother sister "
     "mum mom mother dad father"
 )
+_DOGS = (  # breeds that name nothing else ("boxer", "lab" and "pointer" do)
+    "retriever labrador poodle labradoodle terrier spaniel beagle collie husky bulldog "
+    "dachshund corgi pug chihuahua greyhound whippet schnauzer rottweiler dalmatian sheepdog"
+)
+_CATS = "tabby siamese persian ragdoll bengal sphynx"
 _KINDS_OF = {
     kind: content_words(words)
     for kind_word, words in {
-        "pet": "dog dogs cat cats puppy kitten fish hamster rabbit parrot bird horse tortoise",
+        "pet": f"dog dogs cat cats puppy kitten fish hamster rabbit parrot bird horse tortoise "
+        f"{_DOGS} {_CATS}",
+        "dog": f"puppy {_DOGS}",  # "What's my dog's name?": "a golden retriever named Sunny"
+        "cat": f"kitten {_CATS}",
         "kid": "son sons daughter daughters child baby",
         "children": "son sons daughter daughters child baby",
         "sibling": "brother brothers sister sisters",

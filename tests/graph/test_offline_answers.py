@@ -228,6 +228,19 @@ def test_a_thing_asked_about_as_known_is_what_they_told_of_it() -> None:
     assert reply.endswith("You told me: My girlfriend and I are getting married next year"), reply
 
 
+def test_a_pet_said_by_its_breed_is_their_pet() -> None:
+    told = ["I've got a golden retriever named Sunny", "I'm a boxer", "My cat Luna is a tabby"]
+    for question, answer in [
+        ("what's my dog's name?", "You told me: I've got a golden retriever named Sunny"),
+        (
+            "Do I have any pets?",
+            "You told me: I've got a golden retriever named Sunny; My cat Luna is a tabby",
+        ),
+    ]:
+        reply = offline_reply(prompt([], told, question))
+        assert reply.endswith(answer), (question, reply)
+
+
 def test_the_family_they_live_with_answers_questions_about_them() -> None:
     told = ["I'm Sofia", "I live in Lisbon with my husband Pedro and our dog Bolt"]
     window = [HumanMessage(". ".join(told))]
