@@ -42,7 +42,7 @@ _DOGS = (  # breeds that name nothing else ("boxer", "lab" and "pointer" do)
     "retriever labrador poodle labradoodle terrier spaniel beagle collie husky bulldog "
     "dachshund corgi pug chihuahua greyhound whippet schnauzer rottweiler dalmatian sheepdog"
 )
-_CATS = "tabby siamese persian ragdoll bengal sphynx"
+_CATS = "tabby siamese ragdoll sphynx"  # not "persian", "bengal": a language, a place
 _KINDS_OF = {
     kind: content_words(words)
     for kind_word, words in {
