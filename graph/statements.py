@@ -34,6 +34,18 @@ _CLAUSE = re.compile(
     r"|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
     re.IGNORECASE,
 )
+# "My partner and I just bought a house": one subject of two, not a clause.
+_TWO_OF_US = re.compile(r"^(?:my|our)\s+[\w'-]+(?:\s+[\w'-]+)?\s+and\s+i\b", re.IGNORECASE)
+
+
+def _clauses(sentence: str) -> list[str]:
+    """A sentence's clauses ("I live in Rome and I work at FAO": two)."""
+    found = _CLAUSE.split(sentence)
+    if len(found) > 1 and _TWO_OF_US.match(sentence):
+        found[:2] = [f"{found[0]} and {found[1]}"]
+    return found
+
+
 # A sentence naming what the one before it spoke of ("I have a dog. His name
 # is Rex.", "My sister had a baby. She's called Mia."): said with it.
 _NAMED_AFTER = re.compile(
@@ -269,7 +281,7 @@ def _statements_in(
         before = len(found)
         plain = GREETING.sub("", raw.strip() + " ").rstrip()  # "Hi!" alone: nothing left
         greeted = greeted or _HELLO.match(raw.strip()) is not None
-        for number, clause in enumerate(_CLAUSE.split(plain)):
+        for number, clause in enumerate(_clauses(plain)):
             said = _when_last(GREETING.sub("", " ".join(clause.split())))
             if number == 0 and greeted:  # "hi im john", in lower case: a name
                 said = _greeted_name(said)

@@ -88,6 +88,20 @@ from graph.summary import fold_facts
         ("sorry, I meant my sons are 14 and 16", [("sons", "my sons are 14 and 16")]),
         ("PS my sister is a nurse", [("sister", "my sister is a nurse")]),
         ("I meant to call you", []),
+        # "my partner and I": one subject of two, the household as "we" is
+        (
+            "My partner and I just bought a house in Bath",
+            [
+                (
+                    "my partner and i bought house in bath",
+                    "My partner and I just bought a house in Bath",
+                )
+            ],
+        ),
+        (
+            "My wife and I live in Leeds and I work at Arup",
+            [("location", "My wife and I live in Leeds"), ("work", "I work at Arup")],
+        ),
         (  # whom they live with, each apart
             "I live in Lisbon with my husband Pedro and our dog Bolt.",
             [
