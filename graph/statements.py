@@ -146,7 +146,19 @@ _NO_I = re.compile(
     r"|got\s+(?:married|engaged|divorced|promoted|(?:a|an)\s+(?:new\s+)?(?:job|dog|cat|puppy"
     r"|kitten|car|house|flat))|adopted\s+(?:a|an|two|three)|graduated|retired"
     r"|quit\s+(?:my|smoking|drinking)|bought\s+(?:a|an|our|my)\s+(?:new\s+)?(?:house|flat"
-    r"|apartment|home|car))\b",
+    r"|apartment|home|car)|got\s+back\s+from\s+(?-i:[A-Z])\w*)\b",
+    re.IGNORECASE,
+)
+# And those said without "I'm" or "I've" ("Moving to Berlin next month!",
+# "Currently reading Dune", "Been vegan since 2019"): "I'm …", "I've …".
+_NO_I_AM = re.compile(
+    r"^(?:(?:just\s+|now\s+|currently\s+)?(?:moving|relocating)\s+to\s+(?-i:[A-Z])"
+    r"|currently\s+(?:reading|learning|training|studying|working|living)\b)",
+    re.IGNORECASE,
+)
+_NO_I_HAVE = re.compile(
+    r"^been\s+(?:vegan|vegetarian|pescatarian|sober|married|single|divorced|retired|engaged"
+    r"|together|living|working|learning|playing|running|teaching|studying)\b.*\b(?:since|for)\b",
     re.IGNORECASE,
 )
 # "I'm vegan", "I am 29": one word said of themselves; unless it is a passing
@@ -398,8 +410,10 @@ _statements_of = functools.lru_cache(maxsize=2048)(_statements_in)
 
 
 def _with_i(sentence: str) -> str:
-    """ "Im 35" -> "I'm 35"; "Just moved to Bristol" -> "I just moved to Bristol"."""
+    """ "Im 35" -> "I'm 35"; "Just moved to Bristol" -> "I just moved to Bristol";
+    "Moving to Berlin" -> "I'm moving to Berlin"."""
     sentence = _IM.sub("I'm", sentence)
-    if _NO_I.match(sentence):
-        sentence = "I " + sentence[:1].lower() + sentence[1:]
+    for missing, said in ((_NO_I, "I"), (_NO_I_AM, "I'm"), (_NO_I_HAVE, "I've")):
+        if missing.match(sentence):
+            return f"{said} {sentence[:1].lower()}{sentence[1:]}"
     return sentence

@@ -88,6 +88,15 @@ from graph.summary import fold_facts
         ("sorry, I meant my sons are 14 and 16", [("sons", "my sons are 14 and 16")]),
         ("PS my sister is a nurse", [("sister", "my sister is a nurse")]),
         ("I meant to call you", []),
+        # a change in their life said without "I'm" or "I've"
+        (
+            "Moving to Berlin next month!",
+            [("i m moving to berlin next month", "I'm moving to Berlin next month")],
+        ),
+        ("Been vegan since 2019", [("i ve been vegan since 2019", "I've been vegan since 2019")]),
+        ("Just got back from Japan!", [("i got back from japan", "I just got back from Japan")]),
+        ("Been busy since Monday", []),
+        ("Moving on to the next topic", []),
         # "my partner and I": one subject of two, the household as "we" is
         (
             "My partner and I just bought a house in Bath",
