@@ -177,7 +177,9 @@ def _in_passing(sentence: str) -> bool:
     return one is not None and one["word"].lower() in _PASSING
 
 
-def statements(text: str, named: frozenset[str] = frozenset(), after: str = "") -> list[Statement]:
+def statements(
+    text: str, named: frozenset[str] = frozenset(), after: str = "", greeted: bool = False
+) -> list[Statement]:
     """Every sentence of `text` in which the user says something about
     themselves ("I …", "My …", "I'm …", "Call me …"), questions excepted; with
     `named`, the people (and things) they named before in the conversation
@@ -186,13 +188,14 @@ def statements(text: str, named: frozenset[str] = frozenset(), after: str = "") 
     before `text`, a message going on about whom it spoke of ("She's a nurse",
     after "My girlfriend is Sarah") is kept with it, as a sentence after it in
     one message is: "My girlfriend is Sarah; she's a nurse", of its subject.
+    `greeted`: the message before was a greeting alone ("hey", then "im lucas").
 
     The offline model reads the window's every question for them at every
     turn (0.4 ms a turn for a window of ten, measured): a text of a usual
     length is read once (the last 2,048 such texts are held)."""
     if len(text) > 1000:
-        return list(_statements_in(text, named, after))
-    return list(_statements_of(text, named, after))
+        return list(_statements_in(text, named, after, greeted))
+    return list(_statements_of(text, named, after, greeted))
 
 
 def named_by(sentences: Iterable[str]) -> frozenset[str]:
@@ -208,10 +211,13 @@ def statements_by_turn(
     read with the names the ones before it gave and the last statement made
     before it (and `named` and `after`, from before them)."""
     found: list[list[Statement]] = []
+    greeted = False
     for text in texts:
-        found.append(statements(text, named, after))
+        found.append(statements(text, named, after, greeted))
         named |= named_by(st.sentence for st in found[-1])
         after = found[-1][-1].sentence if found[-1] else after
+        said = text.strip()  # a greeting alone: "hey", "hi there!" (not "ok", "sorry")
+        greeted = _HELLO.match(said) is not None and not GREETING.sub("", said + " ").strip()
     return found
 
 
@@ -261,14 +267,14 @@ def _about_someone_named(sentence: str, named: frozenset[str]) -> Statement | No
 
 
 def _statements_in(
-    text: str, named: frozenset[str] = frozenset(), after: str = ""
+    text: str, named: frozenset[str] = frozenset(), after: str = "", greeted: bool = False
 ) -> tuple[Statement, ...]:
     # What was said before this message stands first, as a sentence before it would.
     prior = statements(after)[-1:] if after else []
     if prior and prior[0].subject == "name" and (fixed := _name_fixed(text.strip())):
         return (Statement("fact", "name", f"My name is {fixed}"),)  # "No wait, it's John"
     found: list[Statement] = list(prior)
-    greeted, before = False, 0  # before: how many were found before the last sentence
+    before = 0  # how many were found before the last sentence
     for raw in _SENTENCE_END.split(squeezed(text)):
         request = recognise(raw)
         if request is not None and request.kind == "remember":

@@ -264,6 +264,14 @@ def test_a_pet_said_by_its_breed_is_their_pet() -> None:
         assert reply.endswith(answer), (question, reply)
 
 
+def test_a_name_typed_in_lower_case_after_a_greeting_of_its_own_is_their_name() -> None:
+    """ "hey", then "im lucas": an introduction, as "hey im lucas" is; not after "ok"."""
+    for opening, answer in [("hey", "Your name is Lucas."), ("ok", "I don't know that yet.")]:
+        window = [HumanMessage(opening), AIMessage("Hello!"), HumanMessage("im lucas")]
+        reply = offline_reply([*window, AIMessage("Noted."), HumanMessage("what is my name")])
+        assert answer in reply, (opening, reply)
+
+
 def test_the_family_they_live_with_answers_questions_about_them() -> None:
     told = ["I'm Sofia", "I live in Lisbon with my husband Pedro and our dog Bolt"]
     window = [HumanMessage(". ".join(told))]
