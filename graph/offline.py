@@ -26,7 +26,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from graph.asked import ALL_ABOUT_ME, LAST_TALK, about_the_user, is_question, small_talk
 from graph.facts import as_asked, asked_about, find_facts, latest_facts
 from graph.intents import EVERYTHING, forgets_everything, recognise
-from graph.statements import statements
+from graph.statements import greeting_alone, statements
 from graph.told import (
     GUESSED_KINDS,
     all_about_them,
@@ -87,7 +87,8 @@ def said_now(text: str, before: list[str], memories: list[tuple[str, str]]) -> l
     """What `text` says of the user, read after the messages `before` it (who
     they named, what they said last) and their memories; none said twice."""
     named = people_named(before, memories)
-    return once_each([st.sentence for st in statements(text, named, said_last(before))])
+    greeted = bool(before) and greeting_alone(before[-1])  # "hey", then "im lucas"
+    return once_each([st.sentence for st in statements(text, named, said_last(before), greeted)])
 
 
 _NOTED = f"{LABEL} Thanks, I'll remember that:"

@@ -22,7 +22,7 @@ from graph.intents import asks_to_forget
 from graph.llm import warn_once
 from graph.offline import OfflineChatModel
 from graph.prompts import LEARN_PROMPT
-from graph.statements import named_by, statements_in_turns
+from graph.statements import greeting_alone, named_by, statements_in_turns
 from graph.subjects import Statement
 from graph.summary import SAID_LINE, SUMMARY_MAX_CHARS, Turn, fold_facts
 from memory.memories import MemoryDraft, MemoryStore
@@ -89,9 +89,11 @@ def worth_keeping(said: list[str], drafts: list[MemoryDraft]) -> bool:
     return bool(drafts) or sum(len(text.split()) for text in talk) >= 12
 
 
-def learn_by_pattern(previous: str, turns: Sequence[Turn]) -> Lessons:
+def learn_by_pattern(previous: str, turns: Sequence[Turn], asked_before: str = "") -> Lessons:
     """The offline model's lessons: every first-person statement, one memory
-    per subject, and the summary folded from them (graph/summary.py)."""
+    per subject, and the summary folded from them (graph/summary.py).
+    `asked_before`: the user's message before the turns, saved before them
+    ("hey" before "im lucas": an introduction)."""
     said = [content for role, content in turns if role == "user"]
     # Who they named in the thread's turns saved before (its summary's "user
     # said" lines): a sentence about one of them now ("Leo is 7") is kept too.
@@ -101,7 +103,9 @@ def learn_by_pattern(previous: str, turns: Sequence[Turn]) -> Lessons:
     named = named_by(told)
     drafts = [
         draft_from_statement(st)
-        for st in statements_in_turns(said, named, told[-1] if told else "")
+        for st in statements_in_turns(
+            said, named, told[-1] if told else "", greeting_alone(asked_before)
+        )
     ]
     # A session summed up before goes on being: what it goes on to ask is kept too.
     folded = fold_facts(previous, turns)
@@ -161,7 +165,7 @@ async def save_session_memories(
         return False
     turns = owed.turns
     if isinstance(model, OfflineChatModel):
-        lessons = learn_by_pattern(owed.summary, turns)
+        lessons = learn_by_pattern(owed.summary, turns, owed.asked_before)
     else:
         said = " ".join(content for role, content in turns if role == "user")
         known = await memories.load_relevant(owed.user_id, said[:2000], summaries=0)

@@ -205,27 +205,39 @@ def named_by(sentences: Iterable[str]) -> frozenset[str]:
 
 
 def statements_by_turn(
-    texts: Iterable[str], named: frozenset[str] = frozenset(), after: str = ""
+    texts: Iterable[str],
+    named: frozenset[str] = frozenset(),
+    after: str = "",
+    greeted: bool = False,
 ) -> list[list[Statement]]:
     """The statements of each of a conversation's messages, in order, each
-    read with the names the ones before it gave and the last statement made
-    before it (and `named` and `after`, from before them)."""
+    read with the names the ones before it gave, the last statement made
+    before it, and whether the message before it was a greeting alone (and
+    `named`, `after` and `greeted`, from before them)."""
     found: list[list[Statement]] = []
-    greeted = False
     for text in texts:
         found.append(statements(text, named, after, greeted))
         named |= named_by(st.sentence for st in found[-1])
         after = found[-1][-1].sentence if found[-1] else after
-        said = text.strip()  # a greeting alone: "hey", "hi there!" (not "ok", "sorry")
-        greeted = _HELLO.match(said) is not None and not GREETING.sub("", said + " ").strip()
+        greeted = greeting_alone(text)
     return found
 
 
+def greeting_alone(text: str) -> bool:
+    """Whether `text` is a greeting and nothing else: "hey", "hi there!" (not
+    "ok" or "sorry", which greet no one)."""
+    said = text.strip()
+    return _HELLO.match(said) is not None and not GREETING.sub("", said + " ").strip()
+
+
 def statements_in_turns(
-    texts: Iterable[str], named: frozenset[str] = frozenset(), after: str = ""
+    texts: Iterable[str],
+    named: frozenset[str] = frozenset(),
+    after: str = "",
+    greeted: bool = False,
 ) -> list[Statement]:
     """`statements_by_turn`, one list."""
-    return [st for said in statements_by_turn(texts, named, after) for st in said]
+    return [st for said in statements_by_turn(texts, named, after, greeted) for st in said]
 
 
 # Their name put right, after they gave it: "No wait, it's John with an h",

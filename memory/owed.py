@@ -15,16 +15,22 @@ from memory.db import Database, fetch
 from memory.errors import SessionNotFound
 
 # One row per message owed (seq NULL: none is, or memory is off, or no user);
-# the session's columns and the summary on each. An expired session is as gone.
+# the session's columns, the summary and the user's last message saved before
+# on each. An expired session is as gone.
 _OWED_SQL = """
 SELECT s.user_id, s.memory_enabled, s.memory_saved_seq, s.last_seq, s.title,
        s.expires_at IS NOT NULL AND s.expires_at <= now() AS expired,
-       summary.content AS summary, m.seq, m.role, m.content
+       summary.content AS summary, asked.content AS asked_before, m.seq, m.role, m.content
   FROM chat_sessions s
   LEFT JOIN LATERAL (
     SELECT content FROM memories
      WHERE user_id = s.user_id AND kind = 'summary' AND source_session_id = s.id
   ) summary ON true
+  LEFT JOIN LATERAL (
+    SELECT content FROM chat_messages
+     WHERE session_id = s.id AND role = 'user' AND seq <= s.memory_saved_seq
+     ORDER BY seq DESC LIMIT 1
+  ) asked ON true
   LEFT JOIN chat_messages m
     ON s.user_id IS NOT NULL AND s.memory_enabled
    AND m.session_id = s.id AND m.seq > s.memory_saved_seq AND m.seq <= s.last_seq
@@ -39,6 +45,7 @@ class OwedSave:
     memory_enabled: bool
     title: str | None
     summary: str  # the session's summary so far ("" before its first)
+    asked_before: str  # the user's last message saved before ("" when none): "hey"
     turns: list[tuple[str, str]]  # (role, content) of the messages owed, oldest first
     upto_seq: int  # the seq of the last of them (the session's saved seq when none)
 
@@ -61,6 +68,7 @@ async def owed_save(db: Database, session_id: str, *, before_seq: int | None = N
         memory_enabled=first["memory_enabled"],
         title=first["title"],
         summary=str(first["summary"] or ""),
+        asked_before=str(first["asked_before"] or ""),
         turns=[(row["role"], row["content"]) for row in owed],
         upto_seq=owed[-1]["seq"] if owed else first["memory_saved_seq"],
     )

@@ -191,3 +191,17 @@ async def test_a_greeting_in_a_new_thread_is_answered_by_name(harness: Harness) 
     second = (await harness.sessions.create(Owner(user_id=user))).id
     events = await ask_as(harness, store, second, user, "hi")
     assert answer_of(events).startswith("[offline model] Hello, Priya!"), answer_of(events)
+
+
+async def test_a_name_typed_after_a_greeting_of_its_own_is_remembered(harness: Harness) -> None:
+    """ "hey", then "im lucas", each turn saved on its own: the name is learned
+    (the save reads the message before its turns), and known in a new thread."""
+    store = MemoryStore(harness.db)
+    user = await create_user(harness.db, "lucas@example.com")
+    first = (await harness.sessions.create(Owner(user_id=user))).id
+    await ask_as(harness, store, first, user, "hey")
+    await ask_as(harness, store, first, user, "im lucas")
+    assert "User said: I'm Lucas" in [m.content for m in await store.list(user)]
+    second = (await harness.sessions.create(Owner(user_id=user))).id
+    events = await ask_as(harness, store, second, user, "what is my name")
+    assert answer_of(events).endswith("Your name is Lucas."), answer_of(events)

@@ -42,6 +42,7 @@ async def test_the_messages_since_the_last_save_and_the_summary_so_far(
     second = await owed_save(db, session.id)
     assert second.turns == [("user", "I live in Oslo."), ("assistant", "Noted.")]
     assert (second.upto_seq, second.summary) == (4, "Ada said hi")
+    assert (first.asked_before, second.asked_before) == ("", "My name is Ada.")  # saved before
     assert await MemoryStore(db).save_from_session(session.id, user, [], "Ada, Oslo", 4)
     done = await owed_save(db, session.id)
     assert (done.turns, done.upto_seq, done.summary) == ([], 4, "Ada, Oslo")
