@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from graph.facts import GREETING, HELLO, NOT_NAMES, intros, squeezed
 from graph.intents import recognise
-from graph.subjects import Statement, statement_of, subject_words
+from graph.subjects import WE_TWO, Statement, statement_of, subject_words
 
 # A sentence ends at . ! ? or a line end, except after a title ("Dr. Hansen");
 # "…, and I …" starts a new statement.
@@ -34,14 +34,12 @@ _CLAUSE = re.compile(
     r"|,\s*(?=(?:i|i'm|i’m)\s)|;\s*(?=(?:i|i'm|i’m|im|my)\b)",
     re.IGNORECASE,
 )
-# "My partner and I just bought a house": one subject of two, not a clause.
-_TWO_OF_US = re.compile(r"^(?:my|our)\s+[\w'-]+(?:\s+[\w'-]+)?\s+and\s+i\b", re.IGNORECASE)
 
 
 def _clauses(sentence: str) -> list[str]:
     """A sentence's clauses ("I live in Rome and I work at FAO": two)."""
     found = _CLAUSE.split(sentence)
-    if len(found) > 1 and _TWO_OF_US.match(sentence):
+    if len(found) > 1 and WE_TWO.match(sentence):  # "My partner and I just bought …"
         found[:2] = [f"{found[0]} and {found[1]}"]
     return found
 

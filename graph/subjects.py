@@ -98,8 +98,9 @@ _ADVERB = re.compile(
     r"|actually|really|finally|mostly|usually|no longer)\s+",
     re.IGNORECASE,
 )
-# "My wife and I": the user's household, as "we" is.
-_WE_TWO = re.compile(r"^(?:my|our)\s+[\w'-]+(?:\s+[\w'-]+)?\s+and\s+i\s+", re.IGNORECASE)
+# "My wife and I": the user's household, as "we" is; one subject of two, not
+# two clauses (graph/statements.py).
+WE_TWO = re.compile(r"^(?:my|our)\s+[\w'-]+(?:\s+[\w'-]+)?\s+and\s+i\s+", re.IGNORECASE)
 _FILLER_WORDS = re.compile(r"\b(?:a|an|the|really|very|also|just|actually)\b", re.IGNORECASE)
 
 
@@ -127,7 +128,7 @@ def statement_of(sentence: str) -> Statement:
     if any(match.start() == 0 for match, _ in intros(head)):
         return Statement("fact", "name", sentence)
     plain = _ADVERB.sub(r"\1 ", head)  # "I now work for …" says where they work
-    household = _ADVERB.sub(r"\1 ", _WE_TWO.sub("we ", head))  # "My wife and I live in …"
+    household = _ADVERB.sub(r"\1 ", WE_TWO.sub("we ", head))  # "My wife and I live in …"
     for subject, kind, pattern in _SUBJECTS:
         if pattern.match(plain) or pattern.match(household):
             return Statement(kind, subject, sentence)
